@@ -1,0 +1,56 @@
+"""Boxes, masks and labels drawn with supervision's annotators onto RGB images, in the right colours.
+
+supervision's annotators write colours in BGR order into NumPy arrays; sightline's images are RGB, so
+drawing happens on a channel-flipped view and is flipped back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import supervision as sv
+
+PALETTE = sv.ColorPalette.DEFAULT
+
+
+def class_color(class_id: int) -> str:
+    """The hex colour (``#rrggbb``) used for a class everywhere: drawings, the server info, the UI."""
+    return PALETTE.by_idx(int(class_id)).as_hex()
+
+
+def detection_labels(detections: sv.Detections, class_names: Sequence[str] | None = None) -> list[str]:
+    names = detections.data.get("class_name")
+    labels = []
+    for i in range(len(detections)):
+        name = str(names[i]) if names is not None else str(class_names[detections.class_id[i]]) if class_names else str(detections.class_id[i])
+        text = name if detections.confidence is None else f"{name} {detections.confidence[i]:.2f}"
+        if detections.tracker_id is not None and detections.tracker_id[i] >= 0:
+            text = f"#{int(detections.tracker_id[i])} {text}"
+        labels.append(text)
+    return labels
+
+
+def draw_detections(
+    image: np.ndarray,
+    detections: sv.Detections,
+    *,
+    boxes: bool = True,
+    masks: bool = True,
+    labels: bool = True,
+    mask_opacity: float = 0.45,
+    thickness: int | None = None,
+) -> np.ndarray:
+    """Return a copy of the RGB ``image`` with ``detections`` drawn in their class colours."""
+    scene = np.ascontiguousarray(image[..., ::-1])  # RGB -> BGR for supervision
+    if len(detections):
+        thickness = thickness or max(1, round(max(image.shape[:2]) / 320))
+        if masks and detections.mask is not None:
+            scene = sv.MaskAnnotator(color=PALETTE, opacity=mask_opacity).annotate(scene, detections)
+        if boxes:
+            scene = sv.BoxAnnotator(color=PALETTE, thickness=thickness).annotate(scene, detections)
+        if labels:
+            scene = sv.LabelAnnotator(
+                color=PALETTE, text_scale=0.4 * thickness, text_thickness=thickness, text_padding=3, smart_position=True
+            ).annotate(scene, detections, labels=detection_labels(detections))
+    return np.ascontiguousarray(scene[..., ::-1])

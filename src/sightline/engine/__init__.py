@@ -1,0 +1,1 @@
+"""The in-process engine: batched session runner, state machine, sessions."""

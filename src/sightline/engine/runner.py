@@ -1,0 +1,223 @@
+"""The engine's session runner: a loader thread decodes items ahead of an inference thread that batches
+them through the model. Results are kept in order, by cursor, until the session is dropped."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from sightline.engine.status import SessionState, SessionStatus
+from sightline.inputs.items import InputItem, InputPlan
+from sightline.models.base import Model
+from sightline.prediction import Prediction
+from sightline.settings import PredictSettings
+
+_END = object()
+
+
+class SessionRunner:
+    """Runs one prediction session in the background. Thread-safe; ``stop`` acts within one batch."""
+
+    def __init__(
+        self,
+        model: Model,
+        plan: InputPlan,
+        settings: PredictSettings,
+        context: dict[str, Any] | None = None,
+        on_result: Callable[[Prediction], None] | None = None,
+    ) -> None:
+        self.model, self.plan, self.settings = model, plan, settings
+        self.context = {"model": model.name, "input": plan.description, "settings": settings.to_dict(), **(context or {})}
+        self._on_result = on_result
+        self._results: list[Prediction] = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._state = SessionState.PENDING
+        self._total = plan.total
+        self._failed = 0
+        self._error: str | None = None
+        self._traceback: str | None = None
+        self._started = self._ended = None  # type: float | None
+        self._queue: queue.Queue = queue.Queue(maxsize=max(2, 2 * settings.batch_size))
+        self._threads: list[threading.Thread] = []
+
+    # --- control ---------------------------------------------------------------------------------
+    def start(self) -> "SessionRunner":
+        with self._cond:
+            self._state = SessionState.RUNNING
+            self._started = time.monotonic()
+        self._threads = [
+            threading.Thread(target=self._load_loop, name="sightline-loader", daemon=True),
+            threading.Thread(target=self._infer_loop, name="sightline-infer", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the run to end after the batch in flight; finished results stay readable."""
+        with self._cond:
+            if not self._state.is_final:
+                self._state = SessionState.STOPPING
+                self._stop.set()
+                self._cond.notify_all()
+
+    def join(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in self._threads:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+    # --- reading ---------------------------------------------------------------------------------
+    def status(self) -> SessionStatus:
+        with self._cond:
+            done = len(self._results)
+            end = self._ended or time.monotonic()
+            elapsed = (end - self._started) if self._started else 0.0
+            rate = done / elapsed if elapsed > 0 else 0.0
+            eta = None if self._state.is_final or rate == 0 else (self._total - done) / rate
+            return SessionStatus(
+                state=self._state,
+                done=done,
+                total=self._total,
+                failed=self._failed,
+                rate=rate,
+                elapsed_s=elapsed,
+                eta_s=eta,
+                error=self._error,
+                traceback=self._traceback,
+                context=self.context,
+            )
+
+    def results(self, after: int = 0, limit: int | None = None) -> list[Prediction]:
+        """Results from cursor position ``after`` on (never removed by reading)."""
+        with self._cond:
+            end = len(self._results) if limit is None else after + limit
+            return self._results[after:end]
+
+    def wait(self, after: int, timeout: float | None = None) -> bool:
+        """Block until a result past ``after`` exists or the run is final; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while len(self._results) <= after and not self._state.is_final:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def __len__(self) -> int:
+        return self._total
+
+    # --- the two threads -------------------------------------------------------------------------
+    def _put(self, value: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _load_loop(self) -> None:
+        try:
+            for index, item in enumerate(self.plan):
+                if self._stop.is_set():
+                    break
+                item.meta.setdefault("index", index)
+                if item.image is None and item.error is None and item.load is not None:
+                    try:
+                        item.image = item.load()
+                    except Exception as exc:  # any decoder failure fails this item only
+                        item.error = str(exc) or exc.__class__.__name__
+                if not self._put(item):
+                    break
+        except Exception as exc:  # the input itself broke (e.g. a folder vanished): end the run
+            self._put(("fatal", exc, traceback.format_exc()))
+        finally:
+            self._put(_END)
+
+    def _next_batch(self) -> tuple[list[InputItem], bool]:
+        batch: list[InputItem] = []
+        while len(batch) < self.settings.batch_size:
+            try:
+                value = self._queue.get(timeout=0.05)
+            except queue.Empty:
+                if self._stop.is_set():  # a slow item (a URL, say) must not delay a stop
+                    return batch, False
+                continue
+            if value is _END:
+                return batch, True
+            if isinstance(value, tuple):
+                _, exc, tb = value
+                self._fail(f"reading the input failed: {exc}", tb)
+                return batch, True
+            batch.append(value)
+            if self._stop.is_set():
+                break
+        return batch, False
+
+    def _infer_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                batch, ended = self._next_batch()
+                if batch and not self._stop.is_set():
+                    self._run_batch(batch)
+                if ended or self._state is SessionState.FAILED:
+                    break
+        except Exception as exc:
+            self._fail(f"{exc.__class__.__name__}: {exc}", traceback.format_exc())
+        finally:
+            self._finish()
+
+    def _run_batch(self, batch: list[InputItem]) -> None:
+        good = [it for it in batch if it.error is None and it.image is not None]
+        detections = self.model.predict_batch([it.image for it in good], self.settings) if good else []
+        by_item = {id(it): d for it, d in zip(good, detections)}
+        out = []
+        for it in batch:
+            meta = dict(it.meta)
+            if it.error is not None or it.image is None:
+                out.append(Prediction.failed(it.error or "no image", **meta))
+                continue
+            image: np.ndarray = it.image
+            out.append(
+                Prediction(
+                    detections=by_item[id(it)],
+                    image_size=(int(image.shape[0]), int(image.shape[1])),
+                    _image=image if it.keep_image else None,
+                    **meta,
+                )
+            )
+        with self._cond:
+            self._results.extend(out)
+            self._failed += sum(1 for p in out if p.error)
+            self._cond.notify_all()
+        if self._on_result:
+            for p in out:
+                self._on_result(p)
+
+    def _fail(self, message: str, tb: str) -> None:
+        with self._cond:
+            if not self._state.is_final:
+                self._error, self._traceback = message, tb
+                self._state = SessionState.FAILED
+                self._stop.set()
+                self._cond.notify_all()
+
+    def _finish(self) -> None:
+        with self._cond:
+            if self._state is SessionState.STOPPING:
+                self._state = SessionState.STOPPED
+            elif self._state is SessionState.RUNNING:
+                self._state = SessionState.COMPLETED
+                self._total = len(self._results)  # a video that ended early has fewer frames than probed
+            self._ended = time.monotonic()
+            self._cond.notify_all()
+        self._stop.set()  # releases the loader if it waits on a full queue

@@ -1,0 +1,132 @@
+"""``PredictionSession``: a detached run's results as they are produced, with progress and stop."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+from sightline.engine.runner import SessionRunner
+from sightline.engine.status import SessionState, SessionStatus
+from sightline.errors import PredictionFailedError, SessionTimeoutError
+from sightline.prediction import Prediction
+
+
+class PredictionSession(ABC):
+    """Iterate to get predictions in input order as they finish; reading never removes results.
+
+    ``next()`` returns the next unread prediction; ``results()`` pages any part of them by cursor.
+    """
+
+    def __init__(self, progress_bar: Any = False) -> None:
+        self._cursor = 0
+        self._bar = None
+        if progress_bar:
+            from tqdm.auto import tqdm
+
+            self._bar = progress_bar if not isinstance(progress_bar, bool) else tqdm(total=len(self), unit="img")
+
+    # --- what a backend provides -----------------------------------------------------------------
+    @abstractmethod
+    def status(self) -> SessionStatus:
+        """A snapshot: state, done/total, failures, rate, error and traceback."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """End the run after the batch in flight; finished predictions stay readable."""
+
+    @abstractmethod
+    def results(self, after: int = 0, limit: int | None = None) -> list[Prediction]:
+        """Finished predictions from cursor ``after`` on."""
+
+    @abstractmethod
+    def _wait(self, after: int, timeout: float | None) -> bool:
+        """Block until a result past ``after`` exists or the session is final; False on timeout."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """How many items the session will predict."""
+
+    # --- shared behaviour ------------------------------------------------------------------------
+    def progress(self) -> tuple[int, int]:
+        """(done, total)."""
+        s = self.status()
+        return s.done, s.total
+
+    def is_done(self) -> bool:
+        return self.status().state.is_final
+
+    def next(self, timeout: float | None = None, block: bool = True) -> Prediction | None:
+        """The next unread prediction.
+
+        Returns None when ``block=False`` and none is ready; raises ``SessionTimeoutError`` when
+        ``timeout`` passes first, ``StopIteration`` at the end, ``PredictionFailedError`` after the last
+        good result of a failed session.
+        """
+        if not self._wait(self._cursor, 0 if not block else timeout):
+            if not block:
+                return None
+            raise SessionTimeoutError(f"no prediction arrived within {timeout:g} s (done {self.progress()[0]} of {len(self)})")
+        got = self.results(self._cursor, 1)
+        if got:
+            self._cursor += 1
+            if self._bar is not None:
+                self._bar.update(1)
+            return got[0]
+        status = self.status()
+        if self._bar is not None:
+            self._bar.close()
+        if status.state is SessionState.FAILED:
+            raise PredictionFailedError(f"prediction failed: {status.error}", status.traceback)
+        raise StopIteration
+
+    def __iter__(self) -> Iterator[Prediction]:
+        while True:
+            try:
+                yield self.next()
+            except StopIteration:
+                return
+
+    def wait_done(self, timeout: float | None = None) -> SessionStatus:
+        """Block until the session is final (without reading results)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not (status := self.status()).state.is_final:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise SessionTimeoutError(f"the session did not finish within {timeout:g} s")
+            self._wait(max(status.done, self._cursor) + 10**12, min(0.2, remaining) if remaining else 0.2)
+        return status
+
+    def __enter__(self) -> "PredictionSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.is_done():
+            self.stop()
+        if self._bar is not None:
+            self._bar.close()
+
+
+class LocalPredictionSession(PredictionSession):
+    """A session run by the in-process engine."""
+
+    def __init__(self, runner: SessionRunner, progress_bar: Any = False) -> None:
+        self._runner = runner
+        super().__init__(progress_bar)
+
+    def status(self) -> SessionStatus:
+        return self._runner.status()
+
+    def stop(self) -> None:
+        self._runner.stop()
+        self._runner.join(timeout=60)
+
+    def results(self, after: int = 0, limit: int | None = None) -> list[Prediction]:
+        return self._runner.results(after, limit)
+
+    def _wait(self, after: int, timeout: float | None) -> bool:
+        return self._runner.wait(after, timeout)
+
+    def __len__(self) -> int:
+        return len(self._runner)

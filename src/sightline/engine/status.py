@@ -1,0 +1,51 @@
+"""The session state machine and the status snapshot a session reports."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class SessionState(str, enum.Enum):
+    """pending -> running -> (stopping ->) completed | stopped | failed."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (SessionState.COMPLETED, SessionState.STOPPED, SessionState.FAILED)
+
+
+@dataclass
+class SessionStatus:
+    """A snapshot of a session's progress."""
+
+    state: SessionState
+    done: int  # items finished, failed ones included
+    total: int
+    failed: int  # items that finished with an error
+    rate: float  # items per second since the session started
+    elapsed_s: float
+    eta_s: float | None
+    error: str | None = None
+    traceback: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["state"] = self.state.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SessionStatus":
+        return cls(**{**d, "state": SessionState(d["state"])})

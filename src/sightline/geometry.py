@@ -1,0 +1,59 @@
+"""Masks as COCO RLE (pycocotools), IoU of boxes and masks (supervision), and rescaling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import supervision as sv
+from pycocotools import mask as coco_mask
+
+
+def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
+    """Encode one H×W bool mask as COCO compressed RLE with a JSON-safe ``counts`` string."""
+    rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+
+
+def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
+    """Decode COCO RLE (compressed string or uncompressed list ``counts``) to an H×W bool mask."""
+    h, w = (int(v) for v in rle["size"])
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        encoded = coco_mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+    else:
+        encoded = {"size": [h, w], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    return coco_mask.decode(encoded).astype(bool)
+
+
+def masks_to_rle(masks: np.ndarray | None) -> list[dict[str, Any]] | None:
+    return None if masks is None else [mask_to_rle(m) for m in masks]
+
+
+def rle_to_masks(rles: list[dict[str, Any]] | None, shape: tuple[int, int]) -> np.ndarray | None:
+    if rles is None:
+        return None
+    if not rles:
+        return np.zeros((0, *shape), dtype=bool)
+    return np.stack([rle_to_mask(r) for r in rles])
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of two sets of xyxy boxes (N×M)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), dtype=np.float64)
+    return sv.box_iou_batch(a.astype(np.float64), b.astype(np.float64))
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of two sets of H×W bool masks (N×M)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), dtype=np.float64)
+    return sv.mask_iou_batch(a, b)
+
+
+def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    out = boxes.astype(np.float32, copy=True)
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
+    return out

@@ -1,0 +1,95 @@
+"""Turning files, bytes, PIL images and arrays into H×W×3 uint8 RGB arrays, EXIF orientation applied."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".jfif"})
+MAX_PIXELS = 100_000_000  # refuse decompression bombs; PIL's own check only warns below 2x its limit
+
+
+class ImageDecodeError(ValueError):
+    """The bytes are not a readable image; the message says why in words a user understands."""
+
+
+def array_to_rgb(array: np.ndarray) -> np.ndarray:
+    """Normalise an array to uint8 RGB: grayscale, single-channel, RGBA, 16-bit and float are handled."""
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise ImageDecodeError(f"an image array must be H×W, H×W×1, H×W×3 or H×W×4, got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ImageDecodeError(f"the image array is empty (shape {a.shape})")
+    if a.dtype == np.uint8:
+        pass
+    elif a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
+    elif a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        scale = 255.0 if np.nanmax(a) <= 1.0 else 1.0  # floats in [0, 1] are the usual convention
+        a = np.clip(np.nan_to_num(a) * scale, 0, 255).round().astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.integer):
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    else:
+        raise ImageDecodeError(f"an image array of dtype {a.dtype} cannot be read as pixels")
+    if a.ndim == 2:
+        a = np.stack([a] * 3, axis=-1)
+    elif a.shape[2] == 4:
+        a = a[..., :3]
+    return np.ascontiguousarray(a)
+
+
+def pil_to_rgb(image: Image.Image) -> np.ndarray:
+    """Apply EXIF orientation and convert any PIL mode to uint8 RGB."""
+    if image.width * image.height > MAX_PIXELS:
+        raise ImageDecodeError(f"the image is {image.width}×{image.height} pixels, over the limit of {MAX_PIXELS:,}")
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(image)
+        if image.mode != "F" and a.max(initial=0) > 255:
+            a = (a.astype(np.uint32) >> 8) if a.max() <= 65535 else a / a.max() * 255
+        return array_to_rgb(np.clip(a, 0, 255).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    return np.asarray(image.convert("RGB"))
+
+
+def decode_image_bytes(data: bytes) -> np.ndarray:
+    """Decode encoded image bytes (JPEG, PNG, ...) to RGB; raises ``ImageDecodeError`` with a clear reason."""
+    if not data:
+        raise ImageDecodeError("the file is empty (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return pil_to_rgb(image)
+    except UnidentifiedImageError:
+        raise ImageDecodeError("not an image in a format sightline can read (JPEG, PNG, BMP, WebP, TIFF, GIF)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError(f"the image is too large to decode safely: {exc}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageDecodeError(f"the image is corrupt or truncated ({exc})") from None
+
+
+def read_image_file(path: str | Path) -> np.ndarray:
+    """Read an image file from disk to RGB."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ImageDecodeError("the file does not exist") from None
+    except IsADirectoryError:
+        raise ImageDecodeError("this is a folder, not an image file") from None
+    except OSError as exc:
+        raise ImageDecodeError(f"the file could not be read ({exc.strerror or exc})") from None
+    return decode_image_bytes(data)
+
+
+def is_image_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS

@@ -1,0 +1,1 @@
+"""Models: the Model interface, adapters (torchvision, ultralytics), checkpoints, the zoo, the demo."""

@@ -1,0 +1,98 @@
+"""The ``Model`` interface every adapter implements, and the post-processing they share."""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import supervision as sv
+
+from sightline.drawing import class_color
+from sightline.settings import PredictSettings
+
+
+class Task(str, enum.Enum):
+    DETECTION = "detection"
+    INSTANCE_SEGMENTATION = "instance_segmentation"
+
+
+@dataclass
+class ModelInfo:
+    """What a client needs to know about a loaded model."""
+
+    name: str
+    task: Task
+    classes: list[str]
+    class_colors: list[str]
+    default_settings: dict[str, Any]
+    input_size: tuple[int, int] | None
+    device: str
+    framework: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "task": self.task.value,
+            "classes": [{"id": i, "name": n, "color": c} for i, (n, c) in enumerate(zip(self.classes, self.class_colors))],
+            "default_settings": self.default_settings,
+            "input_size": list(self.input_size) if self.input_size else None,
+            "device": self.device,
+            "framework": self.framework,
+            **self.extra,
+        }
+
+
+class Model(ABC):
+    """A loaded detection or instance-segmentation model that predicts batches of RGB images."""
+
+    name: str
+    classes: list[str]
+    task: Task
+    default_settings: dict[str, Any]
+    input_size: tuple[int, int] | None
+    device: str
+    framework: str
+
+    @abstractmethod
+    def predict_batch(self, images: list[np.ndarray], settings: PredictSettings) -> list[sv.Detections]:
+        """Predict H×W×3 uint8 RGB images; boxes and masks are in each image's own pixels.
+
+        ``settings`` are already resolved against ``default_settings``.
+        """
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            name=self.name,
+            task=self.task,
+            classes=list(self.classes),
+            class_colors=[class_color(i) for i in range(len(self.classes))],
+            default_settings=dict(self.default_settings),
+            input_size=self.input_size,
+            device=self.device,
+            framework=self.framework,
+        )
+
+    def close(self) -> None:
+        """Release the model's memory; it cannot predict afterwards."""
+
+
+def finalize(detections: sv.Detections, settings: PredictSettings, classes: list[str]) -> sv.Detections:
+    """Apply the confidence threshold, class filter and detection cap; attach class names."""
+    if len(detections):
+        keep = np.ones(len(detections), dtype=bool)
+        if settings.conf is not None and detections.confidence is not None:
+            keep &= detections.confidence >= settings.conf
+        if settings.classes is not None:
+            wanted = [classes.index(c) for c in settings.classes]
+            keep &= np.isin(detections.class_id, wanted)
+        detections = detections[keep]
+        if settings.max_detections is not None and len(detections) > settings.max_detections:
+            order = np.argsort(-detections.confidence, kind="stable")[: settings.max_detections]
+            detections = detections[np.sort(order)]
+    names = np.asarray([classes[int(c)] for c in detections.class_id], dtype=object)
+    detections.data["class_name"] = names
+    return detections

@@ -1,0 +1,52 @@
+"""The model zoo: every name ``sightline.load`` accepts, and loading by name or checkpoint path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sightline.errors import ModelLoadError
+from sightline.models.base import Model, Task
+from sightline.models.checkpoint import Checkpoint
+from sightline.models.torchvision_adapter import TORCHVISION_DETECTORS, from_checkpoint, from_coco_weights
+from sightline.models.ultralytics_adapter import UltralyticsModel, looks_like_ultralytics
+from sightline.paths import DEMO_CHECKPOINT
+
+DEMO_MODEL = "demo/shapes"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    task: Task
+    description: str
+    needs_download: bool
+
+
+def list_models() -> list[ZooEntry]:
+    """Every named model; COCO weights download on first use on a connected machine."""
+    entries = [ZooEntry(DEMO_MODEL, Task.INSTANCE_SEGMENTATION, "circles, squares and triangles; bundled, CPU-fast", False)]
+    for arch in TORCHVISION_DETECTORS:
+        task = Task.INSTANCE_SEGMENTATION if arch.startswith("maskrcnn") else Task.DETECTION
+        entries.append(ZooEntry(f"torchvision/{arch}", task, "COCO, 80 classes", True))
+    return entries
+
+
+def load_model(model: str | Path, device: str = "auto") -> Model:
+    """Load a zoo name (``demo/shapes``, ``torchvision/<arch>``) or a checkpoint file path."""
+    name = str(model)
+    if name == DEMO_MODEL:
+        return from_checkpoint(Checkpoint.load(DEMO_CHECKPOINT), name=DEMO_MODEL, device=device)
+    if name.startswith("torchvision/"):
+        arch = name.removeprefix("torchvision/")
+        if arch not in TORCHVISION_DETECTORS:
+            raise ModelLoadError(f"unknown torchvision model {arch!r}; known: {', '.join(TORCHVISION_DETECTORS)}")
+        return from_coco_weights(arch, device)
+    path = Path(name).expanduser()
+    if path.is_file():
+        if looks_like_ultralytics(path):
+            return UltralyticsModel(str(path), device)
+        ckpt = Checkpoint.load(path)
+        return from_checkpoint(ckpt, name=ckpt.meta.get("name") or path.stem, device=device)
+    known = ", ".join(e.name for e in list_models())
+    raise ModelLoadError(f"no model named {name!r} and no checkpoint file at that path; known names: {known}")

@@ -1,0 +1,170 @@
+"""Prediction settings and input options: parsed once, validated strictly, never silently dropped."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypedDict
+
+from sightline.errors import InvalidSettingError, UnknownArgumentError
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """How the model runs. ``None`` means the model's own default."""
+
+    conf: float | None = None
+    iou: float | None = None
+    max_detections: int | None = None
+    classes: tuple[str, ...] | None = None
+    img_size: int | tuple[int, int] | None = None
+    batch_size: int = 4
+
+    def resolved(self, defaults: Mapping[str, Any]) -> "PredictSettings":
+        """Fill unset values from a model's defaults (then from sightline's)."""
+        base = {"conf": 0.25, "iou": 0.5, "max_detections": 100, **defaults}
+        return replace(
+            self,
+            conf=self.conf if self.conf is not None else float(base["conf"]),
+            iou=self.iou if self.iou is not None else float(base["iou"]),
+            max_detections=self.max_detections if self.max_detections is not None else int(base["max_detections"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """How an input is read: folder recursion and video sampling."""
+
+    recursive: bool = False
+    stride: int = 1
+    start_frame: int = 0
+    end_frame: int | None = None
+    num_frames: int | None = None
+    duration: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+SETTING_NAMES = tuple(f.name for f in fields(PredictSettings))
+OPTION_NAMES = tuple(f.name for f in fields(InputOptions))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fraction(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if not _is_number(value):
+        raise InvalidSettingError(f"{name} must be a number between 0 and 1, got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise InvalidSettingError(f"{name} must be between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = True, minimum: int = 1) -> int | None:
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidSettingError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise InvalidSettingError(f"{name} must be at least {minimum}, got {value!r}")
+    return value
+
+
+def _img_size(value: Any) -> int | tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 32 <= value <= 4096:
+            raise InvalidSettingError(f"img_size must be between 32 and 4096 pixels, got {value!r}")
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        h, w = (_img_size(v) for v in value)
+        return (int(h), int(w))  # type: ignore[arg-type]
+    raise InvalidSettingError(f"img_size must be an int or an (height, width) pair, got {value!r}")
+
+
+def _class_names(value: Any, known: Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        raise InvalidSettingError(f"classes must be a list of class names, got {value!r}")
+    if known is not None:
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise InvalidSettingError(f"classes {unknown} are not classes of this model; it knows {list(known)}")
+    return tuple(value)
+
+
+def parse_settings(values: Mapping[str, Any], known_classes: Sequence[str] | None = None) -> PredictSettings:
+    """Validate prediction settings; every error names the argument."""
+    return PredictSettings(
+        conf=_fraction("conf", values.get("conf")),
+        iou=_fraction("iou", values.get("iou")),
+        max_detections=_positive_int("max_detections", values.get("max_detections")),
+        classes=_class_names(values.get("classes"), known_classes),
+        img_size=_img_size(values.get("img_size")),
+        batch_size=_positive_int("batch_size", values.get("batch_size", 4), allow_none=False, minimum=1) or 4,
+    )
+
+
+def parse_options(values: Mapping[str, Any]) -> InputOptions:
+    """Validate input options; ranges against a video's length are checked when it is opened."""
+    recursive = values.get("recursive", False)
+    if not isinstance(recursive, bool):
+        raise InvalidSettingError(f"recursive must be True or False, got {recursive!r}")
+    ends = [n for n in ("end_frame", "num_frames", "duration") if values.get(n) is not None]
+    if len(ends) > 1:
+        raise InvalidSettingError(f"give at most one of end_frame, num_frames and duration, got {ends}")
+    duration = values.get("duration")
+    if duration is not None and (not _is_number(duration) or duration <= 0):
+        raise InvalidSettingError(f"duration must be a positive number of seconds, got {duration!r}")
+    return InputOptions(
+        recursive=recursive,
+        stride=_positive_int("stride", values.get("stride", 1), allow_none=False) or 1,
+        start_frame=_positive_int("start_frame", values.get("start_frame", 0), allow_none=False, minimum=0) or 0,
+        end_frame=_positive_int("end_frame", values.get("end_frame")),
+        num_frames=_positive_int("num_frames", values.get("num_frames")),
+        duration=float(duration) if duration is not None else None,
+    )
+
+
+def reject_unknown(kwargs: Mapping[str, Any], accepted: Sequence[str], where: str) -> None:
+    """Raise ``UnknownArgumentError`` for any keyword not in ``accepted``, suggesting the closest name."""
+    for name in kwargs:
+        if name not in accepted:
+            close = difflib.get_close_matches(name, accepted, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; accepted: {', '.join(sorted(accepted))}"
+            raise UnknownArgumentError(f"{where}() got an unexpected keyword argument {name!r}{hint}")
+
+
+class PredictKwargs(TypedDict, total=False):
+    """Keyword arguments of ``predict`` / ``predict_detached``, for type checkers and IDEs."""
+
+    conf: float
+    iou: float
+    max_detections: int
+    classes: Sequence[str]
+    img_size: int | tuple[int, int]
+    batch_size: int
+    recursive: bool
+    stride: int
+    start_frame: int
+    end_frame: int
+    num_frames: int
+    duration: float
+
+
+def split_kwargs(kwargs: Mapping[str, Any], where: str, known_classes: Sequence[str] | None, extra: Sequence[str] = ()) -> tuple[PredictSettings, InputOptions]:
+    """Validate all keyword arguments of a predict call at once; unknown names are an error."""
+    reject_unknown(kwargs, (*SETTING_NAMES, *OPTION_NAMES, *extra), where)
+    return parse_settings(kwargs, known_classes), parse_options(kwargs)

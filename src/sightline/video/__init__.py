@@ -1,0 +1,1 @@
+"""Video: probing, frame sampling, and (later) tracking and H.264 encoding."""

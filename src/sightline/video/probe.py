@@ -1,0 +1,56 @@
+"""Reading a video's facts (frame count, rate, size, audio) with PyAV, without decoding it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from sightline.errors import InputError
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"})
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    frame_count: int
+    fps: float
+    width: int
+    height: int
+    duration_s: float
+    has_audio: bool
+
+
+def is_video_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Probe a video file; ``InputError`` when it cannot be opened or has no video stream."""
+    path = str(path)
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise InputError(f"{path!r} has no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+            count = stream.frames
+            if not count:  # some containers do not record it: count packets, which needs no decoding
+                count = sum(1 for p in container.demux(stream) if p.size)
+            duration = float(stream.duration * stream.time_base) if stream.duration else count / float(rate)
+            return VideoInfo(
+                path=path,
+                frame_count=int(count),
+                fps=float(rate),
+                width=stream.codec_context.width,
+                height=stream.codec_context.height,
+                duration_s=duration,
+                has_audio=bool(container.streams.audio),
+            )
+    except InputError:
+        raise
+    except (av.FFmpegError, OSError) as exc:
+        raise InputError(f"{path!r} could not be read as a video: {exc}") from None
