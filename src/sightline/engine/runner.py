@@ -69,10 +69,11 @@ class SessionRunner:
                 self._cond.notify_all()
 
     def join(self, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for t in self._threads:
-            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return not any(t.is_alive() for t in self._threads)
+        """Wait until the run is final. A loader stuck on a slow item is not waited for: its item is dropped."""
+        infer = self._threads[1] if self._threads else None
+        if infer is not None:
+            infer.join(timeout)
+        return self.status().state.is_final
 
     # --- reading ---------------------------------------------------------------------------------
     def status(self) -> SessionStatus:

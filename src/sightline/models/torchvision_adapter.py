@@ -108,6 +108,8 @@ class TorchvisionModel(Model):
             t.min_size, t.max_size = (min(size),), max(size)
 
     def _to_tensor(self, image: np.ndarray, size: Any) -> torch.Tensor:
+        if not image.flags.writeable:  # torch warns on read-only arrays (PIL's, say); the copy is cheap
+            image = image.copy()
         x = torch.from_numpy(image).to(self._device).permute(2, 0, 1).float().div_(255)
         if isinstance(size, tuple) and getattr(self.module.transform, "fixed_size", None) is None:
             x = torch.nn.functional.interpolate(x[None], size=size, mode="bilinear", align_corners=False)[0]

@@ -1,0 +1,81 @@
+"""Make the sample assets: a few shapes images (JPEG) and a short H.264 video of moving shapes.
+
+    python -m sightline.models.demo.make_samples --out assets/samples
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw
+
+from sightline.models.demo.synthetic import _background, _polygon, make_sample
+
+SAMPLE_SEED = 7
+
+
+def write_images(out: Path, count: int = 4) -> list[Path]:
+    paths = []
+    for i in range(count):
+        s = make_sample(SAMPLE_SEED, i, max_shapes=6, size=(480, 640))
+        path = out / f"shapes_{i + 1}.jpg"
+        Image.fromarray(s.image).save(path, quality=92)
+        paths.append(path)
+    return paths
+
+
+def moving_shapes_frames(frames: int = 72, size: tuple[int, int] = (360, 480), seed: int = SAMPLE_SEED):
+    """Yield RGB frames of three shapes gliding across a still background."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    background = _background(rng, h, w)
+    movers = [
+        ("circle", (60, 80), (4.0, 1.0), 70, (230, 60, 50)),
+        ("square", (380, 120), (-3.0, 1.5), 80, (40, 90, 220)),
+        ("triangle", (200, 290), (2.0, -1.8), 90, (250, 210, 40)),
+    ]
+    for t in range(frames):
+        canvas = Image.fromarray(background)
+        draw = ImageDraw.Draw(canvas)
+        for kind, (x, y), (vx, vy), size_px, colour in movers:
+            cx, cy = x + vx * t, y + vy * t
+            if kind == "circle":
+                draw.ellipse((cx - size_px / 2, cy - size_px / 2, cx + size_px / 2, cy + size_px / 2), fill=colour)
+            else:
+                draw.polygon(_polygon(kind, cx, cy, size_px, 0.3 + 0.02 * t * (1 if kind == "square" else -1)), fill=colour)
+        yield np.asarray(canvas)
+
+
+def write_video(path: Path, fps: int = 24) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "23", "preset": "medium"}
+        first = True
+        for frame in moving_shapes_frames():
+            if first:
+                stream.height, stream.width = frame.shape[:2]
+                first = False
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="assets/samples")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for p in write_images(out):
+        print(p)
+    print(write_video(out / "moving_shapes.mp4"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Prediction: array views, JSON round trip with RLE masks, drawing in the right colours."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import supervision as sv
+
+import sightline
+from sightline.drawing import class_color, draw_detections
+from sightline.geometry import mask_to_rle, rle_to_mask
+
+
+def test_views_are_consistent(demo_model, samples):
+    (pred,) = demo_model.predict(input=samples[0].image)
+    n = len(pred)
+    assert n > 0
+    assert pred.boxes.shape == (n, 4) and pred.boxes.dtype == np.float32
+    assert pred.masks.shape == (n, 360, 480) and pred.masks.dtype == bool
+    assert pred.scores.shape == (n,) and pred.class_ids.shape == (n,)
+    assert pred.classes == [demo_model.classes[c] for c in pred.class_ids]
+    assert pred.track_ids is None
+    assert isinstance(pred.detections, sv.Detections)
+    # every mask lies inside its box (boxes are in original-image pixels)
+    for box, mask in zip(pred.boxes, pred.masks):
+        ys, xs = np.nonzero(mask)
+        if len(xs):
+            assert xs.min() >= box[0] - 2 and xs.max() <= box[2] + 2 and ys.min() >= box[1] - 2 and ys.max() <= box[3] + 2
+
+
+def test_json_round_trip_keeps_everything(demo_model, sample_dir):
+    (pred,) = demo_model.predict(input=sample_dir / "img_01.png")
+    text = pred.to_json()
+    data = json.loads(text)
+    assert isinstance(data["masks"][0]["counts"], str)  # compressed COCO RLE, JSON-safe
+    back = sightline.Prediction.from_json(text)
+    assert back.image_path == pred.image_path and back.image_size == pred.image_size and back.index == pred.index
+    np.testing.assert_allclose(back.boxes, pred.boxes, atol=0.01)
+    np.testing.assert_allclose(back.scores, pred.scores, atol=1e-5)
+    assert back.classes == pred.classes and back.class_ids.tolist() == pred.class_ids.tolist()
+    assert np.array_equal(back.masks, pred.masks)
+
+
+def test_json_round_trip_of_failed_and_empty(demo_model, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    blank = np.full((64, 64, 3), 127, np.uint8)
+    failed, empty = demo_model.predict(input=[bad, blank])
+    for p in (failed, empty):
+        back = sightline.Prediction.from_json(p.to_json())
+        assert back.error == p.error and len(back) == 0
+    assert back.masks is not None and back.masks.shape == (0, 64, 64)
+
+
+def test_rle_accepts_uncompressed_counts():
+    mask = np.zeros((5, 4), bool)
+    mask[1:3, 1:4] = True
+    # column-major run lengths, as COCO's uncompressed RLE writes them
+    flat = mask.flatten(order="F")
+    counts, current, run = [], False, 0
+    for v in flat:
+        if v != current:
+            counts.append(run)
+            current, run = v, 0
+        run += 1
+    counts.append(run)
+    assert np.array_equal(rle_to_mask({"size": [5, 4], "counts": counts}), mask)
+    assert np.array_equal(rle_to_mask(mask_to_rle(mask)), mask)
+
+
+def test_drawing_uses_class_colours_in_rgb():
+    image = np.zeros((100, 100, 3), np.uint8)
+    detections = sv.Detections(
+        xyxy=np.array([[10, 10, 60, 60]], np.float32),
+        confidence=np.array([0.9], np.float32),
+        class_id=np.array([1]),
+        data={"class_name": np.array(["square"], dtype=object)},
+    )
+    drawn = draw_detections(image, detections, labels=False, masks=False, thickness=2)
+    expected = tuple(int(class_color(1)[i : i + 2], 16) for i in (1, 3, 5))
+    assert tuple(drawn[35, 10]) == expected  # the left edge of the box, in RGB order
+    assert tuple(drawn[35, 35]) == (0, 0, 0)  # inside untouched
+    assert image.max() == 0  # the input is not drawn on
+
+
+def test_prediction_draw_marks_masks_and_filters_by_conf(demo_model, samples):
+    (pred,) = demo_model.predict(input=samples[0].image, conf=0.05)
+    drawn = pred.draw(labels=False, boxes=False)
+    changed = np.any(drawn != samples[0].image, axis=2)
+    union = pred.masks.any(axis=0)
+    assert changed[union].mean() > 0.95 and changed[~union].mean() < 0.01
+    nothing = pred.draw(conf=1.01)
+    assert np.array_equal(nothing, samples[0].image)
+
+
+def test_load_image_for_each_source(demo_model, sample_dir, samples, sample_video):
+    (from_file,) = demo_model.predict(input=sample_dir / "img_00.png")
+    assert np.array_equal(from_file.load_image(), samples[0].image)
+    frames = demo_model.predict(input=sample_video, start_frame=10, num_frames=1)
+    assert frames[0].load_image().shape == (360, 480, 3)
