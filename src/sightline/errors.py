@@ -36,3 +36,55 @@ class PredictionFailedError(SightlineError):
 
 class SessionTimeoutError(SightlineError, TimeoutError):
     """No result arrived within the timeout given to ``PredictionSession.next``."""
+
+
+# --- talking to a server ------------------------------------------------------------------------
+
+
+class ServerError(SightlineError):
+    """The server answered with an error. ``status`` is the HTTP status, ``detail`` its JSON error body."""
+
+    def __init__(self, message: str, status: int | None = None, detail: dict | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail or {}
+
+
+class ServerConnectionError(ServerError, ConnectionError):
+    """The server could not be reached (refused, reset, DNS) even after retries."""
+
+
+class RequestTimeoutError(ServerError, TimeoutError):
+    """The server did not answer within the request timeout."""
+
+
+class AuthenticationError(ServerError):
+    """401: the API key is missing or wrong."""
+
+
+class NotFoundError(ServerError, LookupError):
+    """404: no such session, model or route."""
+
+
+class ConflictError(ServerError):
+    """409: the request conflicts with the resource's state (e.g. adding items to a closed session)."""
+
+
+class PayloadTooLargeError(ServerError):
+    """413: a request, file or image is over the server's limits."""
+
+
+class RateLimitedError(ServerError):
+    """429: too many requests or sessions at once; retried with backoff before this is raised."""
+
+
+class ServiceUnavailableError(ServerError):
+    """503: the server is starting, overloaded or has no model loaded."""
+
+
+class ResultsNotReadyError(ServerError):
+    """A result was asked for before it exists (a future not yet done, a non-blocking read)."""
+
+
+class DeployError(SightlineError):
+    """``sightline.deploy`` could not start its server; the message ends with the server's log tail."""

@@ -7,6 +7,9 @@ from typing import Any
 import numpy as np
 import supervision as sv
 from pycocotools import mask as coco_mask
+from supervision.detection.compact_mask import CompactMask
+
+MaskLike = np.ndarray | CompactMask
 
 
 def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
@@ -26,16 +29,38 @@ def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
     return coco_mask.decode(encoded).astype(bool)
 
 
-def masks_to_rle(masks: np.ndarray | None) -> list[dict[str, Any]] | None:
-    return None if masks is None else [mask_to_rle(m) for m in masks]
+def compact_masks(masks: np.ndarray) -> CompactMask:
+    """Store N×H×W masks as crop-RLE (supervision's ``CompactMask``), losslessly.
+
+    Crops use each mask's own tight box, not the detection box, so no pixel outside the box is lost.
+    Kept results of a long run then cost about the area of the objects, not N full images.
+    """
+    n, h, w = masks.shape
+    boxes = np.zeros((n, 4), dtype=np.float32)
+    for i in range(n):
+        ys = np.flatnonzero(masks[i].any(axis=1))
+        xs = np.flatnonzero(masks[i].any(axis=0))
+        boxes[i] = (xs[0], ys[0], xs[-1], ys[-1]) if len(xs) else (0, 0, 0, 0)
+    return CompactMask.from_dense(masks, boxes, image_shape=(h, w))
 
 
-def rle_to_masks(rles: list[dict[str, Any]] | None, shape: tuple[int, int]) -> np.ndarray | None:
+def dense_masks(masks: MaskLike | None) -> np.ndarray | None:
+    """Full N×H×W bool masks from either storage."""
+    if masks is None or isinstance(masks, np.ndarray):
+        return masks
+    return masks.to_dense()
+
+
+def masks_to_rle(masks: MaskLike | None) -> list[dict[str, Any]] | None:
+    return None if masks is None else [mask_to_rle(np.asarray(masks[i])) for i in range(len(masks))]
+
+
+def rle_to_masks(rles: list[dict[str, Any]] | None, shape: tuple[int, int]) -> CompactMask | np.ndarray | None:
     if rles is None:
         return None
     if not rles:
         return np.zeros((0, *shape), dtype=bool)
-    return np.stack([rle_to_mask(r) for r in rles])
+    return compact_masks(np.stack([rle_to_mask(r) for r in rles]))
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

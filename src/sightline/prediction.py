@@ -10,7 +10,7 @@ import numpy as np
 import supervision as sv
 
 from sightline.drawing import draw_detections
-from sightline.geometry import masks_to_rle, rle_to_masks
+from sightline.geometry import dense_masks, masks_to_rle, rle_to_masks
 
 _SOURCE_FIELDS = (
     "source",
@@ -58,7 +58,8 @@ class Prediction:
 
     @property
     def masks(self) -> np.ndarray | None:
-        return self.detections.mask
+        """N×H×W bool (decoded on each access: results keep masks compact, as crop-RLE)."""
+        return dense_masks(self.detections.mask)
 
     @property
     def scores(self) -> np.ndarray:

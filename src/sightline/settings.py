@@ -144,7 +144,9 @@ def reject_unknown(kwargs: Mapping[str, Any], accepted: Sequence[str], where: st
         if name not in accepted:
             close = difflib.get_close_matches(name, accepted, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; accepted: {', '.join(sorted(accepted))}"
-            raise UnknownArgumentError(f"{where}() got an unexpected keyword argument {name!r}{hint}")
+            if where.endswith("()"):
+                raise UnknownArgumentError(f"{where} got an unexpected keyword argument {name!r}{hint}")
+            raise UnknownArgumentError(f"unexpected field {name!r} in {where}{hint}")
 
 
 class PredictKwargs(TypedDict, total=False):
@@ -166,5 +168,5 @@ class PredictKwargs(TypedDict, total=False):
 
 def split_kwargs(kwargs: Mapping[str, Any], where: str, known_classes: Sequence[str] | None, extra: Sequence[str] = ()) -> tuple[PredictSettings, InputOptions]:
     """Validate all keyword arguments of a predict call at once; unknown names are an error."""
-    reject_unknown(kwargs, (*SETTING_NAMES, *OPTION_NAMES, *extra), where)
+    reject_unknown(kwargs, (*SETTING_NAMES, *OPTION_NAMES, *extra), f"{where}()")
     return parse_settings(kwargs, known_classes), parse_options(kwargs)

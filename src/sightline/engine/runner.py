@@ -31,10 +31,12 @@ class SessionRunner:
         settings: PredictSettings,
         context: dict[str, Any] | None = None,
         on_result: Callable[[Prediction], None] | None = None,
+        on_finish: Callable[[SessionStatus], None] | None = None,
     ) -> None:
         self.model, self.plan, self.settings = model, plan, settings
         self.context = {"model": model.name, "input": plan.description, "settings": settings.to_dict(), **(context or {})}
         self._on_result = on_result
+        self._on_finish = on_finish
         self._results: list[Prediction] = []
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -222,3 +224,5 @@ class SessionRunner:
             self._ended = time.monotonic()
             self._cond.notify_all()
         self._stop.set()  # releases the loader if it waits on a full queue
+        if self._on_finish:
+            self._on_finish(self.status())

@@ -12,6 +12,7 @@ import torch
 import torchvision
 from torch import nn
 
+from sightline.geometry import compact_masks
 from sightline.errors import InvalidSettingError, ModelLoadError
 from sightline.models.base import Model, Task, finalize
 from sightline.models.checkpoint import Checkpoint
@@ -136,7 +137,7 @@ class TorchvisionModel(Model):
         valid = (labels >= 0) & (labels < len(self.classes))
         detections = sv.Detections(
             xyxy=boxes[valid].reshape(-1, 4),
-            mask=mask[valid] if mask is not None else None,
+            mask=compact_masks(mask[valid]) if mask is not None else None,
             confidence=out["scores"].float().cpu().numpy()[valid],
             class_id=labels[valid],
         )

@@ -10,6 +10,7 @@ import numpy as np
 import supervision as sv
 
 from sightline.errors import ModelLoadError
+from sightline.geometry import compact_masks
 from sightline.models.base import Model, Task, finalize
 from sightline.settings import PredictSettings
 
@@ -66,5 +67,7 @@ class UltralyticsModel(Model):
         for result in results:
             d = sv.Detections.from_ultralytics(result)
             d.data.pop("class_name", None)
+            if isinstance(d.mask, np.ndarray):
+                d.mask = compact_masks(d.mask)
             out.append(finalize(d, settings, self.classes))
         return out

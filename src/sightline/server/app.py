@@ -1,0 +1,74 @@
+"""Build the FastAPI application: routers, auth, limits, error handlers, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+import sightline
+from sightline.models.base import Model
+from sightline.server import errors
+from sightline.server.config import ServerConfig
+from sightline.server.errors import error_body
+from sightline.server.manager import ModelManager
+from sightline.server.routers import info, models, predict, sessions
+from sightline.server.security import check_api_key
+from sightline.server.sessions import SessionStore
+from sightline.server.state import ServerState
+
+
+def create_app(config: ServerConfig | None = None, model: Model | None = None, load_default: bool = True) -> FastAPI:
+    """The server app. ``model`` serves an already-loaded model; otherwise ``config.model`` is loaded."""
+    config = config or ServerConfig()
+    manager = ModelManager(config.max_loaded_models, config.max_batch_size, config.batch_wait_ms)
+    state = ServerState(config, manager, SessionStore(config, manager))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def sweeper() -> None:
+            while True:
+                await asyncio.sleep(30)
+                await asyncio.to_thread(state.sessions.sweep)
+
+        task = asyncio.create_task(sweeper())
+        try:
+            yield
+        finally:
+            task.cancel()
+            state.sessions.close()
+            manager.unload_all()
+
+    if model is not None:
+        manager.add(model, make_default=True)
+    elif load_default and config.model:
+        manager.load(config.model, config.device)
+
+    def require_key(request: Request) -> None:
+        check_api_key(request, config.api_key)
+
+    app = FastAPI(
+        title="sightline model server",
+        version=sightline.__version__,
+        description="Run detection and segmentation models over HTTP. Masks travel as COCO RLE. See docs/server.md.",
+        lifespan=lifespan,
+    )
+    app.state.sightline = state
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > config.max_request_bytes:
+            message = f"the request is {int(length):,} bytes, over the limit of {config.max_request_bytes:,}"
+            return JSONResponse(error_body("PayloadTooLargeError", message, 413), status_code=413)
+        return await call_next(request)
+
+    errors.install(app)
+    app.include_router(info.public)
+    secured = [Depends(require_key)]
+    for router in (info.router, models.router, predict.router, sessions.router):
+        app.include_router(router, dependencies=secured)
+    return app

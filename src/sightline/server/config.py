@@ -1,0 +1,46 @@
+"""Server configuration: limits, security switches and defaults, from arguments or ``SIGHTLINE_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class ServerConfig:
+    """Everything the server enforces. Defaults suit a public deployment; loosen them for a trusted one."""
+
+    model: str = "demo/shapes"
+    device: str = "auto"
+    api_key: str | None = field(default_factory=lambda: os.environ.get("SIGHTLINE_API_KEY") or None)
+    max_batch_size: int = 8  # images per forward pass, across all requests and sessions
+    batch_wait_ms: float = 3.0  # how long the worker waits for more requests to fill a batch
+    max_request_bytes: int = 200 * 1024 * 1024
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    max_sessions: int = 16  # sessions not yet finished, at once
+    max_items_per_request: int = 256
+    session_ttl_s: float = 3600.0  # a finished session is deleted this long after its last read
+    session_idle_s: float = 600.0  # a session waiting for uploads that do not come is stopped after this
+    allow_local_paths: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_LOCAL_PATHS", False))
+    allow_private_urls: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_PRIVATE_URLS", False))
+    url_timeout_s: float = 15.0
+    max_loaded_models: int = 3
+
+    def limits(self) -> dict[str, object]:
+        return {
+            "max_batch_size": self.max_batch_size,
+            "max_request_bytes": self.max_request_bytes,
+            "max_file_bytes": self.max_file_bytes,
+            "max_image_pixels": self.max_image_pixels,
+            "max_sessions": self.max_sessions,
+            "max_items_per_request": self.max_items_per_request,
+            "session_ttl_s": self.session_ttl_s,
+            "allow_local_paths": self.allow_local_paths,
+            "allow_private_urls": self.allow_private_urls,
+        }

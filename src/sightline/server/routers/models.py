@@ -1,0 +1,63 @@
+"""List, describe, load and unload models."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict
+
+from sightline.models.zoo import list_models
+from sightline.server.security import check_local_path
+from sightline.server.state import ServerState, get_state
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+class LoadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    device: str = "auto"
+    default: bool = False
+
+
+class UnloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str
+
+
+@router.get("")
+def list_loaded(state: ServerState = Depends(get_state)) -> dict:
+    """Loaded models (with their info) and every model the zoo can load."""
+    return {
+        "default_model": state.models.default,
+        "loaded": [w.model.info().to_dict() for w in state.models.loaded()],
+        "available": [{"name": e.name, "task": e.task.value, "description": e.description, "needs_download": e.needs_download} for e in list_models()],
+    }
+
+
+@router.get("/info")
+def model_info(model: str | None = None, state: ServerState = Depends(get_state)) -> dict:
+    """One loaded model's task, classes with colours, default settings, input size and device."""
+    return state.models.get(model).model.info().to_dict()
+
+
+@router.post("/load")
+async def load(body: LoadRequest, state: ServerState = Depends(get_state)) -> dict:
+    """Load a model by zoo name or server-side checkpoint path (idempotent)."""
+    if body.model not in {e.name for e in list_models()}:
+        check_local_path(body.model, state.config.allow_local_paths)
+    worker = await run_in_threadpool(state.models.load, body.model, body.device)
+    if body.default:
+        state.models.default = worker.model.name
+    return worker.model.info().to_dict()
+
+
+@router.post("/unload")
+async def unload(body: UnloadRequest, state: ServerState = Depends(get_state)) -> dict:
+    await run_in_threadpool(state.models.unload, body.model)
+    return {"unloaded": [body.model]}
+
+
+@router.post("/unload_all")
+async def unload_all(state: ServerState = Depends(get_state)) -> dict:
+    return {"unloaded": await run_in_threadpool(state.models.unload_all)}

@@ -1,0 +1,181 @@
+"""Detached sessions: create, add items, close, status, results by cursor, SSE events, stop, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from sightline.errors import InputError, PayloadTooLargeError, RateLimitedError
+from sightline.server.requests import as_dict, is_multipart, read_form, read_json, save_upload
+from sightline.server.sessions import Callback, ServerSession
+from sightline.server.state import ServerState, get_state
+from sightline.server.uploads import Upload, client_meta
+from sightline.settings import OPTION_NAMES, SETTING_NAMES, parse_options, parse_settings, reject_unknown
+from sightline.video.probe import is_video_path
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+CREATE_KEYS = ("model", "settings", "options", "total", "urls", "callback", "close")
+MAX_BACKLOG = 512  # uploads accepted but not yet read by the engine, per session
+MAX_PAGE = 1000
+
+
+def _describe(session: ServerSession) -> dict[str, Any]:
+    return session.describe()
+
+
+@router.post("", status_code=201)
+async def create(request: Request) -> dict:
+    """Start a session. ``total`` items will follow by ``POST /items`` (``urls`` given here count too)."""
+    state: ServerState = get_state(request)
+    body = await read_json(request)
+    reject_unknown(body, CREATE_KEYS, "POST /v1/sessions")
+    urls = body.get("urls") or []
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise InputError("urls must be a list of strings")
+    total = body.get("total", len(urls))
+    if not isinstance(total, int) or isinstance(total, bool) or total < len(urls) or total < 0:
+        raise InputError(f"total must be a whole number of items, at least the {len(urls)} URLs given; got {total!r}")
+    raw_settings, raw_options = as_dict(body.get("settings"), "settings"), as_dict(body.get("options"), "options")
+    reject_unknown(raw_settings, SETTING_NAMES, "settings")
+    reject_unknown(raw_options, OPTION_NAMES, "options")
+    worker = state.models.get(body.get("model"))
+    settings = parse_settings(raw_settings, worker.model.classes)
+    options = parse_options(raw_options)
+    callback = None
+    if body.get("callback") is not None:
+        cb = as_dict(body["callback"], "callback")
+        reject_unknown(cb, ("url", "username", "password"), "callback")
+        if not isinstance(cb.get("url"), str):
+            raise InputError("callback.url must be a URL string")
+        callback = Callback(cb["url"], cb.get("username"), cb.get("password"))
+    session = await run_in_threadpool(state.sessions.create, worker.model.name, settings, options, total, callback)
+    for url in urls:
+        session.uploads.add(Upload("url", {}, url=url), 1)
+    if body.get("close", bool(urls) and total == len(urls)):
+        session.uploads.close()
+    return _describe(session)
+
+
+@router.get("")
+def list_sessions(request: Request) -> dict:
+    return {"sessions": [_describe(s) for s in get_state(request).sessions.list()]}
+
+
+@router.post("/{sid}/items")
+async def add_items(sid: str, request: Request) -> dict:
+    """Add uploaded files (multipart ``files`` with a ``meta`` list) or ``urls`` to a session's input."""
+    state: ServerState = get_state(request)
+    session = state.sessions.get(sid)
+    if session.uploads.pending >= MAX_BACKLOG:
+        raise RateLimitedError(f"session {sid} has {session.uploads.pending} items waiting; send more once it catches up", 429)
+    if is_multipart(request):
+        fields, files = await read_form(request, state.config)
+        metas = fields.get("meta") or []
+        if not isinstance(metas, list):
+            raise InputError("meta must be a JSON list, one object per file")
+        for i, f in enumerate(files):
+            raw = metas[i] if i < len(metas) and isinstance(metas[i], dict) else {}
+            meta = client_meta(raw)
+            meta.setdefault("source", f.filename or f"file {i}")
+            path = await run_in_threadpool(save_upload, f, session.folder)
+            if raw.get("kind") == "video" or (raw.get("kind") is None and is_video_path(f.filename or "")):
+                frames = await run_in_threadpool(session.uploads.frames_in, path)
+                session.uploads.add(Upload("video", meta, path=path), frames)
+            else:
+                session.uploads.add(Upload("image", meta, path=path), 1)
+        close = fields.get("close")
+    else:
+        body = await read_json(request)
+        reject_unknown(body, ("urls", "meta", "close"), f"POST /v1/sessions/{sid}/items")
+        urls = body.get("urls") or []
+        if len(urls) > state.config.max_items_per_request:
+            raise PayloadTooLargeError(f"{len(urls)} items in one request, over the limit of {state.config.max_items_per_request}", 413)
+        metas = body.get("meta") or []
+        for i, url in enumerate(urls):
+            if not isinstance(url, str):
+                raise InputError(f"urls must be a list of strings, got {url!r}")
+            session.uploads.add(Upload("url", client_meta(metas[i] if i < len(metas) else None), url=url), 1)
+        close = body.get("close")
+    if close:
+        session.uploads.close()
+    return _describe(session)
+
+
+@router.post("/{sid}/close")
+def close_input(sid: str, request: Request) -> dict:
+    """No more items will be added; the session completes once the last one is predicted."""
+    session = get_state(request).sessions.get(sid)
+    session.uploads.close()
+    return _describe(session)
+
+
+@router.get("/{sid}")
+def status(sid: str, request: Request) -> dict:
+    return _describe(get_state(request).sessions.get(sid))
+
+
+@router.get("/{sid}/results")
+async def results(sid: str, request: Request, after: int = 0, limit: int = 100, wait: float = 0.0) -> dict:
+    """Results from cursor ``after`` (kept until the session is deleted); ``wait`` long-polls up to 30 s."""
+    if after < 0 or limit < 1:
+        raise InputError("after must be >= 0 and limit >= 1")
+    session = get_state(request).sessions.get(sid)
+    if wait > 0:
+        await run_in_threadpool(session.runner.wait, after, min(wait, 30.0))
+    page = session.runner.results(after, min(limit, MAX_PAGE))
+    items = await run_in_threadpool(lambda: [p.to_dict() for p in page])
+    return {"results": items, "next": after + len(items), "status": _describe(session)}
+
+
+@router.get("/{sid}/events")
+async def events(sid: str, request: Request, after: int = 0) -> StreamingResponse:
+    """Server-sent events: ``result`` (id = cursor after it), ``status`` on progress, ``end`` when final."""
+    session = get_state(request).sessions.get(sid)
+    last_id = request.headers.get("last-event-id")
+    cursor = int(last_id) if last_id and last_id.isdigit() else after
+
+    async def stream() -> AsyncIterator[str]:
+        nonlocal cursor
+        last = None
+        yield ": connected\n\n"
+        while not await request.is_disconnected():
+            page = session.runner.results(cursor, 32)
+            if page:
+                payloads = await run_in_threadpool(lambda: [json.dumps(p.to_dict()) for p in page])
+                for data in payloads:
+                    cursor += 1
+                    yield f"id: {cursor}\nevent: result\ndata: {data}\n\n"
+            described = _describe(session)
+            key = (described["state"], described["done"], described["total"], described["failed"])
+            if key != last:
+                last = key
+                yield f"event: status\ndata: {json.dumps(described)}\n\n"
+            if session.status().state.is_final and cursor >= described["done"]:
+                yield f"event: end\ndata: {json.dumps(described)}\n\n"
+                return
+            if not page:
+                await run_in_threadpool(session.runner.wait, cursor, 0.5)
+            await asyncio.sleep(0)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+@router.post("/{sid}/stop")
+async def stop(sid: str, request: Request) -> dict:
+    """Stop after the batch in flight; finished results stay readable."""
+    session = await run_in_threadpool(get_state(request).sessions.stop, sid)
+    return _describe(session)
+
+
+@router.delete("/{sid}", status_code=204)
+def delete(sid: str, request: Request) -> Response:
+    get_state(request).sessions.delete(sid)
+    return Response(status_code=204)

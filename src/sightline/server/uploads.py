@@ -1,0 +1,137 @@
+"""Items a client streams into a running session: uploaded image and video files, and URLs.
+
+Files land in the session's own folder under names the server chooses; what the client calls them is
+kept only as metadata and echoed back in results, never joined into a path.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sightline.errors import ConflictError, InputError
+from sightline.inputs.images import decode_image_bytes, read_image_file
+from sightline.inputs.items import InputItem, InputPlan
+from sightline.inputs.urls import fetch_bytes
+from sightline.server.security import check_url
+from sightline.settings import InputOptions
+from sightline.video.decode import VideoDecodeError, decode_frames
+from sightline.video.probe import probe_video
+from sightline.video.sampling import frame_window
+
+META_KEYS = ("source", "image_path", "image_url", "video_path", "project_id", "dataset_id", "image_id", "video_id")
+SAFE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".ts", ".mpg", ".mpeg"}
+
+
+def client_meta(raw: Any) -> dict[str, Any]:
+    """Keep only known metadata keys with scalar values; everything else a client sends is dropped."""
+    if not isinstance(raw, dict):
+        return {}
+    return {k: raw[k] for k in META_KEYS if isinstance(raw.get(k), (str, int)) and not isinstance(raw.get(k), bool)}
+
+
+def safe_name(client_name: str | None) -> str:
+    suffix = Path(client_name or "").suffix.lower()
+    return uuid.uuid4().hex + (suffix if suffix in SAFE_SUFFIXES else "")
+
+
+@dataclass
+class Upload:
+    kind: str  # "image" | "video" | "url"
+    meta: dict[str, Any]
+    path: Path | None = None
+    url: str | None = None
+
+
+class UploadPlan:
+    """The session's input: a queue of uploads, expanded into items (video files into frames)."""
+
+    def __init__(self, total: int, options: InputOptions, allow_private_urls: bool, url_timeout_s: float, max_pixels: int) -> None:
+        self.total = total
+        self.options = options
+        self.allow_private_urls = allow_private_urls
+        self.url_timeout_s = url_timeout_s
+        self.max_pixels = max_pixels
+        self._queue: queue.Queue[Upload | None] = queue.Queue()
+        self._cancelled = threading.Event()
+        self.closed = False
+        self.received = 0  # items promised by the uploads so far (a video counts its sampled frames)
+        self.pending = 0  # uploads not yet read by the engine
+        self._lock = threading.Lock()
+
+    def frames_in(self, path: Path) -> int:
+        """Validate a video upload against the session's sampling options; returns its frame count."""
+        return len(frame_window(probe_video(path), self.options))
+
+    def add(self, upload: Upload, items: int) -> None:
+        with self._lock:
+            if self.closed:
+                raise ConflictError("this session's input is closed: no more items can be added", 409)
+            if self.received + items > self.total:
+                raise ConflictError(
+                    f"the session was created for {self.total} items; these uploads would make {self.received + items}", 409
+                )
+            self.received += items
+            self.pending += 1
+        self._queue.put(upload)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                self._queue.put(None)
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        self.close()
+
+    def as_plan(self, description: str) -> InputPlan:
+        return InputPlan(total=self.total, description=description, produce=self._produce)
+
+    def _produce(self) -> Iterator[InputItem]:
+        while not self._cancelled.is_set():
+            try:
+                upload = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if upload is None:
+                return
+            with self._lock:
+                self.pending -= 1
+            yield from self._expand(upload)
+
+    def _expand(self, up: Upload) -> Iterator[InputItem]:
+        if up.kind == "image":
+            path = up.path
+            assert path is not None
+
+            def load() -> Any:
+                try:
+                    return read_image_file(path)
+                finally:
+                    path.unlink(missing_ok=True)  # the client has its copy; keep the server's disk bounded
+
+            yield InputItem(meta=dict(up.meta), load=load)
+        elif up.kind == "url":
+            url = up.url or ""
+
+            def fetch() -> Any:
+                check_url(url, self.allow_private_urls)
+                return decode_image_bytes(fetch_bytes(url, timeout=self.url_timeout_s))
+
+            yield InputItem(meta={"source": url, "image_url": url, **up.meta}, load=fetch)
+        else:
+            assert up.path is not None
+            try:
+                frames = frame_window(probe_video(up.path), self.options)
+                for f in decode_frames(str(up.path), frames):
+                    yield InputItem(meta={**up.meta, "frame_idx": f.index, "timestamp_us": f.timestamp_us}, image=f.image)
+            except (VideoDecodeError, InputError) as exc:
+                yield InputItem(meta={**up.meta, "frame_idx": getattr(exc, "frame_idx", None)}, error=str(exc))
+            finally:
+                up.path.unlink(missing_ok=True)

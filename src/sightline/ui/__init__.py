@@ -1,0 +1,1 @@
+"""The Gradio web app: one module per panel, each with ``build()`` and ``wire()``."""
