@@ -1,17 +1,33 @@
 """sightline: run detection and segmentation models over anything, review the results, keep the good ones.
 
     import sightline
-    model = sightline.load("demo/shapes")
+    model = sightline.load("demo/shapes")            # in this process
+    model = sightline.deploy("demo/shapes")          # behind a local HTTP server it starts
+    model = sightline.connect("http://host:8000")    # behind a running server
     preds = model.predict(input="photos/", recursive=True, conf=0.4)
 """
 
+from sightline.api import AsyncPredictionSession, PredictionFuture
+from sightline.client.deploy import deploy
+from sightline.client.remote import RemoteModel, connect
 from sightline.engine.session import PredictionSession
 from sightline.engine.status import SessionState, SessionStatus
 from sightline.errors import (
+    AuthenticationError,
+    ConflictError,
+    DeployError,
     InputError,
     InvalidSettingError,
     ModelLoadError,
+    NotFoundError,
+    PayloadTooLargeError,
     PredictionFailedError,
+    RateLimitedError,
+    RequestTimeoutError,
+    ResultsNotReadyError,
+    ServerConnectionError,
+    ServerError,
+    ServiceUnavailableError,
     SessionTimeoutError,
     SightlineError,
     UnknownArgumentError,
@@ -25,6 +41,22 @@ from sightline.settings import PredictSettings
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncPredictionSession",
+    "AuthenticationError",
+    "ConflictError",
+    "DeployError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PredictionFuture",
+    "RateLimitedError",
+    "RemoteModel",
+    "RequestTimeoutError",
+    "ResultsNotReadyError",
+    "ServerConnectionError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "connect",
+    "deploy",
     "InputError",
     "InvalidSettingError",
     "LocalModel",

@@ -5,39 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from typing_extensions import Unpack
-
+from sightline.api import PredictAPI
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import LocalPredictionSession, PredictionSession
 from sightline.errors import InputError
 from sightline.inputs.resolve import plan_input
-from sightline.models.base import Model, ModelInfo, Task
+from sightline.models.base import Model, ModelInfo
 from sightline.models.zoo import load_model
-from sightline.prediction import Prediction
-from sightline.settings import PredictKwargs, split_kwargs
+from sightline.settings import split_kwargs
 
 
-class LocalModel:
-    """Predict with an in-process model; the same calls work on a server-backed model."""
+class LocalModel(PredictAPI):
+    """Predict with an in-process model; the same calls work on a server-backed ``RemoteModel``."""
 
     def __init__(self, model: Model) -> None:
         self._model = model
+        self._info = model.info()
 
     @property
     def info(self) -> ModelInfo:
-        return self._model.info()
-
-    @property
-    def name(self) -> str:
-        return self._model.name
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self._model.classes)
-
-    @property
-    def task(self) -> Task:
-        return self._model.task
+        return self._info
 
     @property
     def model(self) -> Model:
@@ -52,23 +39,9 @@ class LocalModel:
         runner = SessionRunner(self._model, plan, settings.resolved(self._model.default_settings))
         return LocalPredictionSession(runner.start(), progress_bar=tqdm)
 
-    def predict_detached(self, input: Any = None, *, tqdm: Any = False, **kwargs: Unpack[PredictKwargs]) -> PredictionSession:
-        """Start predicting in the background and return the session at once (``tqdm=True`` shows a bar)."""
-        return self._start("predict_detached", input, tqdm, dict(kwargs))
-
-    def predict(self, input: Any = None, *, tqdm: Any = False, **kwargs: Unpack[PredictKwargs]) -> list[Prediction]:
-        """Predict and return one ``Prediction`` per image or sampled video frame, in input order."""
-        with self._start("predict", input, tqdm, dict(kwargs)) as session:
-            return list(session)
-
     def close(self) -> None:
+        super().close()
         self._model.close()
-
-    def __enter__(self) -> "LocalModel":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<LocalModel {self.name!r} {self.task.value} on {self._model.device}, {len(self.classes)} classes>"

@@ -96,3 +96,19 @@ def finalize(detections: sv.Detections, settings: PredictSettings, classes: list
     names = np.asarray([classes[int(c)] for c in detections.class_id], dtype=object)
     detections.data["class_name"] = names
     return detections
+
+
+def info_from_dict(d: dict[str, Any]) -> ModelInfo:
+    """The inverse of ``ModelInfo.to_dict`` (what a server sends)."""
+    known = {"name", "task", "classes", "default_settings", "input_size", "device", "framework"}
+    return ModelInfo(
+        name=d["name"],
+        task=Task(d["task"]),
+        classes=[c["name"] for c in d["classes"]],
+        class_colors=[c["color"] for c in d["classes"]],
+        default_settings=dict(d.get("default_settings") or {}),
+        input_size=tuple(d["input_size"]) if d.get("input_size") else None,
+        device=d.get("device", ""),
+        framework=d.get("framework", ""),
+        extra={k: v for k, v in d.items() if k not in known},
+    )

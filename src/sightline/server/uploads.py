@@ -42,10 +42,11 @@ def safe_name(client_name: str | None) -> str:
 
 @dataclass
 class Upload:
-    kind: str  # "image" | "video" | "url"
+    kind: str  # "image" | "video" | "url" | "failed"
     meta: dict[str, Any]
     path: Path | None = None
     url: str | None = None
+    error: str | None = None
 
 
 class UploadPlan:
@@ -125,6 +126,8 @@ class UploadPlan:
                 return decode_image_bytes(fetch_bytes(url, timeout=self.url_timeout_s))
 
             yield InputItem(meta={"source": url, "image_url": url, **up.meta}, load=fetch)
+        elif up.kind == "failed":
+            yield InputItem(meta=dict(up.meta), error=up.error or "the client could not read this item")
         else:
             assert up.path is not None
             try:

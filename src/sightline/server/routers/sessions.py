@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +25,7 @@ router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 CREATE_KEYS = ("model", "settings", "options", "total", "urls", "callback", "close")
 MAX_BACKLOG = 512  # uploads accepted but not yet read by the engine, per session
 MAX_PAGE = 1000
+KEEPALIVE_S = 10.0
 
 
 def _describe(session: ServerSession) -> dict[str, Any]:
@@ -93,15 +95,19 @@ async def add_items(sid: str, request: Request) -> dict:
         close = fields.get("close")
     else:
         body = await read_json(request)
-        reject_unknown(body, ("urls", "meta", "close"), f"POST /v1/sessions/{sid}/items")
-        urls = body.get("urls") or []
-        if len(urls) > state.config.max_items_per_request:
-            raise PayloadTooLargeError(f"{len(urls)} items in one request, over the limit of {state.config.max_items_per_request}", 413)
-        metas = body.get("meta") or []
-        for i, url in enumerate(urls):
-            if not isinstance(url, str):
-                raise InputError(f"urls must be a list of strings, got {url!r}")
-            session.uploads.add(Upload("url", client_meta(metas[i] if i < len(metas) else None), url=url), 1)
+        reject_unknown(body, ("items", "urls", "close"), f"POST /v1/sessions/{sid}/items")
+        entries = [{"url": u} for u in (body.get("urls") or [])] + list(body.get("items") or [])
+        if len(entries) > state.config.max_items_per_request:
+            raise PayloadTooLargeError(f"{len(entries)} items in one request, over the limit of {state.config.max_items_per_request}", 413)
+        for entry in entries:
+            entry = as_dict(entry, "items[]")
+            meta = client_meta(entry.get("meta"))
+            if isinstance(entry.get("url"), str):
+                session.uploads.add(Upload("url", meta, url=entry["url"]), 1)
+            elif isinstance(entry.get("error"), str):  # an item the client already knows failed keeps its place
+                session.uploads.add(Upload("failed", meta, error=entry["error"]), 1)
+            else:
+                raise InputError(f"each item needs a 'url' or an 'error' string, got {entry!r}")
         close = body.get("close")
     if close:
         session.uploads.close()
@@ -145,6 +151,7 @@ async def events(sid: str, request: Request, after: int = 0) -> StreamingRespons
         nonlocal cursor
         last = None
         yield ": connected\n\n"
+        quiet_since = time.monotonic()
         while not await request.is_disconnected():
             page = session.runner.results(cursor, 32)
             if page:
@@ -156,7 +163,11 @@ async def events(sid: str, request: Request, after: int = 0) -> StreamingRespons
             key = (described["state"], described["done"], described["total"], described["failed"])
             if key != last:
                 last = key
+                quiet_since = time.monotonic()
                 yield f"event: status\ndata: {json.dumps(described)}\n\n"
+            elif time.monotonic() - quiet_since > KEEPALIVE_S:  # lets clients tell a quiet run from a dead link
+                quiet_since = time.monotonic()
+                yield ": keepalive\n\n"
             if session.status().state.is_final and cursor >= described["done"]:
                 yield f"event: end\ndata: {json.dumps(described)}\n\n"
                 return

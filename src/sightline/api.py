@@ -1,0 +1,149 @@
+"""What every model handle offers, local or remote, built on one method: ``predict_detached``."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from typing_extensions import Unpack
+
+from sightline.engine.session import PredictionSession
+from sightline.errors import PredictionFailedError, ResultsNotReadyError, SessionTimeoutError
+from sightline.models.base import ModelInfo, Task
+from sightline.prediction import Prediction
+from sightline.settings import PredictKwargs
+
+
+class PredictionFuture:
+    """The eventual result of ``predict_async``: ``get(timeout)`` blocks until it is ready."""
+
+    def __init__(self, future: concurrent.futures.Future) -> None:
+        self._future = future
+
+    def get(self, timeout: float | None = None) -> list[Prediction]:
+        """The predictions; ``SessionTimeoutError`` if not ready in time, the run's own error if it failed."""
+        try:
+            return self._future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise SessionTimeoutError(f"the prediction was not ready within {timeout:g} s") from None
+
+    def result_now(self) -> list[Prediction]:
+        """The predictions if done, else ``ResultsNotReadyError`` (never blocks)."""
+        if not self._future.done():
+            raise ResultsNotReadyError("the prediction is still running")
+        return self._future.result()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def add_done_callback(self, fn: Any) -> None:
+        self._future.add_done_callback(lambda _f: fn(self))
+
+
+class AsyncPredictionSession:
+    """``async for`` over a session, for asyncio programs; waits run in worker threads."""
+
+    def __init__(self, session: PredictionSession) -> None:
+        self.session = session
+
+    def __aiter__(self) -> AsyncIterator[Prediction]:
+        return self
+
+    async def __anext__(self) -> Prediction:
+        try:
+            return await asyncio.to_thread(self.session.next)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    async def next(self, timeout: float | None = None) -> Prediction | None:
+        return await asyncio.to_thread(self.session.next, timeout)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.session.stop)
+
+    def status(self):  # type: ignore[no-untyped-def]
+        return self.session.status()
+
+    async def __aenter__(self) -> "AsyncPredictionSession":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if not self.session.is_done():
+            await self.stop()
+
+
+class PredictAPI(ABC):
+    """``predict``, ``predict_async``, ``stream`` and the async twins, on top of ``predict_detached``."""
+
+    _executor: concurrent.futures.ThreadPoolExecutor | None = None
+    max_concurrent_requests: int = 4
+
+    @property
+    @abstractmethod
+    def info(self) -> ModelInfo: ...
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.info.classes)
+
+    @property
+    def task(self) -> Task:
+        return self.info.task
+
+    @abstractmethod
+    def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession: ...
+
+    def predict_detached(self, input: Any = None, *, tqdm: Any = False, **kwargs: Unpack[PredictKwargs]) -> PredictionSession:
+        """Start predicting in the background and return the session at once (``tqdm=True`` shows a bar)."""
+        return self._start("predict_detached", input, tqdm, dict(kwargs))
+
+    def predict(self, input: Any = None, *, tqdm: Any = False, **kwargs: Unpack[PredictKwargs]) -> list[Prediction]:
+        """Predict and return one ``Prediction`` per image or sampled video frame, in input order."""
+        with self._start("predict", input, tqdm, dict(kwargs)) as session:
+            return list(session)
+
+    def stream(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> Iterator[Prediction]:
+        """Yield predictions as they are produced; leaving the loop early stops the run."""
+        with self._start("stream", input, False, dict(kwargs)) as session:
+            yield from session
+
+    def predict_async(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> PredictionFuture:
+        """Start ``predict`` without waiting; at most ``max_concurrent_requests`` run at once."""
+        self._start_check(kwargs)
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(self.max_concurrent_requests, thread_name_prefix="sightline-async")
+        return PredictionFuture(self._executor.submit(self.predict, input, **kwargs))
+
+    async def apredict(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> list[Prediction]:
+        """``predict`` for asyncio code."""
+        return await asyncio.to_thread(self.predict, input, **kwargs)
+
+    async def apredict_detached(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> AsyncPredictionSession:
+        """``predict_detached`` for asyncio code: ``async for pred in session``."""
+        return AsyncPredictionSession(await asyncio.to_thread(self.predict_detached, input, **kwargs))
+
+    def _start_check(self, kwargs: dict[str, Any]) -> None:
+        """Validate arguments now, so ``predict_async`` raises at the call, not at ``get``."""
+        from sightline.settings import split_kwargs
+
+        split_kwargs(kwargs, "predict_async", self.classes)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> "PredictAPI":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["AsyncPredictionSession", "PredictAPI", "PredictionFailedError", "PredictionFuture"]

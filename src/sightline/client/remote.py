@@ -1,0 +1,158 @@
+"""``RemoteModel``: a model behind a sightline server, driven exactly like a ``LocalModel``."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+from sightline.api import PredictAPI
+from sightline.client.session import RemotePredictionSession
+from sightline.client.transport import Transport
+from sightline.client.uploader import Uploader
+from sightline.engine.session import PredictionSession
+from sightline.errors import InputError
+from sightline.inputs.sources import collect_sources
+from sightline.models.base import ModelInfo, info_from_dict
+from sightline.settings import split_kwargs
+
+
+class RemoteModel(PredictAPI):
+    """Connect with ``sightline.connect(url)`` or start a server with ``sightline.deploy(...)``.
+
+    ``downsize=True`` shrinks images on this side to the model's input size before sending them and
+    maps boxes and masks back to the full-size image, which saves bandwidth to a distant server.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        model: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        max_backoff_time: float = 30.0,
+        max_concurrent_requests: int = 8,
+        downsize: bool = False,
+        upload_window: int = 64,
+        _transport: Transport | None = None,
+        _process: subprocess.Popen | None = None,
+    ) -> None:
+        self._transport = _transport or Transport(url, api_key, timeout, max_retries, max_backoff_time, max_concurrent_requests)
+        self.url = self._transport.url
+        self.max_concurrent_requests = max_concurrent_requests
+        self.downsize = downsize
+        self.upload_window = upload_window
+        self._process = _process
+        self._model_name = model
+        self._info: ModelInfo | None = None
+
+    # --- what is served --------------------------------------------------------------------------
+    @property
+    def info(self) -> ModelInfo:
+        """The served model's task, classes, colours, defaults and device (fetched once)."""
+        if self._info is None:
+            params = {"model": self._model_name} if self._model_name else None
+            self._info = info_from_dict(self._transport.get("/v1/models/info", params=params))
+            self._model_name = self._info.name
+        return self._info
+
+    def server_info(self) -> dict[str, Any]:
+        """Versions, limits and loaded models of the server."""
+        return self._transport.get("/v1/info")
+
+    def list_models(self) -> dict[str, Any]:
+        """``{"loaded": [...], "available": [...], "default_model": ...}``."""
+        return self._transport.get("/v1/models")
+
+    def load_model(self, model: str, device: str = "auto", default: bool = False) -> ModelInfo:
+        """Load another model on the server (idempotent)."""
+        return info_from_dict(self._transport.post("/v1/models/load", json={"model": model, "device": device, "default": default}))
+
+    def unload_model(self, model: str) -> None:
+        self._transport.post("/v1/models/unload", json={"model": model})
+
+    def unload_all_models(self) -> list[str]:
+        return self._transport.post("/v1/models/unload_all")["unloaded"]
+
+    def use_model(self, model: str) -> "RemoteModel":
+        """A handle on another model of the same server, sharing this connection."""
+        return RemoteModel(self.url, model=model, downsize=self.downsize, upload_window=self.upload_window,
+                           max_concurrent_requests=self.max_concurrent_requests, _transport=self._transport)
+
+    def session(self, session_id: str) -> RemotePredictionSession:
+        """Re-attach to a session by id (after a crash, or from another process); reads start at cursor 0."""
+        status = self._transport.get(f"/v1/sessions/{session_id}")
+        return RemotePredictionSession(self._transport, session_id, status)
+
+    # --- predicting ------------------------------------------------------------------------------
+    def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
+        settings, options = split_kwargs(kwargs, where, self.classes)
+        if input is None:
+            raise InputError("nothing to predict: pass input= (a path, URL, folder, video, image, array or a list)")
+        sources = collect_sources(input, options)
+        body = {
+            "model": self.info.name,
+            "settings": {k: v for k, v in settings.to_dict().items() if v is not None},
+            "options": options.to_dict(),
+            "total": sources.total,
+        }
+        status = self._transport.post("/v1/sessions", json=body)
+        longest = max(self.info.input_size) if self.downsize and self.info.input_size else None
+        session: RemotePredictionSession | None = None
+
+        def done() -> int:
+            return session._status.done if session is not None else 0
+
+        def wait(at_least: int, timeout: float) -> None:
+            if session is not None:
+                session.wait_progress(at_least, timeout)
+
+        window = max(self.upload_window, 2 * settings.batch_size)
+        uploader = Uploader(self._transport, status["id"], sources, window, done, wait, downsize_to=longest)
+        session = RemotePredictionSession(self._transport, status["id"], status, uploader, progress_bar=tqdm)
+        return session
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection; a server started by ``deploy`` is shut down too."""
+        super().close()
+        self._transport.close()
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def __repr__(self) -> str:
+        return f"<RemoteModel {self._model_name or '?'} at {self.url}>"
+
+
+def connect(
+    url: str,
+    api_key: str | None = None,
+    *,
+    model: str | None = None,
+    timeout: float = 60.0,
+    max_retries: int = 5,
+    max_backoff_time: float = 30.0,
+    max_concurrent_requests: int = 8,
+    downsize: bool = False,
+) -> RemoteModel:
+    """Bind to a running sightline server (``api_key`` defaults to ``$SIGHTLINE_API_KEY``); checks it answers."""
+    import os
+
+    remote = RemoteModel(
+        url,
+        api_key if api_key is not None else os.environ.get("SIGHTLINE_API_KEY"),
+        model=model,
+        timeout=timeout,
+        max_retries=max_retries,
+        max_backoff_time=max_backoff_time,
+        max_concurrent_requests=max_concurrent_requests,
+        downsize=downsize,
+    )
+    remote.info  # fail now, with a clear error, rather than at the first predict
+    return remote

@@ -1,0 +1,188 @@
+"""A session running on a server: results pushed over server-sent events, kept locally by cursor.
+
+If the event stream breaks, the reader reconnects from the last cursor it has (nothing is lost or
+repeated); after ``max_retries`` failed reconnects the reader gives up and the next read raises.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from sightline.client.downsize import restore
+from sightline.client.sse import parse_events
+from sightline.client.transport import Transport
+from sightline.client.uploader import Uploader
+from sightline.engine.session import PredictionSession
+from sightline.engine.status import SessionState, SessionStatus
+from sightline.errors import ServerConnectionError, ServerError, SightlineError
+from sightline.prediction import Prediction
+
+
+def status_from(d: dict[str, Any]) -> SessionStatus:
+    keys = ("state", "done", "total", "failed", "rate", "elapsed_s", "eta_s", "error", "traceback", "context")
+    return SessionStatus.from_dict({k: d.get(k) for k in keys} | {"context": d.get("context") or {}})
+
+
+class RemotePredictionSession(PredictionSession):
+    def __init__(
+        self,
+        transport: Transport,
+        session_id: str,
+        status: dict[str, Any],
+        uploader: Uploader | None = None,
+        progress_bar: Any = False,
+    ) -> None:
+        self._transport = transport
+        self.id = session_id
+        self._results: list[Prediction] = []
+        self._status = status_from(status)
+        self._cond = threading.Condition()
+        self._error: BaseException | None = None
+        self._uploader = uploader
+        self._closed = threading.Event()
+        self.reconnects = 0
+        super().__init__(progress_bar)
+        self._reader = threading.Thread(target=self._read_events, name=f"sightline-events-{session_id[:8]}", daemon=True)
+        self._reader.start()
+        if uploader is not None:
+            uploader.start()
+
+    # --- the event reader ------------------------------------------------------------------------
+    def _read_events(self) -> None:
+        failures = 0
+        while not self._closed.is_set():
+            try:
+                headers = {"Last-Event-ID": str(len(self._results))}
+                with self._transport.stream(f"/v1/sessions/{self.id}/events", headers=headers) as response:
+                    failures = 0
+                    for event in parse_events(response.iter_lines()):
+                        if self._closed.is_set():
+                            return
+                        if self._on_event(event.event, event.data):
+                            return
+            except ServerConnectionError as exc:
+                failures += 1
+                self.reconnects += 1
+                if failures > self._transport.max_retries:
+                    self._fail(exc)
+                    return
+                time.sleep(self._transport.backoff(failures))
+            except ServerError as exc:
+                self._fail(exc)
+                return
+            except Exception as exc:  # a malformed event must not leave readers waiting forever
+                self._fail(SightlineError(f"reading session {self.id} events failed: {exc}"))
+                return
+
+    def _on_event(self, kind: str, data: str) -> bool:
+        payload = json.loads(data)
+        with self._cond:
+            if kind == "result":
+                pred = Prediction.from_dict(payload)
+                if pred.index is None or pred.index >= len(self._results):  # else a repeat after a reconnect
+                    self._adopt(pred)
+                    self._results.append(pred)
+            elif kind in ("status", "end"):
+                self._status = status_from(payload)
+            self._cond.notify_all()
+        return kind == "end"
+
+    def _adopt(self, pred: Prediction) -> None:
+        """Undo client-side downsizing and give back the caller's in-memory pixels."""
+        up = self._uploader
+        if up is None or pred.index is None:
+            return
+        scale = up.scales.pop(pred.index, None)
+        if scale is not None:
+            restore(pred, scale)
+        pred._image = up.kept_images.pop(pred.index, None)
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._cond:
+            self._error = exc
+            self._cond.notify_all()
+
+    def _raise_if_broken(self) -> None:
+        error = self._error or (self._uploader.error if self._uploader else None)
+        if error is not None:
+            raise error
+
+    # --- PredictionSession -----------------------------------------------------------------------
+    def status(self) -> SessionStatus:
+        with self._cond:
+            status = self._status
+        if not status.state.is_final and self._error is None and not self._reader.is_alive():
+            status = self.refresh()  # the push channel is closed: ask
+        return status
+
+    def refresh(self) -> SessionStatus:
+        """Ask the server now, rather than using the last pushed status."""
+        status = status_from(self._transport.get(f"/v1/sessions/{self.id}"))
+        with self._cond:
+            self._status = status
+        return status
+
+    def stop(self) -> None:
+        if self._uploader is not None:
+            self._uploader.stop()
+        status = status_from(self._transport.post(f"/v1/sessions/{self.id}/stop"))
+        with self._cond:
+            self._status = status
+            self._cond.notify_all()
+
+    def results(self, after: int = 0, limit: int | None = None) -> list[Prediction]:
+        with self._cond:
+            end = len(self._results) if limit is None else after + limit
+            return self._results[after:end]
+
+    def _wait(self, after: int, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while len(self._results) <= after and not self._finished():
+                if self._error is not None or (self._uploader is not None and self._uploader.error is not None):
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(0.25 if remaining is None else min(0.25, remaining))
+        if len(self._results) <= after:
+            self._raise_if_broken()
+        return True
+
+    def _finished(self) -> bool:
+        return self._status.state.is_final and len(self._results) >= self._status.done
+
+    def __len__(self) -> int:
+        return self._status.total
+
+    def wait_progress(self, done_at_least: int, timeout: float) -> None:
+        """Block until the server has finished ``done_at_least`` items (used to pace uploads)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._status.done < done_at_least and not self._status.state.is_final and self._error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._cond.wait(remaining)
+
+    def delete(self) -> None:
+        """Delete the session and its results on the server."""
+        self._closed.set()
+        self._transport.request("DELETE", f"/v1/sessions/{self.id}")
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        self._closed.set()
+
+    def __repr__(self) -> str:
+        s = self._status
+        return f"<RemotePredictionSession {self.id} {s.state.value} {s.done}/{s.total}>"
+
+
+__all__ = ["RemotePredictionSession", "SessionState"]
