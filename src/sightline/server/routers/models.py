@@ -44,7 +44,7 @@ def model_info(model: str | None = None, state: ServerState = Depends(get_state)
 @router.post("/load")
 async def load(body: LoadRequest, state: ServerState = Depends(get_state)) -> dict:
     """Load a model by zoo name or server-side checkpoint path (idempotent)."""
-    if body.model not in {e.name for e in list_models()}:
+    if not body.model.startswith(("demo/", "torchvision/")):  # zoo names; anything else is a file here
         check_local_path(body.model, state.config.allow_local_paths)
     worker = await run_in_threadpool(state.models.load, body.model, body.device)
     if body.default:
