@@ -76,3 +76,6 @@ def matched_fraction(pred: sightline.Prediction, sample: Sample, threshold: floa
         same = pred.class_ids == cls
         hits += best_iou(box, pred.boxes[same]) >= threshold
     return hits / len(sample.class_ids)
+
+
+from tests.servers import server, start_server  # noqa: E402,F401  (live-server fixtures for server and client tests)

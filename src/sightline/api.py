@@ -43,6 +43,9 @@ class PredictionFuture:
         self._future.add_done_callback(lambda _f: fn(self))
 
 
+_END = object()
+
+
 class AsyncPredictionSession:
     """``async for`` over a session, for asyncio programs; waits run in worker threads."""
 
@@ -52,14 +55,23 @@ class AsyncPredictionSession:
     def __aiter__(self) -> AsyncIterator[Prediction]:
         return self
 
-    async def __anext__(self) -> Prediction:
+    def _next_or_end(self, timeout: float | None = None) -> Prediction | None | object:
+        # StopIteration cannot cross into an asyncio future: turn it into a sentinel in the thread
         try:
-            return await asyncio.to_thread(self.session.next)
+            return self.session.next(timeout)
         except StopIteration:
-            raise StopAsyncIteration from None
+            return _END
+
+    async def __anext__(self) -> Prediction:
+        got = await asyncio.to_thread(self._next_or_end)
+        if got is _END:
+            raise StopAsyncIteration
+        return got  # type: ignore[return-value]
 
     async def next(self, timeout: float | None = None) -> Prediction | None:
-        return await asyncio.to_thread(self.session.next, timeout)
+        """The next prediction, or None at the end of the session."""
+        got = await asyncio.to_thread(self._next_or_end, timeout)
+        return None if got is _END else got  # type: ignore[return-value]
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.session.stop)

@@ -80,10 +80,10 @@ class RemoteModel(PredictAPI):
         return RemoteModel(self.url, model=model, downsize=self.downsize, upload_window=self.upload_window,
                            max_concurrent_requests=self.max_concurrent_requests, _transport=self._transport)
 
-    def session(self, session_id: str) -> RemotePredictionSession:
-        """Re-attach to a session by id (after a crash, or from another process); reads start at cursor 0."""
+    def session(self, session_id: str, after: int = 0) -> RemotePredictionSession:
+        """Re-attach to a session by id (after a crash, or from another process); reading resumes at ``after``."""
         status = self._transport.get(f"/v1/sessions/{session_id}")
-        return RemotePredictionSession(self._transport, session_id, status)
+        return RemotePredictionSession(self._transport, session_id, status, start=after)
 
     # --- predicting ------------------------------------------------------------------------------
     def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:

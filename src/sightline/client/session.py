@@ -34,9 +34,11 @@ class RemotePredictionSession(PredictionSession):
         status: dict[str, Any],
         uploader: Uploader | None = None,
         progress_bar: Any = False,
+        start: int = 0,
     ) -> None:
         self._transport = transport
         self.id = session_id
+        self._offset = start  # results before this cursor are not fetched
         self._results: list[Prediction] = []
         self._status = status_from(status)
         self._cond = threading.Condition()
@@ -45,6 +47,7 @@ class RemotePredictionSession(PredictionSession):
         self._closed = threading.Event()
         self.reconnects = 0
         super().__init__(progress_bar)
+        self._cursor = start
         self._reader = threading.Thread(target=self._read_events, name=f"sightline-events-{session_id[:8]}", daemon=True)
         self._reader.start()
         if uploader is not None:
@@ -55,7 +58,7 @@ class RemotePredictionSession(PredictionSession):
         failures = 0
         while not self._closed.is_set():
             try:
-                headers = {"Last-Event-ID": str(len(self._results))}
+                headers = {"Last-Event-ID": str(self._offset + len(self._results))}
                 with self._transport.stream(f"/v1/sessions/{self.id}/events", headers=headers) as response:
                     failures = 0
                     for event in parse_events(response.iter_lines()):
@@ -82,7 +85,7 @@ class RemotePredictionSession(PredictionSession):
         with self._cond:
             if kind == "result":
                 pred = Prediction.from_dict(payload)
-                if pred.index is None or pred.index >= len(self._results):  # else a repeat after a reconnect
+                if pred.index is None or pred.index >= self._offset + len(self._results):  # else a repeat after a reconnect
                     self._adopt(pred)
                     self._results.append(pred)
             elif kind in ("status", "end"):
@@ -134,12 +137,17 @@ class RemotePredictionSession(PredictionSession):
             self._cond.notify_all()
 
     def results(self, after: int = 0, limit: int | None = None) -> list[Prediction]:
+        if after < self._offset:  # from before where this reader attached: ask the server
+            page = self._transport.get(f"/v1/sessions/{self.id}/results", params={"after": after, "limit": limit or 1000})
+            return [Prediction.from_dict(d) for d in page["results"]]
         with self._cond:
-            end = len(self._results) if limit is None else after + limit
-            return self._results[after:end]
+            start = after - self._offset
+            end = len(self._results) if limit is None else start + limit
+            return self._results[start:end]
 
     def _wait(self, after: int, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
+        after -= self._offset
         with self._cond:
             while len(self._results) <= after and not self._finished():
                 if self._error is not None or (self._uploader is not None and self._uploader.error is not None):
@@ -153,7 +161,7 @@ class RemotePredictionSession(PredictionSession):
         return True
 
     def _finished(self) -> bool:
-        return self._status.state.is_final and len(self._results) >= self._status.done
+        return self._status.state.is_final and self._offset + len(self._results) >= self._status.done
 
     def __len__(self) -> int:
         return self._status.total

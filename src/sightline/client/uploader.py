@@ -75,7 +75,8 @@ class Uploader(threading.Thread):
                 index += source.count
             self._flush(close=True)
         except BaseException as exc:  # surfaced by the session when the caller next reads
-            self.error = exc
+            if not self._stop.is_set():  # after a stop, a refused upload is expected, not an error
+                self.error = exc
 
     def _throttle(self) -> None:
         while not self._stop.is_set() and self.sent - self._done() > self.window:
