@@ -25,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine_throughput.py
+	$(PY) benchmarks/server_throughput.py
 
 train-demo: $(STAMP)
 	$(PY) -m sightline.models.demo.train --out assets/models/shapes.pt

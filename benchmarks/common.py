@@ -1,0 +1,52 @@
+"""Shared by the benchmark scripts: the same images, the same bare-model baseline."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import sightline  # noqa: E402
+from sightline.models.demo.synthetic import make_sample  # noqa: E402
+
+BENCH_SEED = 99
+
+
+def make_images(count: int, size: tuple[int, int] = (480, 640)) -> list[np.ndarray]:
+    return [make_sample(BENCH_SEED, i, size=size).image for i in range(count)]
+
+
+def write_jpegs(images: list[np.ndarray], folder: Path) -> Path:
+    for i, im in enumerate(images):
+        Image.fromarray(im).save(folder / f"{i:04d}.jpg", quality=90)
+    return folder
+
+
+def load_demo() -> sightline.LocalModel:
+    model = sightline.load("demo/shapes", device="cpu")
+    settings = sightline.PredictSettings().resolved(model.model.default_settings)
+    model.model._configure(settings)  # the bare side runs with the engine's thresholds
+    return model
+
+
+def bare_forward(model: sightline.LocalModel, images: list[np.ndarray], batch_size: int) -> tuple[float, float]:
+    """(images per second, seconds per batch) of the torchvision module alone on pre-decoded tensors."""
+    module = model.model.module
+    tensors = [torch.from_numpy(im.copy()).permute(2, 0, 1).float().div(255) for im in images]
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(tensors), batch_size):
+            module(tensors[i : i + batch_size])
+    elapsed = time.perf_counter() - start
+    batches = (len(images) + batch_size - 1) // batch_size
+    return len(images) / elapsed, elapsed / batches
+
+
+def row(label: str, value: float, unit: str, note: str = "") -> None:
+    print(f"{label:<44}{value:10.3f} {unit:<8}{note}")
