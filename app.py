@@ -1,25 +1,36 @@
-"""Start the sightline web app on the embedded defaults: the bundled demo model, on this machine.
+"""The sightline web app and REST API on one port, on embedded defaults: the bundled demo model.
 
     make run            # or: .venv/bin/python app.py
-Environment: SIGHTLINE_MODEL (default demo/shapes), SIGHTLINE_DEVICE (auto), GRADIO_SERVER_NAME
-(127.0.0.1; 0.0.0.0 in a container), GRADIO_SERVER_PORT (7860).
+Environment: SIGHTLINE_MODEL (default demo/shapes), SIGHTLINE_DEVICE (auto), SIGHTLINE_API_KEY,
+GRADIO_SERVER_NAME (127.0.0.1; 0.0.0.0 in a container), GRADIO_SERVER_PORT (7860).
+The page predicts through the SDK against this same server: there is no second path to the model.
 """
 
 from __future__ import annotations
 
 import os
 
-import sightline
-from sightline.ui.app import build_app
+import uvicorn
+from fastapi import FastAPI
+
+from sightline.client.remote import RemoteModel
+from sightline.server import ServerConfig, create_app
+from sightline.ui.app import mount_ui
+
+
+def build(host: str = "127.0.0.1", port: int = 7860) -> FastAPI:
+    config = ServerConfig(model=os.environ.get("SIGHTLINE_MODEL", "demo/shapes"), device=os.environ.get("SIGHTLINE_DEVICE", "auto"))
+    api = create_app(config)
+    info = api.state.sightline.models.get().model.info()
+    client = RemoteModel(f"http://127.0.0.1:{port}", config.api_key)  # the page's own SDK handle
+    return mount_ui(api, client, info)
 
 
 def main() -> None:
-    model = sightline.load(os.environ.get("SIGHTLINE_MODEL", "demo/shapes"), device=os.environ.get("SIGHTLINE_DEVICE", "auto"))
-    app = build_app(model)
-    app.queue().launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-    )
+    host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    print(f"sightline: http://{host}:{port}  (API docs at /docs)", flush=True)
+    uvicorn.run(build(host, port), host=host, port=port, log_level="warning")
 
 
 if __name__ == "__main__":

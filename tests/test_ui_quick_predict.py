@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sightline.ui.app import build_app
+from sightline.ui.app import build_ui
 from sightline.ui.quick_predict import predict_files
 
 
@@ -20,5 +20,5 @@ def test_handler_asks_for_input_when_empty(demo_model):
 
 
 def test_app_builds(demo_model):
-    app = build_app(demo_model)
+    app = build_ui(demo_model, demo_model.info)
     assert app.title == "sightline"

@@ -1,7 +1,8 @@
 """The first panel: drop images, see the demo model's boxes and masks, and a table of the objects.
 
 This is the minimal page ``make run`` serves until the full app (model, input, run, review, upload
-panels) lands; it already goes through the SDK's public ``predict`` like every later panel will.
+panels) lands. It predicts through the SDK's public ``predict`` on a model handle that talks to the
+server the page is mounted on, like every later panel will.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from typing import Any
 
 import gradio as gr
 
-from sightline.local import LocalModel
+from sightline.errors import SightlineError
+
+from sightline.api import PredictAPI
+from sightline.models.base import ModelInfo
 
 
 @dataclass
@@ -24,8 +28,7 @@ class QuickPredictPanel:
     message: gr.Markdown
 
 
-def build(model: LocalModel) -> QuickPredictPanel:
-    info = model.info
+def build(info: ModelInfo) -> QuickPredictPanel:
     legend = ", ".join(f"<span style='color:{c}'>■</span> {n}" for n, c in zip(info.classes, info.class_colors))
     gr.Markdown(f"**Model:** `{info.name}` · {info.task.value.replace('_', ' ')} · {info.device} · classes: {legend}")
     with gr.Row():
@@ -35,16 +38,19 @@ def build(model: LocalModel) -> QuickPredictPanel:
             run = gr.Button("Predict", variant="primary")
             message = gr.Markdown()
         with gr.Column(scale=2):
-            gallery = gr.Gallery(label="Results", columns=2, height=480)
+            gallery = gr.Gallery(label="Results", columns=2, height=520, object_fit="contain")
             table = gr.Dataframe(headers=["image", "class", "score", "x0", "y0", "x1", "y1"], label="Objects", interactive=False)
     return QuickPredictPanel(files, conf, run, gallery, table, message)
 
 
-def predict_files(model: LocalModel, paths: list[str] | None, conf: float) -> tuple[list, list[list[Any]], str]:
+def predict_files(model: PredictAPI, paths: list[str] | None, conf: float) -> tuple[list, list[list[Any]], str]:
     """Run the model over uploaded files; bad files are reported, never raised into the page."""
     if not paths:
         return [], [], "Add one or more images first."
-    preds = model.predict(input=list(paths), conf=float(conf))
+    try:
+        preds = model.predict(input=list(paths), conf=float(conf))
+    except SightlineError as exc:  # the page shows what went wrong, never a traceback
+        return [], [], f"**Could not predict:** {exc}"
     gallery, rows, problems = [], [], []
     for p in preds:
         name = (p.image_path or p.source or "").rsplit("/", 1)[-1]
@@ -60,7 +66,7 @@ def predict_files(model: LocalModel, paths: list[str] | None, conf: float) -> tu
     return gallery, rows, summary
 
 
-def wire(panel: QuickPredictPanel, model: LocalModel) -> None:
+def wire(panel: QuickPredictPanel, model: PredictAPI) -> None:
     panel.run.click(
         lambda paths, conf: predict_files(model, paths, conf),
         inputs=[panel.files, panel.conf],

@@ -20,7 +20,7 @@ SAMPLE_SEED = 7
 def write_images(out: Path, count: int = 4) -> list[Path]:
     paths = []
     for i in range(count):
-        s = make_sample(SAMPLE_SEED, i, max_shapes=6, size=(480, 640))
+        s = make_sample(SAMPLE_SEED, i, max_shapes=7, min_shapes=4, size=(480, 640))
         path = out / f"shapes_{i + 1}.jpg"
         Image.fromarray(s.image).save(path, quality=92)
         paths.append(path)

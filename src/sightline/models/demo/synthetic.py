@@ -69,7 +69,7 @@ def _contrasting_colour(rng: np.random.Generator, around: np.ndarray) -> tuple[i
     return tuple(int(c) for c in colour)
 
 
-def make_sample(seed: int, index: int, max_shapes: int = 8, size: tuple[int, int] | None = None) -> Sample:
+def make_sample(seed: int, index: int, max_shapes: int = 8, size: tuple[int, int] | None = None, min_shapes: int = 1) -> Sample:
     """Generate image ``index`` of the data set ``seed`` (``size`` is (h, w), random when None)."""
     rng = np.random.default_rng([seed, index])
     h, w = size if size else (int(rng.integers(MIN_SIDE, MAX_SIDE + 1)), int(rng.integers(MIN_SIDE, MAX_SIDE + 1)))
@@ -79,7 +79,7 @@ def make_sample(seed: int, index: int, max_shapes: int = 8, size: tuple[int, int
     areas: list[int] = []
     visible: list[int] = []
     kinds: list[int] = []
-    for _ in range(int(rng.integers(1, max_shapes + 1))):
+    for _ in range(int(rng.integers(min_shapes, max_shapes + 1))):
         for _attempt in range(10):
             kind = int(rng.integers(0, len(CLASSES)))
             sz = float(rng.uniform(MIN_SHAPE, min(MAX_SHAPE, 0.9 * min(h, w))))
