@@ -37,6 +37,8 @@ from sightline.models.base import Model, ModelInfo, Task
 from sightline.models.zoo import ZooEntry, list_models
 from sightline.prediction import Prediction
 from sightline.settings import PredictSettings
+from sightline.workspace.store import Workspace
+from sightline.workspace.uploads import UploadMode
 
 __version__ = "0.1.0"
 
@@ -73,6 +75,8 @@ __all__ = [
     "SightlineError",
     "Task",
     "UnknownArgumentError",
+    "UploadMode",
+    "Workspace",
     "ZooEntry",
     "list_models",
     "load",

@@ -8,19 +8,25 @@ from typing import Any
 from sightline.api import PredictAPI
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import LocalPredictionSession, PredictionSession
-from sightline.errors import InputError
-from sightline.inputs.resolve import plan_input
+from sightline.errors import InputError, InvalidSettingError
+from sightline.inputs.resolve import plan_sources
+from sightline.inputs.sources import collect_sources
+from sightline.inputs.workspace import ID_SOURCES, pick_source, workspace_sources
 from sightline.models.base import Model, ModelInfo
 from sightline.models.zoo import load_model
 from sightline.settings import split_kwargs
+from sightline.workspace.run_upload import UPLOAD_KWARGS, RunUploader
+from sightline.workspace.store import Workspace
+from sightline.workspace.uploads import parse_mode, parse_threshold
 
 
 class LocalModel(PredictAPI):
     """Predict with an in-process model; the same calls work on a server-backed ``RemoteModel``."""
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, workspace: "Workspace | None" = None) -> None:
         self._model = model
         self._info = model.info()
+        self.workspace = workspace
 
     @property
     def info(self) -> ModelInfo:
@@ -32,12 +38,33 @@ class LocalModel(PredictAPI):
         return self._model
 
     def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
+        extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS) if k in kwargs}
         settings, options = split_kwargs(kwargs, where, self._model.classes)
-        if input is None:
-            raise InputError("nothing to predict: pass input= (a path, URL, folder, video, image, array or a list)")
-        plan = plan_input(input, options)
-        runner = SessionRunner(self._model, plan, settings.resolved(self._model.default_settings))
+        kind = pick_source(input, extra)
+        sources = collect_sources(input, options) if kind == "input" else workspace_sources(self.workspace, extra, options)
+        resolved = settings.resolved(self._model.default_settings)
+        uploader = self._uploader(extra, kind != "input", resolved)
+        runner = SessionRunner(
+            self._model,
+            plan_sources(sources),
+            resolved,
+            postprocess=uploader,
+            on_finish=uploader.finish if uploader else None,
+            context={"upload": extra.get("upload")} if uploader else None,
+        )
         return LocalPredictionSession(runner.start(), progress_bar=tqdm)
+
+    def _uploader(self, extra: dict[str, Any], platform_input: bool, settings: Any) -> RunUploader | None:
+        if extra.get("upload") is None:
+            for k in ("upload_project", "iou_merge_threshold"):
+                if k in extra:
+                    raise InvalidSettingError(f"{k} only applies with upload=")
+            return None
+        if self.workspace is None:
+            raise InputError("upload= needs a workspace: sightline.load(..., workspace=sightline.Workspace(...))")
+        mode = parse_mode(extra["upload"])
+        threshold = parse_threshold(extra.get("iou_merge_threshold", 0.9))
+        return RunUploader(self.workspace, mode, self.name, settings.to_dict(), threshold, extra.get("upload_project"), platform_input)
 
     def close(self) -> None:
         super().close()
@@ -47,8 +74,12 @@ class LocalModel(PredictAPI):
         return f"<LocalModel {self.name!r} {self.task.value} on {self._model.device}, {len(self.classes)} classes>"
 
 
-def load(model: str | Path = "demo/shapes", device: str = "auto") -> LocalModel:
-    """Load a model into this process: a zoo name (see ``sightline.list_models()``) or a checkpoint path."""
+def load(model: str | Path = "demo/shapes", device: str = "auto", workspace: "Workspace | str | Path | None" = None) -> LocalModel:
+    """Load a model into this process: a zoo name (see ``sightline.list_models()``) or a checkpoint path.
+
+    ``workspace`` (a ``Workspace`` or its location) lets ``predict`` take workspace IDs and ``upload=``.
+    """
     if not isinstance(device, str):
         raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got {device!r}")
-    return LocalModel(load_model(model, device))
+    ws = workspace if isinstance(workspace, Workspace) or workspace is None else Workspace(workspace)
+    return LocalModel(load_model(model, device), ws)

@@ -45,6 +45,7 @@ class Prediction:
     timestamp_us: int | None = None
     error: str | None = None
     index: int | None = None  # position of the item in its input
+    upload: dict[str, Any] | None = None  # what uploading this prediction to a workspace did
     _image: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
@@ -118,6 +119,7 @@ class Prediction:
         out: dict[str, Any] = {k: getattr(self, k) for k in _SOURCE_FIELDS}
         out.update(
             index=self.index,
+            upload=self.upload,
             image_size=list(self.image_size) if self.image_size else None,
             boxes=np.round(d.xyxy.astype(np.float64), 2).tolist(),
             scores=[round(float(s), 5) for s in self.scores],
@@ -144,7 +146,9 @@ class Prediction:
             tracker_id=None if data.get("track_ids") is None else np.asarray(data["track_ids"], dtype=np.int64),
             data={"class_name": np.asarray(data.get("classes") or [], dtype=object)} if n else {},
         )
-        return cls(detections=detections, image_size=size, index=data.get("index"), **{k: data.get(k) for k in _SOURCE_FIELDS})
+        return cls(
+            detections=detections, image_size=size, index=data.get("index"), upload=data.get("upload"), **{k: data.get(k) for k in _SOURCE_FIELDS}
+        )
 
     @classmethod
     def from_json(cls, text: str) -> "Prediction":

@@ -164,6 +164,13 @@ class PredictKwargs(TypedDict, total=False):
     end_frame: int
     num_frames: int
     duration: float
+    project_id: int
+    dataset_id: int | list[int]
+    image_ids: int | list[int]
+    video_id: int
+    upload: str
+    upload_project: str
+    iou_merge_threshold: float
 
 
 def split_kwargs(kwargs: Mapping[str, Any], where: str, known_classes: Sequence[str] | None, extra: Sequence[str] = ()) -> tuple[PredictSettings, InputOptions]:

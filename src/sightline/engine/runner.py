@@ -30,12 +30,12 @@ class SessionRunner:
         plan: InputPlan,
         settings: PredictSettings,
         context: dict[str, Any] | None = None,
-        on_result: Callable[[Prediction], None] | None = None,
+        postprocess: Callable[[Prediction, InputItem], None] | None = None,
         on_finish: Callable[[SessionStatus], None] | None = None,
     ) -> None:
         self.model, self.plan, self.settings = model, plan, settings
         self.context = {"model": model.name, "input": plan.description, "settings": settings.to_dict(), **(context or {})}
-        self._on_result = on_result
+        self._postprocess = postprocess
         self._on_finish = on_finish
         self._results: list[Prediction] = []
         self._cond = threading.Condition()
@@ -198,13 +198,13 @@ class SessionRunner:
                     **meta,
                 )
             )
+        if self._postprocess:  # e.g. the workspace upload: done before anyone can read the result
+            for p, it in zip(out, batch):
+                self._postprocess(p, it)
         with self._cond:
             self._results.extend(out)
             self._failed += sum(1 for p in out if p.error)
             self._cond.notify_all()
-        if self._on_result:
-            for p in out:
-                self._on_result(p)
 
     def _fail(self, message: str, tb: str) -> None:
         with self._cond:

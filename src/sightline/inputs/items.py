@@ -18,6 +18,7 @@ class InputItem:
     image: np.ndarray | None = None  # pixels already in memory (arrays, decoded video frames)
     error: str | None = None  # the item is known to have failed
     keep_image: bool = False  # attach the pixels to the Prediction (the caller handed them to us)
+    raw: Callable[[], bytes] | None = None  # the original encoded bytes, when cheap to get (for uploads)
 
 
 @dataclass

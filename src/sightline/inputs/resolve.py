@@ -14,6 +14,11 @@ from sightline.settings import InputOptions
 from sightline.video.decode import VideoDecodeError, decode_frames
 
 
+def _file_bytes(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
 def _fetch_image(url: str) -> Any:
     return decode_image_bytes(fetch_bytes(url))
 
@@ -22,7 +27,7 @@ def source_items(source: Source) -> Iterator[InputItem]:
     """The decoded-on-demand items of one source (a video yields one item per sampled frame)."""
     meta = dict(source.meta)
     if source.kind == "file":
-        yield InputItem(meta=meta, load=partial(read_image_file, source.value))
+        yield InputItem(meta=meta, load=partial(read_image_file, source.value), raw=partial(_file_bytes, source.value))
     elif source.kind == "url":
         yield InputItem(meta=meta, load=partial(_fetch_image, source.value))
     elif source.kind == "array":
@@ -31,6 +36,8 @@ def source_items(source: Source) -> Iterator[InputItem]:
         yield InputItem(meta=meta, load=partial(pil_to_rgb, source.value), keep_image=True)
     elif source.kind == "bytes":
         yield InputItem(meta=meta, load=partial(decode_image_bytes, source.value), keep_image=True)
+    elif source.kind == "encoded":  # bytes from a store (a workspace blob)
+        yield InputItem(meta=meta, load=lambda: decode_image_bytes(source.value()), raw=source.value)
     elif source.kind == "video":
         try:
             for f in decode_frames(source.value, source.frames):
@@ -48,7 +55,11 @@ def _items(sources: SourceList) -> Iterator[InputItem]:
 
 def plan_input(value: Any, options: InputOptions) -> InputPlan:
     """Resolve ``value`` into a counted, lazy plan; raises ``InputError`` for inputs that cannot work at all."""
-    sources = collect_sources(value, options)
+    return plan_sources(collect_sources(value, options))
+
+
+def plan_sources(sources: SourceList) -> InputPlan:
+    """A lazy plan over already-collected sources."""
     single = sources.sources[0] if sources.is_single_video else None
     return InputPlan(
         total=sources.total,

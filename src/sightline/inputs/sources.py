@@ -24,14 +24,14 @@ from sightline.settings import InputOptions
 from sightline.video.probe import is_video_path, probe_video
 from sightline.video.sampling import frame_window
 
-SourceKind = str  # "file" | "url" | "array" | "pil" | "bytes" | "video" | "failed"
+SourceKind = str  # "file" | "url" | "array" | "pil" | "bytes" | "encoded" | "video" | "failed"
 
 
 @dataclass
 class Source:
     kind: SourceKind
     meta: dict[str, Any]
-    value: Any = None  # a path, URL, ndarray, PIL image or bytes
+    value: Any = None  # a path, URL, ndarray, PIL image, bytes, or (encoded) a function returning bytes
     frames: range | None = None  # video only: the source frame indices to predict
     error: str | None = None
 

@@ -1,0 +1,106 @@
+"""Uploading a prediction run into a workspace as it goes: ``predict(..., upload="iou_merge")``."""
+
+from __future__ import annotations
+
+import io
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image as PILImage
+
+from sightline.engine.status import SessionStatus
+from sightline.errors import InputError
+from sightline.inputs.items import InputItem
+from sightline.prediction import Prediction
+from sightline.workspace.schema import PredictionRun
+from sightline.workspace.store import Workspace
+from sightline.workspace.uploads import UploadMode, UploadTotals, objects_of, upload_objects
+
+UPLOAD_KWARGS = ("upload", "upload_project", "iou_merge_threshold")
+
+
+class RunUploader:
+    """Called by the engine for each finished prediction, before anyone can read it."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        mode: UploadMode,
+        model_name: str,
+        settings: dict[str, Any],
+        threshold: float,
+        project_name: str | None,
+        platform_input: bool,
+    ) -> None:
+        if mode is not UploadMode.CREATE and not platform_input:
+            raise InputError(
+                f"upload={mode.value!r} changes images already in the workspace, so the input must be workspace IDs "
+                "(project_id, dataset_id, image_ids or video_id); use upload='create' for other inputs"
+            )
+        self.ws, self.mode, self.threshold = ws, mode, threshold
+        self.totals = UploadTotals()
+        self._lock = threading.Lock()
+        self.project_id: int | None = None
+        self.dataset_id: int | None = None
+        self._videos: dict[str, int] = {}
+        if mode is UploadMode.CREATE:
+            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            name = project_name or f"{model_name} {stamp}"
+            self.project_id = ws.create_project(name, f"predictions of {model_name}").id
+            self.dataset_id = ws.create_dataset(self.project_id, "predictions").id
+        with ws.transaction() as s:
+            run = PredictionRun(project_id=self.project_id, model=model_name, mode=mode.value, settings=settings)
+            s.add(run)
+            s.flush()
+            self.run_id = run.id
+
+    def __call__(self, pred: Prediction, item: InputItem) -> None:
+        if pred.error is not None:
+            return
+        target: dict[str, Any]
+        if self.mode is UploadMode.CREATE:
+            target = self._copy_in(pred, item)
+        elif pred.image_id is not None:
+            target = {"image_id": pred.image_id}
+        else:
+            target = {"video_id": pred.video_id, "frame_idx": pred.frame_idx}
+        result = upload_objects(self.ws, objects_of(pred, run_id=self.run_id), self.mode, threshold=self.threshold, run_id=self.run_id, **target)
+        pred.upload = {"mode": self.mode.value, "run_id": self.run_id, **result.to_dict()}
+        with self._lock:
+            self.totals.add(result)
+
+    def _copy_in(self, pred: Prediction, item: InputItem) -> dict[str, Any]:
+        """Put the item into the new project; the prediction then carries the new IDs."""
+        assert self.project_id is not None and self.dataset_id is not None
+        if pred.video_path is not None:
+            vid = self._videos.get(pred.video_path)
+            if vid is None:
+                vid = self.ws.add_video(self.dataset_id, pred.video_path, name=Path(pred.source or pred.video_path).name).id
+                self._videos[pred.video_path] = vid
+            pred.project_id, pred.dataset_id, pred.video_id = self.project_id, self.dataset_id, vid
+            return {"video_id": vid, "frame_idx": pred.frame_idx}
+        data = item.raw() if item.raw is not None else _png(item.image)
+        name = Path(pred.image_path or pred.image_url or pred.source or "image").name or "image"
+        if "." not in name:
+            name += ".png"
+        image = self.ws.add_image(self.dataset_id, data, name=name)
+        pred.project_id, pred.dataset_id, pred.image_id = self.project_id, self.dataset_id, image.id
+        return {"image_id": image.id}
+
+    def finish(self, status: SessionStatus) -> None:
+        with self.ws.transaction() as s:
+            run = s.get(PredictionRun, self.run_id)
+            run.state = status.state.value
+            run.counts = self.totals.to_dict()
+            run.finished_at = datetime.now(timezone.utc)
+
+
+def _png(image: np.ndarray | None) -> bytes:
+    if image is None:
+        raise InputError("no pixels to store")
+    buf = io.BytesIO()
+    PILImage.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,324 @@
+"""``Workspace``: projects, datasets, images, videos and annotations in a database, bytes in blobs.
+
+    ws = sightline.Workspace("./data")                         # SQLite file data/sightline.db + data/blobs
+    ws = sightline.Workspace("postgresql://user@host/db", blobs="./blobs")
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from PIL import Image as PILImage
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from sightline.drawing import class_color
+from sightline.errors import InputError, NotFoundError
+from sightline.inputs.images import decode_image_bytes, is_image_path
+from sightline.video.probe import probe_video
+from sightline.workspace import migrate
+from sightline.workspace.blobs import BlobStore
+from sightline.workspace.records import ClassInfo, DatasetInfo, ImageInfo, Obj, ProjectInfo, VideoInfo
+from sightline.workspace.schema import Annotation, Dataset, Image, ObjectClass, Project, Video
+
+DEFAULT_ROOT = Path(os.environ.get("SIGHTLINE_DATA", "./data"))
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+class Workspace:
+    """A workspace: a database URL (or a folder for an embedded SQLite file) and a blob folder."""
+
+    def __init__(self, location: str | Path | None = None, *, blobs: str | Path | None = None) -> None:
+        location = location or os.environ.get("SIGHTLINE_DATABASE_URL") or DEFAULT_ROOT
+        text = str(location)
+        if "://" in text:
+            self.url = text
+            blob_root = Path(blobs or os.environ.get("SIGHTLINE_BLOBS", DEFAULT_ROOT / "blobs"))
+        else:
+            root = Path(text)
+            root.mkdir(parents=True, exist_ok=True)
+            self.url = f"sqlite:///{(root / 'sightline.db').resolve()}"
+            blob_root = Path(blobs or root / "blobs")
+        self.engine = create_engine(self.url, future=True, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_pragmas(self.engine)
+        migrate.upgrade(self.engine)
+        self.blobs = BlobStore(blob_root)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One database transaction: committed on success, rolled back entirely on any error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"<Workspace {self.engine.url.render_as_string(hide_password=True)}>"
+
+    # --- projects and datasets -------------------------------------------------------------------
+    def create_project(self, name: str, description: str = "") -> ProjectInfo:
+        with self.transaction() as s:
+            if s.scalar(select(Project.id).where(Project.name == name)) is not None:
+                raise InputError(f"a project named {name!r} already exists")
+            project = Project(name=name, description=description)
+            s.add(project)
+            s.flush()
+            pid = project.id
+        return self.project(pid)
+
+    def projects(self) -> list[ProjectInfo]:
+        with self.transaction() as s:
+            ids = s.scalars(select(Project.id).order_by(Project.id)).all()
+        return [self.project(i) for i in ids]
+
+    def project(self, project: int | str) -> ProjectInfo:
+        with self.transaction() as s:
+            p = s.get(Project, project) if isinstance(project, int) else s.scalar(select(Project).where(Project.name == project))
+            if p is None:
+                raise NotFoundError(f"no project {project!r} in this workspace", 404)
+            ds = select(Dataset.id).where(Dataset.project_id == p.id)
+            return ProjectInfo(
+                id=p.id,
+                name=p.name,
+                description=p.description,
+                datasets=s.scalar(select(func.count()).select_from(ds.subquery())) or 0,
+                images=s.scalar(select(func.count(Image.id)).where(Image.dataset_id.in_(ds))) or 0,
+                videos=s.scalar(select(func.count(Video.id)).where(Video.dataset_id.in_(ds))) or 0,
+            )
+
+    def create_dataset(self, project_id: int, name: str, parent_id: int | None = None) -> DatasetInfo:
+        with self.transaction() as s:
+            if s.get(Project, project_id) is None:
+                raise NotFoundError(f"no project {project_id}", 404)
+            clash = select(Dataset.id).where(Dataset.project_id == project_id, Dataset.name == name, Dataset.parent_id.is_(parent_id) if parent_id is None else Dataset.parent_id == parent_id)
+            if s.scalar(clash) is not None:
+                raise InputError(f"project {project_id} already has a dataset {name!r} there")
+            d = Dataset(project_id=project_id, name=name, parent_id=parent_id)
+            s.add(d)
+            s.flush()
+            did = d.id
+        return self.dataset(did)
+
+    def dataset(self, dataset_id: int) -> DatasetInfo:
+        with self.transaction() as s:
+            d = s.get(Dataset, dataset_id)
+            if d is None:
+                raise NotFoundError(f"no dataset {dataset_id} in this workspace", 404)
+            path, parent = d.name, d.parent_id
+            while parent is not None:
+                up = s.get(Dataset, parent)
+                path, parent = f"{up.name}/{path}", up.parent_id
+            return DatasetInfo(
+                id=d.id,
+                project_id=d.project_id,
+                parent_id=d.parent_id,
+                name=d.name,
+                path=path,
+                images=s.scalar(select(func.count(Image.id)).where(Image.dataset_id == d.id)) or 0,
+                videos=s.scalar(select(func.count(Video.id)).where(Video.dataset_id == d.id)) or 0,
+            )
+
+    def datasets(self, project_id: int) -> list[DatasetInfo]:
+        with self.transaction() as s:
+            ids = s.scalars(select(Dataset.id).where(Dataset.project_id == project_id).order_by(Dataset.id)).all()
+        return [self.dataset(i) for i in ids]
+
+    def ensure_dataset(self, project_id: int, path: str) -> int:
+        """The id of dataset ``a/b/c`` in a project, creating the missing levels."""
+        parent: int | None = None
+        for part in path.split("/"):
+            with self.transaction() as s:
+                q = select(Dataset.id).where(Dataset.project_id == project_id, Dataset.name == part)
+                q = q.where(Dataset.parent_id.is_(None) if parent is None else Dataset.parent_id == parent)
+                found = s.scalar(q)
+            parent = found if found is not None else self.create_dataset(project_id, part, parent).id
+        assert parent is not None
+        return parent
+
+    # --- images and videos -----------------------------------------------------------------------
+    def add_image(self, dataset_id: int, data: bytes | np.ndarray | str | Path, name: str | None = None) -> ImageInfo:
+        """Add one image (encoded bytes, an RGB array, or a file path); its bytes go to the blob folder."""
+        if isinstance(data, (str, Path)):
+            name = name or Path(data).name
+            data = Path(data).read_bytes()
+        elif isinstance(data, np.ndarray):
+            buf = io.BytesIO()
+            PILImage.fromarray(data).save(buf, format="PNG")
+            data = buf.getvalue()
+        if not name:
+            raise InputError("an image added from bytes or an array needs a name")
+        pixels = decode_image_bytes(data)  # refuse non-images before anything is stored
+        digest = self.blobs.put(data)
+        with self.transaction() as s:
+            if s.get(Dataset, dataset_id) is None:
+                raise NotFoundError(f"no dataset {dataset_id}", 404)
+            name = self._free_name(s, dataset_id, name)
+            img = Image(dataset_id=dataset_id, name=name, width=pixels.shape[1], height=pixels.shape[0], hash=digest, size_bytes=len(data))
+            s.add(img)
+            s.flush()
+            iid = img.id
+        return self.image(iid)
+
+    @staticmethod
+    def _free_name(s: Session, dataset_id: int, name: str) -> str:
+        taken = set(s.scalars(select(Image.name).where(Image.dataset_id == dataset_id, Image.name.like(f"{Path(name).stem}%"))).all())
+        if name not in taken:
+            return name
+        stem, suffix = Path(name).stem, Path(name).suffix
+        k = 1
+        while f"{stem}_{k}{suffix}" in taken:
+            k += 1
+        return f"{stem}_{k}{suffix}"
+
+    def add_images(self, dataset_id: int, paths: str | Path | Iterable[str | Path], recursive: bool = False) -> list[ImageInfo]:
+        """Add image files, or every image of a folder."""
+        if isinstance(paths, (str, Path)) and Path(paths).is_dir():
+            folder = Path(paths)
+            found = folder.rglob("*") if recursive else folder.iterdir()
+            paths = sorted(p for p in found if p.is_file() and is_image_path(p))
+        elif isinstance(paths, (str, Path)):
+            paths = [paths]
+        return [self.add_image(dataset_id, p) for p in paths]
+
+    def add_video(self, dataset_id: int, path: str | Path, name: str | None = None) -> VideoInfo:
+        info = probe_video(path)
+        digest = self.blobs.put_file(path)
+        with self.transaction() as s:
+            if s.get(Dataset, dataset_id) is None:
+                raise NotFoundError(f"no dataset {dataset_id}", 404)
+            v = Video(dataset_id=dataset_id, name=name or Path(path).name, width=info.width, height=info.height, fps=info.fps,
+                      frame_count=info.frame_count, hash=digest, size_bytes=Path(path).stat().st_size)
+            s.add(v)
+            s.flush()
+            vid = v.id
+        return self.video(vid)
+
+    def image(self, image_id: int) -> ImageInfo:
+        with self.transaction() as s:
+            row = s.execute(select(Image, Dataset.project_id).join(Dataset).where(Image.id == image_id)).first()
+            if row is None:
+                raise NotFoundError(f"no image {image_id} in this workspace", 404)
+            img, pid = row
+            count = s.scalar(select(func.count(Annotation.id)).where(Annotation.image_id == image_id)) or 0
+            return ImageInfo(img.id, img.dataset_id, pid, img.name, img.width, img.height, img.hash, count)
+
+    def images(self, dataset_id: int | None = None, project_id: int | None = None) -> list[ImageInfo]:
+        with self.transaction() as s:
+            q = select(Image, Dataset.project_id).join(Dataset).order_by(Image.dataset_id, Image.name)
+            if dataset_id is not None:
+                q = q.where(Image.dataset_id == dataset_id)
+            if project_id is not None:
+                q = q.where(Dataset.project_id == project_id)
+            counts = dict(s.execute(select(Annotation.image_id, func.count()).where(Annotation.image_id.is_not(None)).group_by(Annotation.image_id)).all())
+            return [ImageInfo(i.id, i.dataset_id, pid, i.name, i.width, i.height, i.hash, counts.get(i.id, 0)) for i, pid in s.execute(q).all()]
+
+    def video(self, video_id: int) -> VideoInfo:
+        with self.transaction() as s:
+            row = s.execute(select(Video, Dataset.project_id).join(Dataset).where(Video.id == video_id)).first()
+            if row is None:
+                raise NotFoundError(f"no video {video_id} in this workspace", 404)
+            v, pid = row
+            return VideoInfo(v.id, v.dataset_id, pid, v.name, v.width, v.height, v.fps, v.frame_count, v.hash)
+
+    def videos(self, dataset_id: int) -> list[VideoInfo]:
+        with self.transaction() as s:
+            ids = s.scalars(select(Video.id).where(Video.dataset_id == dataset_id).order_by(Video.name)).all()
+        return [self.video(i) for i in ids]
+
+    def image_bytes(self, image_id: int) -> bytes:
+        return self.blobs.read(self.image(image_id).hash)
+
+    def read_image(self, image_id: int) -> np.ndarray:
+        """The image's pixels as RGB."""
+        return decode_image_bytes(self.image_bytes(image_id))
+
+    def video_path(self, video_id: int) -> Path:
+        return self.blobs.path(self.video(video_id).hash)
+
+    # --- classes and annotations -----------------------------------------------------------------
+    def classes(self, project_id: int) -> list[ClassInfo]:
+        with self.transaction() as s:
+            rows = s.scalars(select(ObjectClass).where(ObjectClass.project_id == project_id).order_by(ObjectClass.id)).all()
+            return [ClassInfo(c.id, c.name, c.shape, c.color) for c in rows]
+
+    def ensure_classes(self, s: Session, project_id: int, wanted: dict[str, str]) -> dict[str, int]:
+        """Class ids by name, adding missing classes; a name that exists with another shape is an error."""
+        existing = {c.name: c for c in s.scalars(select(ObjectClass).where(ObjectClass.project_id == project_id))}
+        ids = {}
+        for name, shape in wanted.items():
+            c = existing.get(name)
+            if c is None:
+                c = ObjectClass(project_id=project_id, name=name, shape=shape, color=class_color(len(existing)))
+                s.add(c)
+                s.flush()
+                existing[name] = c
+            elif c.shape != shape:
+                raise InputError(
+                    f"class {name!r} exists in project {project_id} as a {c.shape!r} class; objects of shape {shape!r} "
+                    "cannot be added to it (rename the class or use a model of the same kind)"
+                )
+            ids[name] = c.id
+        return ids
+
+    def annotations(self, image_id: int | None = None, *, video_id: int | None = None, frame_idx: int | None = None) -> list[Obj]:
+        with self.transaction() as s:
+            return self._objects(s, image_id=image_id, video_id=video_id, frame_idx=frame_idx)
+
+    def _objects(self, s: Session, image_id: int | None = None, video_id: int | None = None, frame_idx: int | None = None) -> list[Obj]:
+        q = select(Annotation, ObjectClass.name).join(ObjectClass).order_by(Annotation.id)
+        if image_id is not None:
+            q = q.where(Annotation.image_id == image_id)
+        else:
+            q = q.where(Annotation.video_id == video_id)
+            if frame_idx is not None:
+                q = q.where(Annotation.frame_idx == frame_idx)
+        return [
+            Obj(name, (a.x0, a.y0, a.x1, a.y1), a.mask_rle, a.score, a.track_id, a.source, a.frame_idx, a.id, a.run_id)
+            for a, name in s.execute(q).all()
+        ]
+
+    def add_annotations(self, image_id: int, objects: Sequence[Obj]) -> int:
+        """Add manual (or imported) objects to an image in one transaction; returns how many."""
+        info = self.image(image_id)
+        with self.transaction() as s:
+            shapes = {o.class_name: ("mask" if o.mask_rle else "box") for o in objects}
+            ids = self.ensure_classes(s, info.project_id, shapes)
+            s.add_all(self.rows(objects, ids, image_id=image_id))
+        return len(objects)
+
+    @staticmethod
+    def rows(objects: Iterable[Obj], class_ids: dict[str, int], image_id: int | None = None, video_id: int | None = None, run_id: int | None = None) -> list[Annotation]:
+        return [
+            Annotation(
+                image_id=image_id,
+                video_id=video_id,
+                frame_idx=o.frame_idx,
+                class_id=class_ids[o.class_name],
+                x0=float(o.box[0]), y0=float(o.box[1]), x1=float(o.box[2]), y1=float(o.box[3]),
+                mask_rle=o.mask_rle,
+                score=o.score,
+                track_id=o.track_id,
+                source=o.source,
+                run_id=run_id if run_id is not None else o.run_id,
+            )
+            for o in objects
+        ]

@@ -1,0 +1,181 @@
+"""Writing predictions into a workspace: ``create``, ``append``, ``replace`` and ``iou_merge``.
+
+Each image's (or video frame's) upload is one transaction: if anything fails, that image is left
+exactly as it was and the failure is counted; other images go on.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as coco_mask
+
+from sightline.errors import InvalidSettingError
+from sightline.prediction import Prediction
+from sightline.workspace.records import Obj
+from sightline.workspace.schema import Annotation
+from sightline.workspace.store import Workspace
+
+
+class UploadMode(str, enum.Enum):
+    CREATE = "create"
+    APPEND = "append"
+    REPLACE = "replace"
+    IOU_MERGE = "iou_merge"
+
+
+def parse_mode(value: Any) -> UploadMode:
+    try:
+        return UploadMode(value)
+    except ValueError:
+        raise InvalidSettingError(f"upload must be one of 'create', 'append', 'replace', 'iou_merge', got {value!r}") from None
+
+
+def parse_threshold(value: Any) -> float:
+    """``iou_merge_threshold``: an int or float in [0, 1] (so 1 and 0 are accepted as ints)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidSettingError(f"iou_merge_threshold must be a number between 0 and 1, got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise InvalidSettingError(f"iou_merge_threshold must be between 0 and 1, got {value!r}")
+    return float(value)
+
+
+@dataclass
+class ImageUpload:
+    """What one upload did to one image or frame."""
+
+    added: int = 0
+    replaced: int = 0
+    skipped_duplicates: int = 0
+    failed: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class UploadTotals:
+    images: int = 0
+    added: int = 0
+    replaced: int = 0
+    skipped_duplicates: int = 0
+    failed_objects: int = 0
+    failed_images: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, one: ImageUpload) -> None:
+        self.images += 1
+        self.added += one.added
+        self.replaced += one.replaced
+        self.skipped_duplicates += one.skipped_duplicates
+        self.failed_objects += one.failed
+        if one.error:
+            self.failed_images += 1
+            if len(self.errors) < 20:
+                self.errors.append(one.error)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def objects_of(pred: Prediction, source: str = "model", run_id: int | None = None) -> list[Obj]:
+    """A prediction's objects as workspace objects (masks as COCO RLE counts)."""
+    d = pred.detections
+    masks = d.mask
+    out = []
+    for i in range(len(d)):
+        rle = None
+        if masks is not None:
+            encoded = coco_mask.encode(np.asfortranarray(np.asarray(masks[i], dtype=np.uint8)))
+            rle = encoded["counts"].decode("ascii")
+        out.append(
+            Obj(
+                class_name=pred.classes[i],
+                box=tuple(float(v) for v in d.xyxy[i]),  # type: ignore[arg-type]
+                mask_rle=rle,
+                score=float(d.confidence[i]) if d.confidence is not None else None,
+                track_id=int(d.tracker_id[i]) if d.tracker_id is not None and d.tracker_id[i] >= 0 else None,
+                source=source,
+                frame_idx=pred.frame_idx if pred.video_id is not None else None,
+                run_id=run_id,
+            )
+        )
+    return out
+
+
+def _xywh(objs: list[Obj]) -> np.ndarray:
+    return np.array([[o.box[0], o.box[1], o.box[2] - o.box[0], o.box[3] - o.box[1]] for o in objs], dtype=np.float64)
+
+
+def duplicates(new: list[Obj], existing: list[Obj], threshold: float, height: int, width: int) -> np.ndarray:
+    """For each new object: does an existing object of the same class overlap it with IoU >= threshold?
+
+    Masks are compared as masks when both objects have one, boxes as boxes otherwise; IoU is computed
+    by pycocotools on RLE, per class, all pairs at once.
+    """
+    dup = np.zeros(len(new), dtype=bool)
+    if not new or not existing:
+        return dup
+    for name in {o.class_name for o in new}:
+        ni = [i for i, o in enumerate(new) if o.class_name == name]
+        ej = [j for j, o in enumerate(existing) if o.class_name == name]
+        if not ej:
+            continue
+        a, b = [new[i] for i in ni], [existing[j] for j in ej]
+        iou = coco_mask.iou(_xywh(a).tolist(), _xywh(b).tolist(), [0] * len(b))
+        iou = np.asarray(iou, dtype=np.float64).reshape(len(a), len(b))
+        am = [k for k, o in enumerate(a) if o.mask_rle]
+        bm = [k for k, o in enumerate(b) if o.mask_rle]
+        if am and bm:
+            rles_a = [{"size": [height, width], "counts": a[k].mask_rle.encode("ascii")} for k in am]
+            rles_b = [{"size": [height, width], "counts": b[k].mask_rle.encode("ascii")} for k in bm]
+            miou = np.asarray(coco_mask.iou(rles_a, rles_b, [0] * len(bm)), dtype=np.float64).reshape(len(am), len(bm))
+            iou[np.ix_(am, bm)] = miou
+        dup[ni] = iou.max(axis=1) >= threshold
+    return dup
+
+
+def upload_objects(
+    ws: Workspace,
+    objects: list[Obj],
+    mode: UploadMode,
+    *,
+    image_id: int | None = None,
+    video_id: int | None = None,
+    frame_idx: int | None = None,
+    threshold: float = 0.9,
+    run_id: int | None = None,
+) -> ImageUpload:
+    """Write ``objects`` onto one image (or one video frame) in ``mode``, in one transaction."""
+    try:
+        if image_id is not None:
+            info = ws.image(image_id)
+            project_id, height, width = info.project_id, info.height, info.width
+        else:
+            v = ws.video(video_id)  # type: ignore[arg-type]
+            project_id, height, width = v.project_id, v.height, v.width
+        with ws.transaction() as s:
+            shapes = {o.class_name: ("mask" if o.mask_rle else "box") for o in objects}
+            class_ids = ws.ensure_classes(s, project_id, shapes)
+            result = ImageUpload()
+            keep = objects
+            if mode is UploadMode.REPLACE:
+                q = s.query(Annotation).filter(Annotation.image_id == image_id) if image_id is not None else s.query(Annotation).filter(
+                    Annotation.video_id == video_id, Annotation.frame_idx == frame_idx)
+                result.replaced = q.delete(synchronize_session=False)
+            elif mode is UploadMode.IOU_MERGE:
+                existing = ws._objects(s, image_id=image_id, video_id=video_id, frame_idx=frame_idx)
+                dup = duplicates(objects, existing, threshold, height, width)
+                keep = [o for o, d in zip(objects, dup) if not d]
+                result.skipped_duplicates = int(dup.sum())
+            for o in keep:
+                o.frame_idx = frame_idx if video_id is not None else None
+            s.add_all(ws.rows(keep, class_ids, image_id=image_id, video_id=video_id, run_id=run_id))
+            result.added = len(keep)
+        return result
+    except Exception as exc:  # the transaction rolled back: this image is exactly as it was
+        return ImageUpload(failed=len(objects), error=f"{exc.__class__.__name__}: {exc}")
