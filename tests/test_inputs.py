@@ -14,6 +14,7 @@ import sightline
 from sightline.inputs.resolve import plan_input
 from sightline.settings import InputOptions
 from tests.conftest import matched_fraction
+from tests.inputs_helpers import write_supervisely_project
 
 
 def test_single_path(demo_model, sample_dir, samples):
@@ -150,23 +151,8 @@ def test_folder_plan_is_lazy(tmp_path, sample_dir):
     assert first.load().shape == (360, 480, 3)
 
 
-def _write_supervisely_project(root: Path, sample_dir: Path) -> Path:
-    project = root / "my_project"
-    for ds, names in {"train": ["img_00.png", "img_01.png"], "val": ["img_02.png"]}.items():
-        (project / ds / "img").mkdir(parents=True)
-        (project / ds / "ann").mkdir()
-        for n in names:
-            shutil.copy(sample_dir / n, project / ds / "img" / n)
-            (project / ds / "ann" / f"{n}.json").write_text(json.dumps({"size": {"height": 360, "width": 480}, "objects": []}))
-    nested = project / "val" / "datasets" / "hard" / "img"
-    nested.mkdir(parents=True)
-    shutil.copy(sample_dir / "img_03.png", nested / "img_03.png")
-    (project / "meta.json").write_text(json.dumps({"classes": [], "tags": []}))
-    return project
-
-
 def test_local_supervisely_project(demo_model, tmp_path, sample_dir):
-    project = _write_supervisely_project(tmp_path, sample_dir)
+    project = write_supervisely_project(tmp_path, sample_dir)
     preds = demo_model.predict(input=project)
     assert [p.source for p in preds] == [
         "my_project/train/img_00.png",
@@ -178,7 +164,7 @@ def test_local_supervisely_project(demo_model, tmp_path, sample_dir):
 
 
 def test_supervisely_project_with_bad_meta_is_a_clear_error(demo_model, tmp_path, sample_dir):
-    project = _write_supervisely_project(tmp_path, sample_dir)
+    project = write_supervisely_project(tmp_path, sample_dir)
     (project / "meta.json").write_text("{broken")
     with pytest.raises(sightline.InputError, match="meta.json is not valid JSON"):
         demo_model.predict(input=project)

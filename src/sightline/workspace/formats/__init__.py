@@ -1,0 +1,1 @@
+"""Import and export: Supervisely-format project folders, COCO instances, YOLO."""
