@@ -23,6 +23,8 @@ def serve(args: argparse.Namespace) -> None:
     )
     if args.api_key:
         config.api_key = args.api_key
+    if args.workspace:
+        config.workspace = args.workspace
     app = create_app(config)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
 
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--max-sessions", type=int, default=16)
     s.add_argument("--allow-local-paths", action="store_true", help="let clients name files on this machine")
     s.add_argument("--allow-private-urls", action="store_true", help="let clients make the server fetch private/loopback URLs")
+    s.add_argument("--workspace", default=None, help="a folder (SQLite + blobs) or a database URL; default: $SIGHTLINE_WORKSPACE, or none")
     s.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")

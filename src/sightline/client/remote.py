@@ -10,8 +10,9 @@ from sightline.client.session import RemotePredictionSession
 from sightline.client.transport import Transport
 from sightline.client.uploader import Uploader
 from sightline.engine.session import PredictionSession
-from sightline.errors import InputError
 from sightline.inputs.sources import collect_sources
+from sightline.inputs.workspace import ID_SOURCES, pick_source
+from sightline.workspace.run_upload import UPLOAD_KWARGS
 from sightline.models.base import ModelInfo, info_from_dict
 from sightline.settings import split_kwargs
 
@@ -87,16 +88,20 @@ class RemoteModel(PredictAPI):
 
     # --- predicting ------------------------------------------------------------------------------
     def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
+        extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS) if k in kwargs}
         settings, options = split_kwargs(kwargs, where, self.classes)
-        if input is None:
-            raise InputError("nothing to predict: pass input= (a path, URL, folder, video, image, array or a list)")
-        sources = collect_sources(input, options)
-        body = {
+        kind = pick_source(input, extra)
+        body: dict[str, Any] = {
             "model": self.info.name,
             "settings": {k: v for k, v in settings.to_dict().items() if v is not None},
             "options": options.to_dict(),
-            "total": sources.total,
+            **extra,  # workspace IDs and uploads are resolved by the server, which owns the workspace
         }
+        if kind != "input":
+            status = self._transport.post("/v1/sessions", json=body)
+            return RemotePredictionSession(self._transport, status["id"], status, None, progress_bar=tqdm)
+        sources = collect_sources(input, options)
+        body["total"] = sources.total
         status = self._transport.post("/v1/sessions", json=body)
         longest = max(self.info.input_size) if self.downsize and self.info.input_size else None
         session: RemotePredictionSession | None = None

@@ -15,17 +15,23 @@ from sightline.server import errors
 from sightline.server.config import ServerConfig
 from sightline.server.errors import error_body
 from sightline.server.manager import ModelManager
-from sightline.server.routers import info, models, predict, sessions
+from sightline.server.routers import info, models, predict, sessions, workspace as workspace_router
 from sightline.server.security import check_api_key
 from sightline.server.sessions import SessionStore
 from sightline.server.state import ServerState
+from sightline.workspace.store import Workspace
 
 
-def create_app(config: ServerConfig | None = None, model: Model | None = None, load_default: bool = True) -> FastAPI:
-    """The server app. ``model`` serves an already-loaded model; otherwise ``config.model`` is loaded."""
+def create_app(
+    config: ServerConfig | None = None, model: Model | None = None, load_default: bool = True, workspace: Workspace | None = None
+) -> FastAPI:
+    """The server app. ``model`` serves an already-loaded model; otherwise ``config.model`` is loaded.
+    ``workspace`` (or ``config.workspace``) makes projects readable and usable as inputs and upload targets."""
     config = config or ServerConfig()
     manager = ModelManager(config.max_loaded_models, config.max_batch_size, config.batch_wait_ms)
-    state = ServerState(config, manager, SessionStore(config, manager))
+    if workspace is None and config.workspace:
+        workspace = Workspace(config.workspace)
+    state = ServerState(config, manager, SessionStore(config, manager), workspace)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +75,6 @@ def create_app(config: ServerConfig | None = None, model: Model | None = None, l
     errors.install(app)
     app.include_router(info.public)
     secured = [Depends(require_key)]
-    for router in (info.router, models.router, predict.router, sessions.router):
+    for router in (info.router, models.router, predict.router, sessions.router, workspace_router.router):
         app.include_router(router, dependencies=secured)
     return app

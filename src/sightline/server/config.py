@@ -31,6 +31,7 @@ class ServerConfig:
     allow_private_urls: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_PRIVATE_URLS", False))
     url_timeout_s: float = 15.0
     max_loaded_models: int = 3
+    workspace: str | None = field(default_factory=lambda: os.environ.get("SIGHTLINE_WORKSPACE") or None)  # a folder or database URL
 
     def limits(self) -> dict[str, object]:
         return {

@@ -17,12 +17,14 @@ import httpx
 from sightline.engine.runner import SessionRunner
 from sightline.engine.status import SessionStatus
 from sightline.errors import NotFoundError, RateLimitedError
+from sightline.inputs.items import InputPlan
 from sightline.server.config import ServerConfig
 from sightline.server.manager import ModelManager
 from sightline.server.security import check_url
 from sightline.server.uploads import UploadPlan
 from sightline.server.worker import WorkerModel
 from sightline.settings import InputOptions, PredictSettings
+from sightline.workspace.run_upload import RunUploader
 
 log = logging.getLogger("sightline.server")
 
@@ -70,7 +72,10 @@ class SessionStore:
         options: InputOptions,
         total: int,
         callback: Callback | None = None,
+        plan: InputPlan | None = None,
+        postprocess: RunUploader | None = None,
     ) -> ServerSession:
+        """A running session. Without ``plan`` its input is ``total`` items the client will upload."""
         self.sweep()
         worker = self.manager.get(model)
         if callback is not None:
@@ -86,13 +91,24 @@ class SessionStore:
         folder = self.root / sid
         folder.mkdir(parents=True)
         uploads = UploadPlan(total, options, self.config.allow_private_urls, self.config.url_timeout_s, self.config.max_image_pixels)
+        if plan is not None:  # the server resolved the input itself (workspace IDs): nothing to upload
+            uploads.received = plan.total
+            uploads.close()
         model_view = WorkerModel(worker)
+
+        def finished(status: SessionStatus) -> None:
+            if postprocess is not None:
+                postprocess.finish(status)
+            if callback is not None:
+                self._notify(callback, sid, status)
+
         runner = SessionRunner(
             model_view,
-            uploads.as_plan(f"{total} items sent by the client"),
+            plan or uploads.as_plan(f"{total} items sent by the client"),
             settings.resolved(model_view.default_settings),
             context={"session_id": sid},
-            on_finish=(lambda status: self._notify(callback, sid, status)) if callback else None,
+            postprocess=postprocess,
+            on_finish=finished,
         )
         session = ServerSession(sid, runner, uploads, folder)
         with self._lock:

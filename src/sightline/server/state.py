@@ -8,7 +8,9 @@ from fastapi import Request
 
 from sightline.server.config import ServerConfig
 from sightline.server.manager import ModelManager
+from sightline.errors import NotFoundError
 from sightline.server.sessions import SessionStore
+from sightline.workspace.store import Workspace
 
 
 @dataclass
@@ -16,6 +18,12 @@ class ServerState:
     config: ServerConfig
     models: ModelManager
     sessions: SessionStore
+    workspace: Workspace | None = None
+
+    def require_workspace(self) -> Workspace:
+        if self.workspace is None:
+            raise NotFoundError("this server has no workspace (start it with --workspace PATH_OR_URL)", 404)
+        return self.workspace
 
 
 def get_state(request: Request) -> ServerState:

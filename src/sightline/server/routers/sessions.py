@@ -18,11 +18,15 @@ from sightline.server.sessions import Callback, ServerSession
 from sightline.server.state import ServerState, get_state
 from sightline.server.uploads import Upload, client_meta
 from sightline.settings import OPTION_NAMES, SETTING_NAMES, parse_options, parse_settings, reject_unknown
+from sightline.inputs.resolve import plan_sources
+from sightline.inputs.workspace import ID_SOURCES, workspace_sources
 from sightline.video.probe import is_video_path
+from sightline.workspace.run_upload import UPLOAD_KWARGS, RunUploader
+from sightline.workspace.uploads import parse_mode, parse_threshold
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
-CREATE_KEYS = ("model", "settings", "options", "total", "urls", "callback", "close")
+CREATE_KEYS = ("model", "settings", "options", "total", "urls", "callback", "close", *ID_SOURCES, *UPLOAD_KWARGS)
 MAX_BACKLOG = 512  # uploads accepted but not yet read by the engine, per session
 MAX_PAGE = 1000
 KEEPALIVE_S = 10.0
@@ -57,7 +61,24 @@ async def create(request: Request) -> dict:
         if not isinstance(cb.get("url"), str):
             raise InputError("callback.url must be a URL string")
         callback = Callback(cb["url"], cb.get("username"), cb.get("password"))
-    session = await run_in_threadpool(state.sessions.create, worker.model.name, settings, options, total, callback)
+    ids = {k: body[k] for k in ID_SOURCES if body.get(k) is not None}
+    plan = None
+    if ids:
+        if urls or body.get("total"):
+            raise InputError(f"give exactly one input source: workspace IDs ({', '.join(ids)}) or uploaded items, not both")
+        sources = await run_in_threadpool(workspace_sources, state.workspace, ids, options)
+        plan = plan_sources(sources)
+        total = plan.total
+    uploader = None
+    if body.get("upload") is not None:
+        ws = state.require_workspace()
+        uploader = await run_in_threadpool(
+            lambda: RunUploader(ws, parse_mode(body["upload"]), worker.model.name, settings.resolved(worker.model.default_settings).to_dict(),
+                                parse_threshold(body.get("iou_merge_threshold", 0.9)), body.get("upload_project"), bool(ids))
+        )
+    elif body.get("upload_project") is not None or body.get("iou_merge_threshold") is not None:
+        raise InputError("upload_project and iou_merge_threshold only apply with upload")
+    session = await run_in_threadpool(state.sessions.create, worker.model.name, settings, options, total, callback, plan, uploader)
     for url in urls:
         session.uploads.add(Upload("url", {}, url=url), 1)
     if body.get("close", bool(urls) and total == len(urls)):
