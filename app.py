@@ -2,7 +2,8 @@
 
     make run            # or: .venv/bin/python app.py
 Environment: SIGHTLINE_MODEL (default demo/shapes), SIGHTLINE_DEVICE (auto), SIGHTLINE_API_KEY,
-GRADIO_SERVER_NAME (127.0.0.1; 0.0.0.0 in a container), GRADIO_SERVER_PORT (7860).
+SIGHTLINE_WORKSPACE (default ./data: SQLite and blobs; or a database URL), GRADIO_SERVER_NAME
+(127.0.0.1; 0.0.0.0 in a container), GRADIO_SERVER_PORT (7860).
 The page predicts through the SDK against this same server: there is no second path to the model.
 """
 
@@ -16,11 +17,19 @@ from fastapi import FastAPI
 from sightline.client.remote import RemoteModel
 from sightline.server import ServerConfig, create_app
 from sightline.ui.app import mount_ui
+from sightline.workspace.seed import seed_demo
+from sightline.workspace.store import Workspace
 
 
 def build(host: str = "127.0.0.1", port: int = 7860) -> FastAPI:
-    config = ServerConfig(model=os.environ.get("SIGHTLINE_MODEL", "demo/shapes"), device=os.environ.get("SIGHTLINE_DEVICE", "auto"))
-    api = create_app(config)
+    config = ServerConfig(
+        model=os.environ.get("SIGHTLINE_MODEL", "demo/shapes"),
+        device=os.environ.get("SIGHTLINE_DEVICE", "auto"),
+        workspace=os.environ.get("SIGHTLINE_WORKSPACE", "data"),
+    )
+    workspace = Workspace(config.workspace)
+    seed_demo(workspace)  # a fresh workspace starts with the "Demo shapes" project
+    api = create_app(config, workspace=workspace)
     info = api.state.sightline.models.get().model.info()
     client = RemoteModel(f"http://127.0.0.1:{port}", config.api_key)  # the page's own SDK handle
     return mount_ui(api, client, info)

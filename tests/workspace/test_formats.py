@@ -95,3 +95,14 @@ def test_import_local_supervisely_project_with_nested_datasets(ws, tmp_path, sam
     pid = import_project(ws, project_dir)
     assert sorted(d.path for d in ws.datasets(pid)) == ["train", "val", "val/hard"]
     assert ws.project(pid).images == 4
+
+
+def test_demo_project_is_seeded_once(ws):
+    from sightline.workspace.seed import DEMO_PROJECT, seed_demo
+
+    pid = seed_demo(ws)
+    assert pid is not None and seed_demo(ws) is None
+    project = ws.project(DEMO_PROJECT)
+    assert (project.images, project.videos) == (4, 1)
+    (video,) = ws.videos(ws.datasets(pid)[1].id)
+    assert video.frame_count == 72 and video.fps == 24
