@@ -7,7 +7,8 @@ from typing import Any
 
 from sightline.api import PredictAPI
 from sightline.engine.runner import SessionRunner
-from sightline.engine.session import LocalPredictionSession, PredictionSession
+from sightline.engine.session import LocalPredictionSession, PredictionSession, chain_finish, chain_steps
+from sightline.engine.video_steps import VIDEO_KWARGS, VideoSteps, parse_video_kwargs
 from sightline.errors import InputError, InvalidSettingError
 from sightline.inputs.resolve import plan_sources
 from sightline.inputs.sources import collect_sources
@@ -38,21 +39,25 @@ class LocalModel(PredictAPI):
         return self._model
 
     def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
-        extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS) if k in kwargs}
+        extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS) if k in kwargs}
         settings, options = split_kwargs(kwargs, where, self._model.classes)
         kind = pick_source(input, extra)
         sources = collect_sources(input, options) if kind == "input" else workspace_sources(self.workspace, extra, options)
         resolved = settings.resolved(self._model.default_settings)
+        video = VideoSteps(**parse_video_kwargs(extra), stride=options.stride)
         uploader = self._uploader(extra, kind != "input", resolved)
+        steps = [s for s in (video if video.active else None, uploader) if s is not None]
         runner = SessionRunner(
             self._model,
             plan_sources(sources),
             resolved,
-            postprocess=uploader,
-            on_finish=uploader.finish if uploader else None,
-            context={"upload": extra.get("upload")} if uploader else None,
+            postprocess=chain_steps(steps),
+            on_finish=chain_finish(steps),
+            context={"upload": extra.get("upload"), "tracking": extra.get("tracking", False)},
         )
-        return LocalPredictionSession(runner.start(), progress_bar=tqdm)
+        session = LocalPredictionSession(runner.start(), progress_bar=tqdm)
+        session.video_outputs = video.outputs
+        return session
 
     def _uploader(self, extra: dict[str, Any], platform_input: bool, settings: Any) -> RunUploader | None:
         if extra.get("upload") is None:

@@ -171,6 +171,10 @@ class PredictKwargs(TypedDict, total=False):
     upload: str
     upload_project: str
     iou_merge_threshold: float
+    tracking: bool
+    tracking_config: dict[str, Any]
+    annotated_video: bool | str
+    traces: bool
 
 
 def split_kwargs(kwargs: Mapping[str, Any], where: str, known_classes: Sequence[str] | None, extra: Sequence[str] = ()) -> tuple[PredictSettings, InputOptions]:

@@ -216,13 +216,19 @@ class SessionRunner:
 
     def _finish(self) -> None:
         with self._cond:
-            if self._state is SessionState.STOPPING:
-                self._state = SessionState.STOPPED
-            elif self._state is SessionState.RUNNING:
-                self._state = SessionState.COMPLETED
+            final = {SessionState.STOPPING: SessionState.STOPPED, SessionState.RUNNING: SessionState.COMPLETED}.get(self._state, self._state)
+            if final is SessionState.COMPLETED:
                 self._total = len(self._results)  # a video that ended early has fewer frames than probed
+        self._stop.set()  # releases the loader if it waits on a full queue
+        if self._on_finish:  # finishing work (closing a video file, say) happens before the session reads as final
+            try:
+                status = self.status()
+                status.state = final
+                self._on_finish(status)
+            except Exception as exc:
+                final = SessionState.FAILED
+                self._error, self._traceback = f"finishing the session failed: {exc}", traceback.format_exc()
+        with self._cond:
+            self._state = final
             self._ended = time.monotonic()
             self._cond.notify_all()
-        self._stop.set()  # releases the loader if it waits on a full queue
-        if self._on_finish:
-            self._on_finish(self.status())

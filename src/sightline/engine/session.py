@@ -9,7 +9,7 @@ from typing import Any
 
 from sightline.engine.runner import SessionRunner
 from sightline.engine.status import SessionState, SessionStatus
-from sightline.errors import PredictionFailedError, SessionTimeoutError
+from sightline.errors import InputError, PredictionFailedError, SessionTimeoutError
 from sightline.prediction import Prediction
 
 
@@ -108,12 +108,43 @@ class PredictionSession(ABC):
             self._bar.close()
 
 
+def chain_steps(steps: list[Any]) -> Any:
+    """One postprocess callable running each step in order (None when there are none)."""
+    if not steps:
+        return None
+
+    def run(pred: Prediction, item: Any) -> None:
+        for step in steps:
+            step(pred, item)
+
+    return run
+
+
+def chain_finish(steps: list[Any]) -> Any:
+    if not steps:
+        return None
+
+    def run(status: SessionStatus) -> None:
+        for step in steps:
+            step.finish(status)
+
+    return run
+
+
 class LocalPredictionSession(PredictionSession):
     """A session run by the in-process engine."""
 
     def __init__(self, runner: SessionRunner, progress_bar: Any = False) -> None:
         self._runner = runner
+        self.video_outputs: dict[str, Any] = {}  # source video -> annotated video file, when asked for
         super().__init__(progress_bar)
+
+    def annotated_video(self, source: str | None = None) -> Any:
+        """The annotated video's path once the session is done (of ``source``, or of the only video)."""
+        self.wait_done()
+        if not self.video_outputs:
+            raise InputError("no annotated video: pass annotated_video=True (or a path) with a video input")
+        return self.video_outputs[source] if source else next(iter(self.video_outputs.values()))
 
     def status(self) -> SessionStatus:
         return self._runner.status()

@@ -1,0 +1,81 @@
+"""What happens to a video frame's prediction after the model: tracking, then the annotated video."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sightline.engine.status import SessionStatus
+from sightline.errors import InvalidSettingError
+from sightline.inputs.items import InputItem
+from sightline.prediction import Prediction
+from sightline.video.encode import AnnotatedVideoWriter
+from sightline.video.probe import probe_video
+from sightline.video.tracking import VideoTracker, validate_tracking_config
+
+VIDEO_KWARGS = ("tracking", "tracking_config", "annotated_video", "traces")
+
+
+def parse_video_kwargs(extra: Mapping[str, Any]) -> dict[str, Any]:
+    tracking = extra.get("tracking", False)
+    if not isinstance(tracking, bool):
+        raise InvalidSettingError(f"tracking must be True or False, got {tracking!r}")
+    if extra.get("tracking_config") is not None and not tracking:
+        raise InvalidSettingError("tracking_config only applies with tracking=True")
+    config = validate_tracking_config(extra.get("tracking_config")) if tracking else None
+    out = extra.get("annotated_video", False)
+    if not isinstance(out, (bool, str, Path)):
+        raise InvalidSettingError(f"annotated_video must be True, False or a file path, got {out!r}")
+    traces = extra.get("traces", False)
+    if not isinstance(traces, bool):
+        raise InvalidSettingError(f"traces must be True or False, got {traces!r}")
+    return {"tracking_config": config, "annotated_video": out, "traces": traces}
+
+
+class VideoSteps:
+    """Per video: a tracker (when tracking) and an annotated-video writer (when asked for)."""
+
+    def __init__(self, tracking_config: dict[str, Any] | None, annotated_video: bool | str | Path, traces: bool, stride: int = 1) -> None:
+        self.tracking_config = tracking_config
+        self.annotated_video = annotated_video
+        self.traces = traces
+        self.stride = stride
+        self._trackers: dict[str, VideoTracker] = {}
+        self._writers: dict[str, AnnotatedVideoWriter] = {}
+        self.outputs: dict[str, Path] = {}  # source video -> annotated video
+
+    @property
+    def active(self) -> bool:
+        return self.tracking_config is not None or bool(self.annotated_video)
+
+    def _fps(self, path: str) -> float:
+        return probe_video(path).fps
+
+    def __call__(self, pred: Prediction, item: InputItem) -> None:
+        path = pred.video_path
+        if path is None or pred.error is not None or item.image is None:
+            return
+        if self.tracking_config is not None:
+            tracker = self._trackers.get(path)
+            if tracker is None:
+                tracker = self._trackers[path] = VideoTracker(self.tracking_config, self._fps(path) / self.stride)
+            tracker.update(pred.detections, item.image, (pred.timestamp_us or 0) / 1e6)
+        if self.annotated_video:
+            writer = self._writers.get(path)
+            if writer is None:
+                target = self._target(path)
+                writer = self._writers[path] = AnnotatedVideoWriter(target, self._fps(path) / self.stride, traces=self.traces)
+                self.outputs[path] = target
+            writer.write(item.image, pred)
+
+    def _target(self, source: str) -> Path:
+        if isinstance(self.annotated_video, (str, Path)) and not self._writers:
+            return Path(self.annotated_video)
+        folder = Path(self.annotated_video).parent if isinstance(self.annotated_video, (str, Path)) else Path(tempfile.mkdtemp(prefix="sightline-video-"))
+        return folder / f"{Path(source).stem}_annotated.mp4"
+
+    def finish(self, status: SessionStatus) -> None:
+        for writer in self._writers.values():
+            writer.close()

@@ -1,0 +1,74 @@
+"""Annotated video output: H.264 ``yuv420p`` MP4 (plays in browsers), written on its own thread.
+
+Frames arrive with their predictions in order; drawing and encoding happen on the writer thread, fed
+through a bounded queue, so the model never waits for the encoder unless the encoder falls behind by
+more than the queue holds.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import supervision as sv
+
+from sightline.drawing import PALETTE, draw_detections
+from sightline.prediction import Prediction
+
+_END = object()
+
+
+class AnnotatedVideoWriter:
+    def __init__(self, path: str | Path, fps: float, traces: bool = False, queue_size: int = 8) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.traces = sv.TraceAnnotator(color=PALETTE, trace_length=int(fps * 2)) if traces else None
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.frames_written = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sightline-encoder", daemon=True)
+        self._thread.start()
+
+    def write(self, frame: np.ndarray, prediction: Prediction) -> None:
+        """Queue one frame (RGB) and its prediction; blocks only when the encoder is a queue behind."""
+        self._queue.put((frame, prediction))
+
+    def close(self) -> Path:
+        """Finish the file; raises if encoding failed."""
+        self._queue.put(_END)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.path
+
+    def _run(self) -> None:
+        try:
+            with av.open(str(self.path), "w", options={"movflags": "+faststart"}) as container:
+                rate = Fraction(self.fps).limit_denominator(1001)
+                stream = container.add_stream("libx264", rate=rate)
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"preset": "veryfast", "crf": "23"}
+                started = False
+                while (item := self._queue.get()) is not _END:
+                    frame, pred = item
+                    if not started:  # yuv420p needs even sizes
+                        stream.height, stream.width = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
+                        started = True
+                    drawn = draw_detections(frame, pred.detections)
+                    if self.traces is not None and pred.track_ids is not None and len(pred):
+                        bgr = np.ascontiguousarray(drawn[..., ::-1])
+                        drawn = np.ascontiguousarray(self.traces.annotate(bgr, pred.detections[pred.track_ids >= 0])[..., ::-1])
+                    drawn = drawn[: stream.height, : stream.width]
+                    for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(drawn), format="rgb24")):
+                        container.mux(packet)
+                    self.frames_written += 1
+                for packet in stream.encode():
+                    container.mux(packet)
+        except BaseException as exc:  # reported by close(); keep draining so producers never block
+            self.error = exc
+            while self._queue.get() is not _END:
+                pass
