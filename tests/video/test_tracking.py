@@ -1,0 +1,102 @@
+"""Tracking across the sample video, tracker settings validation, timelines, annotated H.264 output."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+import supervision as sv
+
+import sightline
+from sightline.prediction import Prediction
+from sightline.video.timeline import build_timeline
+
+
+def test_track_identity_is_kept_for_the_moving_shapes(demo_model, sample_video):
+    preds = demo_model.predict(input=sample_video, tracking=True)
+    assert all(p.track_ids is not None and len(p.track_ids) == len(p) for p in preds)
+    # after the tracks are confirmed, each shape keeps one id for the rest of the clip
+    ids_by_class: dict[str, set[int]] = {}
+    for p in preds[6:]:
+        for cls, tid in zip(p.classes, p.track_ids):
+            if tid >= 0:
+                ids_by_class.setdefault(cls, set()).add(int(tid))
+    assert set(ids_by_class) == {"circle", "square", "triangle"}
+    assert all(len(ids) == 1 for ids in ids_by_class.values()), ids_by_class
+    timeline = build_timeline(preds)
+    assert len(timeline.objects) == 3 and timeline.frame_timestamps_us == [p.timestamp_us for p in preds]
+
+
+@pytest.mark.parametrize("tracker", ["bytetrack", "sort", "ocsort", "botsort"])
+def test_every_tracker_runs(demo_model, sample_video, tracker):
+    preds = demo_model.predict(input=sample_video, num_frames=12, tracking=True, tracking_config={"tracker": tracker, "minimum_consecutive_frames": 1})
+    assert any((p.track_ids >= 0).any() for p in preds)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"tracking": True, "tracking_config": {"tracker": "deepsort"}}, "tracker 'deepsort' is unknown"),
+        ({"tracking": True, "tracking_config": {"lost_buffer": 3}}, "has no setting 'lost_buffer'"),
+        ({"tracking": True, "tracking_config": {"lost_track_buffer": "long"}}, "must be like 30"),
+        ({"tracking_config": {"tracker": "sort"}}, "only applies with tracking=True"),
+        ({"tracking": "yes"}, "tracking must be True or False"),
+    ],
+)
+def test_bad_tracking_settings_are_clear_errors(demo_model, sample_video, kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        demo_model.predict(input=sample_video, **kwargs)
+
+
+def _pred(frame, ts, ids, boxes, classes):
+    d = sv.Detections(
+        xyxy=np.asarray(boxes, np.float32).reshape(-1, 4),
+        confidence=np.full(len(ids), 0.9, np.float32),
+        class_id=np.zeros(len(ids), int),
+        tracker_id=np.asarray(ids, int),
+        data={"class_name": np.asarray(classes, dtype=object)},
+    )
+    return Prediction(detections=d, image_size=(10, 10), frame_idx=frame, timestamp_us=ts)
+
+
+def test_timeline_gaps_and_ranges():
+    preds = [
+        _pred(0, 0, [7], [[0, 0, 1, 1]], ["circle"]),
+        _pred(2, 200, [7, 8], [[1, 1, 2, 2], [5, 5, 6, 6]], ["circle", "square"]),
+        _pred(4, 400, [8], [[5, 5, 6, 6]], ["square"]),  # 7 not seen: a gap
+        _pred(6, 600, [7, -1], [[2, 2, 3, 3], [0, 0, 9, 9]], ["circle", "square"]),  # -1: unconfirmed, ignored
+    ]
+    t = build_timeline(preds)
+    assert t.frame_timestamps_us == [0, 200, 400, 600]
+    seven, eight = t.objects
+    assert (seven.track_id, seven.class_name, seven.ranges_us) == (7, "circle", [(0, 200), (600, 600)])
+    assert [o.frame_idx if o else None for o in seven.observations] == [0, 2, None, 6]
+    assert (eight.ranges_us, len(eight.observations)) == ([(200, 400)], 2)
+
+
+def test_annotated_video_is_h264_with_every_sampled_frame(demo_model, sample_video, tmp_path):
+    out = tmp_path / "annotated.mp4"
+    session = demo_model.predict_detached(input=sample_video, stride=3, tracking=True, annotated_video=out, traces=True)
+    preds = list(session)
+    assert session.annotated_video() == out
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert float(stream.average_rate) == pytest.approx(24 / 3)
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    assert len(frames) == len(preds) == 24
+    # the drawing is on the frames: the box edge of the first object carries its class colour
+    p = preds[5]
+    x0, y0, x1, y1 = p.boxes[0].astype(int)
+    edge = frames[5][(y0 + y1) // 2, max(0, x0 - 1) : x0 + 2].astype(int)
+    from sightline.drawing import class_color
+
+    colour = np.array([int(class_color(p.class_ids[0])[i : i + 2], 16) for i in (1, 3, 5)])
+    assert np.abs(edge - colour).sum(axis=1).min() < 60
+
+
+def test_annotated_video_needs_a_video(demo_model, samples):
+    session = demo_model.predict_detached(input=samples[0].image, annotated_video=True)
+    list(session)
+    with pytest.raises(sightline.InputError, match="no annotated video"):
+        session.annotated_video()
