@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sightline.api import PredictAPI
+from sightline.engine.live import LiveStream
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import LocalPredictionSession, PredictionSession, chain_finish, chain_steps
 from sightline.engine.video_steps import VIDEO_KWARGS, VideoSteps, parse_video_kwargs
@@ -15,6 +16,7 @@ from sightline.inputs.sources import collect_sources
 from sightline.inputs.workspace import ID_SOURCES, pick_source, workspace_sources
 from sightline.models.base import Model, ModelInfo
 from sightline.models.zoo import load_model
+from sightline.prediction import Prediction
 from sightline.settings import split_kwargs
 from sightline.workspace.run_upload import UPLOAD_KWARGS, RunUploader
 from sightline.workspace.store import Workspace
@@ -70,6 +72,18 @@ class LocalModel(PredictAPI):
         mode = parse_mode(extra["upload"])
         threshold = parse_threshold(extra.get("iou_merge_threshold", 0.9))
         return RunUploader(self.workspace, mode, self.name, settings.to_dict(), threshold, extra.get("upload_project"), platform_input)
+
+    def live(self, *, tracking: bool = False, tracking_config: dict[str, Any] | None = None, **settings: Any) -> LiveStream:
+        """A live stream: ``push(frame)`` each camera frame, get the newest prediction back."""
+        parsed, _ = split_kwargs(settings, "live", self._model.classes)
+        resolved = parsed.resolved(self._model.default_settings)
+        config = parse_video_kwargs({"tracking": tracking, "tracking_config": tracking_config})["tracking_config"]
+
+        def predict(image: Any) -> Prediction:
+            (detections,) = self._model.predict_batch([image], resolved)
+            return Prediction(detections=detections, image_size=(int(image.shape[0]), int(image.shape[1])), source="<live>")
+
+        return LiveStream(predict, config)
 
     def close(self) -> None:
         super().close()

@@ -1,0 +1,126 @@
+"""Live frames (a webcam, a stream): each frame in, the newest prediction out.
+
+The model never queues up work: a frame that arrives while another waits replaces it and is counted
+as dropped, so latency stays at about one inference whatever the camera's frame rate.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from sightline.inputs.images import array_to_rgb
+from sightline.prediction import Prediction
+from sightline.video.tracking import VideoTracker
+
+
+@dataclass
+class LiveStats:
+    received: int
+    processed: int
+    dropped: int
+    fps: float  # predictions per second over the last few seconds
+    latency_ms: float | None  # from a frame's arrival to its prediction, last frame
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class LiveStream:
+    """Feed frames with ``push``; read ``latest()`` and ``stats()``. Use as a context manager."""
+
+    def __init__(self, predict: Callable[[np.ndarray], Prediction], tracking_config: dict[str, Any] | None = None, fps_hint: float = 30.0) -> None:
+        self._predict = predict
+        self._tracker = VideoTracker(tracking_config, fps_hint) if tracking_config is not None else None
+        self._cond = threading.Condition()
+        self._pending: tuple[int, float, np.ndarray] | None = None
+        self._latest: Prediction | None = None
+        self._received = self._processed = self._dropped = 0
+        self._done_times: deque[float] = deque(maxlen=30)
+        self._latency: float | None = None
+        self._closed = False
+        self._started = time.monotonic()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sightline-live", daemon=True)
+        self._thread.start()
+
+    def push(self, frame: np.ndarray) -> Prediction | None:
+        """Hand over a frame (RGB); returns the newest finished prediction, which may be of an earlier frame."""
+        image = array_to_rgb(frame)
+        with self._cond:
+            if self.error is not None:
+                raise self.error
+            if self._pending is not None:
+                self._dropped += 1
+            self._pending = (self._received, time.monotonic(), image)
+            self._received += 1
+            self._cond.notify_all()
+            return self._latest
+
+    def latest(self) -> Prediction | None:
+        with self._cond:
+            return self._latest
+
+    def wait_for(self, frame_number: int, timeout: float = 30.0) -> Prediction | None:
+        """Block until a prediction of frame ``frame_number`` or later exists."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while (self._latest is None or (self._latest.frame_idx or 0) < frame_number) and self.error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            return self._latest
+
+    def stats(self) -> LiveStats:
+        with self._cond:
+            times = list(self._done_times)
+            fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+            return LiveStats(self._received, self._processed, self._dropped, fps, self._latency)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                number, arrived, image = self._pending  # type: ignore[misc]
+                self._pending = None
+            try:
+                pred = self._predict(image)
+                pred.frame_idx = number
+                pred.timestamp_us = int((arrived - self._started) * 1e6)
+                pred._image = image
+                if self._tracker is not None:
+                    self._tracker.update(pred.detections, image, arrived)
+            except BaseException as exc:
+                with self._cond:
+                    self.error = exc
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._latest = pred
+                self._processed += 1
+                now = time.monotonic()
+                self._done_times.append(now)
+                self._latency = (now - arrived) * 1000
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=30)
+
+    def __enter__(self) -> "LiveStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
