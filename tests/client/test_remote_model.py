@@ -305,3 +305,20 @@ def test_deploy_owns_its_server(samples):
 def test_deploy_failure_shows_the_server_log():
     with pytest.raises(sightline.DeployError, match=r"exited with code \d+ while starting:(.|\n)*no model named 'demo/nothing'"):
         sightline.deploy("demo/nothing", device="cpu", startup_timeout=120)
+
+
+def test_video_session_over_http_with_tracking_timeline_and_annotated_video(remote, sample_video, tmp_path):
+    import av
+
+    out = tmp_path / "remote.mp4"
+    session = remote.predict_detached(input=sample_video, stride=4, tracking=True, annotated_video=out)
+    preds = list(session)
+    assert [p.frame_idx for p in preds] == list(range(0, 72, 4))
+    assert all(p.track_ids is not None for p in preds)
+    assert session.annotated_video() == out
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for _ in c.decode(video=0)) == len(preds)
+    timeline = session.timeline()
+    assert timeline.frame_timestamps_us == [p.timestamp_us for p in preds]
+    assert {o.track_id for o in timeline.objects} == {int(t) for p in preds for t in p.track_ids if t >= 0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from sightline.api import PredictAPI
@@ -12,6 +13,7 @@ from sightline.client.uploader import Uploader
 from sightline.engine.session import PredictionSession
 from sightline.inputs.sources import collect_sources
 from sightline.inputs.workspace import ID_SOURCES, pick_source
+from sightline.engine.video_steps import VIDEO_KWARGS
 from sightline.workspace.run_upload import UPLOAD_KWARGS
 from sightline.models.base import ModelInfo, info_from_dict
 from sightline.settings import split_kwargs
@@ -88,7 +90,10 @@ class RemoteModel(PredictAPI):
 
     # --- predicting ------------------------------------------------------------------------------
     def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
-        extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS) if k in kwargs}
+        extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS) if k in kwargs}
+        video_path = extra.get("annotated_video") if isinstance(extra.get("annotated_video"), (str, Path)) else None
+        if video_path is not None:
+            extra["annotated_video"] = True  # the server writes it; the session downloads it to video_path
         settings, options = split_kwargs(kwargs, where, self.classes)
         kind = pick_source(input, extra)
         body: dict[str, Any] = {
@@ -99,7 +104,9 @@ class RemoteModel(PredictAPI):
         }
         if kind != "input":
             status = self._transport.post("/v1/sessions", json=body)
-            return RemotePredictionSession(self._transport, status["id"], status, None, progress_bar=tqdm)
+            session = RemotePredictionSession(self._transport, status["id"], status, None, progress_bar=tqdm)
+            session.video_target = video_path
+            return session
         sources = collect_sources(input, options)
         body["total"] = sources.total
         status = self._transport.post("/v1/sessions", json=body)
@@ -116,6 +123,7 @@ class RemoteModel(PredictAPI):
         window = max(self.upload_window, 2 * settings.batch_size)
         uploader = Uploader(self._transport, status["id"], sources, window, done, wait, downsize_to=longest)
         session = RemotePredictionSession(self._transport, status["id"], status, uploader, progress_bar=tqdm)
+        session.video_target = video_path
         return session
 
     # --- lifecycle -------------------------------------------------------------------------------

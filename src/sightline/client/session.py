@@ -7,18 +7,21 @@ repeated); after ``max_retries`` failed reconnects the reader gives up and the n
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from sightline.client.downsize import restore
 from sightline.client.sse import parse_events
-from sightline.client.transport import Transport
+from sightline.client.transport import Transport, error_from_response
 from sightline.client.uploader import Uploader
 from sightline.engine.session import PredictionSession
 from sightline.engine.status import SessionState, SessionStatus
 from sightline.errors import ServerConnectionError, ServerError, SightlineError
 from sightline.prediction import Prediction
+from sightline.video.timeline import VideoTimeline, timeline_from_dict
 
 
 def status_from(d: dict[str, Any]) -> SessionStatus:
@@ -44,6 +47,7 @@ class RemotePredictionSession(PredictionSession):
         self._cond = threading.Condition()
         self._error: BaseException | None = None
         self._uploader = uploader
+        self.video_target: str | Path | None = None
         self._closed = threading.Event()
         self.reconnects = 0
         super().__init__(progress_bar)
@@ -175,6 +179,23 @@ class RemotePredictionSession(PredictionSession):
                 if remaining <= 0:
                     return
                 self._cond.wait(remaining)
+
+    def annotated_video(self, path: str | Path | None = None) -> Path:
+        """Wait for the end, then download the annotated video (to ``path``, the one given at the call, or a temp file)."""
+        self.wait_done()
+        target = Path(path or self.video_target or tempfile.mkstemp(prefix="sightline-", suffix=".mp4")[1])
+        with self._transport.client.stream("GET", f"/v1/sessions/{self.id}/video") as response:
+            if response.status_code >= 400:
+                response.read()
+                raise error_from_response(response)
+            with target.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+        return target
+
+    def timeline(self) -> VideoTimeline:
+        """Per tracked object: class, visible time ranges, observations (see ``sightline.video.timeline``)."""
+        return timeline_from_dict(self._transport.get(f"/v1/sessions/{self.id}/timeline"))
 
     def delete(self) -> None:
         """Delete the session and its results on the server."""

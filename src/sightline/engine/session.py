@@ -139,6 +139,13 @@ class LocalPredictionSession(PredictionSession):
         self.video_outputs: dict[str, Any] = {}  # source video -> annotated video file, when asked for
         super().__init__(progress_bar)
 
+    def timeline(self) -> Any:
+        """Per tracked object: class, visible time ranges, observations (after the session ends)."""
+        from sightline.video.timeline import build_timeline
+
+        self.wait_done()
+        return build_timeline(self.results())
+
     def annotated_video(self, source: str | None = None) -> Any:
         """The annotated video's path once the session is done (of ``source``, or of the only video)."""
         self.wait_done()

@@ -12,7 +12,6 @@ from sightline.errors import InvalidSettingError
 from sightline.inputs.items import InputItem
 from sightline.prediction import Prediction
 from sightline.video.encode import AnnotatedVideoWriter
-from sightline.video.probe import probe_video
 from sightline.video.tracking import VideoTracker, validate_tracking_config
 
 VIDEO_KWARGS = ("tracking", "tracking_config", "annotated_video", "traces")
@@ -37,7 +36,10 @@ def parse_video_kwargs(extra: Mapping[str, Any]) -> dict[str, Any]:
 class VideoSteps:
     """Per video: a tracker (when tracking) and an annotated-video writer (when asked for)."""
 
-    def __init__(self, tracking_config: dict[str, Any] | None, annotated_video: bool | str | Path, traces: bool, stride: int = 1) -> None:
+    def __init__(
+        self, tracking_config: dict[str, Any] | None, annotated_video: bool | str | Path, traces: bool, stride: int = 1, folder: Path | None = None
+    ) -> None:
+        self.folder = folder  # where annotated videos go when no path is given
         self.tracking_config = tracking_config
         self.annotated_video = annotated_video
         self.traces = traces
@@ -50,31 +52,32 @@ class VideoSteps:
     def active(self) -> bool:
         return self.tracking_config is not None or bool(self.annotated_video)
 
-    def _fps(self, path: str) -> float:
-        return probe_video(path).fps
-
     def __call__(self, pred: Prediction, item: InputItem) -> None:
-        path = pred.video_path
+        path = item.video_file  # the file on this machine (a client's own path is only metadata)
         if path is None or pred.error is not None or item.image is None:
             return
+        fps = item.fps or 25.0
         if self.tracking_config is not None:
             tracker = self._trackers.get(path)
             if tracker is None:
-                tracker = self._trackers[path] = VideoTracker(self.tracking_config, self._fps(path) / self.stride)
+                tracker = self._trackers[path] = VideoTracker(self.tracking_config, fps / self.stride)
             tracker.update(pred.detections, item.image, (pred.timestamp_us or 0) / 1e6)
         if self.annotated_video:
             writer = self._writers.get(path)
             if writer is None:
-                target = self._target(path)
-                writer = self._writers[path] = AnnotatedVideoWriter(target, self._fps(path) / self.stride, traces=self.traces)
-                self.outputs[path] = target
+                target = self._target(pred.source or path)
+                writer = self._writers[path] = AnnotatedVideoWriter(target, fps / self.stride, traces=self.traces)
+                self.outputs[pred.video_path or path] = target
             writer.write(item.image, pred)
 
     def _target(self, source: str) -> Path:
         if isinstance(self.annotated_video, (str, Path)) and not self._writers:
             return Path(self.annotated_video)
-        folder = Path(self.annotated_video).parent if isinstance(self.annotated_video, (str, Path)) else Path(tempfile.mkdtemp(prefix="sightline-video-"))
-        return folder / f"{Path(source).stem}_annotated.mp4"
+        if isinstance(self.annotated_video, (str, Path)):
+            folder = Path(self.annotated_video).parent
+        else:
+            folder = self.folder or Path(tempfile.mkdtemp(prefix="sightline-video-"))
+        return folder / f"{Path(source).stem}_annotated_{len(self._writers)}.mp4"
 
     def finish(self, status: SessionStatus) -> None:
         for writer in self._writers.values():

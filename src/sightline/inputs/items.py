@@ -19,6 +19,8 @@ class InputItem:
     error: str | None = None  # the item is known to have failed
     keep_image: bool = False  # attach the pixels to the Prediction (the caller handed them to us)
     raw: Callable[[], bytes] | None = None  # the original encoded bytes, when cheap to get (for uploads)
+    video_file: str | None = None  # the file this frame was decoded from, on this machine
+    fps: float | None = None  # that video's frame rate
 
 
 @dataclass

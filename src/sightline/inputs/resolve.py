@@ -12,6 +12,7 @@ from sightline.inputs.sources import Source, SourceList, collect_sources
 from sightline.inputs.urls import fetch_bytes
 from sightline.settings import InputOptions
 from sightline.video.decode import VideoDecodeError, decode_frames
+from sightline.video.probe import probe_video
 
 
 def _file_bytes(path: str) -> bytes:
@@ -39,9 +40,11 @@ def source_items(source: Source) -> Iterator[InputItem]:
     elif source.kind == "encoded":  # bytes from a store (a workspace blob)
         yield InputItem(meta=meta, load=lambda: decode_image_bytes(source.value()), raw=source.value)
     elif source.kind == "video":
+        fps = probe_video(source.value).fps
         try:
             for f in decode_frames(source.value, source.frames):
-                yield InputItem(meta={**meta, "frame_idx": f.index, "timestamp_us": f.timestamp_us}, image=f.image)
+                frame_meta = {**meta, "frame_idx": f.index, "timestamp_us": f.timestamp_us}
+                yield InputItem(meta=frame_meta, image=f.image, video_file=source.value, fps=fps)
         except VideoDecodeError as exc:
             yield InputItem(meta={**meta, "frame_idx": exc.frame_idx}, error=str(exc))
     else:

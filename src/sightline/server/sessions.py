@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 
 from sightline.engine.runner import SessionRunner
+from sightline.engine.session import chain_finish, chain_steps
+from sightline.engine.video_steps import VideoSteps
 from sightline.engine.status import SessionStatus
 from sightline.errors import NotFoundError, RateLimitedError
 from sightline.inputs.items import InputPlan
@@ -42,6 +44,7 @@ class ServerSession:
     runner: SessionRunner
     uploads: UploadPlan
     folder: Path
+    video: VideoSteps
     created: float = field(default_factory=time.time)
     last_seen: float = field(default_factory=time.monotonic)
 
@@ -74,6 +77,7 @@ class SessionStore:
         callback: Callback | None = None,
         plan: InputPlan | None = None,
         postprocess: RunUploader | None = None,
+        video: dict[str, Any] | None = None,
     ) -> ServerSession:
         """A running session. Without ``plan`` its input is ``total`` items the client will upload."""
         self.sweep()
@@ -95,10 +99,13 @@ class SessionStore:
             uploads.received = plan.total
             uploads.close()
         model_view = WorkerModel(worker)
+        video_steps = VideoSteps(**(video or {"tracking_config": None, "annotated_video": False, "traces": False}), stride=options.stride, folder=folder)
+        steps = [st for st in (video_steps if video_steps.active else None, postprocess) if st is not None]
+        finish_steps = chain_finish(steps)
 
         def finished(status: SessionStatus) -> None:
-            if postprocess is not None:
-                postprocess.finish(status)
+            if finish_steps is not None:
+                finish_steps(status)
             if callback is not None:
                 self._notify(callback, sid, status)
 
@@ -107,10 +114,10 @@ class SessionStore:
             plan or uploads.as_plan(f"{total} items sent by the client"),
             settings.resolved(model_view.default_settings),
             context={"session_id": sid},
-            postprocess=postprocess,
+            postprocess=chain_steps(steps),
             on_finish=finished,
         )
-        session = ServerSession(sid, runner, uploads, folder)
+        session = ServerSession(sid, runner, uploads, folder, video_steps)
         with self._lock:
             self._sessions[sid] = session
         runner.start()

@@ -130,11 +130,10 @@ class UploadPlan:
             yield InputItem(meta=dict(up.meta), error=up.error or "the client could not read this item")
         else:
             assert up.path is not None
-            try:
-                frames = frame_window(probe_video(up.path), self.options)
-                for f in decode_frames(str(up.path), frames):
-                    yield InputItem(meta={**up.meta, "frame_idx": f.index, "timestamp_us": f.timestamp_us}, image=f.image)
+            try:  # the file stays until the session is deleted: annotated output and uploads read it
+                info = probe_video(up.path)
+                for f in decode_frames(str(up.path), frame_window(info, self.options)):
+                    meta = {**up.meta, "frame_idx": f.index, "timestamp_us": f.timestamp_us}
+                    yield InputItem(meta=meta, image=f.image, video_file=str(up.path), fps=info.fps)
             except (VideoDecodeError, InputError) as exc:
                 yield InputItem(meta={**up.meta, "frame_idx": getattr(exc, "frame_idx", None)}, error=str(exc))
-            finally:
-                up.path.unlink(missing_ok=True)

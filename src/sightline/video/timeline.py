@@ -64,3 +64,14 @@ def build_timeline(predictions: Iterable[Prediction]) -> VideoTimeline:
                     ranges.append((timestamps[k], timestamps[k]))
         objects.append(TrackedObject(tid, classes[tid].most_common(1)[0][0], ranges, observations))
     return VideoTimeline(timestamps, objects)
+
+
+def timeline_from_dict(d: dict[str, Any]) -> VideoTimeline:
+    objects = [
+        TrackedObject(
+            o["track_id"], o["class_name"], [tuple(r) for r in o["ranges_us"]],  # type: ignore[misc]
+            [None if x is None else Observation(**x) for x in o["observations"]],
+        )
+        for o in d["objects"]
+    ]
+    return VideoTimeline(d["frame_timestamps_us"], objects)

@@ -75,11 +75,11 @@ class RunUploader:
     def _copy_in(self, pred: Prediction, item: InputItem) -> dict[str, Any]:
         """Put the item into the new project; the prediction then carries the new IDs."""
         assert self.project_id is not None and self.dataset_id is not None
-        if pred.video_path is not None:
-            vid = self._videos.get(pred.video_path)
+        if item.video_file is not None:  # the real file on this machine, never a client's path
+            vid = self._videos.get(item.video_file)
             if vid is None:
-                vid = self.ws.add_video(self.dataset_id, pred.video_path, name=Path(pred.source or pred.video_path).name).id
-                self._videos[pred.video_path] = vid
+                vid = self.ws.add_video(self.dataset_id, item.video_file, name=Path(pred.source or item.video_file).name).id
+                self._videos[item.video_file] = vid
             pred.project_id, pred.dataset_id, pred.video_id = self.project_id, self.dataset_id, vid
             return {"video_id": vid, "frame_idx": pred.frame_idx}
         data = item.raw() if item.raw is not None else _png(item.image)

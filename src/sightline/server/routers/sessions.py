@@ -10,14 +10,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
-from sightline.errors import InputError, PayloadTooLargeError, RateLimitedError
+from sightline.errors import ConflictError, InputError, NotFoundError, PayloadTooLargeError, RateLimitedError
+from sightline.video.timeline import build_timeline
 from sightline.server.requests import as_dict, is_multipart, read_form, read_json, save_upload
 from sightline.server.sessions import Callback, ServerSession
 from sightline.server.state import ServerState, get_state
 from sightline.server.uploads import Upload, client_meta
 from sightline.settings import OPTION_NAMES, SETTING_NAMES, parse_options, parse_settings, reject_unknown
+from sightline.engine.video_steps import VIDEO_KWARGS, parse_video_kwargs
 from sightline.inputs.resolve import plan_sources
 from sightline.inputs.workspace import ID_SOURCES, workspace_sources
 from sightline.video.probe import is_video_path
@@ -26,7 +28,7 @@ from sightline.workspace.uploads import parse_mode, parse_threshold
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
-CREATE_KEYS = ("model", "settings", "options", "total", "urls", "callback", "close", *ID_SOURCES, *UPLOAD_KWARGS)
+CREATE_KEYS = ("model", "settings", "options", "total", "urls", "callback", "close", *ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS)
 MAX_BACKLOG = 512  # uploads accepted but not yet read by the engine, per session
 MAX_PAGE = 1000
 KEEPALIVE_S = 10.0
@@ -78,7 +80,10 @@ async def create(request: Request) -> dict:
         )
     elif body.get("upload_project") is not None or body.get("iou_merge_threshold") is not None:
         raise InputError("upload_project and iou_merge_threshold only apply with upload")
-    session = await run_in_threadpool(state.sessions.create, worker.model.name, settings, options, total, callback, plan, uploader)
+    video = parse_video_kwargs({k: body[k] for k in VIDEO_KWARGS if k in body})
+    if isinstance(video["annotated_video"], str):
+        raise InputError("annotated_video must be true or false on a server (the file is fetched from /video)")
+    session = await run_in_threadpool(state.sessions.create, worker.model.name, settings, options, total, callback, plan, uploader, video)
     for url in urls:
         session.uploads.add(Upload("url", {}, url=url), 1)
     if body.get("close", bool(urls) and total == len(urls)):
@@ -198,6 +203,25 @@ async def events(sid: str, request: Request, after: int = 0) -> StreamingRespons
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+@router.get("/{sid}/video")
+def annotated_video(sid: str, request: Request) -> FileResponse:
+    """The annotated H.264 video of a finished video session that asked for one."""
+    session = get_state(request).sessions.get(sid)
+    if not session.status().state.is_final:
+        raise ConflictError("the session is still running: the annotated video is ready when it ends", 409)
+    if not session.video.outputs:
+        raise NotFoundError("this session made no annotated video (create it with annotated_video=true and a video input)", 404)
+    path = next(iter(session.video.outputs.values()))
+    return FileResponse(path, media_type="video/mp4", filename="annotated.mp4")
+
+
+@router.get("/{sid}/timeline")
+async def timeline(sid: str, request: Request) -> dict:
+    """Per tracked object: class, visible time ranges, one observation per sampled frame."""
+    session = get_state(request).sessions.get(sid)
+    return await run_in_threadpool(lambda: build_timeline(session.runner.results()).to_dict())
 
 
 @router.post("/{sid}/stop")
