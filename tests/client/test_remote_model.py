@@ -322,3 +322,19 @@ def test_video_session_over_http_with_tracking_timeline_and_annotated_video(remo
     timeline = session.timeline()
     assert timeline.frame_timestamps_us == [p.timestamp_us for p in preds]
     assert {o.track_id for o in timeline.objects} == {int(t) for p in preds for t in p.track_ids if t >= 0}
+
+
+def test_live_stream_over_http(remote, samples):
+    import time as _time
+
+    with remote.live(conf=0.5) as live:
+        for s in samples:
+            live.push(s.image)
+        deadline = _time.monotonic() + 30
+        while (live.latest() is None or live.stats().processed + live.stats().dropped < len(samples)) and _time.monotonic() < deadline:
+            live.push(samples[-1].image)
+            _time.sleep(0.05)
+        stats = live.stats()
+        latest = live.latest()
+    assert latest is not None and latest.ok and len(latest) > 0
+    assert stats.processed >= 1 and stats.received >= len(samples) and stats.latency_ms is not None

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sightline.api import PredictAPI
+from sightline.client.live import RemoteLiveStream
 from sightline.client.session import RemotePredictionSession
 from sightline.client.transport import Transport
 from sightline.client.uploader import Uploader
@@ -125,6 +126,13 @@ class RemoteModel(PredictAPI):
         session = RemotePredictionSession(self._transport, status["id"], status, uploader, progress_bar=tqdm)
         session.video_target = video_path
         return session
+
+    def live(self, *, tracking: bool = False, tracking_config: dict[str, Any] | None = None, **settings: Any) -> RemoteLiveStream:
+        """A live stream on the server: ``push(frame)``, ``latest()``, ``stats()``."""
+        parsed, _ = split_kwargs(settings, "live", self.classes)
+        body = {"model": self.info.name, "settings": {k: v for k, v in parsed.to_dict().items() if v is not None},
+                "tracking": tracking, "tracking_config": tracking_config}
+        return RemoteLiveStream(self._transport, body)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
