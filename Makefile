@@ -26,6 +26,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/engine_throughput.py
 	$(PY) benchmarks/server_throughput.py
+	$(PY) benchmarks/video_pipeline.py
+	$(PY) benchmarks/upload_throughput.py
 
 train-demo: $(STAMP)
 	$(PY) -m sightline.models.demo.train --out assets/models/shapes.pt
