@@ -100,3 +100,43 @@ def test_annotated_video_needs_a_video(demo_model, samples):
     list(session)
     with pytest.raises(sightline.InputError, match="no annotated video"):
         session.annotated_video()
+
+
+def _video_with_sound(path, seconds=2.0, fps=12):
+    from fractions import Fraction
+
+    from sightline.models.demo.make_samples import moving_shapes_frames
+
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=Fraction(fps))
+        v.pix_fmt, v.height, v.width = "yuv420p", 240, 320
+        a = c.add_stream("aac", rate=44100)
+        a.layout = "mono"
+        t = np.arange(int(44100 * seconds)) / 44100
+        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        for k in range(0, len(tone) - 1024, 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, k : k + 1024], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, k
+            for p in a.encode(frame):
+                c.mux(p)
+        for p in a.encode():
+            c.mux(p)
+        for im in moving_shapes_frames(frames=int(seconds * fps), size=(240, 320)):
+            for p in v.encode(av.VideoFrame.from_ndarray(im, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+
+
+def test_annotated_video_keeps_the_sound(demo_model, tmp_path):
+    source = tmp_path / "with_sound.mp4"
+    _video_with_sound(source)
+    out = tmp_path / "annotated.mp4"
+    session = demo_model.predict_detached(input=source, annotated_video=out)
+    list(session)
+    session.annotated_video()
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+        assert len(c.streams.audio) == 1 and c.streams.audio[0].codec_context.name == "aac"
+        samples = sum(f.samples for f in c.decode(audio=0))
+    assert samples > 44100 * 1.5  # about the clip's two seconds of sound came along

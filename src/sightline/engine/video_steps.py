@@ -66,7 +66,7 @@ class VideoSteps:
             writer = self._writers.get(path)
             if writer is None:
                 target = self._target(pred.source or path)
-                writer = self._writers[path] = AnnotatedVideoWriter(target, fps / self.stride, traces=self.traces)
+                writer = self._writers[path] = AnnotatedVideoWriter(target, fps / self.stride, traces=self.traces, audio_from=path)
                 self.outputs[pred.video_path or path] = target
             writer.write(item.image, pred)
 

@@ -23,8 +23,9 @@ _END = object()
 
 
 class AnnotatedVideoWriter:
-    def __init__(self, path: str | Path, fps: float, traces: bool = False, queue_size: int = 8) -> None:
+    def __init__(self, path: str | Path, fps: float, traces: bool = False, queue_size: int = 8, audio_from: str | None = None) -> None:
         self.path = Path(path)
+        self.audio_from = audio_from  # a source whose sound is copied over the frames' time span
         self.fps = fps
         self.traces = sv.TraceAnnotator(color=PALETTE, trace_length=int(fps * 2)) if traces else None
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -45,6 +46,33 @@ class AnnotatedVideoWriter:
             raise self.error
         return self.path
 
+    def _add_audio(self, container: av.container.OutputContainer) -> av.audio.stream.AudioStream | None:
+        if self.audio_from is None:
+            return None
+        with av.open(self.audio_from) as source:
+            if not source.streams.audio:
+                return None
+            return container.add_stream_from_template(source.streams.audio[0])
+
+    def _copy_audio(self, container: av.container.OutputContainer, out: av.audio.stream.AudioStream, start_us: int, end_us: int) -> None:
+        """Copy the source's audio packets (no re-encoding) for the span the frames cover, shifted to start at 0."""
+        with av.open(self.audio_from) as source:
+            src = source.streams.audio[0]
+            base = src.time_base
+            origin = src.start_time or 0
+            for packet in source.demux(src):
+                if packet.pts is None or packet.size == 0:
+                    continue
+                t_us = int((packet.pts - origin) * base * 1_000_000)
+                if t_us < start_us or t_us >= end_us:
+                    continue
+                shift = int(start_us / 1_000_000 / base)
+                packet.pts -= origin + shift
+                if packet.dts is not None:
+                    packet.dts -= origin + shift
+                packet.stream = out
+                container.mux(packet)
+
     def _run(self) -> None:
         try:
             with av.open(str(self.path), "w", options={"movflags": "+faststart"}) as container:
@@ -53,11 +81,16 @@ class AnnotatedVideoWriter:
                 stream.pix_fmt = "yuv420p"
                 stream.options = {"preset": "veryfast", "crf": "23"}
                 started = False
+                audio = None
+                span: list[int] = []
                 while (item := self._queue.get()) is not _END:
                     frame, pred = item
                     if not started:  # yuv420p needs even sizes
                         stream.height, stream.width = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
+                        audio = self._add_audio(container)
                         started = True
+                    if pred.timestamp_us is not None:
+                        span = [span[0] if span else pred.timestamp_us, pred.timestamp_us]
                     drawn = draw_detections(frame, pred.detections)
                     if self.traces is not None and pred.track_ids is not None and len(pred):
                         bgr = np.ascontiguousarray(drawn[..., ::-1])
@@ -68,6 +101,8 @@ class AnnotatedVideoWriter:
                     self.frames_written += 1
                 for packet in stream.encode():
                     container.mux(packet)
+                if audio is not None and span:
+                    self._copy_audio(container, audio, span[0], span[1] + int(1e6 / self.fps))
         except BaseException as exc:  # reported by close(); keep draining so producers never block
             self.error = exc
             while self._queue.get() is not _END:
