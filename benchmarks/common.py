@@ -50,3 +50,14 @@ def bare_forward(model: sightline.LocalModel, images: list[np.ndarray], batch_si
 
 def row(label: str, value: float, unit: str, note: str = "") -> None:
     print(f"{label:<44}{value:10.3f} {unit:<8}{note}")
+
+
+def parse_args(doc: str, count_name: str = "images", count: int = 48):  # type: ignore[no-untyped-def]
+    """The options every benchmark shares: how many items, the batch size, how many rounds."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument(f"--{count_name}", type=int, default=count)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    return parser.parse_args()

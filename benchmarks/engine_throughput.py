@@ -10,22 +10,17 @@ disk, decodes them (EXIF, RGB), batches, runs the adapter, filters, compacts mas
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from common import bare_forward, load_demo, make_images, row, write_jpegs
+from common import parse_args, bare_forward, load_demo, make_images, row, write_jpegs
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=48)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = parse_args(__doc__, "images", 48)
 
     model = load_demo()
     images = make_images(args.images)

@@ -8,7 +8,6 @@ Target: the pipeline keeps >= 85% of the model-only rate.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -16,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from common import load_demo, row
+from common import parse_args, load_demo, row
 
 from sightline.models.demo.make_samples import moving_shapes_frames
 from sightline.settings import PredictSettings
@@ -36,11 +35,7 @@ def write_video(path: Path, frames: int) -> list:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=96)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = parse_args(__doc__, "frames", 96)
     model = load_demo()
     adapter = model.model
     settings = PredictSettings(batch_size=args.batch_size).resolved(adapter.default_settings)
