@@ -338,3 +338,18 @@ def test_live_stream_over_http(remote, samples):
         latest = live.latest()
     assert latest is not None and latest.ok and len(latest) > 0
     assert stats.processed >= 1 and stats.received >= len(samples) and stats.latency_ms is not None
+
+
+def test_results_arrive_before_the_last_file_is_sent(remote, tmp_path, samples):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    small = np.asarray(Image.fromarray(samples[0].image).resize((96, 72)))
+    for i in range(160):
+        Image.fromarray(small).save(folder / f"{i:04d}.png")
+    session = remote.predict_detached(input=folder, batch_size=4)
+    first = session.next(timeout=60)
+    sent_at_first = session._uploader.sent
+    assert first.index == 0 and sent_at_first < 160  # the server started before the client finished sending
+    rest = list(session)
+    assert len(rest) == 159
+    assert session._uploader.sent == 160
