@@ -141,6 +141,21 @@ class PredictAPI(ABC):
         """``predict_detached`` for asyncio code: ``async for pred in session``."""
         return AsyncPredictionSession(await asyncio.to_thread(self.predict_detached, input, **kwargs))
 
+    @abstractmethod
+    def upload(
+        self,
+        predictions: list[Prediction],
+        mode: str,
+        *,
+        project: str | None = None,
+        iou_merge_threshold: float = 0.9,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Upload predictions already made (after review) to the workspace; ``dry_run`` previews the counts.
+
+        Returns ``{"totals": {...}, "project_id": ..., "items": [per-prediction counts]}``.
+        """
+
     def _start_check(self, kwargs: dict[str, Any]) -> None:
         """Validate arguments now, so ``predict_async`` raises at the call, not at ``get``."""
         from sightline.settings import split_kwargs

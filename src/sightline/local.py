@@ -18,9 +18,9 @@ from sightline.models.base import Model, ModelInfo
 from sightline.models.zoo import load_model
 from sightline.prediction import Prediction
 from sightline.settings import split_kwargs
-from sightline.workspace.run_upload import UPLOAD_KWARGS, RunUploader
+from sightline.workspace.run_upload import UPLOAD_KWARGS, RunUploader, prediction_bytes, upload_predictions
 from sightline.workspace.store import Workspace
-from sightline.workspace.uploads import parse_mode, parse_threshold
+from sightline.workspace.uploads import UploadMode, parse_mode, parse_threshold
 
 
 class LocalModel(PredictAPI):
@@ -84,6 +84,17 @@ class LocalModel(PredictAPI):
             return Prediction(detections=detections, image_size=(int(image.shape[0]), int(image.shape[1])), source="<live>")
 
         return LiveStream(predict, config)
+
+    def upload(self, predictions: list[Prediction], mode: str, *, project: str | None = None, iou_merge_threshold: float = 0.9,
+               dry_run: bool = False) -> dict[str, Any]:
+        if self.workspace is None:
+            raise InputError("upload needs a workspace: sightline.load(..., workspace=sightline.Workspace(...))")
+        parsed = parse_mode(mode)
+        images = [prediction_bytes(p) for p in predictions] if parsed is UploadMode.CREATE else None
+        copies = [Prediction.from_dict(p.to_dict()) for p in predictions]  # the caller's objects stay as they are
+        totals, project_id = upload_predictions(self.workspace, copies, parsed, model_name=self.name, threshold=parse_threshold(iou_merge_threshold),
+                                                project_name=project, images=images, dry_run=dry_run)
+        return {"totals": totals.to_dict(), "project_id": project_id, "items": [p.upload for p in copies]}
 
     def close(self) -> None:
         super().close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from sightline.engine.session import PredictionSession
 from sightline.inputs.sources import collect_sources
 from sightline.inputs.workspace import ID_SOURCES, pick_source
 from sightline.engine.video_steps import VIDEO_KWARGS
-from sightline.workspace.run_upload import UPLOAD_KWARGS
+from sightline.prediction import Prediction
+from sightline.workspace.run_upload import UPLOAD_KWARGS, prediction_bytes
 from sightline.models.base import ModelInfo, info_from_dict
 from sightline.settings import split_kwargs
 
@@ -133,6 +135,15 @@ class RemoteModel(PredictAPI):
         body = {"model": self.info.name, "settings": {k: v for k, v in parsed.to_dict().items() if v is not None},
                 "tracking": tracking, "tracking_config": tracking_config}
         return RemoteLiveStream(self._transport, body)
+
+    def upload(self, predictions: list[Prediction], mode: str, *, project: str | None = None, iou_merge_threshold: float = 0.9,
+               dry_run: bool = False) -> dict[str, Any]:
+        request = {"mode": mode, "predictions": [p.to_dict() for p in predictions], "iou_merge_threshold": iou_merge_threshold,
+                   "project": project, "dry_run": dry_run, "model": self.info.name}
+        if mode == "create" and not dry_run:  # the server needs the pixels to copy them into the new project
+            files = [("files", (f"{k}.img", prediction_bytes(p), "application/octet-stream")) for k, p in enumerate(predictions)]
+            return self._transport.post("/v1/uploads", files=files, data={"request": json.dumps(request)})
+        return self._transport.post("/v1/uploads", json=request)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:

@@ -15,7 +15,7 @@ from sightline.server import errors
 from sightline.server.config import ServerConfig
 from sightline.server.errors import error_body
 from sightline.server.manager import ModelManager
-from sightline.server.routers import info, live, models, predict, sessions
+from sightline.server.routers import info, live, models, predict, sessions, uploads
 from sightline.server.routers import workspace as workspace_router
 from sightline.server.security import check_api_key
 from sightline.server.sessions import SessionStore
@@ -76,6 +76,6 @@ def create_app(
     errors.install(app)
     app.include_router(info.public)
     secured = [Depends(require_key)]
-    for router in (info.router, models.router, predict.router, sessions.router, live.router, workspace_router.router):
+    for router in (info.router, models.router, predict.router, sessions.router, live.router, uploads.router, workspace_router.router):
         app.include_router(router, dependencies=secured)
     return app

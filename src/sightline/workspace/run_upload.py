@@ -17,7 +17,7 @@ from sightline.inputs.items import InputItem
 from sightline.prediction import Prediction
 from sightline.workspace.schema import PredictionRun
 from sightline.workspace.store import Workspace
-from sightline.workspace.uploads import UploadMode, UploadTotals, objects_of, upload_objects
+from sightline.workspace.uploads import ImageUpload, UploadMode, UploadTotals, objects_of, upload_objects
 
 UPLOAD_KWARGS = ("upload", "upload_project", "iou_merge_threshold")
 
@@ -34,18 +34,22 @@ class RunUploader:
         threshold: float,
         project_name: str | None,
         platform_input: bool,
+        dry_run: bool = False,
     ) -> None:
         if mode is not UploadMode.CREATE and not platform_input:
             raise InputError(
                 f"upload={mode.value!r} changes images already in the workspace, so the input must be workspace IDs "
                 "(project_id, dataset_id, image_ids or video_id); use upload='create' for other inputs"
             )
-        self.ws, self.mode, self.threshold = ws, mode, threshold
+        self.ws, self.mode, self.threshold, self.dry_run = ws, mode, threshold, dry_run
         self.totals = UploadTotals()
+        self.run_id: int | None = None
         self._lock = threading.Lock()
         self.project_id: int | None = None
         self.dataset_id: int | None = None
         self._videos: dict[str, int] = {}
+        if dry_run:
+            return  # a preview creates nothing
         if mode is UploadMode.CREATE:
             stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
             name = project_name or f"{model_name} {stamp}"
@@ -61,14 +65,21 @@ class RunUploader:
         if pred.error is not None:
             return
         target: dict[str, Any]
+        objects = objects_of(pred, run_id=self.run_id)
+        if self.mode is UploadMode.CREATE and self.dry_run:
+            result = ImageUpload(added=len(objects))
+            pred.upload = {"mode": self.mode.value, "run_id": None, "dry_run": True, **result.to_dict()}
+            with self._lock:
+                self.totals.add(result)
+            return
         if self.mode is UploadMode.CREATE:
             target = self._copy_in(pred, item)
         elif pred.image_id is not None:
             target = {"image_id": pred.image_id}
         else:
             target = {"video_id": pred.video_id, "frame_idx": pred.frame_idx}
-        result = upload_objects(self.ws, objects_of(pred, run_id=self.run_id), self.mode, threshold=self.threshold, run_id=self.run_id, **target)
-        pred.upload = {"mode": self.mode.value, "run_id": self.run_id, **result.to_dict()}
+        result = upload_objects(self.ws, objects, self.mode, threshold=self.threshold, run_id=self.run_id, dry_run=self.dry_run, **target)
+        pred.upload = {"mode": self.mode.value, "run_id": self.run_id, "dry_run": self.dry_run, **result.to_dict()}
         with self._lock:
             self.totals.add(result)
 
@@ -91,6 +102,8 @@ class RunUploader:
         return {"image_id": image.id}
 
     def finish(self, status: SessionStatus) -> None:
+        if self.run_id is None:
+            return
         with self.ws.transaction() as s:
             run = s.get(PredictionRun, self.run_id)
             run.state = status.state.value
@@ -104,3 +117,40 @@ def _png(image: np.ndarray | None) -> bytes:
     buf = io.BytesIO()
     PILImage.fromarray(image).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def upload_predictions(
+    ws: Workspace,
+    predictions: list[Prediction],
+    mode: UploadMode,
+    *,
+    model_name: str = "review",
+    threshold: float = 0.9,
+    project_name: str | None = None,
+    images: list[bytes | None] | None = None,
+    dry_run: bool = False,
+) -> tuple[UploadTotals, int | None]:
+    """Upload already-made (and maybe reviewed) predictions; ``images`` gives each one's bytes for ``create``.
+
+    Returns the totals and the project written to (``None`` for a dry run of ``create``).
+    """
+    on_platform = all(p.image_id is not None or p.video_id is not None for p in predictions)
+    uploader = RunUploader(ws, mode, model_name, {}, threshold, project_name, on_platform, dry_run=dry_run)
+    for k, pred in enumerate(predictions):
+        data = images[k] if images is not None and k < len(images) else None
+        if mode is UploadMode.CREATE and data is None and not dry_run:
+            raise InputError(f"prediction {k} ({pred.source!r}) has no image bytes to copy into a new project")
+        uploader(pred, InputItem(meta={}, raw=(lambda d=data: d) if data is not None else None))
+    if uploader.run_id is not None:
+        from sightline.engine.status import SessionState, SessionStatus
+
+        uploader.finish(SessionStatus(SessionState.COMPLETED, len(predictions), len(predictions), 0, 0.0, 0.0, None))
+    return uploader.totals, uploader.project_id if mode is UploadMode.CREATE else (predictions[0].project_id if predictions else None)
+
+
+def prediction_bytes(pred: Prediction) -> bytes:
+    """The encoded image behind a prediction: the file's own bytes, else its pixels as PNG."""
+    if pred.image_path:
+        with open(pred.image_path, "rb") as fh:
+            return fh.read()
+    return _png(pred.image)

@@ -139,6 +139,13 @@ def duplicates(new: list[Obj], existing: list[Obj], threshold: float, height: in
     return dup
 
 
+class _Preview(Exception):
+    """Leaves a dry run's transaction, rolling it back, with what it would have done."""
+
+    def __init__(self, result: ImageUpload) -> None:
+        self.result = result
+
+
 def upload_objects(
     ws: Workspace,
     objects: list[Obj],
@@ -149,8 +156,12 @@ def upload_objects(
     frame_idx: int | None = None,
     threshold: float = 0.9,
     run_id: int | None = None,
+    dry_run: bool = False,
 ) -> ImageUpload:
-    """Write ``objects`` onto one image (or one video frame) in ``mode``, in one transaction."""
+    """Write ``objects`` onto one image (or one video frame) in ``mode``, in one transaction.
+
+    ``dry_run`` does all the same work, then rolls the transaction back: a preview of the counts.
+    """
     try:
         if image_id is not None:
             info = ws.image(image_id)
@@ -176,6 +187,11 @@ def upload_objects(
                 o.frame_idx = frame_idx if video_id is not None else None
             s.add_all(ws.rows(keep, class_ids, image_id=image_id, video_id=video_id, run_id=run_id))
             result.added = len(keep)
+            if dry_run:
+                s.flush()  # constraint errors show up in a preview too
+                raise _Preview(result)
         return result
+    except _Preview as preview:
+        return preview.result
     except Exception as exc:  # the transaction rolled back: this image is exactly as it was
         return ImageUpload(failed=len(objects), error=f"{exc.__class__.__name__}: {exc}")

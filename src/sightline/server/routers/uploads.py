@@ -1,0 +1,47 @@
+"""Uploading reviewed predictions into the workspace, or previewing what an upload would do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from sightline.errors import InputError
+from sightline.prediction import Prediction
+from sightline.server.requests import as_dict, is_multipart, read_form, read_json
+from sightline.server.state import get_state
+from sightline.settings import reject_unknown
+from sightline.workspace.run_upload import upload_predictions
+from sightline.workspace.uploads import parse_mode, parse_threshold
+
+router = APIRouter(prefix="/v1", tags=["uploads"])
+KEYS = ("mode", "predictions", "iou_merge_threshold", "project", "dry_run", "model")
+
+
+@router.post("/uploads")
+async def upload(request: Request) -> dict[str, Any]:
+    """Body (JSON, or multipart with a ``request`` JSON field and one ``files`` part per prediction for
+    ``create``): ``{"mode", "predictions": [...], "iou_merge_threshold", "project", "dry_run"}``."""
+    state = get_state(request)
+    ws = state.require_workspace()
+    files: list = []
+    if is_multipart(request):
+        fields, files = await read_form(request, state.config)
+        body = as_dict(fields.get("request"), "request")
+    else:
+        body = await read_json(request)
+    reject_unknown(body, KEYS, "POST /v1/uploads")
+    raw = body.get("predictions")
+    if not isinstance(raw, list) or not raw:
+        raise InputError("predictions must be a non-empty list of predictions (as Prediction.to_dict() writes them)")
+    predictions = [Prediction.from_dict(as_dict(p, "predictions[]")) for p in raw]
+    images = [f.file.read() for f in files] if files else None
+    mode = parse_mode(body.get("mode"))
+    totals, project_id = await run_in_threadpool(
+        lambda: upload_predictions(
+            ws, predictions, mode, model_name=str(body.get("model") or "review"), threshold=parse_threshold(body.get("iou_merge_threshold", 0.9)),
+            project_name=body.get("project"), images=images, dry_run=bool(body.get("dry_run", False)),
+        )
+    )
+    return {"totals": totals.to_dict(), "project_id": project_id, "items": [p.upload for p in predictions]}
