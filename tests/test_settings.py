@@ -93,3 +93,14 @@ def test_conf_and_max_detections_apply(demo_model, sample_dir):
     for full, cap in zip(loose, capped):  # the cap keeps the highest scores
         if len(full) > 2:
             assert sorted(cap.scores.tolist(), reverse=True) == pytest.approx(sorted(full.scores.tolist(), reverse=True)[:2], abs=1e-5)
+
+
+def test_agnostic_nms_removes_cross_class_duplicates(demo_model, sample_video):
+    # on frame 30 the model also scores the square as a triangle; the demo model's default removes it
+    (plain,) = demo_model.predict(input=sample_video, start_frame=30, num_frames=1, agnostic_nms=False)
+    (merged,) = demo_model.predict(input=sample_video, start_frame=30, num_frames=1)
+    assert demo_model.info.default_settings["agnostic_nms"] is True
+    assert sorted(merged.classes) == ["circle", "square", "triangle"]
+    assert len(plain) == len(merged) + 1 and sorted(plain.classes) == ["circle", "square", "triangle", "triangle"]
+    with pytest.raises(ValueError, match="agnostic_nms must be True or False"):
+        demo_model.predict(input=sample_video, agnostic_nms="yes")

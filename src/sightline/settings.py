@@ -20,6 +20,7 @@ class PredictSettings:
     classes: tuple[str, ...] | None = None
     img_size: int | tuple[int, int] | None = None
     batch_size: int = 4
+    agnostic_nms: bool | None = None  # also suppress overlapping boxes of different classes
 
     def resolved(self, defaults: Mapping[str, Any]) -> "PredictSettings":
         """Fill unset values from a model's defaults (then from sightline's)."""
@@ -29,6 +30,7 @@ class PredictSettings:
             conf=self.conf if self.conf is not None else float(base["conf"]),
             iou=self.iou if self.iou is not None else float(base["iou"]),
             max_detections=self.max_detections if self.max_detections is not None else int(base["max_detections"]),
+            agnostic_nms=self.agnostic_nms if self.agnostic_nms is not None else bool(base.get("agnostic_nms", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +80,12 @@ def _positive_int(name: str, value: Any, allow_none: bool = True, minimum: int =
     return value
 
 
+def _optional_bool(name: str, value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise InvalidSettingError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def _img_size(value: Any) -> int | tuple[int, int] | None:
     if value is None:
         return None
@@ -114,6 +122,7 @@ def parse_settings(values: Mapping[str, Any], known_classes: Sequence[str] | Non
         classes=_class_names(values.get("classes"), known_classes),
         img_size=_img_size(values.get("img_size")),
         batch_size=_positive_int("batch_size", values.get("batch_size", 4), allow_none=False, minimum=1) or 4,
+        agnostic_nms=_optional_bool("agnostic_nms", values.get("agnostic_nms")),
     )
 
 
@@ -158,6 +167,7 @@ class PredictKwargs(TypedDict, total=False):
     classes: Sequence[str]
     img_size: int | tuple[int, int]
     batch_size: int
+    agnostic_nms: bool
     recursive: bool
     stride: int
     start_frame: int

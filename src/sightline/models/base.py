@@ -90,6 +90,12 @@ def finalize(detections: sv.Detections, settings: PredictSettings, classes: list
             wanted = [classes.index(c) for c in settings.classes]
             keep &= np.isin(detections.class_id, wanted)
         detections = detections[keep]
+        if settings.agnostic_nms and len(detections) > 1 and detections.confidence is not None:
+            import torch
+            from torchvision.ops import nms
+
+            kept = nms(torch.from_numpy(detections.xyxy.astype("float32")), torch.from_numpy(detections.confidence.astype("float32")), float(settings.iou))
+            detections = detections[np.sort(kept.numpy())]
         if settings.max_detections is not None and len(detections) > settings.max_detections:
             order = np.argsort(-detections.confidence, kind="stable")[: settings.max_detections]
             detections = detections[np.sort(order)]

@@ -12,7 +12,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw
 
-from sightline.models.demo.synthetic import _background, _polygon, make_sample
+from sightline.models.demo.synthetic import _polygon, make_sample
 
 SAMPLE_SEED = 7
 
@@ -28,14 +28,18 @@ def write_images(out: Path, count: int = 4) -> list[Path]:
 
 
 def moving_shapes_frames(frames: int = 72, size: tuple[int, int] = (360, 480), seed: int = SAMPLE_SEED):
-    """Yield RGB frames of three shapes gliding across a still background."""
+    """Yield RGB frames of a circle, a square and a triangle gliding across a still, noisy background.
+
+    Each shape keeps to its own lane, so a good tracker keeps one id per shape for the whole clip.
+    """
     rng = np.random.default_rng(seed)
     h, w = size
-    background = _background(rng, h, w)
-    movers = [
-        ("circle", (60, 80), (4.0, 1.0), 70, (230, 60, 50)),
-        ("square", (380, 120), (-3.0, 1.5), 80, (40, 90, 220)),
-        ("triangle", (200, 290), (2.0, -1.8), 90, (250, 210, 40)),
+    background = np.clip(np.array([40, 50, 70]) + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
+    sx, sy = w / 480, h / 360
+    movers = [  # kind, start (x, y), velocity per frame, size, colour
+        ("circle", (50 * sx, 80 * sy), (5.5 * sx, 0.3 * sy), 60 * sx, (230, 60, 50)),
+        ("square", (420 * sx, 185 * sy), (-5.0 * sx, -0.2 * sy), 70 * sx, (60, 140, 240)),
+        ("triangle", (70 * sx, 290 * sy), (4.6 * sx, -0.3 * sy), 80 * sx, (250, 210, 40)),
     ]
     for t in range(frames):
         canvas = Image.fromarray(background)

@@ -20,7 +20,8 @@ from sightline.models.demo.architecture import build_slim_maskrcnn
 from sightline.models.demo.synthetic import CLASSES, make_sample
 
 TRAIN_SEED = 0
-DEFAULT_SETTINGS = {"conf": 0.5, "iou": 0.5, "max_detections": 100}
+# a shape is one class only: overlapping boxes of different classes are duplicates
+DEFAULT_SETTINGS = {"conf": 0.5, "iou": 0.5, "max_detections": 100, "agnostic_nms": True}
 
 
 class ShapesStream(IterableDataset):
