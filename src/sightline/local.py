@@ -10,6 +10,7 @@ from sightline.engine.live import LiveStream
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import LocalPredictionSession, PredictionSession, chain_finish, chain_steps
 from sightline.engine.video_steps import VIDEO_KWARGS, VideoSteps, parse_video_kwargs
+from sightline.engine.worker import InferenceWorker, WorkerModel
 from sightline.errors import InputError, InvalidSettingError
 from sightline.inputs.resolve import plan_sources
 from sightline.inputs.sources import collect_sources
@@ -23,11 +24,18 @@ from sightline.workspace.store import Workspace
 from sightline.workspace.uploads import UploadMode, parse_mode, parse_threshold
 
 
+LOCAL_MAX_BATCH = 256  # the session's batch_size decides; the worker only splits larger requests
+
+
 class LocalModel(PredictAPI):
     """Predict with an in-process model; the same calls work on a server-backed ``RemoteModel``."""
 
     def __init__(self, model: Model, workspace: "Workspace | None" = None) -> None:
         self._model = model
+        # one long-lived thread runs the model for every session and live stream: fresh threads each
+        # start their own OpenMP team, which measurably slows inference on small CPUs
+        self._worker = InferenceWorker(model, max_batch_size=LOCAL_MAX_BATCH, batch_wait_ms=0.0)
+        self._runner_model = WorkerModel(self._worker)
         self._info = model.info()
         self.workspace = workspace
 
@@ -50,7 +58,7 @@ class LocalModel(PredictAPI):
         uploader = self._uploader(extra, kind != "input", resolved)
         steps = [s for s in (video if video.active else None, uploader) if s is not None]
         runner = SessionRunner(
-            self._model,
+            self._runner_model,
             plan_sources(sources),
             resolved,
             postprocess=chain_steps(steps),
@@ -80,7 +88,7 @@ class LocalModel(PredictAPI):
         config = parse_video_kwargs({"tracking": tracking, "tracking_config": tracking_config})["tracking_config"]
 
         def predict(image: Any) -> Prediction:
-            (detections,) = self._model.predict_batch([image], resolved)
+            (detections,) = self._worker.predict([image], resolved)
             return Prediction(detections=detections, image_size=(int(image.shape[0]), int(image.shape[1])), source="<live>")
 
         return LiveStream(predict, config)
@@ -98,7 +106,7 @@ class LocalModel(PredictAPI):
 
     def close(self) -> None:
         super().close()
-        self._model.close()
+        self._worker.close()
 
     def __repr__(self) -> str:
         return f"<LocalModel {self.name!r} {self.task.value} on {self._model.device}, {len(self.classes)} classes>"

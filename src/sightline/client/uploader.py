@@ -22,6 +22,7 @@ from sightline.inputs.images import array_to_rgb, decode_image_bytes, pil_to_rgb
 from sightline.inputs.sources import Source, SourceList
 
 MAX_FILES_PER_REQUEST = 16
+FIRST_REQUEST_FILES = 2
 MAX_BYTES_PER_REQUEST = 8 * 1024 * 1024
 
 
@@ -133,7 +134,9 @@ class Uploader(threading.Thread):
         self._files.append(("files", (name, data, "application/octet-stream")))
         self._metas.append({**meta, "kind": "image"})
         self._bytes += len(data)
-        if len(self._files) >= MAX_FILES_PER_REQUEST or self._bytes >= MAX_BYTES_PER_REQUEST:
+        # the first request is small so the server starts at once; later ones are larger and cheaper per file
+        limit = FIRST_REQUEST_FILES if self.sent == 0 else MAX_FILES_PER_REQUEST
+        if len(self._files) >= limit or self._bytes >= MAX_BYTES_PER_REQUEST:
             self._flush()
 
     def _flush(self, close: bool = False) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sightline.errors import NotFoundError
 from sightline.models.base import Model
 from sightline.models.zoo import load_model
-from sightline.server.worker import InferenceWorker
+from sightline.engine.worker import InferenceWorker
 
 
 class ModelManager:

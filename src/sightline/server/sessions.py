@@ -24,7 +24,7 @@ from sightline.server.config import ServerConfig
 from sightline.server.manager import ModelManager
 from sightline.server.security import check_url
 from sightline.server.uploads import UploadPlan
-from sightline.server.worker import WorkerModel
+from sightline.engine.worker import WorkerModel
 from sightline.settings import InputOptions, PredictSettings
 from sightline.workspace.run_upload import RunUploader
 

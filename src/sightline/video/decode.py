@@ -33,7 +33,8 @@ def decode_frames(path: str, frames: range) -> Iterator[DecodedFrame]:
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            stream.thread_type = "SLICE"  # frame threads would compete with the model for the same cores
+            stream.codec_context.thread_count = 1
             start = stream.start_time or 0
             base = stream.time_base
             for frame in container.decode(stream):

@@ -16,7 +16,7 @@ import av
 import numpy as np
 import supervision as sv
 
-from sightline.drawing import PALETTE, draw_detections
+from sightline.drawing import RGB_PALETTE, draw_detections
 from sightline.prediction import Prediction
 
 _END = object()
@@ -27,7 +27,7 @@ class AnnotatedVideoWriter:
         self.path = Path(path)
         self.audio_from = audio_from  # a source whose sound is copied over the frames' time span
         self.fps = fps
-        self.traces = sv.TraceAnnotator(color=PALETTE, trace_length=int(fps * 2)) if traces else None
+        self.traces = sv.TraceAnnotator(color=RGB_PALETTE, trace_length=int(fps * 2)) if traces else None
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.frames_written = 0
         self.error: BaseException | None = None
@@ -79,7 +79,8 @@ class AnnotatedVideoWriter:
                 rate = Fraction(self.fps).limit_denominator(1001)
                 stream = container.add_stream("libx264", rate=rate)
                 stream.pix_fmt = "yuv420p"
-                stream.options = {"preset": "veryfast", "crf": "23"}
+                # one encoder thread at a fast preset: on small CPUs every extra thread is taken from the model
+                stream.options = {"preset": "superfast", "crf": "23", "threads": "1"}
                 started = False
                 audio = None
                 span: list[int] = []
@@ -91,10 +92,9 @@ class AnnotatedVideoWriter:
                         started = True
                     if pred.timestamp_us is not None:
                         span = [span[0] if span else pred.timestamp_us, pred.timestamp_us]
-                    drawn = draw_detections(frame, pred.detections)
+                    drawn = draw_detections(frame, pred.detections, smart_labels=False)
                     if self.traces is not None and pred.track_ids is not None and len(pred):
-                        bgr = np.ascontiguousarray(drawn[..., ::-1])
-                        drawn = np.ascontiguousarray(self.traces.annotate(bgr, pred.detections[pred.track_ids >= 0])[..., ::-1])
+                        drawn = self.traces.annotate(drawn, pred.detections[pred.track_ids >= 0])
                     drawn = drawn[: stream.height, : stream.width]
                     for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(drawn), format="rgb24")):
                         container.mux(packet)

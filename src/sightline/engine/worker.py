@@ -1,5 +1,7 @@
 """One inference worker per model: it owns the model, and merges concurrent requests into batches.
 
+Used by the server (all clients) and by ``LocalModel`` (all sessions of the process).
+
 Requests with the same settings that arrive within ``batch_wait_ms`` of each other share a forward
 pass, up to ``max_batch_size`` images; two clients never call the model at the same time.
 """
