@@ -51,16 +51,51 @@ def dense_masks(masks: MaskLike | None) -> np.ndarray | None:
     return masks.to_dense()
 
 
+def crop_to_rle(crop: np.ndarray, x0: int, y0: int, height: int, width: int) -> dict[str, Any]:
+    """COCO RLE of a full ``height``×``width`` mask that is ``crop`` placed at (x0, y0), without
+    materialising the full mask: run lengths come straight from the crop's pixel positions."""
+    h = crop.shape[0]
+    k = np.flatnonzero(crop.T.ravel())  # column-major, as COCO scans
+    if len(k) == 0:
+        counts = [height * width]
+    else:
+        full = (x0 + k // h) * height + y0 + k % h
+        breaks = np.flatnonzero(np.diff(full) != 1)
+        starts = np.concatenate(([full[0]], full[breaks + 1]))
+        ends = np.concatenate((full[breaks], [full[-1]])) + 1
+        edges = np.empty(2 * len(starts) + 2, dtype=np.int64)
+        edges[0], edges[1:-1:2], edges[2:-1:2], edges[-1] = 0, starts, ends, height * width
+        counts = np.diff(edges).tolist()
+    rle = coco_mask.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+
+
 def masks_to_rle(masks: MaskLike | None) -> list[dict[str, Any]] | None:
-    return None if masks is None else [mask_to_rle(np.asarray(masks[i])) for i in range(len(masks))]
+    if masks is None:
+        return None
+    if isinstance(masks, CompactMask):  # from the crops: no full-size mask is ever built
+        h, w = masks.image_shape
+        return [crop_to_rle(masks.crop(i), int(masks.offsets[i][0]), int(masks.offsets[i][1]), h, w) for i in range(len(masks))]
+    return [mask_to_rle(np.asarray(masks[i])) for i in range(len(masks))]
 
 
 def rle_to_masks(rles: list[dict[str, Any]] | None, shape: tuple[int, int]) -> CompactMask | np.ndarray | None:
+    """COCO RLE masks as a ``CompactMask``, transcoded run by run (no full-size mask is built)."""
     if rles is None:
         return None
     if not rles:
         return np.zeros((0, *shape), dtype=bool)
-    return compact_masks(np.stack([rle_to_mask(r) for r in rles]))
+    encoded = []
+    for r in rles:
+        counts = r["counts"]
+        if isinstance(counts, list):
+            encoded.append(coco_mask.frPyObjects({"size": list(r["size"]), "counts": counts}, *shape))
+        else:
+            encoded.append({"size": list(r["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts})
+    x, y, w, h = np.asarray(coco_mask.toBbox(encoded), dtype=np.float64).reshape(-1, 4).T
+    # tight boxes of the masks themselves (inclusive max), so the crops lose no pixel
+    xyxy = np.stack([x, y, np.maximum(x, x + w - 1), np.maximum(y, y + h - 1)], axis=1)
+    return CompactMask.from_coco_rle(encoded, xyxy, image_shape=shape)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

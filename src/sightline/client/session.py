@@ -156,6 +156,15 @@ class RemotePredictionSession(PredictionSession):
             while len(self._results) <= after and not self._finished():
                 if self._error is not None or (self._uploader is not None and self._uploader.error is not None):
                     break
+                if not self._reader.is_alive():  # the push channel ended: the server's word is final
+                    self._cond.release()
+                    try:
+                        self.refresh()
+                    finally:
+                        self._cond.acquire()
+                    if not self._finished():
+                        self._error = SightlineError(f"session {self.id}: the event stream ended before the session did")
+                    break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False

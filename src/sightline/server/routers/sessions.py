@@ -185,6 +185,7 @@ async def events(sid: str, request: Request, after: int = 0) -> StreamingRespons
                 for data in payloads:
                     cursor += 1
                     yield f"id: {cursor}\nevent: result\ndata: {data}\n\n"
+            final = session.status().state.is_final  # read before describing, so the description is at least as new
             described = _describe(session)
             key = (described["state"], described["done"], described["total"], described["failed"])
             if key != last:
@@ -194,7 +195,7 @@ async def events(sid: str, request: Request, after: int = 0) -> StreamingRespons
             elif time.monotonic() - quiet_since > KEEPALIVE_S:  # lets clients tell a quiet run from a dead link
                 quiet_since = time.monotonic()
                 yield ": keepalive\n\n"
-            if session.status().state.is_final and cursor >= described["done"]:
+            if final and cursor >= described["done"]:
                 yield f"event: end\ndata: {json.dumps(described)}\n\n"
                 return
             if not page:
