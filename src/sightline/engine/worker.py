@@ -12,7 +12,9 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import supervision as sv
@@ -21,11 +23,15 @@ from sightline.models.base import Model
 from sightline.settings import PredictSettings
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class _Request:
     images: list[np.ndarray]
     settings: PredictSettings
     future: Future = field(default_factory=Future)
+    call: Callable[[], Any] | None = None
 
 
 class InferenceWorker:
@@ -51,6 +57,17 @@ class InferenceWorker:
         self._queue.put(request)
         return request.future
 
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the worker's own thread (between batches) and return its result.
+
+        Torch work done on one long-lived thread reuses one OpenMP thread team; benchmarks use this so
+        the bare model and the engine run under the same conditions.
+        """
+        request = _Request([], None)  # type: ignore[arg-type]
+        request.call = fn
+        self._queue.put(request)
+        return request.future.result()
+
     def predict(self, images: list[np.ndarray], settings: PredictSettings) -> list[sv.Detections]:
         return self.submit(images, settings).result() if images else []
 
@@ -73,6 +90,12 @@ class InferenceWorker:
             first = self._take(None)
             if first is None:
                 return
+            if first.call is not None:
+                try:
+                    first.future.set_result(first.call())
+                except BaseException as exc:
+                    first.future.set_exception(exc)
+                continue
             batch = [first]
             size = len(first.images)
             deadline = time.monotonic() + self.batch_wait_s
@@ -85,7 +108,7 @@ class InferenceWorker:
                 if nxt is None:
                     stop = True
                     break
-                if nxt.settings == first.settings:
+                if nxt.call is None and nxt.settings == first.settings:
                     batch.append(nxt)
                     size += len(nxt.images)
                 else:
