@@ -36,14 +36,22 @@ def load_demo() -> sightline.LocalModel:
 
 
 def bare_forward(model: sightline.LocalModel, images: list[np.ndarray], batch_size: int) -> tuple[float, float]:
-    """(images per second, seconds per batch) of the torchvision module alone on pre-decoded tensors."""
+    """(images per second, seconds per batch) of the torchvision module alone on pre-decoded tensors.
+
+    It runs on the model's own inference thread, like the engine: torch work on different threads
+    runs on different OpenMP teams, and a baseline on another thread would be unfairly slow.
+    """
     module = model.model.module
     tensors = [torch.from_numpy(im.copy()).permute(2, 0, 1).float().div(255) for im in images]
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for i in range(0, len(tensors), batch_size):
-            module(tensors[i : i + batch_size])
-    elapsed = time.perf_counter() - start
+
+    def run() -> float:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for i in range(0, len(tensors), batch_size):
+                module(tensors[i : i + batch_size])
+        return time.perf_counter() - start
+
+    elapsed = model._worker.call(run)
     batches = (len(images) + batch_size - 1) // batch_size
     return len(images) / elapsed, elapsed / batches
 
@@ -52,12 +60,35 @@ def row(label: str, value: float, unit: str, note: str = "") -> None:
     print(f"{label:<44}{value:10.3f} {unit:<8}{note}")
 
 
-def parse_args(doc: str, count_name: str = "images", count: int = 48):  # type: ignore[no-untyped-def]
+def parse_args(doc: str, count_name: str = "images", count: int = 48, rounds: int = 5):  # type: ignore[no-untyped-def]
     """The options every benchmark shares: how many items, the batch size, how many rounds."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument(f"--{count_name}", type=int, default=count)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=rounds)
     return parser.parse_args()
+
+
+def settle(seconds: float = 1.0) -> None:
+    """Let threads of the previous phase (OpenMP teams spin after work, another process's too) go
+    quiet, so one phase's tail never lands in the next phase's timing."""
+    time.sleep(seconds)
+
+
+def summary(values: list[float]) -> tuple[float, float]:
+    """(best, median) of a rate. The best run is the headline: on a shared machine, noise only ever
+    slows a run down (the reasoning of Python's ``timeit``); the median shows the spread."""
+    import statistics
+
+    return max(values), statistics.median(values)
+
+
+def rate_row(label: str, values: list[float], unit: str, baseline: list[float] | None = None, target: str = "") -> None:
+    best, median = summary(values)
+    note = ""
+    if baseline is not None:
+        b_best, b_median = summary(baseline)
+        note = f"ratio best {best / b_best:.3f}, median {median / b_median:.3f}  {target}"
+    print(f"{label:<44}{best:9.2f} {unit:<9}(median {median:7.2f})  {note}")
