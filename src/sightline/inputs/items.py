@@ -30,8 +30,6 @@ class InputPlan:
     total: int
     description: str
     produce: Callable[[], Iterable[InputItem]] = field(repr=False)
-    kind: str = "images"  # "images" | "video"
-    video_path: str | None = None
 
     def __iter__(self) -> Iterator[InputItem]:
         return iter(self.produce())

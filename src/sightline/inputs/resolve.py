@@ -63,11 +63,4 @@ def plan_input(value: Any, options: InputOptions) -> InputPlan:
 
 def plan_sources(sources: SourceList) -> InputPlan:
     """A lazy plan over already-collected sources."""
-    single = sources.sources[0] if sources.is_single_video else None
-    return InputPlan(
-        total=sources.total,
-        description=sources.description,
-        produce=partial(_items, sources),
-        kind="video" if single else "images",
-        video_path=single.value if single else None,
-    )
+    return InputPlan(total=sources.total, description=sources.description, produce=partial(_items, sources))

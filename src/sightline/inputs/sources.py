@@ -51,10 +51,6 @@ class SourceList:
     def total(self) -> int:
         return sum(s.count for s in self.sources)
 
-    @property
-    def is_single_video(self) -> bool:
-        return len(self.sources) == 1 and self.sources[0].kind == "video"
-
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.sources)
 
