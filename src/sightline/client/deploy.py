@@ -29,6 +29,36 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: float, what: str) -> None:
+    """Poll ``url``/ready until it answers 200; ``DeployError`` with the log tail if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise DeployError(f"{what} exited with code {process.returncode} while starting:\n{_tail(log)}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise DeployError(f"{what} was not ready within {timeout:g} s:\n{_tail(log)}")
+        time.sleep(0.2)
+
+
+def start_app(port: int | None = None, env: dict[str, str] | None = None, startup_timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """Start ``app.py`` (page and API) as ``make run`` does, on a free port; returns the process and its URL."""
+    port = port or _free_port("127.0.0.1")
+    log = Path(tempfile.mkstemp(prefix="sightline-app-", suffix=".log")[1])
+    app = Path(__file__).resolve().parents[3] / "app.py"
+    full_env = {**os.environ, "GRADIO_SERVER_PORT": str(port), **(env or {})}
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, str(app)], env=full_env, cwd=app.parent, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_ready(url, process, log, startup_timeout, "the app")
+    return process, url
+
+
 def deploy(
     model: str = "demo/shapes",
     device: str = "auto",
@@ -58,19 +88,7 @@ def deploy(
     with log.open("w") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://{host}:{port}"
-    deadline = time.monotonic() + startup_timeout
-    while True:
-        if process.poll() is not None:
-            raise DeployError(f"the server for {model!r} exited with code {process.returncode} while starting:\n{_tail(log)}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2.0).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise DeployError(f"the server for {model!r} was not ready within {startup_timeout:g} s:\n{_tail(log)}")
-        time.sleep(0.2)
+    wait_until_ready(url, process, log, startup_timeout, f"the server for {model!r}")
     remote = RemoteModel(url, api_key, _process=process, **client_options)  # type: ignore[arg-type]
     remote.log_path = log  # type: ignore[attr-defined]
     return remote
