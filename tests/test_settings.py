@@ -104,3 +104,17 @@ def test_agnostic_nms_removes_cross_class_duplicates(demo_model, sample_video):
     assert len(plain) == len(merged) + 1 and sorted(plain.classes) == ["circle", "square", "triangle", "triangle"]
     with pytest.raises(ValueError, match="agnostic_nms must be True or False"):
         demo_model.predict(input=sample_video, agnostic_nms="yes")
+
+
+def test_device_on_a_call_is_checked_and_applied(samples):
+    model = sightline.load("demo/shapes", device="cpu")
+    (pred,) = model.predict(input=samples[0].image, device="cpu")
+    assert pred.ok and model.info.device == "cpu"
+    (auto,) = model.predict(input=samples[0].image, device="auto")  # auto is the CPU here
+    assert auto.ok and model.info.device == "cpu"
+    with pytest.raises(ValueError, match="no usable CUDA"):
+        model.predict(input=samples[0].image, device="cuda")
+    with pytest.raises(ValueError, match="device must be"):
+        model.predict(input=samples[0].image, device="tpu")
+    with pytest.raises(ValueError, match="device must be a string"):
+        model.predict(input=samples[0].image, device=0)

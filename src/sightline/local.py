@@ -16,6 +16,7 @@ from sightline.inputs.resolve import plan_sources
 from sightline.inputs.sources import collect_sources
 from sightline.inputs.workspace import ID_SOURCES, pick_source, workspace_sources
 from sightline.models.base import Model, ModelInfo
+from sightline.models.torchvision_adapter import resolve_device
 from sightline.models.zoo import load_model
 from sightline.prediction import Prediction
 from sightline.settings import split_kwargs
@@ -49,8 +50,10 @@ class LocalModel(PredictAPI):
         return self._model
 
     def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
-        extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS) if k in kwargs}
+        extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS, "device") if k in kwargs}
         settings, options = split_kwargs(kwargs, where, self._model.classes)
+        if extra.get("device") is not None:
+            self._move(extra.pop("device"))
         kind = pick_source(input, extra)
         sources = collect_sources(input, options) if kind == "input" else workspace_sources(self.workspace, extra, options)
         resolved = settings.resolved(self._model.default_settings)
@@ -68,6 +71,15 @@ class LocalModel(PredictAPI):
         session = LocalPredictionSession(runner.start(), progress_bar=tqdm)
         session.video_outputs = video.outputs
         return session
+
+    def _move(self, device: Any) -> None:
+        """``device=`` on a call moves the model there (on its own thread, between batches) for this and later calls."""
+        if not isinstance(device, str):
+            raise InvalidSettingError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got {device!r}")
+        target = str(resolve_device(device))
+        if target != self._model.device:
+            self._worker.call(lambda: self._model.to_device(target))
+            self._info = self._model.info()
 
     def _uploader(self, extra: dict[str, Any], platform_input: bool, settings: Any) -> RunUploader | None:
         if extra.get("upload") is None:

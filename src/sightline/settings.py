@@ -168,6 +168,7 @@ class PredictKwargs(TypedDict, total=False):
     img_size: int | tuple[int, int]
     batch_size: int
     agnostic_nms: bool
+    device: str
     recursive: bool
     stride: int
     start_frame: int

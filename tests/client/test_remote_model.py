@@ -76,6 +76,8 @@ def test_argument_errors_are_the_same_types_as_local(remote, sample_dir, sample_
         remote.predict(input=sample_video, start_frame=500)
     with pytest.raises(sightline.InputError, match="nothing to predict"):
         remote.predict()
+    with pytest.raises(ValueError, match="runs where the server loaded it"):
+        remote.predict(input=sample_dir, device="cpu")
 
 
 def test_session_progress_reaches_total_and_cursor_paging(remote, samples):

@@ -16,6 +16,7 @@ from sightline.engine.session import PredictionSession
 from sightline.inputs.sources import collect_sources
 from sightline.inputs.workspace import ID_SOURCES, pick_source
 from sightline.engine.video_steps import VIDEO_KWARGS
+from sightline.errors import InvalidSettingError
 from sightline.prediction import Prediction
 from sightline.workspace.run_upload import UPLOAD_KWARGS, prediction_bytes
 from sightline.models.base import ModelInfo, info_from_dict
@@ -93,6 +94,11 @@ class RemoteModel(PredictAPI):
 
     # --- predicting ------------------------------------------------------------------------------
     def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
+        if "device" in kwargs:  # a server's model is shared: it moves only by an explicit load
+            raise InvalidSettingError(
+                f"device={kwargs['device']!r}: a served model runs where the server loaded it; "
+                "use model.load_model(name, device=...) to load it elsewhere"
+            )
         extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS) if k in kwargs}
         video_path = extra.get("annotated_video") if isinstance(extra.get("annotated_video"), (str, Path)) else None
         if video_path is not None:

@@ -76,6 +76,11 @@ class Model(ABC):
             framework=self.framework,
         )
 
+    def to_device(self, device: str) -> None:
+        """Move the model to ``device`` (already validated); models that run elsewhere may refuse."""
+        if device != self.device:
+            raise ValueError(f"model {self.name!r} cannot move from {self.device!r} to {device!r}")
+
     def close(self) -> None:
         """Release the model's memory; it cannot predict afterwards."""
 

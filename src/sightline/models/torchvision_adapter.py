@@ -143,6 +143,12 @@ class TorchvisionModel(Model):
         )
         return finalize(detections, settings, self.classes)
 
+    def to_device(self, device: str) -> None:
+        with self._lock:
+            self._device = resolve_device(device)
+            self.device = str(self._device)
+            self.module.to(self._device)
+
     def close(self) -> None:
         self.module = None  # type: ignore[assignment]
 

@@ -56,6 +56,11 @@ class UltralyticsModel(Model):
         self.default_settings = {"conf": 0.25, "iou": 0.7, "max_detections": 300}
         self._lock = threading.Lock()
 
+    def to_device(self, device: str) -> None:
+        from sightline.models.torchvision_adapter import resolve_device
+
+        self.device = str(resolve_device(device))  # ultralytics moves the model on its next call
+
     def predict_batch(self, images: list[np.ndarray], settings: PredictSettings) -> list[sv.Detections]:
         kwargs = {"conf": settings.conf, "iou": settings.iou, "max_det": settings.max_detections, "verbose": False, "device": self.device}
         if settings.img_size is not None:
