@@ -105,15 +105,3 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return sv.box_iou_batch(a.astype(np.float64), b.astype(np.float64))
 
 
-def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of two sets of H×W bool masks (N×M)."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.float64)
-    return sv.mask_iou_batch(a, b)
-
-
-def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
-    out = boxes.astype(np.float32, copy=True)
-    out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
-    out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
-    return out

@@ -92,7 +92,12 @@ def test_file_and_pixel_limits(start_server, sample_dir):
     _error(httpx.post(f"{live.url}/v1/predict", files=_files(sample_dir / "img_00.png")), 413, "over the limit of 1,000")
     live2 = start_server(max_image_pixels=1000)
     (pred,) = httpx.post(f"{live2.url}/v1/predict", files=_files(sample_dir / "img_00.png"), timeout=30).json()["predictions"]
-    assert "over the server's limit of 1,000" in pred["error"]
+    assert "pixels, over the limit of 1,000" in pred["error"]
+    # the same limit holds for images sent into a session
+    sid = httpx.post(f"{live2.url}/v1/sessions", json={"total": 1}).json()["id"]
+    httpx.post(f"{live2.url}/v1/sessions/{sid}/items", files=_files(sample_dir / "img_00.png"), data={"close": "true"}, timeout=30)
+    page = httpx.get(f"{live2.url}/v1/sessions/{sid}/results", params={"wait": 20}, timeout=30).json()
+    assert "pixels, over the limit of 1,000" in page["results"][0]["error"]
 
 
 def test_api_key(start_server):

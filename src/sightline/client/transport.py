@@ -31,6 +31,15 @@ from sightline.errors import (
 )
 
 RETRY_STATUSES = {429, 503, 504}
+ERROR_BY_STATUS: dict[int, type[ServerError]] = {
+    401: AuthenticationError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: PayloadTooLargeError,
+    429: RateLimitedError,
+    503: ServiceUnavailableError,
+    504: RequestTimeoutError,
+}
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "DELETE", "PUT"}
 SSE_READ_TIMEOUT = 30.0  # the server sends a keepalive every 10 s
 
@@ -44,20 +53,9 @@ def error_from_response(response: httpx.Response) -> ServerError:
     message = detail.get("message") or f"HTTP {response.status_code} {response.reason_phrase}"
     kind = detail.get("type", "")
     status = response.status_code
-    if status == 401:
-        return AuthenticationError(message, status, detail)
-    if status == 404:
-        return NotFoundError(message, status, detail)
-    if status == 409:
-        return ConflictError(message, status, detail)
-    if status == 413:
-        return PayloadTooLargeError(message, status, detail)
-    if status == 429:
-        return RateLimitedError(message, status, detail)
-    if status == 503:
-        return ServiceUnavailableError(message, status, detail)
-    if status == 504:
-        return RequestTimeoutError(message, status, detail)
+    cls = ERROR_BY_STATUS.get(status)
+    if cls is not None:
+        return cls(message, status, detail)
     if status in (400, 422):
         # the server's argument errors become the same built-in-compatible types a local model raises
         cls = {"UnknownArgumentError": UnknownArgumentError, "InvalidSettingError": InvalidSettingError}.get(kind, InputError)

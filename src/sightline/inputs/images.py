@@ -45,10 +45,15 @@ def array_to_rgb(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def pil_to_rgb(image: Image.Image) -> np.ndarray:
+def check_pixels(width: int, height: int, max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse an image over ``max_pixels`` before its pixels are decoded."""
+    if width * height > max_pixels:
+        raise ImageDecodeError(f"the image is {width}×{height} pixels, over the limit of {max_pixels:,}")
+
+
+def pil_to_rgb(image: Image.Image, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Apply EXIF orientation and convert any PIL mode to uint8 RGB."""
-    if image.width * image.height > MAX_PIXELS:
-        raise ImageDecodeError(f"the image is {image.width}×{image.height} pixels, over the limit of {MAX_PIXELS:,}")
+    check_pixels(image.width, image.height, max_pixels)
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(image)
@@ -62,14 +67,17 @@ def pil_to_rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def decode_image_bytes(data: bytes) -> np.ndarray:
-    """Decode encoded image bytes (JPEG, PNG, ...) to RGB; raises ``ImageDecodeError`` with a clear reason."""
+def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode encoded image bytes (JPEG, PNG, ...) to RGB; raises ``ImageDecodeError`` with a clear reason.
+
+    The size is checked from the header, before any pixel is decoded."""
     if not data:
         raise ImageDecodeError("the file is empty (0 bytes)")
     try:
         with Image.open(io.BytesIO(data)) as image:
+            check_pixels(image.width, image.height, max_pixels)
             image.load()
-            return pil_to_rgb(image)
+            return pil_to_rgb(image, max_pixels)
     except UnidentifiedImageError:
         raise ImageDecodeError("not an image in a format sightline can read (JPEG, PNG, BMP, WebP, TIFF, GIF)") from None
     except Image.DecompressionBombError as exc:
@@ -78,7 +86,7 @@ def decode_image_bytes(data: bytes) -> np.ndarray:
         raise ImageDecodeError(f"the image is corrupt or truncated ({exc})") from None
 
 
-def read_image_file(path: str | Path) -> np.ndarray:
+def read_image_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read an image file from disk to RGB."""
     try:
         data = Path(path).read_bytes()
@@ -88,7 +96,7 @@ def read_image_file(path: str | Path) -> np.ndarray:
         raise ImageDecodeError("this is a folder, not an image file") from None
     except OSError as exc:
         raise ImageDecodeError(f"the file could not be read ({exc.strerror or exc})") from None
-    return decode_image_bytes(data)
+    return decode_image_bytes(data, max_pixels)
 
 
 def is_image_path(path: str | Path) -> bool:

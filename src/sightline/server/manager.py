@@ -7,7 +7,6 @@ used model is unloaded when ``max_loaded_models`` would be exceeded.
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -30,7 +29,6 @@ class ModelManager:
         self.batch_wait_ms = batch_wait_ms
         self._loader = loader
         self._workers: OrderedDict[str, InferenceWorker] = OrderedDict()
-        self._loaded_at: dict[str, float] = {}
         self._lock = threading.Lock()
         self._name_locks: dict[str, threading.Lock] = {}
         self.default: str | None = None
@@ -44,7 +42,6 @@ class ModelManager:
             if old is not None:
                 evicted.append(old)
             self._workers[model.name] = worker
-            self._loaded_at[model.name] = time.time()
             while len(self._workers) > self.max_loaded:
                 name, w = next((n, w) for n, w in self._workers.items() if n != model.name)
                 evicted.append(self._workers.pop(name))
@@ -98,6 +95,3 @@ class ModelManager:
     def loaded(self) -> list[InferenceWorker]:
         with self._lock:
             return list(self._workers.values())
-
-    def loaded_at(self, name: str) -> float | None:
-        return self._loaded_at.get(name)

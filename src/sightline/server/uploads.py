@@ -113,7 +113,7 @@ class UploadPlan:
 
             def load() -> Any:
                 try:
-                    return read_image_file(path)
+                    return read_image_file(path, self.max_pixels)
                 finally:
                     path.unlink(missing_ok=True)  # the client has its copy; keep the server's disk bounded
 
@@ -123,7 +123,7 @@ class UploadPlan:
 
             def fetch() -> Any:
                 check_url(url, self.allow_private_urls)
-                return decode_image_bytes(fetch_bytes(url, timeout=self.url_timeout_s))
+                return decode_image_bytes(fetch_bytes(url, timeout=self.url_timeout_s), self.max_pixels)
 
             yield InputItem(meta={"source": url, "image_url": url, **up.meta}, load=fetch)
         elif up.kind == "failed":

@@ -33,6 +33,3 @@ class BlobStore:
 
     def read(self, digest: str) -> bytes:
         return self.path(digest).read_bytes()
-
-    def exists(self, digest: str) -> bool:
-        return self.path(digest).exists()

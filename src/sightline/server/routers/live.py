@@ -65,10 +65,10 @@ async def push_frame(sid: str, request: Request) -> dict:
     """Body: one encoded image. Answers at once with the newest finished prediction (maybe of an earlier frame)."""
     stream = _stream(sid)
     data = await request.body()
-    limit = get_state(request).config.max_file_bytes
-    if len(data) > limit:
-        raise PayloadTooLargeError(f"the frame is {len(data):,} bytes, over the limit of {limit:,}", 413)
-    image = await run_in_threadpool(decode_image_bytes, data)
+    config = get_state(request).config
+    if len(data) > config.max_file_bytes:
+        raise PayloadTooLargeError(f"the frame is {len(data):,} bytes, over the limit of {config.max_file_bytes:,}", 413)
+    image = await run_in_threadpool(decode_image_bytes, data, config.max_image_pixels)
     latest = stream.push(image)
     if latest is not None:
         latest = Prediction.from_dict(latest.to_dict())  # detached from the stream's own copy

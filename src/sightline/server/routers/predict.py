@@ -15,7 +15,7 @@ from sightline.inputs.urls import fetch_bytes
 from sightline.prediction import Prediction
 from sightline.server.requests import as_dict, is_multipart, read_form, read_json
 from sightline.server.security import check_url
-from sightline.server.state import ServerState, get_state
+from sightline.server.state import get_state
 from sightline.server.uploads import client_meta
 from sightline.settings import SETTING_NAMES, parse_settings, reject_unknown
 
@@ -24,16 +24,12 @@ router = APIRouter(prefix="/v1", tags=["predict"])
 BODY_KEYS = ("model", "settings", "urls", "images", "meta")
 
 
-def _decode_all(state: ServerState, sources: list[tuple[dict[str, Any], Any]]) -> list[tuple[dict[str, Any], Any, str | None]]:
+def _decode_all(sources: list[tuple[dict[str, Any], Any]]) -> list[tuple[dict[str, Any], Any, str | None]]:
     """(meta, pixels, error) per item; a bad item gets an error and the others go on."""
     out = []
     for meta, get in sources:
         try:
-            image = get()
-            h, w = image.shape[:2]
-            if h * w > state.config.max_image_pixels:
-                raise ValueError(f"the image is {w}×{h} pixels, over the server's limit of {state.config.max_image_pixels:,}")
-            out.append((meta, image, None))
+            out.append((meta, get(), None))
         except (ValueError, InputError) as exc:
             out.append((meta, None, str(exc)))
     return out
@@ -43,6 +39,7 @@ def _decode_all(state: ServerState, sources: list[tuple[dict[str, Any], Any]]) -
 async def predict(request: Request) -> dict:
     """Predict uploaded files (multipart ``files``), base64 ``images`` or ``urls``, with ``settings``."""
     state = get_state(request)
+    limit = state.config.max_image_pixels
     if is_multipart(request):
         fields, files = await read_form(request, state.config)
         body = {k: fields.get(k) for k in ("model", "settings", "meta")}
@@ -51,7 +48,7 @@ async def predict(request: Request) -> dict:
         for i, f in enumerate(files):
             meta = client_meta(metas[i] if i < len(metas) else None)
             meta.setdefault("source", f.filename or f"files[{i}]")
-            sources.append((meta, lambda f=f: decode_image_bytes(f.file.read())))
+            sources.append((meta, lambda f=f: decode_image_bytes(f.file.read(), limit)))
     else:
         body = await read_json(request)
         reject_unknown(body, BODY_KEYS, "POST /v1/predict")
@@ -62,14 +59,14 @@ async def predict(request: Request) -> dict:
                 data = base64.b64decode(item.get("data", ""), validate=True)
             except (binascii.Error, ValueError):
                 raise InputError(f"images[{i}].data is not valid base64") from None
-            sources.append(({**client_meta(item), "source": item.get("source") or f"images[{i}]"}, lambda d=data: decode_image_bytes(d)))
+            sources.append(({**client_meta(item), "source": item.get("source") or f"images[{i}]"}, lambda d=data: decode_image_bytes(d, limit)))
         for url in body.get("urls") or []:
             if not isinstance(url, str):
                 raise InputError(f"urls must be a list of strings, got {url!r}")
 
             def fetch(u: str = url) -> Any:
                 check_url(u, state.config.allow_private_urls)
-                return decode_image_bytes(fetch_bytes(u, timeout=state.config.url_timeout_s))
+                return decode_image_bytes(fetch_bytes(u, timeout=state.config.url_timeout_s), limit)
 
             sources.append(({"source": url, "image_url": url}, fetch))
     if not sources:
@@ -82,7 +79,7 @@ async def predict(request: Request) -> dict:
     settings = parse_settings(raw_settings, worker.model.classes).resolved(worker.model.default_settings)
 
     def run() -> list[dict[str, Any]]:
-        decoded = _decode_all(state, sources)
+        decoded = _decode_all(sources)
         good = [(i, image) for i, (_, image, err) in enumerate(decoded) if err is None]
         detections = worker.predict([image for _, image in good], settings)
         by_index = dict(zip((i for i, _ in good), detections))
