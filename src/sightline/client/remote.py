@@ -12,11 +12,12 @@ from sightline.client.live import RemoteLiveStream
 from sightline.client.session import RemotePredictionSession
 from sightline.client.transport import Transport
 from sightline.client.uploader import Uploader
+from sightline.client.workspace import RemoteWorkspace
 from sightline.engine.session import PredictionSession
 from sightline.inputs.sources import collect_sources
 from sightline.inputs.workspace import ID_SOURCES, pick_source
 from sightline.engine.video_steps import VIDEO_KWARGS
-from sightline.errors import InvalidSettingError
+from sightline.errors import InputError, InvalidSettingError, PayloadTooLargeError
 from sightline.prediction import Prediction
 from sightline.workspace.run_upload import UPLOAD_KWARGS, prediction_bytes
 from sightline.models.base import ModelInfo, info_from_dict
@@ -53,6 +54,7 @@ class RemoteModel(PredictAPI):
         self._process = _process
         self._model_name = model
         self._info: ModelInfo | None = None
+        self._workspace: RemoteWorkspace | None = None
 
     # --- what is served --------------------------------------------------------------------------
     @property
@@ -63,6 +65,13 @@ class RemoteModel(PredictAPI):
             self._info = info_from_dict(self._transport.get("/v1/models/info", params=params))
             self._model_name = self._info.name
         return self._info
+
+    @property
+    def workspace(self) -> RemoteWorkspace:
+        """The server's workspace, read-only: projects, datasets, images, annotations."""
+        if self._workspace is None:
+            self._workspace = RemoteWorkspace(self._transport)
+        return self._workspace
 
     def server_info(self) -> dict[str, Any]:
         """Versions, limits and loaded models of the server."""
@@ -75,6 +84,23 @@ class RemoteModel(PredictAPI):
     def load_model(self, model: str, device: str = "auto", default: bool = False) -> ModelInfo:
         """Load another model on the server (idempotent)."""
         return info_from_dict(self._transport.post("/v1/models/load", json={"model": model, "device": device, "default": default}))
+
+    def upload_model(self, path: str | Path, device: str = "auto", default: bool = False) -> ModelInfo:
+        """Send a sightline checkpoint file to the server and serve it there (``use_model(info.name)``).
+
+        Raises ``PayloadTooLargeError`` over the server's ``max_checkpoint_bytes`` (checked before sending)
+        and ``InputError`` (status 422) for a file that is not a sightline checkpoint."""
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise InputError(f"no checkpoint file at {str(path)!r}")
+        limit = self.server_info().get("limits", {}).get("max_checkpoint_bytes")
+        size = path.stat().st_size
+        if isinstance(limit, int) and size > limit:
+            raise PayloadTooLargeError(f"{str(path)!r} is {size:,} bytes, over the server's checkpoint limit of {limit:,}", 413)
+        with path.open("rb") as f:
+            files = {"file": (path.name, f, "application/octet-stream")}
+            data = {"device": device, "default": "true" if default else "false"}
+            return info_from_dict(self._transport.post("/v1/models/upload", files=files, data=data))
 
     def unload_model(self, model: str) -> None:
         self._transport.post("/v1/models/unload", json={"model": model})

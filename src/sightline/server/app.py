@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 import sightline
 from sightline.models.base import Model
 from sightline.server import errors
+from sightline.server.checkpoints import CheckpointStore
 from sightline.server.config import ServerConfig
 from sightline.server.errors import error_body
 from sightline.server.manager import ModelManager
@@ -32,7 +33,7 @@ def create_app(
     manager = ModelManager(config.max_loaded_models, config.max_batch_size, config.batch_wait_ms)
     if workspace is None and config.workspace:
         workspace = Workspace(config.workspace)
-    state = ServerState(config, manager, SessionStore(config, manager), workspace)
+    state = ServerState(config, manager, SessionStore(config, manager), CheckpointStore.for_config(config), workspace)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +49,7 @@ def create_app(
             task.cancel()
             state.sessions.close()
             manager.unload_all()
+            state.checkpoints.close()
 
     if model is not None:
         manager.add(model, make_default=True)
@@ -67,6 +69,8 @@ def create_app(
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
+        if request.url.path == models.UPLOAD_PATH:  # a checkpoint has its own limit, checked by the route
+            return await call_next(request)
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > config.max_request_bytes:
             message = f"the request is {int(length):,} bytes, over the limit of {config.max_request_bytes:,}"

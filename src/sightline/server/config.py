@@ -32,12 +32,16 @@ class ServerConfig:
     url_timeout_s: float = 15.0
     max_loaded_models: int = 3
     workspace: str | None = field(default_factory=lambda: os.environ.get("SIGHTLINE_WORKSPACE") or None)  # a folder or database URL
+    max_checkpoint_bytes: int = 512 * 1024 * 1024  # one uploaded model checkpoint (POST /v1/models/upload)
+    # where uploaded checkpoints are kept; None: <workspace folder>/models, or a temp dir made at startup
+    models_dir: str | None = field(default_factory=lambda: os.environ.get("SIGHTLINE_MODELS_DIR") or None)
 
     def limits(self) -> dict[str, object]:
         return {
             "max_batch_size": self.max_batch_size,
             "max_request_bytes": self.max_request_bytes,
             "max_file_bytes": self.max_file_bytes,
+            "max_checkpoint_bytes": self.max_checkpoint_bytes,
             "max_image_pixels": self.max_image_pixels,
             "max_sessions": self.max_sessions,
             "max_items_per_request": self.max_items_per_request,

@@ -1,4 +1,4 @@
-"""What every router reaches through ``request.app.state``: config, models and sessions."""
+"""What every router reaches through ``request.app.state``: config, models, sessions, uploaded checkpoints."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from sightline.server.checkpoints import CheckpointStore
 from sightline.server.config import ServerConfig
 from sightline.server.manager import ModelManager
 from sightline.errors import NotFoundError
@@ -18,6 +19,7 @@ class ServerState:
     config: ServerConfig
     models: ModelManager
     sessions: SessionStore
+    checkpoints: CheckpointStore  # uploaded model files
     workspace: Workspace | None = None
 
     def require_workspace(self) -> Workspace:

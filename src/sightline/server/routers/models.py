@@ -1,16 +1,32 @@
-"""List, describe, load and unload models."""
+"""List, describe, load, upload and unload models."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from sightline.errors import ModelLoadError
 from sightline.models.zoo import list_models
+from sightline.server.errors import error_body
 from sightline.server.security import check_local_path
 from sightline.server.state import ServerState, get_state
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+UPLOAD_PATH = "/v1/models/upload"
+UPLOAD_FORM = {
+    "required": True,
+    "content": {"multipart/form-data": {"schema": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "a sightline checkpoint (.pt)"},
+            "device": {"type": "string", "default": "auto"},
+            "default": {"type": "boolean", "default": False},
+        },
+    }}},
+}
 
 
 class LoadRequest(BaseModel):
@@ -50,6 +66,17 @@ async def load(body: LoadRequest, state: ServerState = Depends(get_state)) -> di
     if body.default:
         state.models.default = worker.model.name
     return worker.model.info().to_dict()
+
+
+@router.post("/upload", response_model=None, openapi_extra={"requestBody": UPLOAD_FORM})
+async def upload(request: Request, state: ServerState = Depends(get_state)) -> dict | JSONResponse:
+    """Load an uploaded sightline checkpoint (kept under its SHA-256); 413 over the limit, 422 for any other file."""
+    received = await state.checkpoints.receive(request, state.config.max_checkpoint_bytes)
+    try:
+        model = await run_in_threadpool(state.checkpoints.serve, state.models, received)
+    except ModelLoadError as exc:
+        return JSONResponse(error_body("ModelLoadError", str(exc), 422), status_code=422)
+    return model.info().to_dict()
 
 
 @router.post("/unload")
