@@ -1,26 +1,74 @@
-"""Assemble the web app from its panels, and serve it with the REST API on one port."""
+"""Assemble the web app from its panels, and serve it with the REST API on one port.
+
+The page is a client of the SDK: every panel predicts, uploads and lists the workspace through a
+``RemoteModel`` on the server it is mounted on (or on another server the user connects to).
+"""
 
 from __future__ import annotations
 
 import gradio as gr
 from fastapi import FastAPI
 
-from sightline.api import PredictAPI
+from sightline.client.remote import RemoteModel
 from sightline.models.base import ModelInfo
-from sightline.ui import quick_predict
+from sightline.models.zoo import list_models
+from sightline.ui import input_panel, live_panel, model_panel, review_panel, run_panel, settings_panel, upload_panel
+from sightline.ui.context import AppContext, UIConfig
+from sightline.ui.render import CSS
 
 TITLE = "sightline"
+INTRO = (
+    f"# {TITLE}\nRun a detection or segmentation model over images, videos, URLs, the webcam or the workspace; "
+    "review what it finds; upload the good results."
+)
 
 
-def build_ui(model: PredictAPI, info: ModelInfo) -> gr.Blocks:
-    """The page. ``model`` is how the page predicts; ``info`` describes it without a request."""
+def build_ui(ctx: AppContext) -> gr.Blocks:
+    """The page, one panel per section; each panel's ``wire`` connects its events."""
+    page_size = ctx.config.gallery_page
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"# {TITLE}\nRun a detection or segmentation model over your images and review what it finds.")
-        panel = quick_predict.build(info)
-        quick_predict.wire(panel, model)
+        state = gr.State(None)
+        gr.Markdown(INTRO)
+        model = model_panel.build(ctx)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5, min_width=420):
+                gr.Markdown("### 1 · Input")
+                inputs = input_panel.build(ctx)
+                with gr.Accordion("2 · Settings", open=True, elem_id="settings"):
+                    settings = settings_panel.build(ctx.own_info)
+                gr.Markdown("### 3 · Run")
+                run = run_panel.build()
+            with gr.Column(scale=6):
+                gr.Markdown("### 4 · Review")
+                review = review_panel.build()
+        with gr.Accordion("5 · Upload to the workspace", open=True, elem_id="upload-section"):
+            upload = upload_panel.build()
+
+        followups = settings_panel.wire(settings, state)
+        followups += input_panel.wire(inputs, ctx, state)
+        model_panel.wire(model, ctx, state, followups)
+        live_panel.wire(inputs.live, ctx, state, settings.conf)
+        restore = run_panel.wire(run, ctx, state, inputs, settings, review, page_size)
+        review_panel.wire(review, state, page_size)
+        upload_panel.wire(upload, state, review.conf)
+        demo.load(restore, [state, run.remembered], [state, run.progress, run.timer]).then(
+            lambda s, c: review_panel.refresh(s, c, page_size), [state, review.conf], review.refreshed
+        ).then(upload_panel.describe_target, [state, upload.mode], [upload.target])
+        run.timer.tick(upload_panel.describe_target, [state, upload.mode], [upload.target], show_progress="hidden")
+    # handlers are short (runs happen in the session's own threads), so many users' clicks proceed at once
+    demo.queue(default_concurrency_limit=16)
     return demo
 
 
-def mount_ui(api: FastAPI, model: PredictAPI, info: ModelInfo) -> FastAPI:
-    """Mount the page at ``/`` of the server app; the API's own routes keep precedence."""
-    return gr.mount_gradio_app(api, build_ui(model, info), path="/")
+def mount_ui(api: FastAPI, own: RemoteModel, info: ModelInfo, config: UIConfig | None = None) -> FastAPI:
+    """Mount the page at ``/`` of the server app; the API's own routes keep precedence.
+
+    ``own`` is the SDK handle on that server, ``info`` its default model (the page is built before the
+    server answers requests).
+    """
+    config = config or UIConfig()
+    ctx = AppContext(own=own, own_info=info, config=config, zoo_names=[e.name for e in list_models()])
+    return gr.mount_gradio_app(
+        api, build_ui(ctx), path="/", auth=config.auth(), auth_message="sightline: sign in to use this app",
+        max_file_size=f"{config.max_file_mb:g}mb", css=CSS, theme=gr.themes.Soft(), footer_links=["api"],
+    )

@@ -1,0 +1,51 @@
+"""What every panel of one app shares: the app's own server client and the deployment's switches."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from sightline.client.remote import RemoteModel
+from sightline.models.base import ModelInfo
+from sightline.ui.state import Connection, RunRegistry, RUNS, UserState
+
+OWN_LABEL = "this app's server"
+
+
+def _env_bool(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class UIConfig:
+    """Switches for a public deployment; the defaults are the safe ones."""
+
+    allow_private_urls: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_PRIVATE_URLS"))
+    login: tuple[str, str] | None = field(default_factory=lambda: _login_from_env())
+    max_file_mb: float = 50.0  # per uploaded file, enforced by the page before anything reaches the server
+    gallery_page: int = 60  # results per gallery page
+
+    def auth(self) -> list[tuple[str, str]] | None:
+        return [self.login] if self.login else None
+
+
+def _login_from_env() -> tuple[str, str] | None:
+    value = os.environ.get("SIGHTLINE_LOGIN", "")  # "user:password"
+    user, sep, password = value.partition(":")
+    return (user, password) if sep and user and password else None
+
+
+@dataclass
+class AppContext:
+    own: RemoteModel  # the SDK handle on the server this page is mounted on
+    own_info: ModelInfo  # its model, known before the server answers (the page is built before it starts)
+    config: UIConfig
+    zoo_names: list[str]
+    runs: RunRegistry = field(default_factory=lambda: RUNS)
+    connect_timeout: float = 10.0
+
+    def own_connection(self) -> Connection:
+        return Connection(self.own, OWN_LABEL, own=True)
+
+    def new_user(self) -> UserState:
+        return UserState(self.own_connection())

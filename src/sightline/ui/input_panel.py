@@ -1,0 +1,150 @@
+"""Input panel: images, a video, image URLs, the webcam, or images of the workspace picked by name."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from sightline.errors import InputError, SightlineError
+from sightline.ui import live_panel
+from sightline.ui.context import AppContext
+from sightline.ui.state import UserState, describe
+
+KINDS = ("images", "video", "urls", "webcam", "workspace")
+VIDEO_TYPES = [".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"]
+
+
+@dataclass
+class InputPanel:
+    kind: gr.State
+    tabs: dict[str, gr.Tab]
+    files: gr.File
+    video: gr.File
+    urls: gr.Textbox
+    project: gr.Dropdown
+    datasets: gr.Dropdown
+    images: gr.Dropdown
+    refresh: gr.Button
+    live: live_panel.LivePanel
+    message: gr.Markdown
+    sources: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sources = [self.kind, self.files, self.video, self.urls, self.project, self.datasets, self.images]
+
+
+@dataclass
+class ChosenInput:
+    """What ``predict_detached`` gets from the input panel."""
+
+    kind: str
+    input: Any = None
+    kwargs: dict[str, Any] = field(default_factory=dict)  # workspace IDs
+    video_source: str | None = None
+    total_hint: int = 0
+
+
+def build(ctx: AppContext) -> InputPanel:
+    kind = gr.State("images")
+    tabs: dict[str, gr.Tab] = {}
+    with gr.Tabs(elem_id="input-tabs"):
+        with gr.Tab("Images", id="images", elem_id="tab-images") as tabs["images"]:
+            files = gr.File(label="Images (drop many at once)", file_count="multiple", file_types=["image"], elem_id="input-files")
+        with gr.Tab("Video", id="video", elem_id="tab-video") as tabs["video"]:
+            video = gr.File(label="A video file", file_types=VIDEO_TYPES, elem_id="input-video")
+            gr.Markdown("Sampling, tracking and the annotated video are set under **Settings → Video**.")
+        with gr.Tab("URLs", id="urls", elem_id="tab-urls") as tabs["urls"]:
+            urls = gr.Textbox(label="Image URLs, one per line", lines=4, placeholder="https://example.com/photo.jpg", elem_id="input-urls")
+        with gr.Tab("Webcam", id="webcam", elem_id="tab-webcam") as tabs["webcam"]:
+            live = live_panel.build()
+        with gr.Tab("Workspace", id="workspace", elem_id="tab-workspace") as tabs["workspace"]:
+            project = gr.Dropdown([], label="Project", elem_id="ws-project")
+            datasets = gr.Dropdown([], multiselect=True, label="Datasets (empty = the whole project)", elem_id="ws-datasets")
+            images = gr.Dropdown([], multiselect=True, label="Images (empty = all of the chosen datasets)", elem_id="ws-images")
+            refresh = gr.Button("Refresh lists", size="sm", elem_id="ws-refresh")
+    message = gr.Markdown(elem_id="input-message")
+    return InputPanel(kind, tabs, files, video, urls, project, datasets, images, refresh, live, message)
+
+
+# --- handlers -------------------------------------------------------------------------------------
+def choose(ctx: AppContext, state: UserState, kind: str, files: list[str] | None, video: str | None, urls: str | None,
+           project: int | None, datasets: list[int] | None, images: list[int] | None) -> ChosenInput:
+    """Turn the panel's values into a prediction input; ``InputError`` says what is missing or wrong."""
+    limit = ctx.config.max_file_mb * 1024 * 1024
+    if kind == "images":
+        if not files:
+            raise InputError("Add one or more images in the Images tab first.")
+        for path in files:
+            if os.path.getsize(path) > limit:
+                raise InputError(f"{os.path.basename(path)} is larger than {ctx.config.max_file_mb:g} MB, the limit of this app.")
+        return ChosenInput("images", list(files), total_hint=len(files))
+    if kind == "video":
+        if not video:
+            raise InputError("Add a video file in the Video tab first.")
+        return ChosenInput("video", video, video_source=video)
+    if kind == "urls":
+        lines = [u.strip() for u in (urls or "").splitlines() if u.strip()]
+        if not lines:
+            raise InputError("Paste one or more image URLs, one per line.")
+        bad = [u for u in lines if not u.lower().startswith(("http://", "https://"))]
+        if bad:
+            raise InputError(f"{bad[0]!r} is not a web address: each line must start with http:// or https://.")
+        return ChosenInput("urls", lines, total_hint=len(lines))
+    if kind == "workspace":
+        if images:
+            return ChosenInput("workspace", kwargs={"image_ids": [int(i) for i in images]}, total_hint=len(images))
+        if datasets:
+            return ChosenInput("workspace", kwargs={"dataset_id": [int(d) for d in datasets]})
+        if project is not None:
+            return ChosenInput("workspace", kwargs={"project_id": int(project)})
+        raise InputError("Pick a project (and maybe datasets or images) in the Workspace tab first.")
+    if kind == "webcam":
+        raise InputError("The webcam predicts live as it streams: press the record button under the camera.")
+    raise InputError(f"unknown input kind {kind!r}")
+
+
+def project_choices(state: UserState) -> Any:
+    """Projects with their sizes, as (label, id) pairs."""
+    try:
+        projects = state.connection.model.workspace.projects()
+    except SightlineError as exc:
+        return gr.update(choices=[], value=None), f"**The workspace could not be listed:** {describe(exc)}"
+    choices = [(f"{p.name} — {p.images} images, {p.datasets} datasets", p.id) for p in projects]
+    note = "" if choices else "The workspace has no projects yet: upload a run with mode **create** to make one."
+    return gr.update(choices=choices, value=None), note
+
+
+def dataset_choices(state: UserState, project: int | None) -> Any:
+    if project is None:
+        return gr.update(choices=[], value=[]), gr.update(choices=[], value=[])
+    try:
+        datasets = state.connection.model.workspace.datasets(int(project))
+    except SightlineError as exc:
+        gr.Warning(describe(exc))
+        return gr.update(choices=[], value=[]), gr.update(choices=[], value=[])
+    choices = [(f"{d.path} — {d.images} images" + (f", {d.videos} videos" if d.videos else ""), d.id) for d in datasets]
+    return gr.update(choices=choices, value=[]), gr.update(choices=[], value=[])
+
+
+def image_choices(state: UserState, datasets: list[int] | None) -> Any:
+    choices = []
+    try:
+        for d in datasets or []:
+            for im in state.connection.model.workspace.images(int(d)):
+                choices.append((f"{im.name} ({im.width}×{im.height}, {im.annotations} objects)", im.id))
+    except SightlineError as exc:
+        gr.Warning(describe(exc))
+    return gr.update(choices=choices, value=[])
+
+
+def wire(panel: InputPanel, ctx: AppContext, state: gr.State) -> list:
+    for kind, tab in panel.tabs.items():
+        tab.select(lambda k=kind: k, None, panel.kind, queue=False)
+    panel.project.change(dataset_choices, [state, panel.project], [panel.datasets, panel.images])
+    panel.datasets.change(image_choices, [state, panel.datasets], [panel.images])
+    panel.refresh.click(project_choices, [state], [panel.project, panel.message])
+    panel.tabs["workspace"].select(project_choices, [state], [panel.project, panel.message])
+    return [(project_choices, [state], [panel.project, panel.message])]

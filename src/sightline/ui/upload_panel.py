@@ -1,0 +1,108 @@
+"""Upload panel: send the reviewed results to the workspace as a new project, or into the images they
+came from (append, replace, or iou_merge without duplicates), after a preview of what would change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from sightline.errors import SightlineError
+from sightline.ui.state import UserState, describe
+
+MODES = {
+    "create": "create: a new project with these images and objects",
+    "append": "append: add the objects to the images' existing labels",
+    "replace": "replace: the objects replace the images' existing labels",
+    "iou_merge": "iou_merge: add only objects that do not overlap an existing one of the same class",
+}
+
+
+@dataclass
+class UploadPanel:
+    mode: gr.Radio
+    threshold: gr.Slider
+    project: gr.Textbox
+    target: gr.Markdown
+    preview: gr.Button
+    upload: gr.Button
+    summary: gr.Markdown
+
+
+def build() -> UploadPanel:
+    mode = gr.Radio([(v, k) for k, v in MODES.items()], value="create", label="How to upload", elem_id="upload-mode")
+    threshold = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label="iou_merge: an object is a duplicate at IoU ≥", visible=False,
+                          elem_id="merge-threshold")
+    project = gr.Textbox(label="New project name (create)", placeholder="predictions 2026-11-22", elem_id="upload-project")
+    target = gr.Markdown(elem_id="upload-target")
+    with gr.Row():
+        preview = gr.Button("Preview", elem_id="upload-preview")
+        upload = gr.Button("Upload", variant="primary", elem_id="upload")
+    summary = gr.Markdown(elem_id="upload-summary")
+    return UploadPanel(mode, threshold, project, target, preview, upload, summary)
+
+
+def describe_target(state: UserState, mode: str) -> str:
+    """Where the upload will go, in words, or why this mode cannot be used for this run."""
+    run = state.run
+    if run is None:
+        return "Run the model first; its reviewed results are what gets uploaded."
+    if mode == "create":
+        return f"A new project in the workspace of {state.connection.label}, with a copy of each image."
+    projects = {p.project_id for p in run.predictions if p.error is None}
+    if run.kind != "workspace" or None in projects:
+        return f"**{mode}** changes images already in the workspace: run on a workspace project, datasets or images first, or use **create**."
+    names = []
+    for pid in sorted(projects):
+        try:
+            names.append(state.connection.model.workspace.project(int(pid)).name)
+        except SightlineError:
+            names.append(f"project {pid}")
+    return f"Into the images these results came from, in **{', '.join(names)}**."
+
+
+def send(state: UserState, mode: str, threshold: float, project: str, conf: float, dry_run: bool) -> str:
+    """Preview (``dry_run``) or perform the upload of what the reviewer keeps; a summary either way."""
+    run = state.run
+    if run is None or not run.predictions:
+        return "Nothing to upload yet: run the model first."
+    predictions = run.reviewed(conf)
+    if not predictions:
+        return "Every item of this run failed: there is nothing to upload."
+    try:
+        answer = run.model.upload(predictions, mode, project=(project or "").strip() or None, iou_merge_threshold=float(threshold),
+                                  dry_run=dry_run)
+    except SightlineError as exc:
+        return f"**Could not {'preview' if dry_run else 'upload'}:** {describe(exc)}"
+    return summary(state, answer, mode, dry_run)
+
+
+def summary(state: UserState, answer: dict[str, Any], mode: str, dry_run: bool) -> str:
+    t = answer["totals"]
+    verb = "would" if dry_run else "did"
+    head = "Preview" if dry_run else "Uploaded"
+    lines = [
+        f"**{head}** ({mode}): {verb} add **{t['added']}** objects, replace **{t['replaced']}**, "
+        f"skip **{t['skipped_duplicates']}** duplicates, in {t['images']} images."
+    ]
+    if t.get("failed_objects") or t.get("failed_images"):
+        lines.append(f"{t.get('failed_objects', 0)} objects and {t.get('failed_images', 0)} images failed: " + "; ".join(t.get("errors", [])[:5]))
+    pid = answer.get("project_id")
+    if not dry_run and pid is not None:
+        try:
+            p = state.connection.model.workspace.project(int(pid))
+            lines.append(f"Project **{p.name}** now has {p.images} images in {p.datasets} datasets (see the Workspace input tab).")
+        except SightlineError:
+            pass
+    return "\n\n".join(lines)
+
+
+def wire(panel: UploadPanel, state: gr.State, conf: gr.Slider) -> None:
+    panel.mode.change(lambda m: gr.update(visible=m == "iou_merge"), [panel.mode], [panel.threshold], queue=False)
+    panel.mode.change(describe_target, [state, panel.mode], [panel.target])
+    inputs = [state, panel.mode, panel.threshold, panel.project, conf]
+    panel.preview.click(lambda s, m, t, p, c: send(s, m, t, p, c, True), inputs, [panel.summary])
+    panel.upload.click(lambda s, m, t, p, c: send(s, m, t, p, c, False), inputs, [panel.summary]).then(
+        describe_target, [state, panel.mode], [panel.target]
+    )

@@ -1,0 +1,80 @@
+"""Small steps a person takes on the page, shared by the browser tests."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = sorted((ROOT / "assets" / "samples").glob("shapes_*.jpg"))
+VIDEO = ROOT / "assets" / "samples" / "moving_shapes.mp4"
+LONG = 120_000  # ms; CI machines are slow and share two cores
+
+
+def open_tab(page: Page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def add_images(page: Page, files: list[Path] | list[str]) -> None:
+    open_tab(page, "Images")
+    page.locator("#input-files input[type=file]").set_input_files([str(f) for f in files])
+    page.locator("#input-files").get_by_text(Path(files[-1]).stem, exact=True).first.wait_for(state="attached", timeout=LONG)
+
+
+def run(page: Page) -> None:
+    page.locator("#run").click()
+
+
+def wait_state(page: Page, *states: str, timeout: float = LONG) -> None:
+    selector = ", ".join(f"#progress [data-state={s}]" for s in states)
+    page.locator(selector).first.wait_for(timeout=timeout)
+
+
+def progress(page: Page) -> tuple[int, int, str]:
+    bar = page.locator("#progress .sl-progress")
+    return int(bar.get_attribute("data-done") or 0), int(bar.get_attribute("data-total") or 0), bar.get_attribute("data-state") or ""
+
+
+def thumbnails(page: Page) -> int:
+    return page.locator("#gallery button.thumbnail-item").count()
+
+
+def set_number(page: Page, elem_id: str, value: float) -> None:
+    """Type into a slider's or number's box and commit it, as a person does."""
+    box = page.locator(f"#{elem_id} input[type=number]").first
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def choose(page: Page, elem_id: str, option: str) -> None:
+    """Pick an option of a dropdown by (part of) its label."""
+    page.locator(f"#{elem_id} input").first.click()
+    page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
+    page.keyboard.press("Escape")
+
+
+def text_of(page: Page, elem_id: str) -> str:
+    return page.locator(f"#{elem_id}").inner_text()
+
+
+def wait_text(page: Page, elem_id: str, pattern: str, timeout: float = LONG) -> str:
+    """Wait until the element's text matches ``pattern``; return the text."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        text = text_of(page, elem_id)
+        if re.search(pattern, text):
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"#{elem_id} never matched {pattern!r}; it shows: {text!r}")
+        time.sleep(0.2)
+
+
+OBJECT_ROWS = "Number(document.querySelector('#objects [role=grid]')?.getAttribute('aria-rowcount') || 1) - 1"
+
+
+def object_rows(page: Page) -> int:
+    """Rows of the objects table (the grid counts its header row too)."""
+    return int(page.evaluate(OBJECT_ROWS))

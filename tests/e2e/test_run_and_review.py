@@ -1,0 +1,84 @@
+"""A run from the page: the gallery fills while progress moves, Stop keeps what finished, a refresh finds
+the run again, the review slider re-filters without a new run, and rejected objects are not counted."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import httpx
+
+from tests.e2e.pages import LONG, OBJECT_ROWS, object_rows, SAMPLES, add_images, choose, open_tab, progress, run, set_number, text_of, thumbnails, wait_state, wait_text
+
+
+def many_images(tmp_path, n: int) -> list:
+    files = []
+    for k in range(n):
+        f = tmp_path / f"img_{k:03d}.jpg"
+        shutil.copy(SAMPLES[k % len(SAMPLES)], f)
+        files.append(f)
+    return files
+
+
+def sessions(app_url: str) -> int:
+    return len(httpx.get(f"{app_url}/v1/sessions", timeout=10).json()["sessions"])
+
+
+def test_gallery_fills_while_progress_moves_then_review_refilters(page, app_url, tmp_path):
+    add_images(page, many_images(tmp_path, 24))
+    set_number(page, "batch-size", 1)
+    run(page)
+    seen: list[tuple[int, int]] = []  # (done, thumbnails) while running
+    deadline = time.monotonic() + LONG / 1000
+    while time.monotonic() < deadline:
+        done, total, state = progress(page)
+        if state in ("running", "pending") and done:
+            seen.append((done, thumbnails(page)))
+        if state == "completed":
+            break
+        time.sleep(0.3)
+    assert progress(page)[:2] == (24, 24)
+    mid = [(d, t) for d, t in seen if 0 < d < 24]
+    assert len({d for d, _ in mid}) >= 2, f"progress never moved in steps: {seen}"
+    assert any(t > 0 for _, t in mid), f"the gallery stayed empty during the run: {seen}"
+    page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length == 24", timeout=LONG)
+    assert "24 of 24" in text_of(page, "page-info")
+
+    runs_before = sessions(page.url.rstrip("/"))
+    page.locator("#gallery button.thumbnail-item").first.click()
+    wait_text(page, "keep", r"#0 ")
+    page.wait_for_function(f"{OBJECT_ROWS} >= 2", timeout=LONG)
+    before = object_rows(page)
+    assert before >= 2
+    total_text = wait_text(page, "review-counts", r"\d+\*?\*? of \d+ objects")
+    set_number(page, "review-conf", 0.999)
+    page.wait_for_function(f"{OBJECT_ROWS} < {before}", timeout=LONG)
+    assert text_of(page, "review-counts") != total_text
+    assert sessions(page.url.rstrip("/")) == runs_before, "moving the review slider must not run the model again"
+
+    set_number(page, "review-conf", 0.5)
+    page.wait_for_function(f"{OBJECT_ROWS} == {before}", timeout=LONG)
+    page.locator("#keep label").first.click()  # reject the first object
+    wait_text(page, "review-counts", r"1 rejected by hand")
+    assert "rejected" in text_of(page, "objects")
+
+
+def test_stop_keeps_finished_results_and_refresh_finds_the_run(page, app_url, tmp_path):
+    add_images(page, many_images(tmp_path, 150))
+    set_number(page, "batch-size", 1)
+    run(page)
+    page.wait_for_function("Number(document.querySelector('#progress .sl-progress')?.dataset.done || 0) >= 3", timeout=LONG)
+
+    page.reload()  # the run goes on, and the page finds it again
+    page.wait_for_function("Number(document.querySelector('#progress .sl-progress')?.dataset.done || 0) >= 6", timeout=LONG)
+    assert progress(page)[1] == 150
+
+    page.locator("#stop").click()
+    wait_state(page, "stopped")
+    done, total, _ = progress(page)
+    assert 0 < done < total == 150
+    time.sleep(2.5)
+    assert progress(page)[0] == done, "progress moved after the run stopped"
+    page.wait_for_function(f"document.querySelectorAll('#gallery button.thumbnail-item').length == {min(done, 60)}", timeout=LONG)
+    assert f"of {done}" in text_of(page, "page-info")
+    assert "Stopped" in text_of(page, "run-message")
