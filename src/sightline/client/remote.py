@@ -173,9 +173,15 @@ class RemoteModel(PredictAPI):
         request = {"mode": mode, "predictions": [p.to_dict() for p in predictions], "iou_merge_threshold": iou_merge_threshold,
                    "project": project, "dry_run": dry_run, "model": self.info.name}
         if mode == "create" and not dry_run:  # the server needs the pixels to copy them into the new project
-            files = [("files", (f"{k}.img", prediction_bytes(p), "application/octet-stream")) for k, p in enumerate(predictions)]
+            files = [("files", (f"{k}.img", self._image_bytes(p), "application/octet-stream")) for k, p in enumerate(predictions)]
             return self._transport.post("/v1/uploads", files=files, data={"request": json.dumps(request)})
         return self._transport.post("/v1/uploads", json=request)
+
+    def _image_bytes(self, pred: Prediction) -> bytes:
+        """A prediction's encoded image: its own file or pixels, else the server's copy of a workspace image."""
+        if pred._image is None and not pred.image_path and not pred.image_url and pred.image_id is not None:
+            return self.workspace.image_bytes(pred.image_id)
+        return prediction_bytes(pred)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:

@@ -1,0 +1,77 @@
+"""Each input kind from the page: a video (annotated video played back), URLs with a broken one, a file
+that is not an image, and the webcam with Chromium's fake camera."""
+
+from __future__ import annotations
+
+from tests.e2e.pages import LONG, SAMPLES, VIDEO, add_images, open_tab, progress, run, text_of, thumbnails, wait_state, wait_text
+
+
+def test_video_runs_with_tracking_and_plays_annotated(page):
+    open_tab(page, "Video")
+    page.locator("#input-video input[type=file]").set_input_files(str(VIDEO))
+    page.locator("#input-video").get_by_text("moving_shapes").first.wait_for(state="attached", timeout=LONG)
+    run(page)
+    wait_state(page, "completed")
+    done, total, _ = progress(page)
+    assert done == total == 72  # every frame of the sample video
+    video = page.locator("#annotated-video video")
+    video.wait_for(timeout=LONG)
+    assert "/gradio_api/file" in (video.get_attribute("src") or "")
+    page.wait_for_function("document.querySelector('#annotated-video video').readyState >= 1", timeout=LONG)
+    assert page.evaluate("document.querySelector('#annotated-video video').duration") > 2.5  # 72 frames at 24 fps
+    assert thumbnails(page) == 60  # the first gallery page of 72 frames
+    page.locator("#gallery button.thumbnail-item").nth(10).click()
+    wait_text(page, "keep", r"track \d+")  # tracked objects carry their track id
+
+
+def test_urls_with_a_broken_one_fail_only_that_item(page, file_server):
+    open_tab(page, "URLs")
+    good = [f"{file_server}/img_00.png", f"{file_server}/img_01.png"]
+    page.locator("#input-urls textarea").fill("\n".join([*good, f"{file_server}/missing.jpg"]))
+    run(page)
+    wait_state(page, "completed")
+    assert progress(page)[:2] == (3, 3)
+    text = wait_text(page, "review-counts", r"could not be used")
+    assert "missing.jpg" in text and "404" in text
+    assert "1 item(s) could not be used" in text and "img_00.png" not in text
+    assert "1 failed" in text_of(page, "progress")
+    assert "Traceback" not in page.inner_text("body")
+    page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length == 3", timeout=LONG)
+
+
+def test_not_a_web_address_is_refused_before_running(page):
+    open_tab(page, "URLs")
+    page.locator("#input-urls textarea").fill("ftp://example.com/x.jpg")
+    run(page)
+    text = wait_text(page, "run-message", r"Could not start")
+    assert "ftp://example.com/x.jpg" in text and "http" in text
+
+
+def test_a_file_that_is_not_an_image_is_a_readable_error(page, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"this is not a picture")
+    add_images(page, [SAMPLES[0], bad])
+    run(page)
+    wait_state(page, "completed")
+    text = wait_text(page, "review-counts", r"could not be used")
+    assert "broken.jpg" in text and "not an image" in text
+    assert "1 failed" in text_of(page, "progress")
+    assert "Traceback" not in page.inner_text("body")
+
+
+def test_webcam_predicts_live_with_fps(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"])
+    page = context.new_page()
+    try:
+        page.goto(app_url)
+        open_tab(page, "Webcam")
+        page.get_by_role("button", name="Click to Access Webcam").click()
+        record = page.locator("#webcam button.capture-button")
+        record.wait_for(timeout=LONG)
+        record.click()
+        text = wait_text(page, "webcam-stats", r"\d+\.\d FPS")
+        assert "objects" in text
+        page.locator("#webcam-output img").wait_for(timeout=LONG)
+        record.click()  # stop streaming
+    finally:
+        context.close()
