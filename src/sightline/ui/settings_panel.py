@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from sightline.errors import InputError
 from sightline.models.base import ModelInfo
 from sightline.ui.state import UserState
 
@@ -62,7 +63,9 @@ def collect(state: UserState, conf: float, iou: float, classes: list[str] | None
     kwargs: dict[str, Any] = {"conf": float(conf), "iou": float(iou), "batch_size": int(batch_size)}
     known = state.connection.model.classes
     if classes is not None and set(classes) != set(known):
-        kwargs["classes"] = list(classes)  # an empty choice is refused by the model with a clear message
+        if not classes:  # the model would accept it and find nothing at all
+            raise InputError("Tick at least one class under Settings → Classes to keep.")
+        kwargs["classes"] = list(classes)
     if img_size:
         kwargs["img_size"] = int(img_size)
     video: dict[str, Any] = {"stride": int(stride or 1), "tracking": bool(tracking), "annotated_video": True}

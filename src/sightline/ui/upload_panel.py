@@ -49,14 +49,16 @@ def describe_target(state: UserState, mode: str) -> str:
     if run is None:
         return "Run the model first; its reviewed results are what gets uploaded."
     if mode == "create":
-        return f"A new project in the workspace of {state.connection.label}, with a copy of each image."
+        # the run's own server gets the upload: after a refresh or a model change the tab may be on another one
+        where = state.connection.label if run.model.url == state.connection.model.url else run.model.url
+        return f"A new project in the workspace of {where}, with a copy of each image."
     projects = {p.project_id for p in run.predictions if p.error is None}
     if run.kind != "workspace" or None in projects:
         return f"**{mode}** changes images already in the workspace: run on a workspace project, datasets or images first, or use **create**."
     names = []
     for pid in sorted(projects):
         try:
-            names.append(state.connection.model.workspace.project(int(pid)).name)
+            names.append(run.model.workspace.project(int(pid)).name)
         except SightlineError:
             names.append(f"project {pid}")
     return f"Into the images these results came from, in **{', '.join(names)}**."
@@ -91,7 +93,7 @@ def summary(state: UserState, answer: dict[str, Any], mode: str, dry_run: bool) 
     pid = answer.get("project_id")
     if not dry_run and pid is not None:
         try:
-            p = state.connection.model.workspace.project(int(pid))
+            p = state.run.model.workspace.project(int(pid))
             lines.append(f"Project **{p.name}** now has {p.images} images in {p.datasets} datasets (see the Workspace input tab).")
         except SightlineError:
             pass

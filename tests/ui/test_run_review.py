@@ -1,0 +1,218 @@
+"""Run panel (start, tick until the end, stop, restore after a refresh) and review panel (gallery, large view,
+rejecting objects, the confidence slider) on real sessions."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from sightline.ui import review_panel, run_panel
+from sightline.ui.render import THUMB_SIDE
+from tests.ui.conftest import is_skip, progress_attrs, settings, sources, tick_until_final, timer_active
+
+
+def objects(n: int) -> str:
+    return f"{n} object{'s' if n != 1 else ''}"
+
+
+def start(ctx, state, src, **values):  # type: ignore[no-untyped-def]
+    return run_panel.start(ctx, state, src, settings(**values))
+
+
+@pytest.fixture(scope="module")
+def finished(ctx, sample_dir):  # type: ignore[no-untyped-def]
+    """One tab that ran the model over four sample images to the end, and every tick it saw."""
+    state = ctx.new_user()
+    files = [str(sample_dir / f"img_{i:02d}.png") for i in range(4)]
+    state, progress, message, timer, remembered = start(ctx, state, sources(files=files), conf=0.25)
+    assert message == "" and timer_active(timer) and state.run is not None
+    assert remembered == {"session": state.run.id} and state.run.id
+    assert "data-state=" in progress
+    return state, tick_until_final(state, conf=0.0, page_size=3)
+
+
+def test_a_run_fills_the_gallery_and_finishes(finished, ctx):
+    state, ticks = finished
+    run = state.run
+    progress, gallery, page, counts, message, timer, video = ticks[-1]
+    assert progress_attrs(progress) == {"state": "completed", "done": "4", "total": "4"} and "Finished" in progress
+    assert not timer_active(timer) and is_skip(message) and is_skip(video)  # no annotated video for images
+    assert len(run.predictions) == 4 and all(p.error is None and len(p) > 0 for p in run.predictions)
+    assert run.conf == 0.25 and all(p.scores.min() >= 0.25 for p in run.predictions)
+    assert page == "Page 1 of 2 · results 1–3 of 4" and len(gallery) == 3
+    for (path, caption), pred in zip(gallery, run.predictions):
+        assert os.path.exists(path) and caption == f"{os.path.basename(pred.image_path or pred.source)}: {objects(len(pred))}"
+    found = sum(len(p) for p in run.predictions)
+    assert counts.startswith(f"**{found}** of {found} objects in 4 results will be uploaded (confidence ≥ 0.00, 0 rejected")
+    assert ctx.runs.get(run.id) is run
+    # a tick after the end (a restored page's first) shows the same and keeps the timer off
+    again = run_panel.tick(state, 0.0, 3)
+    assert progress_attrs(again[0]) == progress_attrs(progress)
+    assert again[1] == gallery and again[3] == counts and not timer_active(again[5]) and len(run.predictions) == 4
+
+
+def test_pages_of_the_gallery(finished):
+    state, _ = finished
+    state = review_panel.turn_page(state, 1)
+    gallery, label, _ = review_panel.refresh(state, 0.0, 3)
+    assert label == "Page 2 of 2 · results 4–4 of 4" and len(gallery) == 1
+    state = review_panel.turn_page(state, 5)  # past the end: clamped to the last page
+    assert review_panel.refresh(state, 0.0, 3)[1] == "Page 2 of 2 · results 4–4 of 4" and state.page == 1
+    state = review_panel.turn_page(state, -9)
+    assert review_panel.refresh(state, 0.0, 3)[1].startswith("Page 1 of 2") and state.page == 0
+    # picking the first picture of page 2 selects the fourth result
+    state.page = 1
+    state = review_panel.select(state, 3, gr.SelectData(None, {"index": 0, "value": None}))
+    assert state.selected == 3
+    state.page = 0
+
+
+def test_review_rejects_objects_and_filters_by_confidence(finished):
+    state, _ = finished
+    run = state.run
+    run.rejected.clear()
+    position = max(range(4), key=lambda k: len(run.predictions[k]))
+    pred = run.predictions[position]
+    n = len(pred)
+    assert n >= 2
+    state.selected = position
+
+    image, keep, rows, counts = review_panel.show(state, 0.0, True, True, True)
+    assert image.shape[:2] == pred.image_size and image.dtype == np.uint8
+    assert [i for _, i in keep["choices"]] == list(range(n)) and keep["value"] == list(range(n))
+    assert [r[0] for r in rows] == list(range(n)) and all(r[-1] == "yes" for r in rows)
+    plain, *_ = review_panel.show(state, 0.0, False, False, False)
+    assert not np.array_equal(plain, image)  # the toggles change the drawing
+
+    total = sum(len(p) for p in run.predictions)
+    state = review_panel.set_kept(state, 0.0, list(range(1, n)))  # untick object #0
+    assert run.rejected == {position: {0}}
+    _, keep, rows, counts = review_panel.show(state, 0.0, True, True, True)
+    assert keep["value"] == list(range(1, n)) and rows[0][-1] == "rejected"
+    assert counts.startswith(f"**{total - 1}** of {total} objects in 4 results") and "1 rejected by hand" in counts
+    assert review_panel.counts(run, 0.0) == counts
+    reviewed = run.reviewed(0.0)
+    assert len(reviewed) == 4 and len(reviewed[position]) == n - 1
+    assert np.array_equal(reviewed[position].boxes, pred.boxes[1:])
+
+    # a high review confidence hides objects: from the view, the counts and what an upload sends
+    high = float(np.sort(pred.scores)[-1])  # only the best object of this image passes
+    _, keep, rows, counts = review_panel.show(state, high, True, True, True)
+    best = int(np.argmax(pred.scores))
+    assert [i for _, i in keep["choices"]] == [best] and len(rows) == 1
+    kept = sum(int((p.scores >= high).sum()) for p in run.predictions) - (1 if pred.scores[0] >= high else 0)
+    assert counts.startswith(f"**{kept}** of {total} objects") and f"confidence ≥ {high:.2f}" in counts
+    assert sum(len(p) for p in run.reviewed(high)) == kept < total - 1
+    assert review_panel.thumbnail(run, position, high)[1].endswith(": " + objects(len(run.reviewed(high)[position])))
+
+    # unticking at a high confidence does not undo rejections of hidden objects; ticking all back clears them
+    state = review_panel.set_kept(state, high, [best])
+    assert run.rejected.get(position, set()) == ({0} if best != 0 else set())
+    state = review_panel.set_kept(state, 0.0, list(range(n)))
+    assert position not in run.rejected and review_panel.counts(run, 0.0).startswith(f"**{total}** of {total}")
+
+
+def test_thumbnails_are_drawn_once_per_look(finished):
+    state, _ = finished
+    run = state.run
+    path, caption = review_panel.thumbnail(run, 0, 0.0)
+    assert max(Image.open(path).size) <= THUMB_SIDE
+    mtime = os.stat(path).st_mtime_ns
+    assert review_panel.thumbnail(run, 0, 0.0) == (path, caption) and os.stat(path).st_mtime_ns == mtime
+    run.rejected[0] = {0}
+    try:
+        other, caption2 = review_panel.thumbnail(run, 0, 0.0)
+        assert other != path and caption2 != caption
+    finally:
+        run.rejected.pop(0)
+
+
+def test_restore_after_a_refresh_finds_the_same_run(finished, ctx):
+    state, _ = finished
+    fresh, progress, timer = run_panel.restore(ctx, None, {"session": state.run.id})
+    assert fresh is not state and fresh.run is state.run and timer_active(timer)  # the next tick shows the end
+    assert progress_attrs(progress) == {"state": "completed", "done": "4", "total": "4"}
+    *_, timer, _ = run_panel.tick(fresh, 0.0, 3)
+    assert not timer_active(timer)
+
+    for remembered in ({"session": "no-such-session"}, {"session": None}, None):
+        fresh, progress, timer = run_panel.restore(ctx, None, remembered)
+        assert fresh.run is None and not timer_active(timer) and "No run yet" in progress
+        assert fresh.connection.own
+
+
+def test_start_needs_an_input_and_refuses_bad_settings(ctx, state):
+    for src, values, needle in [
+        (sources(kind="images"), {}, "Add one or more images"),
+        (sources(kind="urls", urls="file:///etc/passwd"), {}, "is not a web address"),
+        (sources(kind="workspace", project=1), {"classes": []}, "Tick at least one class"),
+        (sources(kind="workspace", project=1), {"classes": ["dog"]}, "['dog'] are not classes of this model"),
+    ]:
+        state, progress, message, timer, remembered = start(ctx, state, src, **values)
+        assert message.startswith("**Could not start:**") and needle in message, message
+        assert state.run is None and is_skip(progress) and is_skip(timer) and is_skip(remembered)
+    out = run_panel.tick(state, 0.0, 60)
+    assert "No run yet" in out[0] and not timer_active(out[5])
+    assert run_panel.stop(state) == "Nothing is running."
+
+
+def test_stop_keeps_what_is_finished(ctx, state, sample_dir):
+    files = [str(sample_dir / "img_00.png")] * 60
+    state, _, message, timer, _ = start(ctx, state, sources(files=files), batch_size=1)
+    assert message == "" and timer_active(timer)
+    again = start(ctx, state, sources(files=files))
+    assert again[2] == "A run is still going: stop it first, or wait for it to finish." and again[0].run is state.run
+    run = state.run
+    deadline = time.monotonic() + 30
+    while run.status().done < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert run_panel.stop(state) == "Stopping after the batch in flight; finished results stay."
+    progress, gallery, page, counts, message, timer, video = tick_until_final(state)[-1]
+    attrs = progress_attrs(progress)
+    done = int(attrs["done"])
+    assert attrs["state"] == "stopped" and "Stopped" in progress and 0 < done < 60 and attrs["total"] == "60"
+    assert message == "Stopped: the results finished before the stop are kept below."
+    assert len(run.predictions) == done and all(p.error is None for p in run.predictions)
+    assert len(gallery) == min(done, 60) and f"in {done} results" in counts
+    assert run_panel.stop(state) == "Nothing is running."
+
+
+def test_a_broken_url_fails_alone(ctx, state, file_server):
+    urls = f"{file_server}/img_00.png\n{file_server}/missing.png\nhttp://127.0.0.1:1/gone.png\n{file_server}/img_01.png"
+    state, _, message, timer, _ = start(ctx, state, sources(kind="urls", urls=urls))
+    assert message == "" and timer_active(timer)
+    progress, gallery, page, counts, message, timer, video = tick_until_final(state)[-1]
+    run = state.run
+    assert [p.error is None for p in run.predictions] == [True, False, False, True]
+    assert progress_attrs(progress)["state"] == "completed" and "2 failed" in progress
+    assert "2 item(s) could not be used:" in counts and "in 2 results" in counts
+    for line, name in zip(counts.split("could not be used:")[1].strip().splitlines(), ["missing.png", "gone.png"]):
+        assert line.startswith(f"- **{name}**: ") and len(line) > len(name) + 10 and "Traceback" not in line
+    assert "404" in run.predictions[1].error
+    first, last = objects(len(run.predictions[0])), objects(len(run.predictions[3]))
+    assert [c for _, c in gallery] == [f"img_00.png: {first}", "missing.png: failed", "gone.png: failed", f"img_01.png: {last}"]
+    # the large view of a failed item says why instead of drawing
+    state.selected = 1
+    image, keep, rows, text = review_panel.show(state, 0.0, True, True, True)
+    assert image is None and keep["choices"] == [] and text.startswith("**missing.png** could not be used:")
+    assert len(run.reviewed(0.0)) == 2  # an upload sends only what worked
+
+
+def test_a_video_run_ends_with_the_annotated_video(ctx, state, sample_video):
+    state, _, message, _, _ = start(ctx, state, sources(kind="video", video=str(sample_video)), stride=12, tracking=True)
+    assert message == ""
+    progress, gallery, page, counts, message, timer, video = tick_until_final(state)[-1]
+    run = state.run
+    frames = [p.frame_idx for p in run.predictions]
+    assert progress_attrs(progress)["state"] == "completed" and frames == list(range(0, 72, 12))
+    assert video["visible"] is True and os.path.getsize(video["value"]) > 0 and run.annotated_video == video["value"]
+    assert [c.split(":")[0] for _, c in gallery] == [f"moving_shapes.mp4 frame {f}" for f in frames]
+    state.selected = 2  # the large view reads the frame back from the page's own copy of the video
+    image, *_ = review_panel.show(state, 0.0, True, True, True)
+    assert image.shape[:2] == (360, 480)
