@@ -109,7 +109,7 @@ def restore(ctx: AppContext, state: UserState | None, remembered: dict | None) -
     run = ctx.runs.get(session_id) if session_id else None
     if run is None:
         return state, progress_html(None), gr.Timer(active=False)
-    state.run, state.connection = run, state.connection
+    state.run = run
     return state, progress_html(run.status()), gr.Timer(active=True)
 
 
