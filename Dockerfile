@@ -1,20 +1,27 @@
 # sightline as a Hugging Face Docker Space (or any container host): the web app and the REST API on
 # port 7860, with the bundled demo model and an embedded workspace. No configuration needed.
-FROM python:3.11-slim
+# Debian 12, as on the development machines, so the system package names below are the ones tested.
+FROM python:3.11-slim-bookworm
 
+# ffmpeg: video tools next to PyAV's own libraries. libgl1 and libglib2.0-0: opencv-python (a dependency
+# of trackers) links libGL and glib, and `import cv2` fails without them on a slim image.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg \
+ && apt-get install -y --no-install-recommends ffmpeg libgl1 libglib2.0-0 \
  && rm -rf /var/lib/apt/lists/*
 
-# Spaces run the container as uid 1000
-RUN useradd -m -u 1000 user
+# Spaces run the container as uid 1000. Its app folder and the workspace inside it are made here, as
+# root, and handed to that user: some builders create a missing WORKDIR as root whatever USER says.
+RUN useradd -m -u 1000 user \
+ && mkdir -p /home/user/app/data \
+ && chown -R user:user /home/user/app
 USER user
 ENV HOME=/home/user \
     PATH=/home/user/.local/bin:$PATH \
     GRADIO_SERVER_NAME=0.0.0.0 \
     GRADIO_SERVER_PORT=7860 \
     PYTHONUNBUFFERED=1 \
-    PYTHONPATH=/home/user/app/src
+    PYTHONPATH=/home/user/app/src \
+    SIGHTLINE_WORKSPACE=/home/user/app/data
 WORKDIR /home/user/app
 
 COPY --chown=user requirements.txt .
