@@ -39,7 +39,8 @@ def main() -> None:
     host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     print(f"sightline: http://{host}:{port}  (API docs at /docs)", flush=True)
-    uvicorn.run(build(host, port), host=host, port=port, log_level="warning")
+    # open event streams (runs, the page) must not hold a stop or restart for long
+    uvicorn.run(build(host, port), host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
 if __name__ == "__main__":

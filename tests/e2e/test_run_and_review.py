@@ -25,7 +25,7 @@ def sessions(app_url: str) -> int:
 
 
 def test_gallery_fills_while_progress_moves_then_review_refilters(page, app_url, tmp_path):
-    add_images(page, many_images(tmp_path, 24))
+    add_images(page, many_images(tmp_path, 90))  # long enough to be seen in steps on a fast machine
     set_number(page, "batch-size", 1)
     run(page)
     seen: list[tuple[int, int]] = []  # (done, thumbnails) while running
@@ -37,12 +37,16 @@ def test_gallery_fills_while_progress_moves_then_review_refilters(page, app_url,
         if state == "completed":
             break
         time.sleep(0.3)
-    assert progress(page)[:2] == (24, 24)
-    mid = [(d, t) for d, t in seen if 0 < d < 24]
+    assert progress(page)[:2] == (90, 90)
+    mid = [(d, t) for d, t in seen if 0 < d < 90]
     assert len({d for d, _ in mid}) >= 2, f"progress never moved in steps: {seen}"
     assert any(t > 0 for _, t in mid), f"the gallery stayed empty during the run: {seen}"
-    page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length == 24", timeout=LONG)
-    assert "24 of 24" in text_of(page, "page-info")
+    page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length == 60", timeout=LONG)
+    assert "Page 1 of 2 · results 1–60 of 90" in text_of(page, "page-info")  # 60 per page
+    page.locator("#next-page").click()
+    page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length == 30", timeout=LONG)
+    page.locator("#prev-page").click()
+    page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length == 60", timeout=LONG)
 
     runs_before = sessions(page.url.rstrip("/"))
     page.locator("#gallery button.thumbnail-item").first.click()

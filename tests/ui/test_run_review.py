@@ -13,6 +13,7 @@ from PIL import Image
 
 from sightline.ui import review_panel, run_panel
 from sightline.ui.render import THUMB_SIDE
+from sightline.ui.state import Run
 from tests.ui.conftest import is_skip, progress_attrs, settings, sources, tick_until_final, timer_active
 
 
@@ -216,3 +217,20 @@ def test_a_video_run_ends_with_the_annotated_video(ctx, state, sample_video):
     state.selected = 2  # the large view reads the frame back from the page's own copy of the video
     image, *_ = review_panel.show(state, 0.0, True, True, True)
     assert image.shape[:2] == (360, 480)
+
+
+def test_the_registry_forgets_old_runs_and_deletes_their_files(tmp_path):
+    from sightline.ui.state import RunRegistry
+
+    class FakeSession:  # only the id and nothing else is read by the registry
+        def __init__(self, sid: str) -> None:
+            self.id = sid
+
+    registry = RunRegistry(keep=2)
+    runs = [Run(FakeSession(f"s{k}"), None, "images", 0.5, folder=tmp_path / f"run{k}") for k in range(3)]  # type: ignore[arg-type]
+    for run in runs:
+        run.folder.mkdir()
+        (run.folder / "thumb.jpg").write_bytes(b"x")
+        registry.add(run)
+    assert registry.get("s0") is None and not runs[0].folder.exists()
+    assert registry.get("s2") is runs[2] and runs[2].folder.exists()

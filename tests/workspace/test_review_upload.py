@@ -71,3 +71,27 @@ def test_upload_over_http(tmp_path, sample_dir):
                 model.upload(preds, "merge")
     finally:
         live.stop()
+
+
+def test_large_uploads_go_in_parts_and_a_create_fills_one_project(tmp_path, sample_dir, monkeypatch):
+    from sightline.client import remote
+
+    monkeypatch.setattr(remote, "UPLOAD_PART_ITEMS", 2)  # 5 predictions: three requests
+    ws = sightline.Workspace(tmp_path / "ws")
+    project = _project_with_images(ws, sample_dir, n=5)
+    live = LiveServer(create_app(ServerConfig(device="cpu", api_key=None), model=load_model("demo/shapes", "cpu"), workspace=ws)).start()
+    try:
+        with sightline.connect(live.url) as model:
+            preds = model.predict(project_id=project.id)
+            objects = sum(len(p) for p in preds)
+            preview = model.upload(preds, "append", dry_run=True)
+            done = model.upload(preds, "append")
+            assert preview["totals"] == done["totals"] and done["totals"]["added"] == objects and done["totals"]["images"] == 5
+            assert len(done["items"]) == 5
+            created = model.upload(preds, "create", project="in parts")
+            assert created["totals"]["added"] == objects and created["totals"]["images"] == 5
+            made = ws.project("in parts")
+            assert made.id == created["project_id"] and made.images == 5 and made.datasets == 1
+            assert len([p for p in ws.projects() if p.name == "in parts"]) == 1
+    finally:
+        live.stop()

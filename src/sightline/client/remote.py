@@ -24,6 +24,15 @@ from sightline.models.base import ModelInfo, info_from_dict
 from sightline.settings import split_kwargs
 
 
+UPLOAD_PART_ITEMS = 64  # predictions per upload request (servers take up to 256 files per request)
+UPLOAD_PART_BYTES = 32 * 1024 * 1024  # image bytes per upload request of a ``create``
+
+
+def _add_totals(into: dict[str, Any], part: dict[str, Any]) -> None:
+    for key, value in part.items():
+        into[key] = into.get(key, [] if isinstance(value, list) else 0) + value
+
+
 class RemoteModel(PredictAPI):
     """Connect with ``sightline.connect(url)`` or start a server with ``sightline.deploy(...)``.
 
@@ -170,12 +179,41 @@ class RemoteModel(PredictAPI):
 
     def upload(self, predictions: list[Prediction], mode: str, *, project: str | None = None, iou_merge_threshold: float = 0.9,
                dry_run: bool = False) -> dict[str, Any]:
-        request = {"mode": mode, "predictions": [p.to_dict() for p in predictions], "iou_merge_threshold": iou_merge_threshold,
-                   "project": project, "dry_run": dry_run, "model": self.info.name}
-        if mode == "create" and not dry_run:  # the server needs the pixels to copy them into the new project
-            files = [("files", (f"{k}.img", self._image_bytes(p), "application/octet-stream")) for k, p in enumerate(predictions)]
-            return self._transport.post("/v1/uploads", files=files, data={"request": json.dumps(request)})
-        return self._transport.post("/v1/uploads", json=request)
+        """Upload (or with ``dry_run`` preview) predictions into the server's workspace.
+
+        Large uploads go in parts of at most ``UPLOAD_PART_ITEMS`` predictions (and, for ``create``, about
+        ``UPLOAD_PART_BYTES`` of images); a ``create`` in parts fills one project. The answer sums the parts.
+        """
+        answer: dict[str, Any] = {"totals": {}, "project_id": None, "items": []}
+        for part in self._upload_parts(predictions, mode, dry_run):
+            request = {"mode": mode, "predictions": [p.to_dict() for p, _ in part], "iou_merge_threshold": iou_merge_threshold,
+                       "project": project, "dry_run": dry_run, "model": self.info.name}
+            if mode == "create" and answer["project_id"] is not None:
+                request["project_id"] = answer["project_id"]  # later parts join the project the first one made
+            if mode == "create" and not dry_run:  # the server needs the pixels to copy them into the new project
+                files = [("files", (f"{k}.img", data, "application/octet-stream")) for k, (_, data) in enumerate(part)]
+                got = self._transport.post("/v1/uploads", files=files, data={"request": json.dumps(request)})
+            else:
+                got = self._transport.post("/v1/uploads", json=request)
+            _add_totals(answer["totals"], got["totals"])
+            answer["project_id"] = answer["project_id"] if answer["project_id"] is not None else got.get("project_id")
+            answer["items"].extend(got.get("items") or [])
+        return answer
+
+    def _upload_parts(self, predictions: list[Prediction], mode: str, dry_run: bool) -> Any:
+        """Predictions in request-sized parts, each paired with its image bytes when the server needs them."""
+        with_images = mode == "create" and not dry_run
+        part: list[tuple[Prediction, bytes | None]] = []
+        size = 0
+        for pred in predictions:
+            data = self._image_bytes(pred) if with_images else None
+            if part and (len(part) >= UPLOAD_PART_ITEMS or size + len(data or b"") > UPLOAD_PART_BYTES):
+                yield part
+                part, size = [], 0
+            part.append((pred, data))
+            size += len(data or b"")
+        if part:
+            yield part
 
     def _image_bytes(self, pred: Prediction) -> bytes:
         """A prediction's encoded image: its own file or pixels, else the server's copy of a workspace image."""

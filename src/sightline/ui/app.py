@@ -26,7 +26,8 @@ INTRO = (
 def build_ui(ctx: AppContext) -> gr.Blocks:
     """The page, one panel per section; each panel's ``wire`` connects its events."""
     page_size = ctx.config.gallery_page
-    with gr.Blocks(title=TITLE) as demo:
+    # files Gradio keeps for the page (uploads, gallery pictures) are deleted a day after they were made
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 86400)) as demo:
         state = gr.State(None)
         gr.Markdown(INTRO)
         model = model_panel.build(ctx)

@@ -14,7 +14,7 @@ from sightline.engine.status import SessionState, SessionStatus
 from sightline.models.base import ModelInfo
 from sightline.prediction import Prediction
 
-THUMB_SIDE = 384
+THUMB_SIDE = 320
 VIEW_SIDE = 1280
 
 
@@ -126,7 +126,7 @@ def model_card(info: ModelInfo, where: str) -> str:
 CSS = """
 .sl-progress { padding: 6px 2px; }
 .sl-bar { height: 14px; background: var(--neutral-200, #e5e7eb); border-radius: 7px; overflow: hidden; }
-.sl-fill { height: 100%; background: var(--color-accent, #f97316); transition: width .4s; }
+.sl-fill { height: 100%; background: var(--color-accent, #f97316); }
 .sl-line { margin-top: 4px; font-size: 0.95em; }
 .sl-failed, .sl-error { color: #b91c1c; }
 .sl-chip { display: inline-flex; align-items: center; gap: 4px; margin: 2px 8px 2px 0; }

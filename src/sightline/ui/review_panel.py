@@ -126,8 +126,13 @@ def refresh(state: UserState, conf: float, page_size: int) -> tuple[Any, str, st
     state.page = min(max(0, state.page), pages - 1)
     lo = state.page * page_size
     items = [thumbnail(run, k, conf) for k in range(lo, min(lo + page_size, len(run.predictions)))]
-    label = f"Page {state.page + 1} of {pages} · results {lo + 1 if items else 0}–{lo + len(items)} of {len(run.predictions)}"
-    return items, label, counts(run, conf)
+    return items, page_label(run, state.page, page_size), counts(run, conf)
+
+
+def page_label(run: Run, page: int, page_size: int) -> str:
+    lo = page * page_size
+    shown = max(0, min(page_size, len(run.predictions) - lo))
+    return f"Page {page + 1} of {page_count(run, page_size)} · results {lo + 1 if shown else 0}–{lo + shown} of {len(run.predictions)}"
 
 
 def counts(run: Run, conf: float) -> str:

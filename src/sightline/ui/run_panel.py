@@ -83,7 +83,14 @@ def tick(state: UserState, conf: float, page_size: int) -> tuple[Any, ...]:
     except SightlineError as exc:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**The run could not be read:** {describe(exc)}", gr.Timer(active=False), gr.skip()
     final = status.state.is_final and len(run.predictions) >= status.done
-    gallery, page, counts = review_panel.refresh(state, conf, page_size) if (new or final) else (gr.skip(), gr.skip(), gr.skip())
+    n, lo = len(run.predictions), state.page * page_size
+    landed = new and n - new < lo + page_size and n > lo  # some new results are on the page on screen
+    if landed or final:  # the page on screen changed; results landing on later pages only move the counters
+        gallery, page, counts = review_panel.refresh(state, conf, page_size)
+    elif new:
+        gallery, page, counts = gr.skip(), review_panel.page_label(run, state.page, page_size), review_panel.counts(run, conf)
+    else:
+        gallery, page, counts = gr.skip(), gr.skip(), gr.skip()
     video, message = _finish(run, status) if final else (gr.skip(), gr.skip())
     return progress_html(status), gallery, page, counts, message, gr.Timer(active=not final), video
 

@@ -7,6 +7,7 @@ id in the browser's local storage) re-attaches to the very same run, uploads and
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import tempfile
 import threading
 import time
@@ -105,7 +106,8 @@ class RunRegistry:
         with self._lock:
             self._runs[run.id] = run
             while len(self._runs) > self.keep:
-                self._runs.pop(next(iter(self._runs)))
+                old = self._runs.pop(next(iter(self._runs)))
+                shutil.rmtree(old.folder, ignore_errors=True)  # its thumbnails and downloaded video
 
     def get(self, session_id: str) -> Run | None:
         with self._lock:

@@ -35,6 +35,7 @@ class RunUploader:
         project_name: str | None,
         platform_input: bool,
         dry_run: bool = False,
+        into_project: int | None = None,
     ) -> None:
         if mode is not UploadMode.CREATE and not platform_input:
             raise InputError(
@@ -50,7 +51,10 @@ class RunUploader:
         self._videos: dict[str, int] = {}
         if dry_run:
             return  # a preview creates nothing
-        if mode is UploadMode.CREATE:
+        if mode is UploadMode.CREATE and into_project is not None:  # a later part of one upload sent in parts
+            self.project_id = ws.project(into_project).id
+            self.dataset_id = ws.ensure_dataset(self.project_id, "predictions")
+        elif mode is UploadMode.CREATE:
             stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
             name = project_name or f"{model_name} {stamp}"
             self.project_id = ws.create_project(name, f"predictions of {model_name}").id
@@ -129,13 +133,15 @@ def upload_predictions(
     project_name: str | None = None,
     images: list[bytes | None] | None = None,
     dry_run: bool = False,
+    into_project: int | None = None,
 ) -> tuple[UploadTotals, int | None]:
     """Upload already-made (and maybe reviewed) predictions; ``images`` gives each one's bytes for ``create``.
 
+    ``into_project`` continues a ``create`` sent in parts: the images join the project the first part made.
     Returns the totals and the project written to (``None`` for a dry run of ``create``).
     """
     on_platform = all(p.image_id is not None or p.video_id is not None for p in predictions)
-    uploader = RunUploader(ws, mode, model_name, {}, threshold, project_name, on_platform, dry_run=dry_run)
+    uploader = RunUploader(ws, mode, model_name, {}, threshold, project_name, on_platform, dry_run=dry_run, into_project=into_project)
     for k, pred in enumerate(predictions):
         data = images[k] if images is not None and k < len(images) else None
         if mode is UploadMode.CREATE and data is None and not dry_run:

@@ -16,7 +16,7 @@ from sightline.workspace.run_upload import upload_predictions
 from sightline.workspace.uploads import parse_mode, parse_threshold
 
 router = APIRouter(prefix="/v1", tags=["uploads"])
-KEYS = ("mode", "predictions", "iou_merge_threshold", "project", "dry_run", "model")
+KEYS = ("mode", "predictions", "iou_merge_threshold", "project", "project_id", "dry_run", "model")
 
 
 @router.post("/uploads")
@@ -38,10 +38,13 @@ async def upload(request: Request) -> dict[str, Any]:
     predictions = [Prediction.from_dict(as_dict(p, "predictions[]")) for p in raw]
     images = [f.file.read() for f in files] if files else None
     mode = parse_mode(body.get("mode"))
+    into_project = body.get("project_id")
+    if into_project is not None and (mode.value != "create" or not isinstance(into_project, int) or isinstance(into_project, bool)):
+        raise InputError("project_id continues a 'create' upload sent in parts: give the id the first part answered, with mode 'create'")
     totals, project_id = await run_in_threadpool(
         lambda: upload_predictions(
             ws, predictions, mode, model_name=str(body.get("model") or "review"), threshold=parse_threshold(body.get("iou_merge_threshold", 0.9)),
-            project_name=body.get("project"), images=images, dry_run=bool(body.get("dry_run", False)),
+            project_name=body.get("project"), images=images, dry_run=bool(body.get("dry_run", False)), into_project=into_project,
         )
     )
     return {"totals": totals.to_dict(), "project_id": project_id, "items": [p.upload for p in predictions]}

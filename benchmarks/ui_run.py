@@ -1,0 +1,117 @@
+"""The web app's run path: a run started from the page vs. the same run through the SDK, plus latencies.
+
+    .venv/bin/python benchmarks/ui_run.py [--images 96] [--batch-size 4] [--rounds 3]
+
+The app is started as `make run` starts it; Chromium (Debian's) drives the page with Playwright. Both
+sides predict the same JPEG files on the same server with the same batch size; their run time is the
+server's own measure of the session (start to last result), so the browser's polling interval does not
+count against the page. The page side also draws a thumbnail of every result for the gallery while the
+run goes on, on the same two cores: that is the cost this benchmark shows.
+Targets: page >= 90% of the SDK's throughput; first picture in the gallery within one timer tick (1 s)
++ one batch; Stop shown as stopped within one tick + one batch.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import parse_args, rate_row, row, settle, make_images, write_jpegs
+
+import httpx
+from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sightline.client.deploy import start_app  # noqa: E402
+from sightline.client.remote import RemoteModel  # noqa: E402
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run", "--disable-sync"]
+DONE = "Number(document.querySelector('#progress .sl-progress')?.dataset.done || 0)"
+
+
+def sessions(url: str) -> dict[str, dict]:
+    return {s["id"]: s for s in httpx.get(f"{url}/v1/sessions", timeout=30).json()["sessions"]}
+
+
+def page_run(page, files: list[str], batch_size: int, url: str) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(images per second measured by the server, seconds from Run to the first gallery picture)."""
+    before = sessions(url)
+    page.evaluate("localStorage.clear()")  # a fresh page, not the previous round's run found again
+    page.reload()
+    page.locator("#input-files input[type=file]").set_input_files(files)
+    page.locator("#input-files").get_by_text(Path(files[-1]).stem, exact=True).first.wait_for(state="attached", timeout=120_000)
+    box = page.locator("#batch-size input[type=number]")
+    box.fill(str(batch_size))
+    box.press("Enter")
+    settle()
+    start = time.perf_counter()
+    page.locator("#run").click()
+    page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length > 0", timeout=120_000, polling=20)
+    first = time.perf_counter() - start
+    page.locator("#progress [data-state=completed]").wait_for(timeout=600_000)
+    (s,) = [s for sid, s in sessions(url).items() if sid not in before]
+    assert s["done"] == len(files) and not s["failed"], s
+    return s["done"] / s["elapsed_s"], first
+
+
+def sdk_run(client: RemoteModel, files: list[str], batch_size: int) -> float:
+    settle()
+    session = client.predict_detached(input=files, batch_size=batch_size)
+    status = session.wait_done(timeout=600)
+    assert status.done == len(files) and not status.failed
+    return status.done / status.elapsed_s
+
+
+def page_stop(page, files: list[str], url: str) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """(seconds from Stop to the page showing "stopped", items the server finished after the click)."""
+    before = sessions(url)
+    page.evaluate("localStorage.clear()")
+    page.reload()
+    page.locator("#input-files input[type=file]").set_input_files(files)
+    page.locator("#input-files").get_by_text(Path(files[-1]).stem, exact=True).first.wait_for(state="attached", timeout=120_000)
+    page.locator("#run").click()
+    page.wait_for_function(f"{DONE} >= 8", timeout=120_000, polling=20)
+    (sid,) = [sid for sid in sessions(url) if sid not in before]
+    at_click = sessions(url)[sid]["done"]  # the server's count: the page shows it up to one tick later
+    start = time.perf_counter()
+    page.locator("#stop").click()
+    page.locator("#progress [data-state=stopped]").wait_for(timeout=60_000)
+    return time.perf_counter() - start, sessions(url)[sid]["done"] - at_click
+
+
+def main() -> None:
+    args = parse_args(__doc__, count=96, rounds=3)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_jpegs(make_images(args.images), Path(tmp))
+        files = sorted(str(f) for f in folder.glob("*.jpg"))
+        app, url = start_app(env={"SIGHTLINE_DEVICE": "cpu", "SIGHTLINE_WORKSPACE": str(Path(tmp) / "ws")})
+        client = RemoteModel(url)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url)
+                sdk_run(client, files[:8], args.batch_size)  # warm-up
+                page_rates, sdk_rates, firsts = [], [], []
+                for _ in range(args.rounds):  # interleaved, so drift of the machine hits both sides alike
+                    sdk_rates.append(sdk_run(client, files, args.batch_size))
+                    rate, first = page_run(page, files, args.batch_size, url)
+                    page_rates.append(rate)
+                    firsts.append(first)
+                stop_s, after = page_stop(page, files, url)
+                browser.close()
+        finally:
+            client.close()
+            app.terminate()
+            app.wait(timeout=30)
+    print(f"{args.images} JPEGs 640x480, batch size {args.batch_size}, {args.rounds} interleaved rounds")
+    rate_row("SDK run (predict_detached)", sdk_rates, "img/s")
+    rate_row("page run (Run button, gallery filling)", page_rates, "img/s", sdk_rates, "target >= 0.90")
+    row("first gallery picture after Run (best)", min(firsts) * 1000, "ms", f"median {sorted(firsts)[len(firsts) // 2] * 1000:.0f} ms")
+    row("Stop click to 'stopped' on the page", stop_s * 1000, "ms", f"{after} item(s) finished after the click")
+
+
+if __name__ == "__main__":
+    main()
