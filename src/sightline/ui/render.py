@@ -61,7 +61,8 @@ def save_jpeg(image: np.ndarray, path: Path) -> str:
 
 
 def caption(pred: Prediction, kept: int) -> str:
-    name = item_name(pred)
+    # a frame's number comes first: every frame of a video shares the file name, which a narrow tile cuts
+    name = f"frame {pred.frame_idx}" if pred.frame_idx is not None else item_name(pred)
     if pred.error:
         return f"{name}: failed"
     return f"{name}: {kept} object{'s' if kept != 1 else ''}"

@@ -220,7 +220,7 @@ def wire(panel: ReviewPanel, state: gr.State, page_size: int) -> None:
         show, [state, *look], panel.shown
     )
     for toggle in (panel.boxes, panel.masks, panel.labels):
-        toggle.change(show, [state, *look], panel.shown, queue=False)
+        toggle.change(show, [state, *look], panel.shown, show_progress="hidden", concurrency_limit=None)
     panel.conf.change(show, [state, *look], panel.shown, show_progress="hidden")
     panel.conf.release(refresh_page, [state, panel.conf], panel.refreshed, show_progress="hidden")
     panel.keep.input(set_kept, [state, panel.conf, panel.keep], [state], queue=False).then(

@@ -48,8 +48,8 @@ def build(info: ModelInfo) -> SettingsPanel:
         with gr.Row():
             stride = gr.Number(1, precision=0, minimum=1, label="Every n-th frame", elem_id="stride")
             start_frame = gr.Number(0, precision=0, minimum=0, label="Start frame", elem_id="start-frame")
-            end_frame = gr.Number(None, precision=0, minimum=0, label="End frame (empty = the end)", elem_id="end-frame")
-            duration = gr.Number(None, minimum=0, label="…or duration in seconds", elem_id="duration")
+            end_frame = gr.Number(None, precision=0, minimum=0, label="End frame (0 = the end)", elem_id="end-frame")
+            duration = gr.Number(None, minimum=0, label="…or seconds from the start frame (0 = all)", elem_id="duration")
         with gr.Row():
             tracking = gr.Checkbox(True, label="Track objects across frames", elem_id="tracking")
             tracker = gr.Dropdown(TRACKERS, value="bytetrack", label="Tracker", elem_id="tracker")
