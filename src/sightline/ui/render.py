@@ -30,10 +30,12 @@ def shrink(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
 
 def draw(pred: Prediction, image: np.ndarray, keep: np.ndarray, *, side: int = VIEW_SIDE, boxes: bool = True,
          masks: bool = True, labels: bool = True) -> np.ndarray:
-    """``image`` with the kept objects of ``pred`` drawn, at most ``side`` pixels on its longer side."""
-    small, scale = shrink(image, side)
+    """``image`` (the source, maybe already smaller) with the kept objects of ``pred`` drawn, at most
+    ``side`` pixels on its longer side."""
+    small, _ = shrink(image, side)
+    scale = small.shape[1] / pred.image_size[1] if pred.image_size else 1.0  # boxes are in source pixels
     detections = pred.detections[keep] if len(pred) else pred.detections
-    if scale != 1.0 and len(detections):
+    if abs(scale - 1.0) > 1e-9 and len(detections):
         detections = _scaled(detections, scale, small.shape[:2])
     return draw_detections(small, detections, boxes=boxes, masks=masks, labels=labels, smart_labels=side > THUMB_SIDE)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from sightline.errors import SightlineError
 from sightline.ui.render import THUMB_SIDE, caption, draw, failed_tile, item_name, save_jpeg
-from sightline.ui.state import Run, UserState, describe, source_pixels
+from sightline.ui.state import Run, UserState, describe, preview_pixels, source_pixels
 
 TABLE_HEADERS = ["#", "class", "score", "track", "x0", "y0", "x1", "y1", "kept"]
 
@@ -82,6 +82,9 @@ class PixelCache:
         self._items: OrderedDict[int, np.ndarray] = OrderedDict()
         self.size = size
 
+    def __contains__(self, position: int) -> bool:
+        return position in self._items
+
     def get(self, run: Run, position: int) -> np.ndarray:
         if position in self._items:
             self._items.move_to_end(position)
@@ -98,6 +101,13 @@ def _pixels(run: Run, position: int) -> np.ndarray:
     return cache.get(run, position)
 
 
+def _preview(run: Run, position: int) -> np.ndarray:
+    cache: PixelCache = run.extras.setdefault("pixels", PixelCache())
+    if position in cache:  # the large view has it whole already
+        return cache.get(run, position)
+    return preview_pixels(run.model, run.predictions[position], run.video_source, THUMB_SIDE)
+
+
 def thumbnail(run: Run, position: int, conf: float) -> tuple[str, str]:
     """The gallery entry of one result: a drawn thumbnail file (made once per look) and its caption."""
     pred = run.predictions[position]
@@ -106,7 +116,7 @@ def thumbnail(run: Run, position: int, conf: float) -> tuple[str, str]:
     path = run.folder / f"{position:06d}-{key}.jpg"
     if not path.exists():
         try:
-            image = failed_tile() if pred.error else draw(pred, _pixels(run, position), keep, side=THUMB_SIDE, labels=False)
+            image = failed_tile() if pred.error else draw(pred, _preview(run, position), keep, side=THUMB_SIDE, labels=False)
         except SightlineError:
             image = failed_tile()
         save_jpeg(image, path)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image as PILImage, ImageOps
 
 from sightline.client.remote import RemoteModel
 from sightline.engine.session import PredictionSession
@@ -137,6 +138,21 @@ def source_pixels(model: RemoteModel, pred: Prediction, video_source: str | None
     if pred.image_id is not None:
         return model.workspace.read_image(pred.image_id)
     raise SightlineError(f"the image of {pred.source!r} cannot be shown: it is not a file, URL or workspace image")
+
+
+def preview_pixels(model: RemoteModel, pred: Prediction, video_source: str | None, side: int) -> np.ndarray:
+    """The source image at about ``side`` pixels: a local JPEG is decoded at reduced scale (several times
+    cheaper than decoding it whole and shrinking it), anything else is loaded whole."""
+    if pred._image is None and pred.image_path and pred.image_size:
+        try:
+            with PILImage.open(pred.image_path) as im:
+                if im.format == "JPEG":
+                    ratio = side / max(im.size)
+                    im.draft("RGB", (max(1, int(im.width * ratio)), max(1, int(im.height * ratio))))  # DCT scaling: at least that
+                    return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+        except OSError:
+            pass  # the full loader below says what is wrong with the file
+    return source_pixels(model, pred, video_source)
 
 
 def describe(value: Any) -> str:
