@@ -53,6 +53,8 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
         review_panel.wire(review, state, page_size)
         upload_panel.wire(upload, state, review.conf)
         demo.load(restore, [state, run.remembered], [state, run.progress, run.timer]).then(
+            lambda s: s.run.conf if s is not None and s.run else gr.skip(), [state], [review.conf], queue=False
+        ).then(
             lambda s, c: review_panel.refresh(s, c, page_size), [state, review.conf], review.refreshed
         ).then(upload_panel.describe_target, [state, upload.mode], [upload.target])
         run.timer.tick(upload_panel.describe_target, [state, upload.mode], [upload.target], show_progress="hidden")
