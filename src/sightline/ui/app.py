@@ -28,7 +28,7 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
     page_size = ctx.config.gallery_page
     # files Gradio keeps for the page (uploads, gallery pictures) are deleted a day after they were made
     with gr.Blocks(title=TITLE, delete_cache=(3600, 86400)) as demo:
-        state = gr.State(None)
+        state = gr.State(lambda: ctx.new_user())  # called for each tab as it loads (a plain function: Gradio deep-copies it)
         gr.Markdown(INTRO)
         model = model_panel.build(ctx)
         with gr.Row(equal_height=False):

@@ -25,7 +25,7 @@ from sightline.errors import SightlineError
 from sightline.prediction import Prediction
 
 
-@dataclass
+@dataclass(frozen=True)
 class Connection:
     """The model the page predicts with, and where it is served."""
 
