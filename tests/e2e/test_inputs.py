@@ -3,7 +3,7 @@ that is not an image, and the webcam with Chromium's fake camera."""
 
 from __future__ import annotations
 
-from tests.e2e.pages import LONG, SAMPLES, VIDEO, add_images, open_tab, progress, run, text_of, thumbnails, wait_state, wait_text
+from tests.e2e.pages import LONG, SAMPLES, VIDEO, add_images, open_tab, progress, run, set_number, text_of, thumbnails, wait_state, wait_text
 
 
 def test_video_runs_with_tracking_and_plays_annotated(page):
@@ -11,7 +11,7 @@ def test_video_runs_with_tracking_and_plays_annotated(page):
     page.locator("#input-video input[type=file]").set_input_files(str(VIDEO))
     page.locator("#input-video").get_by_text("moving_shapes").first.wait_for(state="attached", timeout=LONG)
     page.locator("#video-settings").get_by_text("Video").first.click()
-    page.locator("#stride input[type=number]").fill("2")
+    set_number(page, "stride", 2)
     run(page)
     wait_state(page, "completed")
     done, total, _ = progress(page)

@@ -70,6 +70,7 @@ def test_gallery_fills_while_progress_moves_then_review_refilters(page, app_url,
 def test_stop_keeps_finished_results_and_refresh_finds_the_run(page, app_url, tmp_path):
     add_images(page, many_images(tmp_path, 150))
     set_number(page, "batch-size", 1)
+    set_number(page, "img-size", 1024)  # several times slower a picture: the run outlasts a reload on any machine
     run(page)
     page.wait_for_function("Number(document.querySelector('#progress .sl-progress')?.dataset.done || 0) >= 3", timeout=LONG)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sightline.client.deploy import start_app
-from tests.e2e.pages import LONG, SAMPLES, add_images, progress, run, text_of, wait_state
+from tests.e2e.pages import LONG, SAMPLES, add_images, progress, run, set_number, text_of, wait_state
 from tests.e2e.test_run_and_review import many_images
 
 
@@ -17,8 +17,8 @@ def test_two_users_have_their_own_runs(browser, app_url, tmp_path):
         for p in (alice, bob):
             p.goto(app_url)
         add_images(alice, many_images(tmp_path, 150))
-        alice.locator("#batch-size input[type=number]").fill("1")
-        alice.locator("#batch-size input[type=number]").press("Enter")
+        set_number(alice, "batch-size", 1)
+        set_number(alice, "img-size", 1024)  # a long run, several times slower a picture
         run(alice)
         alice.wait_for_function("Number(document.querySelector('#progress .sl-progress')?.dataset.done || 0) >= 2", timeout=LONG)
 

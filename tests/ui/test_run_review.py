@@ -234,3 +234,11 @@ def test_the_registry_forgets_old_runs_and_deletes_their_files(tmp_path):
         registry.add(run)
     assert registry.get("s0") is None and not runs[0].folder.exists()
     assert registry.get("s2") is runs[2] and runs[2].folder.exists()
+
+
+def test_a_new_tab_state_copies_without_copying_the_connection(ctx):
+    import copy
+
+    ctx.own.workspace.projects()  # a used handle holds locks, which cannot be copied
+    state = copy.deepcopy(ctx.new_user())  # what Gradio does for each new tab
+    assert state.connection.model is ctx.own and state.run is None

@@ -33,6 +33,9 @@ class Connection:
     label: str  # "this app's server" or the URL connected to
     own: bool  # the app's own server (its workspace is the local one)
 
+    def __deepcopy__(self, memo: dict) -> "Connection":
+        return self  # Gradio deep-copies each tab's new state; the model handle is shared and thread-safe
+
 
 @dataclass
 class Run:
