@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/server_throughput.py
 	$(PY) benchmarks/video_pipeline.py
 	$(PY) benchmarks/upload_throughput.py
+	$(PY) benchmarks/ui_run.py
 
 train-demo: $(STAMP)
 	$(PY) -m sightline.models.demo.train --out assets/models/shapes.pt
