@@ -43,9 +43,9 @@ def build() -> RunPanel:
 # --- handlers -------------------------------------------------------------------------------------
 def start(ctx: AppContext, state: UserState, sources: list[Any], settings: list[Any]) -> tuple[UserState, str, str, Any, dict]:
     """Start a detached session on the connected model with the chosen input and settings."""
-    if state.run is not None and not state.run.status().state.is_final:
-        return state, gr.skip(), "A run is still going: stop it first, or wait for it to finish.", gr.skip(), gr.skip()
     try:
+        if state.run is not None and not state.run.status().state.is_final:
+            return state, gr.skip(), "A run is still going: stop it first, or wait for it to finish.", gr.skip(), gr.skip()
         chosen = input_panel.choose(ctx, state, *sources)
         kwargs, video = settings_panel.collect(state, *settings)
         if chosen.kind == "video" or ("video_id" in chosen.kwargs):
@@ -117,7 +117,11 @@ def restore(ctx: AppContext, state: UserState | None, remembered: dict | None) -
     if run is None:
         return state, progress_html(None), gr.Timer(active=False)
     state.run = run
-    return state, progress_html(run.status()), gr.Timer(active=True)
+    try:
+        shown = progress_html(run.status())
+    except SightlineError:  # its server is gone: the timer's first tick says so in words
+        shown = progress_html(None)
+    return state, shown, gr.Timer(active=True)
 
 
 def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.InputPanel, settings: settings_panel.SettingsPanel,

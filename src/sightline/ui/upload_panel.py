@@ -55,13 +55,15 @@ def describe_target(state: UserState, mode: str) -> str:
     projects = {p.project_id for p in run.predictions if p.error is None}
     if run.kind != "workspace" or None in projects:
         return f"**{mode}** changes images already in the workspace: run on a workspace project, datasets or images first, or use **create**."
-    names = []
-    for pid in sorted(projects):
+    if not projects:
+        return "Into the workspace images the results come from (their project shows once the first results arrive)."
+    known: dict[int, str] = run.extras.setdefault("project_names", {})  # asked once: the page refreshes this every second
+    for pid in sorted(projects - known.keys()):
         try:
-            names.append(run.model.workspace.project(int(pid)).name)
+            known[pid] = run.model.workspace.project(int(pid)).name
         except SightlineError:
-            names.append(f"project {pid}")
-    return f"Into the images these results came from, in **{', '.join(names)}**."
+            known[pid] = f"project {pid}"
+    return f"Into the images these results came from, in **{', '.join(known[p] for p in sorted(projects))}**."
 
 
 def send(state: UserState, mode: str, threshold: float, project: str, conf: float, dry_run: bool) -> str:
