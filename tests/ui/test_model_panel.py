@@ -95,3 +95,19 @@ def test_deploy_a_checkpoint(own, tmp_path):
     # the other panels follow the new model: the settings list its classes
     classes, _, _ = settings_panel.refresh(state)
     assert classes["choices"] == state.connection.model.info.classes
+
+
+def test_a_public_server_refuses_image_urls_inside_its_network(start_server, file_server):
+    from sightline.ui import review_panel, run_panel
+    from tests.ui.conftest import settings, sources, tick_until_final
+
+    public = make_ctx(start_server(allow_private_urls=False).url, allow_private_urls=False)
+    state = public.new_user()
+    state, _, message, _, _ = run_panel.start(public, state, sources("urls", urls=f"{file_server}/img_00.png"), settings())
+    if state.run is None:  # refused before the run starts
+        assert "private or loopback" in message
+        return
+    tick_until_final(state)
+    text = review_panel.counts(state.run, 0.0)
+    assert "img_00.png" in text and "private or loopback" in text
+    assert all(p.error for p in state.run.predictions)
