@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gradio as gr
 
 from sightline.client.remote import RemoteModel, connect
 from sightline.errors import SightlineError
+from sightline.models.base import ModelInfo
 from sightline.server.security import check_url
 from sightline.ui.context import OWN_LABEL, AppContext
 from sightline.ui.render import model_card
@@ -55,28 +57,28 @@ def build(ctx: AppContext) -> ModelPanel:
 # --- handlers (plain functions: tested without a browser) ----------------------------------------
 def deploy(ctx: AppContext, state: UserState, name: str | None, device: str) -> tuple[UserState, str, str]:
     """Load a zoo model on the connected server and predict with it from now on."""
-    server = state.connection.model
     if not name:
         return state, gr.skip(), "Choose a model from the list first."
-    try:
-        info = server.load_model(name, device=device or "auto")
-    except SightlineError as exc:
-        return state, gr.skip(), f"**Could not deploy {name}:** {describe(exc)}"
-    state.connection = Connection(server.use_model(info.name), state.connection.label, state.connection.own)
-    return state, model_card(state.connection.model.info, state.connection.label), f"Deployed **{info.name}** on {info.device}."
+    return _load(state, lambda server: server.load_model(name, device=device or "auto"), f"Could not deploy {name}", "")
 
 
 def deploy_checkpoint(ctx: AppContext, state: UserState, path: str | None, device: str) -> tuple[UserState, str, str]:
     """Send a checkpoint file to the connected server, load it there and predict with it."""
     if not path:
         return state, gr.skip(), "Upload a checkpoint file first."
+    return _load(state, lambda server: server.upload_model(path, device=device or "auto"), "Could not deploy this checkpoint",
+                 " from the uploaded checkpoint")
+
+
+def _load(state: UserState, load: Callable[[RemoteModel], ModelInfo], failed: str, how: str) -> tuple[UserState, str, str]:
+    """Load a model on the connected server with ``load``; the tab then predicts with it."""
     server = state.connection.model
     try:
-        info = server.upload_model(path, device=device or "auto")
+        info = load(server)
     except SightlineError as exc:
-        return state, gr.skip(), f"**Could not deploy this checkpoint:** {describe(exc)}"
+        return state, gr.skip(), f"**{failed}:** {describe(exc)}"
     state.connection = Connection(server.use_model(info.name), state.connection.label, state.connection.own)
-    return state, model_card(state.connection.model.info, state.connection.label), f"Deployed **{info.name}** from the uploaded checkpoint on {info.device}."
+    return state, model_card(state.connection.model.info, state.connection.label), f"Deployed **{info.name}**{how} on {info.device}."
 
 
 def connect_to(ctx: AppContext, state: UserState, url: str, api_key: str) -> tuple[UserState, str, str]:
