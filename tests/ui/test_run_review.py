@@ -13,6 +13,7 @@ from PIL import Image
 
 from sightline.ui import review_panel, run_panel
 from sightline.ui.render import THUMB_SIDE
+from sightline.paths import SAMPLES_DIR
 from sightline.ui.state import Run
 from tests.ui.conftest import is_skip, progress_attrs, settings, sources, tick_until_final, timer_active
 
@@ -242,3 +243,18 @@ def test_a_new_tab_state_copies_without_copying_the_connection(ctx):
     ctx.own.workspace.projects()  # a used handle holds locks, which cannot be copied
     state = copy.deepcopy(ctx.new_user())  # what Gradio does for each new tab
     assert state.connection.model is ctx.own and state.run is None
+
+
+def test_previews_come_small_from_local_jpegs_and_the_workspace(ctx, ws_server):
+    from sightline.ui.state import preview_pixels
+
+    _, project_id = ws_server
+    dataset = next(d for d in ctx.own.workspace.datasets(project_id) if d.images)
+    image = ctx.own.workspace.images(dataset.id)[0]
+    from_workspace = ctx.own.predict(image_ids=[image.id])[0]
+    small = preview_pixels(ctx.own, from_workspace, None, THUMB_SIDE)
+    assert max(small.shape[:2]) <= THUMB_SIDE and small.shape[1] / small.shape[0] == pytest.approx(image.width / image.height, rel=0.02)
+    local = ctx.own.predict(input=[str(SAMPLES_DIR / "shapes_1.jpg")])[0]  # 640x480: a half-scale decode fits
+    small = preview_pixels(ctx.own, local, None, THUMB_SIDE)
+    h, w = local.image_size
+    assert THUMB_SIDE <= max(small.shape[:2]) < max(h, w)  # decoded at reduced scale, never below the thumbnail size

@@ -145,7 +145,8 @@ def source_pixels(model: RemoteModel, pred: Prediction, video_source: str | None
 
 def preview_pixels(model: RemoteModel, pred: Prediction, video_source: str | None, side: int) -> np.ndarray:
     """The source image at about ``side`` pixels: a local JPEG is decoded at reduced scale (several times
-    cheaper than decoding it whole and shrinking it), anything else is loaded whole."""
+    cheaper than decoding it whole and shrinking it), a workspace image comes as the server's thumbnail,
+    anything else is loaded whole."""
     if pred._image is None and pred.image_path and pred.image_size:
         try:
             with PILImage.open(pred.image_path) as im:
@@ -155,6 +156,10 @@ def preview_pixels(model: RemoteModel, pred: Prediction, video_source: str | Non
                     return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
         except OSError:
             pass  # the full loader below says what is wrong with the file
+    if pred._image is None and pred.image_id is not None and not pred.image_path and not pred.image_url and pred.image_size:
+        from sightline.inputs.images import decode_image_bytes
+
+        return decode_image_bytes(model.workspace.thumbnail(pred.image_id, size=side))  # the server shrinks it
     return source_pixels(model, pred, video_source)
 
 
