@@ -34,7 +34,7 @@ def build() -> UploadPanel:
     mode = gr.Radio([(v, k) for k, v in MODES.items()], value="create", label="How to upload", elem_id="upload-mode")
     threshold = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label="iou_merge: an object is a duplicate at IoU ≥", visible=False,
                           elem_id="merge-threshold")
-    project = gr.Textbox(label="New project name (create)", placeholder="predictions 2026-11-22", elem_id="upload-project")
+    project = gr.Textbox(label="New project name", placeholder="empty: the model's name and the time", elem_id="upload-project")
     target = gr.Markdown(elem_id="upload-target")
     with gr.Row():
         preview = gr.Button("Preview", elem_id="upload-preview")
@@ -103,7 +103,8 @@ def summary(state: UserState, answer: dict[str, Any], mode: str, dry_run: bool) 
 
 
 def wire(panel: UploadPanel, state: gr.State, conf: gr.Slider) -> None:
-    panel.mode.change(lambda m: gr.update(visible=m == "iou_merge"), [panel.mode], [panel.threshold], queue=False)
+    panel.mode.change(lambda m: (gr.update(visible=m == "iou_merge"), gr.update(visible=m == "create")), [panel.mode],
+                      [panel.threshold, panel.project], queue=False)
     panel.mode.change(describe_target, [state, panel.mode], [panel.target])
     inputs = [state, panel.mode, panel.threshold, panel.project, conf]
     panel.preview.click(lambda s, m, t, p, c: send(s, m, t, p, c, True), inputs, [panel.summary])
