@@ -28,7 +28,9 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
     page_size = ctx.config.gallery_page
     # files Gradio keeps for the page (uploads, gallery pictures) are deleted a day after they were made
     with gr.Blocks(title=TITLE, delete_cache=(3600, 86400)) as demo:
-        state = gr.State(lambda: ctx.new_user())  # called for each tab as it loads (a plain function: Gradio deep-copies it)
+        # made for each tab as it loads (a plain function: Gradio deep-copies the value); when Gradio forgets
+        # a closed tab, its webcam stream on the server is closed too (its run stays findable by id)
+        state = gr.State(lambda: ctx.new_user(), delete_callback=lambda s: live_panel.close(s) if s is not None else None)
         gr.Markdown(INTRO)
         model = model_panel.build(ctx)
         with gr.Row(equal_height=False):
