@@ -18,17 +18,17 @@ def choose(ctx: AppContext, state, **values):  # type: ignore[no-untyped-def]
 def test_each_kind_becomes_the_right_input(ctx, state, sample_dir, sample_video):
     files = [str(sample_dir / "img_00.png"), str(sample_dir / "img_01.png")]
     chosen = choose(ctx, state, kind="images", files=files)
-    assert (chosen.kind, chosen.input, chosen.kwargs, chosen.total_hint) == ("images", files, {}, 2)
+    assert (chosen.kind, chosen.input, chosen.kwargs) == ("images", files, {})
 
     chosen = choose(ctx, state, kind="video", video=str(sample_video))
     assert (chosen.kind, chosen.input, chosen.video_source, chosen.kwargs) == ("video", str(sample_video), str(sample_video), {})
 
     chosen = choose(ctx, state, kind="urls", urls="  https://a.example/x.jpg \n\n HTTP://b.example/y.png\n")
-    assert (chosen.kind, chosen.input, chosen.total_hint) == ("urls", ["https://a.example/x.jpg", "HTTP://b.example/y.png"], 2)
+    assert (chosen.kind, chosen.input) == ("urls", ["https://a.example/x.jpg", "HTTP://b.example/y.png"])
 
     # the most specific workspace choice wins: images over datasets over the project
     chosen = choose(ctx, state, kind="workspace", project=1, datasets=[1, 2], images=["3", 4])
-    assert (chosen.kind, chosen.input, chosen.kwargs, chosen.total_hint) == ("workspace", None, {"image_ids": [3, 4]}, 2)
+    assert (chosen.kind, chosen.input, chosen.kwargs) == ("workspace", None, {"image_ids": [3, 4]})
     assert choose(ctx, state, kind="workspace", project=1, datasets=["2"]).kwargs == {"dataset_id": [2]}
     assert choose(ctx, state, kind="workspace", project=1).kwargs == {"project_id": 1}
     assert choose(ctx, state, kind="workspace", project=0).kwargs == {"project_id": 0}

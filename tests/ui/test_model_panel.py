@@ -27,7 +27,7 @@ def test_connect_refuses_private_addresses_on_a_public_deployment(start_server):
     for url in (other.url, "http://localhost:9/"):
         state, card, message = model_panel.connect_to(public, state, url, "")
         assert is_skip(card) and message.startswith("**Could not connect to ") and "private or loopback" in message
-        assert state.connection.own and state.connection.label == OWN_LABEL
+        assert state.connection.label == OWN_LABEL
     state, card, message = model_panel.connect_to(public, state, "  ", "")
     assert is_skip(card) and message == "Enter the URL of a sightline server."
     state, card, message = model_panel.connect_to(public, state, "ftp://example.com", "")
@@ -40,16 +40,16 @@ def test_connect_with_an_api_key_and_back(own, start_server):
 
     state, card, message = model_panel.connect_to(own, state, secured.url + "/", "wrong")
     assert is_skip(card) and message.startswith(f"**Could not connect to {secured.url}:**") and "API key" in message
-    assert state.connection.own
+    assert state.connection.label == OWN_LABEL
 
     state, card, message = model_panel.connect_to(own, state, secured.url, " s3cret ")
     assert message == f"Connected to **{secured.url}**: predicting with **demo/shapes**."
     assert f"served by {secured.url}" in card and "data-model='demo/shapes'" in card
-    assert not state.connection.own and state.connection.label == secured.url
+    assert state.connection.label == secured.url
     assert state.connection.model.url.rstrip("/") == secured.url and state.connection.model.info.name == "demo/shapes"
 
     state, card, message = model_panel.use_own(own, state)
-    assert state.connection.own and state.connection.model is own.own
+    assert state.connection.label == OWN_LABEL and state.connection.model is own.own
     assert message == "Back on this app's server." and f"served by {html.escape(OWN_LABEL)}" in card
 
 
@@ -57,7 +57,7 @@ def test_connect_to_a_server_that_is_not_there_is_a_message(own):
     state = own.new_user()
     state, card, message = model_panel.connect_to(own, state, "http://127.0.0.1:1", "")
     assert is_skip(card) and message.startswith("**Could not connect to http://127.0.0.1:1:**") and "Traceback" not in message
-    assert state.connection.own
+    assert state.connection.label == OWN_LABEL
 
 
 def test_deploy_from_the_zoo(own):
@@ -73,7 +73,7 @@ def test_deploy_from_the_zoo(own):
 
     state, card, message = model_panel.deploy(own, state, "demo/shapes", "cpu")
     assert message == "Deployed **demo/shapes** on cpu." and "data-model='demo/shapes'" in card and "device <b>cpu</b>" in card
-    assert state.connection.own and state.connection.label == OWN_LABEL
+    assert state.connection.label == OWN_LABEL
 
 
 def test_deploy_a_checkpoint(own, tmp_path):
@@ -91,7 +91,7 @@ def test_deploy_a_checkpoint(own, tmp_path):
     name = state.connection.model.info.name
     assert DEMO_CHECKPOINT.name == "shapes.pt" and name == "shapes"
     assert message == "Deployed **shapes** from the uploaded checkpoint on cpu." and "data-model='shapes'" in card
-    assert state.connection.own and state.connection.model is not own.own
+    assert state.connection.label == OWN_LABEL and state.connection.model is not own.own
     # the other panels follow the new model: the settings list its classes
     classes, _, _ = settings_panel.refresh(state)
     assert classes["choices"] == state.connection.model.info.classes

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sightline.ui.context import OWN_LABEL
 from sightline.ui import review_panel, run_panel
 from sightline.ui.render import THUMB_SIDE
 from sightline.paths import SAMPLES_DIR
@@ -145,7 +146,7 @@ def test_restore_after_a_refresh_finds_the_same_run(finished, ctx):
     for remembered in ({"session": "no-such-session"}, {"session": None}, None):
         fresh, progress, timer = run_panel.restore(ctx, None, remembered)
         assert fresh.run is None and not timer_active(timer) and "No run yet" in progress
-        assert fresh.connection.own
+        assert fresh.connection.label == OWN_LABEL
 
 
 def test_start_needs_an_input_and_refuses_bad_settings(ctx, state):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sightline.client.remote import RemoteModel
+from sightline.ui.context import OWN_LABEL
 from sightline.ui import live_panel, model_panel, run_panel, upload_panel
 from tests.ui.conftest import make_ctx, settings, sources, start_ws_server, tick_until_final
 
@@ -151,7 +152,7 @@ def test_a_run_on_another_server_uploads_there(fresh, sample_dir, tmp_path):
         tick_until_final(state)
         # after a refresh the tab is on this app's server again, but the run (and its upload) is on the other one
         state, _, _ = run_panel.restore(ctx, None, remembered)
-        assert state.connection.own and state.run.model.url.rstrip("/") == other.url
+        assert state.connection.label == OWN_LABEL and state.run.model.url.rstrip("/") == other.url
         assert other.url in upload_panel.describe_target(state, "create")
         done = upload_panel.send(state, "create", 0.5, "Elsewhere", 0.0, False)
         assert "Project **Elsewhere** now has 1 images in 1 datasets" in done

@@ -45,7 +45,7 @@ class AppContext:
     connect_timeout: float = 10.0
 
     def own_connection(self) -> Connection:
-        return Connection(self.own, OWN_LABEL, own=True)
+        return Connection(self.own, OWN_LABEL)
 
     def new_user(self) -> UserState:
         return UserState(self.own_connection())

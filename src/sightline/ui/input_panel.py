@@ -44,7 +44,6 @@ class ChosenInput:
     input: Any = None
     kwargs: dict[str, Any] = field(default_factory=dict)  # workspace IDs
     video_source: str | None = None
-    total_hint: int = 0
 
 
 def build(ctx: AppContext) -> InputPanel:
@@ -80,7 +79,7 @@ def choose(ctx: AppContext, state: UserState, kind: str, files: list[str] | None
         for path in files:
             if os.path.getsize(path) > limit:
                 raise InputError(f"{os.path.basename(path)} is larger than {ctx.config.max_file_mb:g} MB, the limit of this app.")
-        return ChosenInput("images", list(files), total_hint=len(files))
+        return ChosenInput("images", list(files))
     if kind == "video":
         if not video:
             raise InputError("Add a video file in the Video tab first.")
@@ -92,10 +91,10 @@ def choose(ctx: AppContext, state: UserState, kind: str, files: list[str] | None
         bad = [u for u in lines if not u.lower().startswith(("http://", "https://"))]
         if bad:
             raise InputError(f"{bad[0]!r} is not a web address: each line must start with http:// or https://.")
-        return ChosenInput("urls", lines, total_hint=len(lines))
+        return ChosenInput("urls", lines)
     if kind == "workspace":
         if images:
-            return ChosenInput("workspace", kwargs={"image_ids": [int(i) for i in images]}, total_hint=len(images))
+            return ChosenInput("workspace", kwargs={"image_ids": [int(i) for i in images]})
         if datasets:
             return ChosenInput("workspace", kwargs={"dataset_id": [int(d) for d in datasets]})
         if project is not None:

@@ -77,7 +77,7 @@ def _load(state: UserState, load: Callable[[RemoteModel], ModelInfo], failed: st
         info = load(server)
     except SightlineError as exc:
         return state, gr.skip(), f"**{failed}:** {describe(exc)}"
-    state.connection = Connection(server.use_model(info.name), state.connection.label, state.connection.own)
+    state.connection = Connection(server.use_model(info.name), state.connection.label)
     return state, model_card(state.connection.model.info, state.connection.label), f"Deployed **{info.name}**{how} on {info.device}."
 
 
@@ -91,7 +91,7 @@ def connect_to(ctx: AppContext, state: UserState, url: str, api_key: str) -> tup
         model: RemoteModel = connect(url, api_key.strip() or None, timeout=ctx.connect_timeout, max_retries=1)
     except SightlineError as exc:
         return state, gr.skip(), f"**Could not connect to {url}:** {describe(exc)}"
-    state.connection = Connection(model, url, own=False)
+    state.connection = Connection(model, url)
     return state, model_card(model.info, url), f"Connected to **{url}**: predicting with **{model.info.name}**."
 
 

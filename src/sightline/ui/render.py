@@ -81,7 +81,7 @@ def failed_tile(side: int = THUMB_SIDE) -> np.ndarray:
     return tile
 
 
-def progress_html(status: SessionStatus | None, shown: int = 0) -> str:
+def progress_html(status: SessionStatus | None) -> str:
     """The run's progress bar: done/total, rate, time left and failures, in words a person reads."""
     if status is None:
         return "<div class='sl-progress sl-idle'>No run yet. Choose an input and press <b>Run</b>.</div>"

@@ -96,13 +96,16 @@ class PixelCache:
         return pixels
 
 
+def _cache(run: Run) -> PixelCache:
+    return run.extras.setdefault("pixels", PixelCache())
+
+
 def _pixels(run: Run, position: int) -> np.ndarray:
-    cache = run.extras.setdefault("pixels", PixelCache())
-    return cache.get(run, position)
+    return _cache(run).get(run, position)
 
 
 def _preview(run: Run, position: int) -> np.ndarray:
-    cache: PixelCache = run.extras.setdefault("pixels", PixelCache())
+    cache = _cache(run)
     if position in cache:  # the large view has it whole already
         return cache.get(run, position)
     return preview_pixels(run.model, run.predictions[position], run.video_source, THUMB_SIDE)

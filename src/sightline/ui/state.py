@@ -10,7 +10,6 @@ import dataclasses
 import shutil
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ class Connection:
 
     model: RemoteModel
     label: str  # "this app's server" or the URL connected to
-    own: bool  # the app's own server (its workspace is the local one)
 
     def __deepcopy__(self, memo: dict) -> "Connection":
         return self  # Gradio deep-copies each tab's new state; the model handle is shared and thread-safe
@@ -46,7 +44,6 @@ class Run:
     kind: str  # "images", "video", "urls" or "workspace"
     conf: float  # the confidence the model ran at: the review slider can only go up from here
     video_source: str | None = None  # a local video file, for reading frames back
-    started: float = field(default_factory=time.monotonic)
     predictions: list[Prediction] = field(default_factory=list)
     rejected: dict[int, set[int]] = field(default_factory=dict)  # prediction position -> object indices
     annotated_video: str | None = None
@@ -71,7 +68,7 @@ class Run:
     def kept(self, position: int, conf: float) -> np.ndarray:
         """Boolean mask of the objects of one prediction that pass ``conf`` and were not rejected."""
         pred = self.predictions[position]
-        keep = np.ones(len(pred), dtype=bool) if pred.scores is None else pred.scores >= conf
+        keep = pred.scores >= conf
         for i in self.rejected.get(position, ()):
             if i < len(keep):
                 keep[i] = False
