@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import tempfile
@@ -30,6 +31,9 @@ from sightline.workspace.run_upload import RunUploader
 
 log = logging.getLogger("sightline.server")
 
+POLL_FIRST_S = 0.01  # how soon an async reader looks again after progress...
+POLL_MAX_S = 0.1  # ...backing off to this while the session is quiet
+
 
 @dataclass
 class Callback:
@@ -54,6 +58,26 @@ class ServerSession:
     def status(self) -> SessionStatus:
         return self.runner.status()
 
+    async def wait_async(self, after: int, timeout: float) -> bool:
+        """Like ``runner.wait`` but on the event loop: True once a result past ``after`` exists or the run is
+        final, False after ``timeout`` seconds.
+
+        It polls with ``asyncio.sleep`` (a few checks of a lock per second) rather than blocking a worker
+        thread: event streams and long polls would otherwise each hold one of the server's ~40 worker
+        threads and stall every sync route. Being a plain coroutine, it ends early when its task is
+        cancelled: a client that disconnects, or the server shutting down (uvicorn cancels open
+        responses after ``timeout_graceful_shutdown``).
+        """
+        deadline = time.monotonic() + timeout
+        pause = POLL_FIRST_S
+        while not self.runner.wait(after, 0):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, POLL_MAX_S)
+        return True
+
     def describe(self) -> dict[str, Any]:
         d = self.status().to_dict()
         d.update(id=self.id, created=self.created, input_closed=self.uploads.closed, received=self.uploads.received)
@@ -67,6 +91,7 @@ class SessionStore:
         self.root = Path(root or tempfile.mkdtemp(prefix="sightline-sessions-"))
         self._sessions: dict[str, ServerSession] = {}
         self._lock = threading.Lock()
+        self._starting = 0  # sessions counted against max_sessions while being built, before they are listed
 
     def create(
         self,
@@ -84,14 +109,39 @@ class SessionStore:
         worker = self.manager.get(model)
         if callback is not None:
             check_url(callback.url, self.config.allow_private_urls)
-        with self._lock:
-            active = sum(1 for s in self._sessions.values() if not s.status().state.is_final)
+        with self._lock:  # the check and the reservation are one step, so concurrent creates cannot both pass
+            active = self._starting + sum(1 for s in self._sessions.values() if not s.status().state.is_final)
             if active >= self.config.max_sessions:
                 raise RateLimitedError(
                     f"{active} sessions are running, the server's limit is {self.config.max_sessions}; "
                     "wait for one to finish or stop one", 429
                 )
-            sid = uuid.uuid4().hex
+            self._starting += 1
+        try:
+            session = self._build(worker, settings, options, total, callback, plan, postprocess, video)
+        except BaseException:
+            with self._lock:
+                self._starting -= 1
+            raise
+        with self._lock:
+            self._sessions[session.id] = session
+            self._starting -= 1  # listed now: counted as a session, no longer as a reservation
+        session.runner.start()
+        return session
+
+    def _build(
+        self,
+        worker: Any,
+        settings: PredictSettings,
+        options: InputOptions,
+        total: int,
+        callback: Callback | None,
+        plan: InputPlan | None,
+        postprocess: RunUploader | None,
+        video: dict[str, Any] | None,
+    ) -> ServerSession:
+        """A session, not yet listed or started, whose place under ``max_sessions`` is reserved."""
+        sid = uuid.uuid4().hex
         folder = self.root / sid
         folder.mkdir(parents=True)
         uploads = UploadPlan(total, options, self.config.allow_private_urls, self.config.url_timeout_s, self.config.max_image_pixels)
@@ -117,11 +167,7 @@ class SessionStore:
             postprocess=chain_steps(steps),
             on_finish=finished,
         )
-        session = ServerSession(sid, runner, uploads, folder, video_steps)
-        with self._lock:
-            self._sessions[sid] = session
-        runner.start()
-        return session
+        return ServerSession(sid, runner, uploads, folder, video_steps)
 
     def get(self, sid: str) -> ServerSession:
         with self._lock:

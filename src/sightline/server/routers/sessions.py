@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
@@ -32,6 +32,7 @@ CREATE_KEYS = ("model", "settings", "options", "total", "urls", "callback", "clo
 MAX_BACKLOG = 512  # uploads accepted but not yet read by the engine, per session
 MAX_PAGE = 1000
 KEEPALIVE_S = 10.0
+MAX_WAIT_S = 30.0
 
 
 def _describe(session: ServerSession) -> dict[str, Any]:
@@ -153,22 +154,34 @@ def status(sid: str, request: Request) -> dict:
     return _describe(get_state(request).sessions.get(sid))
 
 
+AFTER = Query(0, ge=0, description="the cursor: how many results to skip")
+
+
 @router.get("/{sid}/results")
-async def results(sid: str, request: Request, after: int = 0, limit: int = 100, wait: float = 0.0) -> dict:
+async def results(
+    sid: str,
+    request: Request,
+    after: int = AFTER,
+    limit: int = Query(100, ge=1, description=f"results per page; more than {MAX_PAGE} gives {MAX_PAGE}"),
+    wait: float = Query(0.0, ge=0, le=MAX_WAIT_S, allow_inf_nan=False, description="seconds to long-poll for a result past after"),
+) -> dict:
     """Results from cursor ``after`` (kept until the session is deleted); ``wait`` long-polls up to 30 s."""
-    if after < 0 or limit < 1:
-        raise InputError("after must be >= 0 and limit >= 1")
     session = get_state(request).sessions.get(sid)
     if wait > 0:
-        await run_in_threadpool(session.runner.wait, after, min(wait, 30.0))
+        await session.wait_async(after, wait)  # on the event loop: a long poll holds no worker thread
     page = session.runner.results(after, min(limit, MAX_PAGE))
     items = await run_in_threadpool(lambda: [p.to_dict() for p in page])
     return {"results": items, "next": after + len(items), "status": _describe(session)}
 
 
 @router.get("/{sid}/events")
-async def events(sid: str, request: Request, after: int = 0) -> StreamingResponse:
-    """Server-sent events: ``result`` (id = cursor after it), ``status`` on progress, ``end`` when final."""
+async def events(sid: str, request: Request, after: int = AFTER) -> StreamingResponse:
+    """Server-sent events: ``result`` (id = cursor after it), ``status`` on progress, ``end`` when final.
+
+    The stream runs on the event loop and holds no worker thread while it waits. It ends when the
+    session is final and every result is sent, when the client disconnects, or when the server shuts
+    down (uvicorn cancels open responses after its graceful-shutdown timeout).
+    """
     session = get_state(request).sessions.get(sid)
     last_id = request.headers.get("last-event-id")
     cursor = int(last_id) if last_id and last_id.isdigit() else after
@@ -199,7 +212,7 @@ async def events(sid: str, request: Request, after: int = 0) -> StreamingRespons
                 yield f"event: end\ndata: {json.dumps(described)}\n\n"
                 return
             if not page:
-                await run_in_threadpool(session.runner.wait, cursor, 0.5)
+                await session.wait_async(cursor, 0.5)
             await asyncio.sleep(0)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
