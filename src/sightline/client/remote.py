@@ -55,6 +55,7 @@ class RemoteModel(PredictAPI):
         _transport: Transport | None = None,
         _process: subprocess.Popen | None = None,
     ) -> None:
+        self._owns_transport = _transport is None  # a handle from use_model borrows its parent's connection
         self._transport = _transport or Transport(url, api_key, timeout, max_retries, max_backoff_time, max_concurrent_requests)
         self.url = self._transport.url
         self.max_concurrent_requests = max_concurrent_requests
@@ -223,9 +224,11 @@ class RemoteModel(PredictAPI):
 
     # --- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the connection; a server started by ``deploy`` is shut down too."""
+        """Close the connection; a server started by ``deploy`` is shut down too. A handle from ``use_model``
+        leaves the connection it shares open for its parent."""
         super().close()
-        self._transport.close()
+        if self._owns_transport:
+            self._transport.close()
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:

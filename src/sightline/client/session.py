@@ -15,13 +15,16 @@ from typing import Any
 
 from sightline.client.downsize import restore
 from sightline.client.sse import parse_events
-from sightline.client.transport import Transport, error_from_response
+from sightline.client.transport import Transport
 from sightline.client.uploader import Uploader
 from sightline.engine.session import PredictionSession
 from sightline.engine.status import SessionState, SessionStatus
 from sightline.errors import ServerConnectionError, ServerError, SightlineError
 from sightline.prediction import Prediction
 from sightline.video.timeline import VideoTimeline, timeline_from_dict
+
+
+RESULTS_PAGE = 1000  # the server's largest page
 
 
 def status_from(d: dict[str, Any]) -> SessionStatus:
@@ -141,13 +144,42 @@ class RemotePredictionSession(PredictionSession):
             self._cond.notify_all()
 
     def results(self, after: int = 0, limit: int | None = None) -> list[Prediction]:
-        if after < self._offset:  # from before where this reader attached: ask the server
-            page = self._transport.get(f"/v1/sessions/{self.id}/results", params={"after": after, "limit": limit or 1000})
-            return [Prediction.from_dict(d) for d in page["results"]]
+        """Every finished prediction from ``after`` on, as a local session gives them.
+
+        Pushed results are used where they have arrived; any the last known status counts as done but the
+        event stream has not delivered yet (right after ``stop()``, or on a session just re-attached) are
+        asked for and kept, so ``results()`` holds ``status().done`` items.
+        """
+        with self._cond:
+            done, have = self._status.done, self._offset + len(self._results)
+        end = done if limit is None else min(done, after + limit)
+        if after < self._offset:  # from before where this reader attached: asked for, not kept
+            return self._fetch(after, end)
+        if have < end:
+            self._keep(have, self._fetch(have, end))
         with self._cond:
             start = after - self._offset
-            end = len(self._results) if limit is None else start + limit
-            return self._results[start:end]
+            return self._results[start : len(self._results) if limit is None else start + limit]
+
+    def _fetch(self, after: int, end: int) -> list[Prediction]:
+        """Results ``after`` .. ``end`` from the server, page by page (fewer if it has fewer)."""
+        got: list[Prediction] = []
+        while after + len(got) < end:
+            want = min(end - after - len(got), RESULTS_PAGE)
+            page = self._transport.get(f"/v1/sessions/{self.id}/results", params={"after": after + len(got), "limit": want})
+            if not page["results"]:
+                break
+            got.extend(Prediction.from_dict(d) for d in page["results"])
+        return got
+
+    def _keep(self, first: int, fetched: list[Prediction]) -> None:
+        """Add fetched results at cursor ``first`` on, skipping any the event stream delivered meanwhile."""
+        with self._cond:
+            for position, pred in enumerate(fetched, start=first):
+                if position == self._offset + len(self._results):
+                    self._adopt(pred)
+                    self._results.append(pred)
+            self._cond.notify_all()
 
     def _wait(self, after: int, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -193,14 +225,7 @@ class RemotePredictionSession(PredictionSession):
         """Wait for the end, then download the annotated video (to ``path``, the one given at the call, or a temp file)."""
         self.wait_done()
         target = Path(path or self.video_target or tempfile.mkstemp(prefix="sightline-", suffix=".mp4")[1])
-        with self._transport.client.stream("GET", f"/v1/sessions/{self.id}/video") as response:
-            if response.status_code >= 400:
-                response.read()
-                raise error_from_response(response)
-            with target.open("wb") as out:
-                for chunk in response.iter_bytes():
-                    out.write(chunk)
-        return target
+        return self._transport.download(f"/v1/sessions/{self.id}/video", target)
 
     def timeline(self) -> VideoTimeline:
         """Per tracked object: class, visible time ranges, observations (see ``sightline.video.timeline``)."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -98,18 +99,39 @@ class Transport:
 
     def request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
         """Send with retries; returns a 2xx response or raises the typed error."""
+        return self._with_retries(method, path, timeout, lambda t: self.client.request(method, path, timeout=t, **kwargs))
+
+    def download(self, path: str, target: Path, *, timeout: float | None = None) -> Path:
+        """GET ``path`` into the file ``target`` in chunks, never whole in memory, with the retries and typed
+        errors of ``request``; a transfer that breaks part-way starts again (a GET changes nothing)."""
+
+        def fetch(t: float) -> httpx.Response:
+            with self.client.stream("GET", path, timeout=t) as response:
+                if response.status_code >= 400:
+                    response.read()  # the error's JSON, for error_from_response
+                    return response
+                with Path(target).open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+                return response
+
+        self._with_retries("GET", path, timeout, fetch)
+        return Path(target)
+
+    def _with_retries(self, method: str, path: str, timeout: float | None, send: Callable[[float], httpx.Response]) -> httpx.Response:
         attempt = 0
-        deadline = time.monotonic() + self.max_backoff_time * 2 + (timeout or self.timeout) * (self.max_retries + 1)
+        wait = timeout or self.timeout
+        deadline = time.monotonic() + self.max_backoff_time * 2 + wait * (self.max_retries + 1)
         while True:
             attempt += 1
             try:
                 with self._slots:
-                    response = self.client.request(method, path, timeout=timeout or self.timeout, **kwargs)
+                    response = send(wait)
             except httpx.TimeoutException as exc:
                 if isinstance(exc, httpx.ConnectTimeout) or method in IDEMPOTENT:
                     if self._may_retry(attempt, deadline):
                         continue
-                raise RequestTimeoutError(f"{method} {path}: no answer from {self.url} within {timeout or self.timeout:g} s") from None
+                raise RequestTimeoutError(f"{method} {path}: no answer from {self.url} within {wait:g} s") from None
             except httpx.TransportError as exc:
                 if isinstance(exc, httpx.ConnectError) or method in IDEMPOTENT:
                     if self._may_retry(attempt, deadline):
@@ -150,4 +172,5 @@ class Transport:
             raise ServerConnectionError(f"GET {path}: the stream from {self.url} broke ({exc.__class__.__name__}: {exc})") from None
 
     def close(self) -> None:
+        """Close the connection pool; every handle sharing this transport loses it (only its owner calls this)."""
         self.client.close()
