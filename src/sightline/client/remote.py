@@ -65,6 +65,7 @@ class RemoteModel(PredictAPI):
         self._model_name = model
         self._info: ModelInfo | None = None
         self._workspace: RemoteWorkspace | None = None
+        self._server_limits: dict[str, Any] | None = None
 
     # --- what is served --------------------------------------------------------------------------
     @property
@@ -82,6 +83,12 @@ class RemoteModel(PredictAPI):
         if self._workspace is None:
             self._workspace = RemoteWorkspace(self._transport)
         return self._workspace
+
+    def _limits(self) -> dict[str, Any]:
+        """The server's limits (fetched once per handle), which the uploader keeps files within."""
+        if self._server_limits is None:
+            self._server_limits = self.server_info().get("limits") or {}
+        return self._server_limits
 
     def server_info(self) -> dict[str, Any]:
         """Versions, limits and loaded models of the server."""
@@ -165,8 +172,11 @@ class RemoteModel(PredictAPI):
             if session is not None:
                 session.wait_progress(at_least, timeout)
 
+        def ended() -> bool:
+            return session is not None and session.ended()
+
         window = max(self.upload_window, 2 * settings.batch_size)
-        uploader = Uploader(self._transport, status["id"], sources, window, done, wait, downsize_to=longest)
+        uploader = Uploader(self._transport, status["id"], sources, window, done, wait, ended, downsize_to=longest, limits=self._limits())
         session = RemotePredictionSession(self._transport, status["id"], status, uploader, progress_bar=tqdm)
         session.video_target = video_path
         return session

@@ -211,6 +211,11 @@ class RemotePredictionSession(PredictionSession):
     def __len__(self) -> int:
         return self._status.total
 
+    def ended(self) -> bool:
+        """The server's session is final, or its events can no longer be read: no more progress will come."""
+        with self._cond:
+            return self._status.state.is_final or self._error is not None
+
     def wait_progress(self, done_at_least: int, timeout: float) -> None:
         """Block until the server has finished ``done_at_least`` items (used to pace uploads)."""
         deadline = time.monotonic() + timeout
@@ -237,11 +242,14 @@ class RemotePredictionSession(PredictionSession):
         self._transport.request("DELETE", f"/v1/sessions/{self.id}")
 
     def close(self) -> None:
+        """Stop reading events here; the server's session goes on (``stop()`` ends it)."""
         self._closed.set()
 
     def __exit__(self, *exc: object) -> None:
-        super().__exit__(*exc)
+        super().__exit__(*exc)  # stops an unfinished session
         self._closed.set()
+        if self._uploader is not None:  # the session is final: nothing more is sent
+            self._uploader.stop()
 
     def __repr__(self) -> str:
         s = self._status

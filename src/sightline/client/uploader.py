@@ -1,7 +1,11 @@
 """Sends a session's local inputs to the server while it works, in small batches, in input order.
 
 Memory stays bounded on both sides: at most one batch of file bytes is in flight, and sending waits
-while more than ``window`` sent items are still unpredicted.
+while more than ``window`` sent items are still unpredicted. A file over the server's limits is not
+sent: it becomes a failed item with the reason, as a local run fails only that item.
+
+The thread ends when every item is sent, when ``stop()`` is called (the session's ``stop``, ``close``
+or ``with`` block), when the server's session has ended (it takes no more items), or at an error.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sightline.inputs.sources import Source, SourceList
 MAX_FILES_PER_REQUEST = 16
 FIRST_REQUEST_FILES = 2
 MAX_BYTES_PER_REQUEST = 8 * 1024 * 1024
+FORM_OVERHEAD_BYTES = 64 * 1024  # multipart headers and the meta field, next to the files of a request
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -43,7 +48,9 @@ class Uploader(threading.Thread):
         window: int,
         progress: Callable[[], int],
         wait_progress: Callable[[int, float], None],
+        session_ended: Callable[[], bool],
         downsize_to: int | None = None,
+        limits: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(name=f"sightline-upload-{session_id[:8]}", daemon=True)
         self.transport = transport
@@ -52,35 +59,49 @@ class Uploader(threading.Thread):
         self.window = window
         self._done = progress  # how many items the server has finished
         self._wait_progress = wait_progress
+        self._session_ended = session_ended  # true once the server's session is final (or unreadable)
         self.downsize_to = downsize_to
+        limits = limits or {}
+        self.max_file_bytes: int | None = limits.get("max_file_bytes")
+        self.max_request_bytes: int | None = limits.get("max_request_bytes")
+        self.max_items: int = limits.get("max_items_per_request") or 256
+        self.batch_bytes = MAX_BYTES_PER_REQUEST
+        if self.max_request_bytes:
+            self.batch_bytes = max(1, min(MAX_BYTES_PER_REQUEST, self.max_request_bytes - FORM_OVERHEAD_BYTES))
         self.scales: dict[int, Scale] = {}  # item index -> how it was shrunk
         self.kept_images: dict[int, np.ndarray] = {}  # item index -> the caller's in-memory pixels
         self.error: BaseException | None = None
         self.sent = 0
-        self._stop = threading.Event()
+        self._stopping = threading.Event()  # not "_stop": that name is threading.Thread's own method
         self._files: list[tuple[str, tuple[str, Any, str]]] = []
         self._metas: list[dict[str, Any]] = []
         self._bytes = 0
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
     def run(self) -> None:
         try:
             index = 0
             for source in self.sources:
-                if self._stop.is_set():
+                if self._stopping.is_set():
                     return
                 self._throttle()
                 self._add(source, index)
                 index += source.count
             self._flush(close=True)
         except BaseException as exc:  # surfaced by the session when the caller next reads
-            if not self._stop.is_set():  # after a stop, a refused upload is expected, not an error
+            # after a stop, or once the session has ended, a refused upload is expected: the session's
+            # own state tells the caller what happened
+            if not self._stopping.is_set() and not self._session_ended():
                 self.error = exc
 
     def _throttle(self) -> None:
-        while not self._stop.is_set() and self.sent - self._done() > self.window:
+        """Wait while the server has more than ``window`` sent items unpredicted; give up once it ends."""
+        while not self._stopping.is_set() and self.sent - self._done() > self.window:
+            if self._session_ended():  # no progress will ever come: waiting would spin
+                self._stopping.set()
+                return
             self._wait_progress(self.sent - self.window, 0.5)
 
     def _add(self, source: Source, index: int) -> None:
@@ -93,6 +114,10 @@ class Uploader(threading.Thread):
             self._post_json({"items": [{"error": source.error, "meta": meta}]}, 1)
         elif source.kind == "video":
             self._flush()
+            too_big = self._over_limit(Path(source.value).name, Path(source.value).stat().st_size)
+            if too_big is not None:
+                self._post_failed(too_big, meta, source.count)
+                return
             with open(source.value, "rb") as fh:  # streamed from disk by httpx, never read whole
                 self._send([("files", (Path(source.value).name, fh, "application/octet-stream"))], [{**meta, "kind": "video"}], source.count)
         else:
@@ -131,13 +156,35 @@ class Uploader(threading.Thread):
             self._flush()
             self._post_json({"items": [{"error": str(exc), "meta": meta}]}, 1)
             return
+        too_big = self._over_limit(Path(str(meta.get("source") or name)).name, len(data))
+        if too_big is not None:
+            self._flush()
+            self._post_failed(too_big, meta, 1)
+            return
+        if self._files and self._bytes + len(data) > self.batch_bytes:
+            self._flush()  # this file would take the request over the server's request limit
         self._files.append(("files", (name, data, "application/octet-stream")))
         self._metas.append({**meta, "kind": "image"})
         self._bytes += len(data)
         # the first request is small so the server starts at once; later ones are larger and cheaper per file
         limit = FIRST_REQUEST_FILES if self.sent == 0 else MAX_FILES_PER_REQUEST
-        if len(self._files) >= limit or self._bytes >= MAX_BYTES_PER_REQUEST:
+        if len(self._files) >= limit or self._bytes >= self.batch_bytes:
             self._flush()
+
+    def _over_limit(self, name: str, size: int) -> str | None:
+        """Why a file of ``size`` bytes cannot be sent to this server, or None when it can."""
+        if self.max_file_bytes is not None and size > self.max_file_bytes:
+            return f"{name!r} is {size:,} bytes, over the server's file limit of {self.max_file_bytes:,}"
+        if self.max_request_bytes is not None and size > self.max_request_bytes - FORM_OVERHEAD_BYTES:
+            return f"{name!r} is {size:,} bytes, over the server's request limit of {self.max_request_bytes:,}"
+        return None
+
+    def _post_failed(self, reason: str, meta: dict[str, Any], count: int) -> None:
+        """``count`` items that failed here, each keeping its place in the session with the reason."""
+        while count > 0:
+            part = min(count, self.max_items)
+            self._post_json({"items": [{"error": reason, "meta": meta}] * part}, part)
+            count -= part
 
     def _flush(self, close: bool = False) -> None:
         if self._files:
