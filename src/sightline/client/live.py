@@ -2,11 +2,17 @@
 
 A frame pushed while a request is under way waits in a one-frame slot; a newer frame replaces it and
 the older one is counted as dropped here, before it costs any bandwidth.
+
+The server answers a frame at once with its newest finished prediction, usually of an earlier frame.
+So that ``latest()`` reaches the last frame once frames stop, as a local stream's does, the sender
+then asks the server for news until it has caught up (or a newer frame is waiting to go, or
+``CATCH_UP_S`` pass). The sender thread ends at ``close()`` or at an error.
 """
 
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import numpy as np
@@ -16,6 +22,14 @@ from sightline.client.transport import Transport
 from sightline.engine.live import LiveStats, NewestFrameWorker
 from sightline.inputs.images import array_to_rgb
 from sightline.prediction import Prediction
+
+CATCH_UP_POLL_S = 0.05  # between asks for news while the server works on the last frame sent
+CATCH_UP_S = 30.0  # the longest the sender asks before it gives up on the server catching up
+
+
+def _server_busy(stats: dict[str, Any]) -> bool:
+    """The server still holds a frame it has neither predicted nor dropped."""
+    return stats.get("received", 0) > stats.get("processed", 0) + stats.get("dropped", 0)
 
 
 class RemoteLiveStream(NewestFrameWorker):
@@ -42,9 +56,27 @@ class RemoteLiveStream(NewestFrameWorker):
 
     def _process(self, data: bytes) -> Prediction | None:
         answer = self._transport.post(f"/v1/live/{self.id}/frames", content=data, headers={"content-type": "image/jpeg"})
+        newest = self._take(answer)
+        deadline = time.monotonic() + CATCH_UP_S
+        while _server_busy(answer["stats"]) and time.monotonic() < deadline:
+            with self._cond:
+                if self._closed or self._pending is not None:
+                    break  # a newer frame goes first; its answer brings the news
+                self._cond.wait(CATCH_UP_POLL_S)  # a push or close wakes this early
+                if self._closed or self._pending is not None:
+                    break
+            answer = self._transport.get(f"/v1/live/{self.id}")
+            newest = self._take(answer) or newest
+        return newest
+
+    def _take(self, answer: dict[str, Any]) -> Prediction | None:
+        """Keep the server's stats and newest prediction from an answer."""
+        pred = None if answer["prediction"] is None else Prediction.from_dict(answer["prediction"])
         with self._cond:
             self._server_stats = answer["stats"]
-        return None if answer["prediction"] is None else Prediction.from_dict(answer["prediction"])
+            if pred is not None:
+                self._latest = pred
+        return pred
 
     def close(self) -> None:
         super().close()
