@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/video_pipeline.py
 	$(PY) benchmarks/upload_throughput.py
 	$(PY) benchmarks/ui_run.py
+	$(PY) benchmarks/sse_readers.py
 
 train-demo: $(STAMP)
 	$(PY) -m sightline.models.demo.train --out assets/models/shapes.pt
