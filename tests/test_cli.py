@@ -164,3 +164,13 @@ def test_models_lists_the_zoo_and_a_servers_models(capsys: pytest.CaptureFixture
 def test_an_unreachable_server_is_one_line_and_exit_1(capsys: pytest.CaptureFixture) -> None:
     code, _, err = _run(capsys, "models", "--server", "http://127.0.0.1:9")
     assert code == 1 and err.startswith("sightline models: error:") and "Traceback" not in err
+
+
+def test_a_folder_with_a_video_names_what_it_skipped(capsys: pytest.CaptureFixture, sample_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copy(sample_dir / "img_00.png", tmp_path / "a.png")
+    shutil.copy(SAMPLES_DIR / "moving_shapes.mp4", tmp_path / "clip.mp4")
+    with pytest.warns(UserWarning, match="clip.mp4"):
+        code, _, _ = _run(capsys, "predict", str(tmp_path), "--out", str(tmp_path / "out"), "--device", "cpu", "--no-progress")
+    assert code == 0 and [f.name for f in (tmp_path / "out" / "json").iterdir()] == ["a.json"]

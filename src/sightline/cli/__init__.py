@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from sightline.cli.parser import build_parser
 
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     command = importlib.import_module(COMMANDS[args.command])
     from sightline.errors import InputError, InvalidSettingError, SightlineError
 
+    # the SDK's warnings (videos skipped in a folder, ...) read as one line each, like the errors
+    warnings.formatwarning = lambda message, *_args, **_kw: f"sightline {args.command}: warning: {message}\n"
     try:
         return int(command.run(args) or 0)
     except getattr(command, "UsageError", ()) as exc:
