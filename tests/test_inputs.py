@@ -12,6 +12,7 @@ from PIL import Image
 
 import sightline
 from sightline.inputs.resolve import plan_input
+from sightline.paths import SAMPLES_DIR
 from sightline.settings import InputOptions
 from tests.conftest import matched_fraction
 from tests.inputs_helpers import write_supervisely_project
@@ -168,3 +169,11 @@ def test_supervisely_project_with_bad_meta_is_a_clear_error(demo_model, tmp_path
     (project / "meta.json").write_text("{broken")
     with pytest.raises(sightline.InputError, match="meta.json is not valid JSON"):
         demo_model.predict(input=project)
+
+
+def test_videos_in_a_folder_are_named_in_a_warning(demo_model, tmp_path, sample_dir):
+    shutil.copy(sample_dir / "img_00.png", tmp_path / "a.png")
+    shutil.copy(SAMPLES_DIR / "moving_shapes.mp4", tmp_path / "clip.mp4")
+    with pytest.warns(UserWarning, match=r"skipped 1 video in folder .*: clip\.mp4; give a video's path to predict its frames"):
+        preds = demo_model.predict(str(tmp_path))
+    assert [Path(p.image_path).name for p in preds] == ["a.png"]

@@ -7,40 +7,88 @@
     preds = model.predict(input="photos/", recursive=True, conf=0.4)
 """
 
-from sightline.api import AsyncPredictionSession, PredictionFuture
-from sightline.client.deploy import deploy
-from sightline.client.remote import RemoteModel, connect
-from sightline.engine.session import PredictionSession
-from sightline.engine.status import SessionState, SessionStatus
-from sightline.errors import (
-    AuthenticationError,
-    ConflictError,
-    DeployError,
-    InputError,
-    InvalidSettingError,
-    ModelLoadError,
-    NotFoundError,
-    PayloadTooLargeError,
-    PredictionFailedError,
-    RateLimitedError,
-    RequestTimeoutError,
-    ResultsNotReadyError,
-    ServerConnectionError,
-    ServerError,
-    ServiceUnavailableError,
-    SessionTimeoutError,
-    SightlineError,
-    UnknownArgumentError,
-)
-from sightline.local import LocalModel, load
-from sightline.models.base import Model, ModelInfo, Task
-from sightline.models.zoo import ZooEntry, list_models
-from sightline.prediction import Prediction
-from sightline.settings import PredictSettings
-from sightline.workspace.store import Workspace
-from sightline.workspace.uploads import UploadMode
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public names load on first use (PEP 562), so `import sightline` and the command line's `--help` stay
+# fast: torch, OpenCV and Gradio are imported only when something that needs them is touched.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "sightline.api": ("AsyncPredictionSession", "PredictionFuture"),
+    "sightline.client.deploy": ("deploy",),
+    "sightline.client.remote": ("RemoteModel", "connect"),
+    "sightline.engine.session": ("PredictionSession",),
+    "sightline.engine.status": ("SessionState", "SessionStatus"),
+    "sightline.errors": (
+        "AuthenticationError", "ConflictError", "DeployError", "InputError", "InvalidSettingError", "ModelLoadError",
+        "NotFoundError", "PayloadTooLargeError", "PredictionFailedError", "RateLimitedError", "RequestTimeoutError",
+        "ResultsNotReadyError", "ServerConnectionError", "ServerError", "ServiceUnavailableError", "SessionTimeoutError",
+        "SightlineError", "UnknownArgumentError",
+    ),
+    "sightline.local": ("LocalModel", "load"),
+    "sightline.models.base": ("Model", "ModelInfo", "Task"),
+    "sightline.models.zoo": ("ZooEntry", "list_models"),
+    "sightline.prediction": ("Prediction",),
+    "sightline.settings": ("PredictSettings",),
+    "sightline.workspace.store": ("Workspace",),
+    "sightline.workspace.uploads": ("UploadMode",),
+}
+_LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    else:
+        try:  # a submodule used as an attribute: sightline.workspace.records.Obj
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from sightline.api import AsyncPredictionSession, PredictionFuture
+    from sightline.client.deploy import deploy
+    from sightline.client.remote import RemoteModel, connect
+    from sightline.engine.session import PredictionSession
+    from sightline.engine.status import SessionState, SessionStatus
+    from sightline.errors import (
+        AuthenticationError,
+        ConflictError,
+        DeployError,
+        InputError,
+        InvalidSettingError,
+        ModelLoadError,
+        NotFoundError,
+        PayloadTooLargeError,
+        PredictionFailedError,
+        RateLimitedError,
+        RequestTimeoutError,
+        ResultsNotReadyError,
+        ServerConnectionError,
+        ServerError,
+        ServiceUnavailableError,
+        SessionTimeoutError,
+        SightlineError,
+        UnknownArgumentError,
+    )
+    from sightline.local import LocalModel, load
+    from sightline.models.base import Model, ModelInfo, Task
+    from sightline.models.zoo import ZooEntry, list_models
+    from sightline.prediction import Prediction
+    from sightline.settings import PredictSettings
+    from sightline.workspace.store import Workspace
+    from sightline.workspace.uploads import UploadMode
 
 __all__ = [
     "AsyncPredictionSession",

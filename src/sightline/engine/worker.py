@@ -47,6 +47,7 @@ class InferenceWorker:
         self._closed = False
         self.batches_run = 0
         self.images_run = 0
+        self.on_batch: Callable[[int, bool], None] | None = None  # (images, succeeded) after each forward pass: metrics
         self._thread.start()
 
     def submit(self, images: list[np.ndarray], settings: PredictSettings) -> Future:
@@ -56,6 +57,10 @@ class InferenceWorker:
         request = _Request(images, settings)
         self._queue.put(request)
         return request.future
+
+    def queued(self) -> int:
+        """Requests waiting for the model (not counting the batch it is running)."""
+        return self._queue.qsize() + len(self._held)
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the worker's own thread (between batches) and return its result.
@@ -125,10 +130,15 @@ class InferenceWorker:
         try:
             out: list[sv.Detections] = []
             for i in range(0, len(images), self.max_batch_size):
-                out.extend(self.model.predict_batch(images[i : i + self.max_batch_size], batch[0].settings))
+                chunk = images[i : i + self.max_batch_size]
+                out.extend(self.model.predict_batch(chunk, batch[0].settings))
                 self.batches_run += 1
+                if self.on_batch is not None:
+                    self.on_batch(len(chunk), True)
             self.images_run += len(images)
         except BaseException as exc:  # every waiting request learns of the failure
+            if self.on_batch is not None:
+                self.on_batch(len(images), False)
             for r in batch:
                 r.future.set_exception(exc)
             return

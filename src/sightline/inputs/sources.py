@@ -8,7 +8,7 @@ the same way, so a session's total is known before the first byte is sent.
 from __future__ import annotations
 
 import os
-
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,21 @@ def _folder_files(folder: Path, recursive: bool) -> list[str]:
         found = [os.path.join(root, f) for root, _dirs, files in os.walk(folder) for f in files]
     else:
         found = [e.path for e in os.scandir(folder) if e.is_file()]
+    _warn_skipped_videos(folder, sorted(f for f in found if is_video_path(f)))
     return sorted(f for f in found if is_image_path(f))
+
+
+def _warn_skipped_videos(folder: Path, videos: list[str]) -> None:
+    """A folder means its images; its videos (often long) are predicted only when named, and we say so."""
+    if not videos:
+        return
+    names = ", ".join(os.path.relpath(v, folder) for v in videos[:5]) + (f" and {len(videos) - 5} more" if len(videos) > 5 else "")
+    warnings.warn(
+        f"skipped {len(videos)} video{'s' if len(videos) > 1 else ''} in folder {str(folder)!r}: {names}; "
+        "give a video's path to predict its frames",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def _file(path: str, **meta: Any) -> Source:

@@ -16,6 +16,7 @@ from sightline.server.checkpoints import CheckpointStore
 from sightline.server.config import ServerConfig
 from sightline.server.errors import error_body
 from sightline.server.manager import ModelManager
+from sightline.server.metrics import install_metrics
 from sightline.server.routers import info, live, models, predict, sessions, uploads
 from sightline.server.routers import workspace as workspace_router
 from sightline.server.security import check_api_key
@@ -77,6 +78,7 @@ def create_app(
             return JSONResponse(error_body("PayloadTooLargeError", message, 413), status_code=413)
         return await call_next(request)
 
+    install_metrics(app, state, require_key)
     errors.install(app)
     app.include_router(info.public)
     secured = [Depends(require_key)]

@@ -32,10 +32,19 @@ class ModelManager:
         self._lock = threading.Lock()
         self._name_locks: dict[str, threading.Lock] = {}
         self.default: str | None = None
+        self.batch_observer: Callable[[str, int, bool], None] | None = None  # (model, images, succeeded): metrics
+
+    def _observe(self, name: str) -> Callable[[int, bool], None]:
+        def observe(size: int, ok: bool) -> None:
+            if self.batch_observer is not None:
+                self.batch_observer(name, size, ok)
+
+        return observe
 
     def add(self, model: Model, make_default: bool = False) -> InferenceWorker:
         """Register an already-loaded model (the server's start-up model, or one built in code)."""
         worker = InferenceWorker(model, self.max_batch_size, self.batch_wait_ms)
+        worker.on_batch = self._observe(model.name)
         evicted = []
         with self._lock:
             old = self._workers.pop(model.name, None)
