@@ -122,6 +122,19 @@ def test_model_failure_fails_session_keeps_earlier_results(demo_model, samples):
     assert "predict_batch" in info.value.traceback and "GPU fell off the bus" in status.traceback
 
 
+def test_a_poisoned_image_in_the_middle_fails_only_itself(demo_model, samples):
+    poison = np.zeros((5000, 1, 3), dtype=np.uint8)  # the demo model raises on it
+    images = [s.image for s in samples[:3]] + [poison] + [s.image for s in samples[3:]]
+    session = demo_model.predict_detached(input=images, batch_size=4)  # the poison shares a batch with good images
+    preds = list(session)
+    status = session.status()
+    assert status.state is sightline.SessionState.COMPLETED
+    assert (status.done, status.total, status.failed) == (7, 7, 1)
+    assert [p.index for p in preds] == list(range(7))
+    assert "could not process this image" in preds[3].error and "RuntimeError" in preds[3].error
+    assert all(p.error is None and len(p) > 0 for i, p in enumerate(preds) if i != 3)
+
+
 def test_predict_raises_for_failed_session(demo_model, samples):
     gated = GatedModel(demo_model.model, fail_on_batch=1)
     gated.gate.release(5)

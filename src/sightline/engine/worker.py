@@ -26,6 +26,14 @@ from sightline.settings import PredictSettings
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class ItemFailure:
+    """An image the model raised on when run alone; the other images of its request have results."""
+
+    reason: str
+    traceback: str = ""
+
+
 @dataclass
 class _Request:
     images: list[np.ndarray]
