@@ -102,6 +102,7 @@ def test_unloading_a_model_fails_its_waiting_requests_and_sessions_at_once(start
     for t in waiting:
         t.start()
     session = sightline.connect(server.url, max_retries=0).predict_detached(input=[np.zeros((32, 32, 3), np.uint8)] * 3)
+    idle = httpx.post(f"{server.url}/v1/sessions", json={"total": 2}, timeout=30).json()["id"]  # waits for uploads that never come
     time.sleep(1.0)  # the waiting requests and the session's batch are queued behind the held pass
     def unload_model() -> None:
         answers["unload"] = httpx.post(f"{server.url}/v1/models/unload", json={"model": "held"}, timeout=120)
@@ -118,6 +119,11 @@ def test_unloading_a_model_fails_its_waiting_requests_and_sessions_at_once(start
         with pytest.raises(sightline.PredictionFailedError, match="model 'held' was unloaded"):
             list(session)
         assert session.status().state is sightline.SessionState.FAILED
+        deadline = time.monotonic() + 10
+        while (status := httpx.get(f"{server.url}/v1/sessions/{idle}", timeout=30).json())["state"] != "failed":
+            assert time.monotonic() < deadline, f"a session waiting for uploads on the unloaded model did not end: {status}"
+            time.sleep(0.1)
+        assert "model 'held' was unloaded" in status["error"]
     finally:
         model.gate.set()
         first.join(60)

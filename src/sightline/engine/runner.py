@@ -161,6 +161,7 @@ class SessionRunner:
             except queue.Empty:
                 if self._stop.is_set():  # a slow item (a URL, say) must not delay a stop
                     return batch, False
+                self._check_model()
                 continue
             if value is _END:
                 return batch, True
@@ -187,6 +188,12 @@ class SessionRunner:
             self._fail(f"{exc.__class__.__name__}: {exc}", traceback.format_exc())
         finally:
             self._finish()
+
+    def _check_model(self) -> None:
+        """Raise when the model was unloaded: a session waiting for input (a client's uploads) ends failed at once."""
+        check = getattr(self.model, "check_loaded", None)  # a WorkerModel's; a bare Model is never unloaded under us
+        if check is not None:
+            check()
 
     def _run_batch(self, batch: list[InputItem]) -> None:
         good = [it for it in batch if it.error is None and it.image is not None]

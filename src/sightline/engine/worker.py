@@ -101,6 +101,10 @@ class InferenceWorker:
         self.images_run = 0
         self._thread.start()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def _unloaded(self) -> ModelUnloadedError:
         return ModelUnloadedError(f"model {self.model.name!r} was unloaded")
 
@@ -298,3 +302,8 @@ class WorkerModel(Model):
 
     def predict_batch(self, images: list[np.ndarray], settings: PredictSettings) -> list[Result]:  # type: ignore[override]
         return self.worker.predict(images, settings)
+
+    def check_loaded(self) -> None:
+        """Raise ``ModelUnloadedError`` once the model is unloaded, so a session waiting for input ends at once."""
+        if self.worker.closed:
+            raise self.worker._unloaded()
