@@ -247,7 +247,7 @@ class InferenceWorker:
         try:
             out = self._forward(images, settings)
         except Exception as exc:
-            if self._closed:  # the model was released under the pass: the model's own end, not an image's
+            if self._closed:  # an unload is under way: the requests end with the model, not one image
                 self._fail(batch)
                 return
             log.info("model %r: a pass of %d images from %d requests raised %s; running them apart",
