@@ -280,7 +280,8 @@ class InferenceWorker:
         """Results of images whose pass together raised ``exc``: halves are retried until each failure is one image."""
         if len(images) == 1:
             failure = ItemFailure.from_exception(exc)
-            log.warning("model %r could not process an image of %s:\n%s", self.model.name, "×".join(map(str, images[0].shape)), failure.traceback)
+            # INFO: the server logs it (its default level); a local script already has the reason in the Prediction
+            log.info("model %r could not process an image of %s:\n%s", self.model.name, "×".join(map(str, images[0].shape)), failure.traceback)
             return [failure]
         mid = len(images) // 2
         return self._apart(images[:mid], settings) + self._apart(images[mid:], settings)
