@@ -50,10 +50,8 @@ class _Borrowed(Model):
         self.inner = inner
         self.name, self.classes, self.task = inner.name, inner.classes, inner.task
         self.default_settings, self.input_size, self.device, self.framework = inner.default_settings, inner.input_size, inner.device, inner.framework
-        self.passes = 0
 
     def predict_batch(self, images, settings):
-        self.passes += 1
         return self.inner.predict_batch(images, settings)
 
 

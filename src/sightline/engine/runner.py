@@ -182,7 +182,8 @@ class SessionRunner:
                     self._run_batch(batch)
                 if ended or self._state is SessionState.FAILED:
                     break
-            if self._model_streak and not self._model_succeeded:  # every image the model saw raised: a broken model
+            ran_out = self._state is SessionState.RUNNING  # the input ended (not a stop, not a failure)
+            if ran_out and self._model_streak and not self._model_succeeded:  # every image the model saw raised: a broken model
                 self._fail_for_model(f"the model failed on all {len(self._model_streak)} images it was given")
         except Exception as exc:
             self._fail(f"{exc.__class__.__name__}: {exc}", traceback.format_exc())
