@@ -99,6 +99,7 @@ class InferenceWorker:
         self._closed = False
         self.batches_run = 0
         self.images_run = 0
+        self.on_batch: Callable[[int, bool], None] | None = None  # (images, succeeded) after each forward pass: metrics
         self._thread.start()
 
     @property
@@ -123,6 +124,10 @@ class InferenceWorker:
         request = _Request(images, settings)
         self._put(request)
         return request.future
+
+    def queued(self) -> int:
+        """Requests waiting for the model (not counting the batch it is running)."""
+        return self._queue.qsize() + len(self._held)
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the worker's own thread (between batches) and return its result.
@@ -236,8 +241,16 @@ class InferenceWorker:
     def _forward(self, images: list[np.ndarray], settings: PredictSettings) -> list[sv.Detections]:
         out: list[sv.Detections] = []
         for i in range(0, len(images), self.max_batch_size):
-            out.extend(self.model.predict_batch(images[i : i + self.max_batch_size], settings))
+            chunk = images[i : i + self.max_batch_size]
+            try:
+                out.extend(self.model.predict_batch(chunk, settings))
+            except Exception:
+                if self.on_batch is not None:
+                    self.on_batch(len(chunk), False)
+                raise
             self.batches_run += 1
+            if self.on_batch is not None:
+                self.on_batch(len(chunk), True)
         self.images_run += len(images)
         return out
 
