@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import sightline
+from sightline.engine.runner import MODEL_BROKEN_AFTER
 from sightline.models.base import Model
 from sightline.settings import PredictSettings
 
@@ -16,18 +17,19 @@ from sightline.settings import PredictSettings
 class GatedModel(Model):
     """The demo model behind a gate the test opens batch by batch, so timing never decides a result."""
 
-    def __init__(self, inner: Model, fail_on_batch: int | None = None) -> None:
+    def __init__(self, inner: Model, fail_on_batch: int | None = None, fail_from_batch: int | None = None) -> None:
         self.inner = inner
         self.name, self.classes, self.task = inner.name, inner.classes, inner.task
         self.default_settings, self.input_size, self.device, self.framework = inner.default_settings, inner.input_size, inner.device, inner.framework
         self.gate = threading.Semaphore(0)
         self.batches = 0
         self.fail_on_batch = fail_on_batch
+        self.fail_from_batch = fail_from_batch
 
     def predict_batch(self, images, settings: PredictSettings):
         self.gate.acquire()
         self.batches += 1
-        if self.batches == self.fail_on_batch:
+        if self.batches == self.fail_on_batch or (self.fail_from_batch is not None and self.batches >= self.fail_from_batch):
             raise RuntimeError("GPU fell off the bus")
         return self.inner.predict_batch(images, settings)
 
@@ -106,20 +108,47 @@ def test_stop_with_a_slow_url_does_not_wait_for_it(demo_model, samples):
     listener.close()
 
 
-def test_model_failure_fails_session_keeps_earlier_results(demo_model, samples):
-    gated = GatedModel(demo_model.model, fail_on_batch=2)
+def test_a_model_that_breaks_fails_the_session_and_keeps_earlier_results(demo_model, samples):
+    # from its second forward pass on the model raises on everything: after MODEL_BROKEN_AFTER images in a
+    # row the error is the model's own, not an image's
+    gated = GatedModel(demo_model.model, fail_from_batch=2)
     model = sightline.LocalModel(gated)
-    session = model.predict_detached(input=[s.image for s in samples], batch_size=2)
-    gated.gate.release(3)
+    session = model.predict_detached(input=[s.image for s in samples] * 4, batch_size=2)  # 24 images
+    gated.gate.release(1000)  # each failing batch is retried image by image
     got = []
     with pytest.raises(sightline.PredictionFailedError, match="GPU fell off the bus") as info:
         for p in session:
             got.append(p)
-    assert [p.index for p in got] == [0, 1]
+    assert [p.index for p in got if p.error is None] == [0, 1]
+    assert all("GPU fell off the bus" in p.error for p in got[2:])
     status = session.status()
-    assert status.state is sightline.SessionState.FAILED and status.done == 2
+    assert status.state is sightline.SessionState.FAILED and "in a row" in status.error
+    assert status.done == 2 + MODEL_BROKEN_AFTER < 24
     # the traceback was captured where the model raised, not where the error was read
     assert "predict_batch" in info.value.traceback and "GPU fell off the bus" in status.traceback
+
+
+def test_a_model_that_fails_once_is_retried_image_by_image(demo_model, samples):
+    gated = GatedModel(demo_model.model, fail_on_batch=2)
+    model = sightline.LocalModel(gated)
+    session = model.predict_detached(input=[s.image for s in samples], batch_size=2)
+    gated.gate.release(1000)
+    preds = list(session)
+    assert session.status().state is sightline.SessionState.COMPLETED
+    assert [p.index for p in preds] == list(range(6)) and all(p.error is None for p in preds)
+
+
+def test_a_poisoned_image_in_the_middle_fails_only_itself(demo_model, samples):
+    poison = np.zeros((5000, 1, 3), dtype=np.uint8)  # the demo model raises on it
+    images = [s.image for s in samples[:3]] + [poison] + [s.image for s in samples[3:]]
+    session = demo_model.predict_detached(input=images, batch_size=4)  # the poison shares a batch with good images
+    preds = list(session)
+    status = session.status()
+    assert status.state is sightline.SessionState.COMPLETED
+    assert (status.done, status.total, status.failed) == (7, 7, 1)
+    assert [p.index for p in preds] == list(range(7))
+    assert "could not process this image" in preds[3].error and "RuntimeError" in preds[3].error
+    assert all(p.error is None and len(p) > 0 for i, p in enumerate(preds) if i != 3)
 
 
 def test_predict_raises_for_failed_session(demo_model, samples):

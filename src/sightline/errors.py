@@ -82,6 +82,10 @@ class ServiceUnavailableError(ServerError):
     """503: the server is starting, overloaded or has no model loaded."""
 
 
+class ModelUnloadedError(ServiceUnavailableError):
+    """The model was unloaded (or closed) while the request waited for it; on a server, 503."""
+
+
 class ResultsNotReadyError(ServerError):
     """A result was asked for before it exists (a future not yet done, a non-blocking read)."""
 

@@ -10,7 +10,7 @@ from sightline.engine.live import LiveStream
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import LocalPredictionSession, PredictionSession, chain_finish, chain_steps
 from sightline.engine.video_steps import VIDEO_KWARGS, VideoSteps, parse_video_kwargs
-from sightline.engine.worker import InferenceWorker, WorkerModel
+from sightline.engine.worker import InferenceWorker, WorkerModel, prediction_of
 from sightline.errors import InputError, InvalidSettingError
 from sightline.inputs.resolve import plan_sources
 from sightline.inputs.sources import collect_sources
@@ -100,8 +100,8 @@ class LocalModel(PredictAPI):
         config = parse_video_kwargs({"tracking": tracking, "tracking_config": tracking_config})["tracking_config"]
 
         def predict(image: Any) -> Prediction:
-            (detections,) = self._worker.predict([image], resolved)
-            return Prediction(detections=detections, image_size=(int(image.shape[0]), int(image.shape[1])), source="<live>")
+            (result,) = self._worker.predict([image], resolved)
+            return prediction_of(result, image, source="<live>")
 
         return LiveStream(predict, config)
 

@@ -96,15 +96,15 @@ def test_session_progress_reaches_total_and_cursor_paging(remote, samples):
 class SlowModel(Model):
     """The demo model, but each batch takes at least ``delay`` seconds (a slower GPU, say)."""
 
-    def __init__(self, delay: float, fail_on_batch: int | None = None) -> None:
+    def __init__(self, delay: float, fail_from_batch: int | None = None) -> None:
         inner = load_model("demo/shapes", "cpu")
-        self.inner, self.delay, self.fail_on_batch, self.batches = inner, delay, fail_on_batch, 0
+        self.inner, self.delay, self.fail_from_batch, self.batches = inner, delay, fail_from_batch, 0
         self.name, self.classes, self.task = inner.name, inner.classes, inner.task
         self.default_settings, self.input_size, self.device, self.framework = inner.default_settings, inner.input_size, inner.device, inner.framework
 
     def predict_batch(self, images, settings):
         self.batches += 1
-        if self.batches == self.fail_on_batch:
+        if self.fail_from_batch is not None and self.batches >= self.fail_from_batch:
             raise RuntimeError("the accelerator overheated")
         time.sleep(self.delay)
         return self.inner.predict_batch(images, settings)
@@ -124,14 +124,16 @@ def test_stop_within_one_batch_keeps_results(start_server, samples):
 
 
 def test_model_failure_mid_session(start_server, samples):
-    live = start_server(model=SlowModel(0.0, fail_on_batch=3))
+    # from its third pass on the model raises on everything: after 8 images in a row the session fails
+    live = start_server(model=SlowModel(0.0, fail_from_batch=3))
     with sightline.connect(live.url) as model:
-        session = model.predict_detached(input=[s.image for s in samples], batch_size=2)
+        session = model.predict_detached(input=[s.image for s in samples] * 3, batch_size=2)
         got = []
         with pytest.raises(sightline.PredictionFailedError, match="the accelerator overheated") as info:
             for p in session:
                 got.append(p)
-        assert [p.index for p in got] == [0, 1, 2, 3]  # results before the failure stay readable
+        assert [p.index for p in got if p.ok] == [0, 1, 2, 3]  # results before the failure stay readable
+        assert len(got) == 4 + 8 and all("the accelerator overheated" in p.error for p in got[4:])
         assert "predict_batch" in info.value.traceback  # taken where the model raised, on the server
         assert session.status().state is sightline.SessionState.FAILED
 

@@ -1,5 +1,10 @@
 """The engine's session runner: a loader thread decodes items ahead of an inference thread that batches
-them through the model. Results are kept in order, by cursor, until the session is dropped."""
+them through the model. Results are kept in order, by cursor, until the session is dropped.
+
+An image the model raises on becomes a failed item and the run goes on. The session itself fails only
+when the error is the model's own: the model is gone (unloaded), or it raised on ``MODEL_BROKEN_AFTER``
+images in a row, or on every image of a shorter input, without succeeding on any image in between.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,15 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from sightline.engine.status import SessionState, SessionStatus
+from sightline.engine.worker import ItemFailure, prediction_of
 from sightline.inputs.items import InputItem, InputPlan
 from sightline.models.base import Model
 from sightline.prediction import Prediction
 from sightline.settings import PredictSettings
 
 _END = object()
+MODEL_BROKEN_AFTER = 8  # images in a row the model raised on before the session fails as the model's own error
 
 
 class SessionRunner:
@@ -43,6 +48,8 @@ class SessionRunner:
         self._state = SessionState.PENDING
         self._total = plan.total
         self._failed = 0
+        self._model_streak: list[ItemFailure] = []  # the model's failures since its last success
+        self._model_succeeded = False
         self._error: str | None = None
         self._traceback: str | None = None
         self._started = self._ended = None  # type: float | None
@@ -154,6 +161,7 @@ class SessionRunner:
             except queue.Empty:
                 if self._stop.is_set():  # a slow item (a URL, say) must not delay a stop
                     return batch, False
+                self._check_model()
                 continue
             if value is _END:
                 return batch, True
@@ -174,30 +182,35 @@ class SessionRunner:
                     self._run_batch(batch)
                 if ended or self._state is SessionState.FAILED:
                     break
+            ran_out = self._state is SessionState.RUNNING  # the input ended (not a stop, not a failure)
+            if ran_out and self._model_streak and not self._model_succeeded:  # every image the model saw raised: a broken model
+                self._fail_for_model(f"the model failed on all {len(self._model_streak)} images it was given")
         except Exception as exc:
             self._fail(f"{exc.__class__.__name__}: {exc}", traceback.format_exc())
         finally:
             self._finish()
 
+    def _check_model(self) -> None:
+        """Raise when the model was unloaded: a session waiting for input (a client's uploads) ends failed at once."""
+        check = getattr(self.model, "check_loaded", None)  # a WorkerModel's; a bare Model is never unloaded under us
+        if check is not None:
+            check()
+
     def _run_batch(self, batch: list[InputItem]) -> None:
         good = [it for it in batch if it.error is None and it.image is not None]
-        detections = self.model.predict_batch([it.image for it in good], self.settings) if good else []
-        by_item = {id(it): d for it, d in zip(good, detections)}
+        results = self.model.predict_batch([it.image for it in good], self.settings) if good else []
+        by_item = {id(it): r for it, r in zip(good, results)}
         out = []
         for it in batch:
             meta = dict(it.meta)
             if it.error is not None or it.image is None:
                 out.append(Prediction.failed(it.error or "no image", **meta))
                 continue
-            image: np.ndarray = it.image
-            out.append(
-                Prediction(
-                    detections=by_item[id(it)],
-                    image_size=(int(image.shape[0]), int(image.shape[1])),
-                    _image=image if it.keep_image else None,
-                    **meta,
-                )
-            )
+            result = by_item[id(it)]
+            self._count_model_result(result)
+            pred = prediction_of(result, it.image, **meta)
+            pred._image = it.image if it.keep_image else None
+            out.append(pred)
         if self._postprocess:  # e.g. the workspace upload: done before anyone can read the result
             for p, it in zip(out, batch):
                 self._postprocess(p, it)
@@ -205,6 +218,19 @@ class SessionRunner:
             self._results.extend(out)
             self._failed += sum(1 for p in out if p.error)
             self._cond.notify_all()
+        if len(self._model_streak) >= MODEL_BROKEN_AFTER:
+            self._fail_for_model(f"the model failed on {len(self._model_streak)} images in a row")
+
+    def _count_model_result(self, result: Any) -> None:
+        if isinstance(result, ItemFailure):
+            self._model_streak.append(result)
+        else:
+            self._model_streak.clear()
+            self._model_succeeded = True
+
+    def _fail_for_model(self, summary: str) -> None:
+        last = self._model_streak[-1]
+        self._fail(f"{summary}; the last: {last.reason}", last.traceback)
 
     def _fail(self, message: str, tb: str) -> None:
         with self._cond:

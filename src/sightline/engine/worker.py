@@ -4,14 +4,22 @@ Used by the server (all clients) and by ``LocalModel`` (all sessions of the proc
 
 Requests with the same settings that arrive within ``batch_wait_ms`` of each other share a forward
 pass, up to ``max_batch_size`` images; two clients never call the model at the same time.
+
+When a shared forward pass raises, the requests are run again apart, and a request that still raises
+is halved until each failure is one image: an image the model cannot process (a 1×5000 PNG, say) gets
+an ``ItemFailure`` in its place and never fails another image.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
+import re
 import threading
 import time
+import traceback
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,11 +27,50 @@ from typing import Any, TypeVar
 import numpy as np
 import supervision as sv
 
+from sightline.errors import ModelUnloadedError
 from sightline.models.base import Model
+from sightline.prediction import Prediction
 from sightline.settings import PredictSettings
 
+log = logging.getLogger("sightline.worker")
 
 T = TypeVar("T")
+MAX_REASON_CHARS = 300
+CLOSE_JOIN_S = 30.0  # how long close() waits for the batch in flight
+POLL_S = 1.0  # how often a waiter checks that the worker thread is still alive
+_PATH = re.compile(r"(?<![\w.])/(?:[\w.-]+/)+[\w.-]*")  # an absolute path in an exception's message
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """An image the model raised on when run alone; the other images of its request have results.
+
+    ``reason`` is for the client (words, no server paths); ``traceback`` is for the server's log and
+    for a session that decides the model itself is broken.
+    """
+
+    reason: str
+    traceback: str = ""
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> "ItemFailure":
+        message = _PATH.sub("<path>", str(exc))
+        words = f"{exc.__class__.__name__}: {message}" if message else exc.__class__.__name__
+        if len(words) > MAX_REASON_CHARS:
+            words = words[: MAX_REASON_CHARS - 1] + "…"
+        tb = "".join(traceback.format_exception(exc))
+        return cls(f"the model could not process this image: {words}", tb)
+
+
+Result = sv.Detections | ItemFailure
+
+
+def prediction_of(result: Result, image: np.ndarray, **meta: Any) -> Prediction:
+    """The ``Prediction`` of one image from its worker result (a failed one for an ``ItemFailure``)."""
+    size = (int(image.shape[0]), int(image.shape[1]))
+    if isinstance(result, ItemFailure):
+        return Prediction.failed(result.reason, image_size=size, **meta)
+    return Prediction(detections=result, image_size=size, **meta)
 
 
 @dataclass
@@ -35,7 +82,11 @@ class _Request:
 
 
 class InferenceWorker:
-    """Serialises access to one model and batches requests together."""
+    """Serialises access to one model and batches requests together.
+
+    Its thread is ended by ``close()`` (the model is unloaded, or its ``LocalModel`` closed); every
+    request still waiting then fails at once with ``ModelUnloadedError``.
+    """
 
     def __init__(self, model: Model, max_batch_size: int = 8, batch_wait_ms: float = 3.0) -> None:
         self.model = model
@@ -43,6 +94,7 @@ class InferenceWorker:
         self.batch_wait_s = batch_wait_ms / 1000
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._held: list[_Request] = []  # requests with other settings than the batch being built
+        self._lock = threading.Lock()  # orders submit against close: nothing is queued after close
         self._thread = threading.Thread(target=self._loop, name=f"sightline-worker-{model.name}", daemon=True)
         self._closed = False
         self.batches_run = 0
@@ -50,12 +102,27 @@ class InferenceWorker:
         self.on_batch: Callable[[int, bool], None] | None = None  # (images, succeeded) after each forward pass: metrics
         self._thread.start()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _unloaded(self) -> ModelUnloadedError:
+        return ModelUnloadedError(f"model {self.model.name!r} was unloaded")
+
+    def _put(self, request: _Request) -> None:
+        with self._lock:
+            if self._closed:
+                raise self._unloaded()
+            self._queue.put(request)
+
     def submit(self, images: list[np.ndarray], settings: PredictSettings) -> Future:
-        """Queue images for prediction; the future resolves to one ``sv.Detections`` per image."""
-        if self._closed:
-            raise RuntimeError(f"model {self.model.name!r} was unloaded")
+        """Queue images for prediction; the future resolves to one result per image, in order: an
+        ``sv.Detections``, or an ``ItemFailure`` for an image the model raised on by itself.
+
+        Raises ``ModelUnloadedError`` once the worker is closed (so does the future of a waiting request).
+        """
         request = _Request(images, settings)
-        self._queue.put(request)
+        self._put(request)
         return request.future
 
     def queued(self) -> int:
@@ -70,17 +137,53 @@ class InferenceWorker:
         """
         request = _Request([], None)  # type: ignore[arg-type]
         request.call = fn
-        self._queue.put(request)
-        return request.future.result()
+        self._put(request)
+        return self._wait(request.future)
 
-    def predict(self, images: list[np.ndarray], settings: PredictSettings) -> list[sv.Detections]:
-        return self.submit(images, settings).result() if images else []
+    def predict(self, images: list[np.ndarray], settings: PredictSettings) -> list[Result]:
+        """``submit`` and wait: one ``sv.Detections`` or ``ItemFailure`` per image."""
+        return self._wait(self.submit(images, settings)) if images else []
 
-    def close(self) -> None:
-        self._closed = True
-        self._queue.put(None)
-        self._thread.join(timeout=30)
-        self.model.close()
+    def _wait(self, future: Future) -> Any:
+        """The future's result; a worker thread that died without answering raises instead of hanging."""
+        while True:
+            try:
+                return future.result(timeout=POLL_S)
+            except FutureTimeout:
+                if not self._thread.is_alive() and not future.done():
+                    raise self._unloaded() from None
+
+    def close(self, timeout: float = CLOSE_JOIN_S) -> None:
+        """Unload: fail every waiting request at once, then wait up to ``timeout`` s for the batch in flight.
+
+        The worker thread releases the model when that batch ends, so a model is never released under
+        a forward pass.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            waiting = self._drain()
+            self._queue.put(None)
+        self._fail(waiting)
+        self._thread.join(timeout=timeout)
+        if self._thread.is_alive():
+            log.warning("model %r: the batch in flight did not end within %.0f s; it is released when it does", self.model.name, timeout)
+
+    def _drain(self) -> list[_Request]:
+        out = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return out
+            if item is not None:
+                out.append(item)
+
+    def _fail(self, requests: list[_Request]) -> None:
+        for r in requests:
+            if not r.future.done():
+                r.future.set_exception(self._unloaded())
 
     def _take(self, timeout: float | None) -> _Request | None | bool:
         if self._held:
@@ -91,9 +194,25 @@ class InferenceWorker:
             return False
 
     def _loop(self) -> None:
-        while True:
+        try:
+            self._serve()
+        finally:  # however the thread ends, nobody is left waiting on it and the model is released
+            with self._lock:
+                self._closed = True
+                waiting = self._held + self._drain()
+                self._held = []
+            self._fail(waiting)
+            try:
+                self.model.close()
+            except Exception:
+                log.exception("model %r: releasing it failed", self.model.name)
+
+    def _serve(self) -> None:
+        while not self._closed:
             first = self._take(None)
-            if first is None:
+            if first is None or self._closed:
+                if first is not None:
+                    self._held.insert(0, first)  # failed by _loop with the rest
                 return
             if first.call is not None:
                 try:
@@ -105,13 +224,11 @@ class InferenceWorker:
             size = len(first.images)
             deadline = time.monotonic() + self.batch_wait_s
             held: list[_Request] = []
-            stop = False
             while size < self.max_batch_size:
                 nxt = self._take(max(0.0, deadline - time.monotonic()))
                 if nxt is False:
                     break
                 if nxt is None:
-                    stop = True
                     break
                 if nxt.call is None and nxt.settings == first.settings:
                     batch.append(nxt)
@@ -120,36 +237,75 @@ class InferenceWorker:
                     held.append(nxt)
             self._held = held + self._held
             self._run(batch)
-            if stop:
-                for r in self._held:
-                    r.future.set_exception(RuntimeError(f"model {self.model.name!r} was unloaded"))
-                return
+
+    def _forward(self, images: list[np.ndarray], settings: PredictSettings) -> list[sv.Detections]:
+        out: list[sv.Detections] = []
+        for i in range(0, len(images), self.max_batch_size):
+            chunk = images[i : i + self.max_batch_size]
+            try:
+                out.extend(self.model.predict_batch(chunk, settings))
+            except Exception:
+                if self.on_batch is not None:
+                    self.on_batch(len(chunk), False)
+                raise
+            self.batches_run += 1
+            if self.on_batch is not None:
+                self.on_batch(len(chunk), True)
+        self.images_run += len(images)
+        return out
 
     def _run(self, batch: list[_Request]) -> None:
+        settings = batch[0].settings
         images = [im for r in batch for im in r.images]
         try:
-            out: list[sv.Detections] = []
-            for i in range(0, len(images), self.max_batch_size):
-                chunk = images[i : i + self.max_batch_size]
-                out.extend(self.model.predict_batch(chunk, batch[0].settings))
-                self.batches_run += 1
-                if self.on_batch is not None:
-                    self.on_batch(len(chunk), True)
-            self.images_run += len(images)
-        except BaseException as exc:  # every waiting request learns of the failure
-            if self.on_batch is not None:
-                self.on_batch(len(images), False)
+            out = self._forward(images, settings)
+        except Exception as exc:
+            if self._closed:  # an unload is under way: the requests end with the model, not one image
+                self._fail(batch)
+                return
+            log.info("model %r: a pass of %d images from %d requests raised %s; running them apart",
+                     self.model.name, len(images), len(batch), exc.__class__.__name__)
+            try:
+                for r in batch:
+                    r.future.set_result(self._apart(r.images, settings) if len(batch) > 1 else self._isolate(r.images, settings, exc))
+            except ModelUnloadedError:
+                self._fail(batch)
+            return
+        except BaseException as exc:  # e.g. KeyboardInterrupt: the waiters learn of it, the thread ends
             for r in batch:
                 r.future.set_exception(exc)
-            return
+            raise
         pos = 0
         for r in batch:
             r.future.set_result(out[pos : pos + len(r.images)])
             pos += len(r.images)
 
+    def _apart(self, images: list[np.ndarray], settings: PredictSettings) -> list[Result]:
+        """One request's results, run without the requests it was merged with."""
+        try:
+            return list(self._forward(images, settings))
+        except Exception as exc:
+            if self._closed:
+                raise self._unloaded() from exc
+            return self._isolate(images, settings, exc)
+
+    def _isolate(self, images: list[np.ndarray], settings: PredictSettings, exc: Exception) -> list[Result]:
+        """Results of images whose pass together raised ``exc``: halves are retried until each failure is one image."""
+        if len(images) == 1:
+            failure = ItemFailure.from_exception(exc)
+            # INFO: the server logs it (its default level); a local script already has the reason in the Prediction
+            log.info("model %r could not process an image of %s:\n%s", self.model.name, "×".join(map(str, images[0].shape)), failure.traceback)
+            return [failure]
+        mid = len(images) // 2
+        return self._apart(images[:mid], settings) + self._apart(images[mid:], settings)
+
 
 class WorkerModel(Model):
-    """A ``Model`` whose ``predict_batch`` goes through a worker: what sessions on a server run on."""
+    """A ``Model`` whose ``predict_batch`` goes through a worker: what sessions on a server run on.
+
+    Its results may hold ``ItemFailure``s in place of ``sv.Detections`` (``SessionRunner`` records them
+    as failed items); it raises ``ModelUnloadedError`` when the model is gone.
+    """
 
     def __init__(self, worker: InferenceWorker) -> None:
         inner = worker.model
@@ -158,5 +314,10 @@ class WorkerModel(Model):
         self.default_settings, self.input_size = inner.default_settings, inner.input_size
         self.device, self.framework = inner.device, inner.framework
 
-    def predict_batch(self, images: list[np.ndarray], settings: PredictSettings) -> list[sv.Detections]:
+    def predict_batch(self, images: list[np.ndarray], settings: PredictSettings) -> list[Result]:  # type: ignore[override]
         return self.worker.predict(images, settings)
+
+    def check_loaded(self) -> None:
+        """Raise ``ModelUnloadedError`` once the model is unloaded, so a session waiting for input ends at once."""
+        if self.worker.closed:
+            raise self.worker._unloaded()

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from sightline.engine.live import LiveStream
 from sightline.engine.video_steps import parse_video_kwargs
+from sightline.engine.worker import prediction_of
 from sightline.errors import NotFoundError, PayloadTooLargeError, RateLimitedError
 from sightline.inputs.images import decode_image_bytes
 from sightline.prediction import Prediction
@@ -49,8 +50,8 @@ async def open_stream(request: Request) -> dict:
     tracking = parse_video_kwargs({"tracking": body.get("tracking", False), "tracking_config": body.get("tracking_config")})["tracking_config"]
 
     def predict(image: Any) -> Prediction:
-        (detections,) = worker.predict([image], settings)
-        return Prediction(detections=detections, image_size=(int(image.shape[0]), int(image.shape[1])), source="<live>")
+        (result,) = worker.predict([image], settings)
+        return prediction_of(result, image, source="<live>")
 
     with _lock:
         if len(_streams) >= MAX_STREAMS:

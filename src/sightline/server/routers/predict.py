@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
+from sightline.engine.worker import prediction_of
 from sightline.errors import InputError, PayloadTooLargeError
 from sightline.inputs.images import decode_image_bytes
 from sightline.inputs.urls import fetch_bytes
@@ -81,14 +82,14 @@ async def predict(request: Request) -> dict:
     def run() -> list[dict[str, Any]]:
         decoded = _decode_all(sources)
         good = [(i, image) for i, (_, image, err) in enumerate(decoded) if err is None]
-        detections = worker.predict([image for _, image in good], settings)
-        by_index = dict(zip((i for i, _ in good), detections))
+        results = worker.predict([image for _, image in good], settings)  # an image the model raised on fails alone
+        by_index = dict(zip((i for i, _ in good), results))
         preds = []
         for i, (meta, image, err) in enumerate(decoded):
             if err is not None:
                 preds.append(Prediction.failed(err, index=i, **meta).to_dict())
             else:
-                preds.append(Prediction(detections=by_index[i], image_size=(int(image.shape[0]), int(image.shape[1])), index=i, **meta).to_dict())
+                preds.append(prediction_of(by_index[i], image, index=i, **meta).to_dict())
         return preds
 
     return {"model": worker.model.name, "predictions": await run_in_threadpool(run)}
