@@ -7,14 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
 
 import sightline
 from sightline.models.base import Model
 from sightline.server import errors
+from sightline.server.body_limit import BodyLimit, limit_for
 from sightline.server.checkpoints import CheckpointStore
 from sightline.server.config import ServerConfig
-from sightline.server.errors import error_body
 from sightline.server.manager import ModelManager
 from sightline.server.routers import info, live, models, predict, sessions, uploads
 from sightline.server.routers import workspace as workspace_router
@@ -67,16 +66,7 @@ def create_app(
     )
     app.state.sightline = state
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        if request.url.path == models.UPLOAD_PATH:  # a checkpoint has its own limit, checked by the route
-            return await call_next(request)
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > config.max_request_bytes:
-            message = f"the request is {int(length):,} bytes, over the limit of {config.max_request_bytes:,}"
-            return JSONResponse(error_body("PayloadTooLargeError", message, 413), status_code=413)
-        return await call_next(request)
-
+    app.add_middleware(BodyLimit, limit=limit_for(config))  # every route, the page's included
     errors.install(app)
     app.include_router(info.public)
     secured = [Depends(require_key)]

@@ -33,10 +33,10 @@ from sightline.models.base import Model
 from sightline.models.checkpoint import Checkpoint
 from sightline.models.torchvision_adapter import from_checkpoint
 from sightline.models.ultralytics_adapter import looks_like_ultralytics
+from sightline.server.body_limit import FORM_OVERHEAD
 from sightline.server.config import ServerConfig
 from sightline.server.manager import ModelManager
 
-FORM_OVERHEAD = 64 * 1024  # multipart framing and the small form fields around the file
 FIELDS = ("file", "device", "default")
 HOW_TO = (
     "upload a file saved in sightline's checkpoint format (sightline.models.checkpoint.Checkpoint.save, see "

@@ -1,0 +1,115 @@
+"""Request size limits, counted on the bytes as they arrive: a chunked body or a wrong Content-Length
+cannot get more than the limit into the server.
+
+One table says which limit each route has; the middleware refuses a declared size over it at once, and
+stops reading an undeclared one as soon as it passes it, answering 413 and closing the connection (the
+rest of the body is never read).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sightline.server.config import ServerConfig
+from sightline.server.errors import error_body
+
+FORM_OVERHEAD = 64 * 1024  # multipart framing and the small form fields around an uploaded checkpoint
+
+
+def route_limits(config: ServerConfig) -> list[tuple[re.Pattern[str], int, str]]:
+    """(path pattern, bytes, the setting's name) for routes with their own limit; first match wins."""
+    return [
+        (re.compile(r"^/v1/models/upload/?$"), config.max_checkpoint_bytes + FORM_OVERHEAD, "max_checkpoint_bytes"),
+        (re.compile(r"^/v1/live/[^/]+/frames/?$"), config.max_file_bytes, "max_file_bytes"),
+    ]
+
+
+def limit_for(config: ServerConfig) -> Callable[[str], tuple[int, str]]:
+    table = route_limits(config)
+
+    def limit(path: str) -> tuple[int, str]:
+        for pattern, size, name in table:
+            if pattern.match(path):
+                return size, name
+        return config.max_request_bytes, "max_request_bytes"
+
+    return limit
+
+
+class _TooLarge(Exception):
+    """Raised from ``receive`` once the body passes its limit; the middleware turns it into the 413."""
+
+
+def _message(path: str, size: int | None, limit: int, setting: str) -> str:
+    what = "the frame" if "/live/" in path else "the checkpoint upload" if path.startswith("/v1/models/upload") else "the request"
+    told = f"is {size:,} bytes" if size is not None else "is longer than that"
+    return f"{what} {told}, over the limit of {limit:,} bytes ({setting})"
+
+
+class BodyLimit:
+    """Pure ASGI middleware: counts body bytes as ``receive()`` yields them; 413 once past the route's limit."""
+
+    def __init__(self, app: ASGIApp, limit: Callable[[str], tuple[int, str]]) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        limit, setting = self.limit(path)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _refuse(send, _message(path, int(declared), limit, setting))
+            return
+        has_body = (declared.isdigit() and int(declared) > 0) or b"transfer-encoding" in dict(scope["headers"])
+        seen = 0
+        over = finished = started = False
+
+        async def counted() -> Message:
+            nonlocal seen, over
+            nonlocal finished
+            message = await receive()
+            if message["type"] == "http.request":
+                finished = not message.get("more_body", False)
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    over = True
+                    raise _TooLarge()
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if over and not started:
+                return  # whatever the route made of the interrupted body, the answer is the 413 below
+            if message["type"] == "http.response.start":
+                started = True
+                if has_body and not finished:  # answered before the body was read: don't read the rest to reuse the connection
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            pass
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await _refuse(send, _message(path, None, limit, setting))
+
+
+async def _refuse(send: Send, message: str) -> None:
+    body = JSONResponse(error_body("PayloadTooLargeError", message, 413)).body
+    await send({
+        "type": "http.response.start",
+        "status": 413,
+        # the unread rest of the body is still on its way: this connection cannot carry another request
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
+    })
+    await send({"type": "http.response.body", "body": body})
