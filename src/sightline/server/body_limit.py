@@ -18,6 +18,7 @@ from sightline.server.config import ServerConfig
 from sightline.server.errors import error_body
 
 FORM_OVERHEAD = 64 * 1024  # multipart framing and the small form fields around an uploaded checkpoint
+DRAIN_BYTES = 64 * 1024
 
 
 def route_limits(config: ServerConfig) -> list[tuple[re.Pattern[str], int, str]]:
@@ -67,13 +68,13 @@ class BodyLimit:
         if declared.isdigit() and int(declared) > limit:
             await _refuse(send, _message(path, int(declared), limit, setting))
             return
-        has_body = (declared.isdigit() and int(declared) > 0) or b"transfer-encoding" in dict(scope["headers"])
+        # a small declared body left unread is drained by the server; a large or chunked one is not worth it
+        big_body = (declared.isdigit() and int(declared) > DRAIN_BYTES) or b"transfer-encoding" in dict(scope["headers"])
         seen = 0
         over = finished = started = False
 
         async def counted() -> Message:
-            nonlocal seen, over
-            nonlocal finished
+            nonlocal seen, over, finished
             message = await receive()
             if message["type"] == "http.request":
                 finished = not message.get("more_body", False)
@@ -89,7 +90,7 @@ class BodyLimit:
                 return  # whatever the route made of the interrupted body, the answer is the 413 below
             if message["type"] == "http.response.start":
                 started = True
-                if has_body and not finished:  # answered before the body was read: don't read the rest to reuse the connection
+                if big_body and not finished:  # answered before the body was read: close rather than read the rest
                     message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
