@@ -14,6 +14,7 @@ from sightline.server import errors
 from sightline.server.body_limit import BodyLimit, limit_for
 from sightline.server.checkpoints import CheckpointStore
 from sightline.server.config import ServerConfig
+from sightline.server.live_streams import LiveStreams
 from sightline.server.manager import ModelManager
 from sightline.server.routers import info, live, models, predict, sessions, uploads
 from sightline.server.routers import workspace as workspace_router
@@ -32,20 +33,25 @@ def create_app(
     manager = ModelManager(config.max_loaded_models, config.max_batch_size, config.batch_wait_ms)
     if workspace is None and config.workspace:
         workspace = Workspace(config.workspace)
-    state = ServerState(config, manager, SessionStore(config, manager), CheckpointStore.for_config(config), workspace)
+    live_streams = LiveStreams(config.max_live_streams, config.live_idle_s)
+    state = ServerState(config, manager, SessionStore(config, manager), CheckpointStore.for_config(config), workspace, live_streams)
+    sweep_every = max(0.25, min(30.0, config.live_idle_s / 2))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async def sweeper() -> None:
+            """Expires idle sessions and live streams; cancelled when the server shuts down."""
             while True:
-                await asyncio.sleep(30)
+                await asyncio.sleep(sweep_every)
                 await asyncio.to_thread(state.sessions.sweep)
+                await asyncio.to_thread(state.live.sweep)
 
         task = asyncio.create_task(sweeper())
         try:
             yield
         finally:
             task.cancel()
+            await asyncio.to_thread(state.live.close_all)
             state.sessions.close()
             manager.unload_all()
             state.checkpoints.close()
