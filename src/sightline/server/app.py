@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Request
 import sightline
 from sightline.models.base import Model
 from sightline.server import errors
-from sightline.server.body_limit import BodyLimit, limit_for
+from sightline.server.body_limit import BodyLimit
 from sightline.server.checkpoints import CheckpointStore
 from sightline.server.config import ServerConfig
 from sightline.server.live_streams import LiveStreams
@@ -72,7 +72,7 @@ def create_app(
     )
     app.state.sightline = state
 
-    app.add_middleware(BodyLimit, limit=limit_for(config))  # every route, the page's included
+    app.add_middleware(BodyLimit, config=config)  # every route, the page's included
     errors.install(app)
     app.include_router(info.public)
     secured = [Depends(require_key)]

@@ -9,7 +9,7 @@ rest of the body is never read).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,52 +21,53 @@ FORM_OVERHEAD = 64 * 1024  # multipart framing and the small form fields around 
 DRAIN_BYTES = 64 * 1024
 
 
-def route_limits(config: ServerConfig) -> list[tuple[re.Pattern[str], int, str]]:
-    """(path pattern, bytes, the setting's name) for routes with their own limit; first match wins."""
-    return [
-        (re.compile(r"^/v1/models/upload/?$"), config.max_checkpoint_bytes + FORM_OVERHEAD, "max_checkpoint_bytes"),
-        (re.compile(r"^/v1/live/[^/]+/frames/?$"), config.max_file_bytes, "max_file_bytes"),
-    ]
+@dataclass(frozen=True)
+class RouteLimit:
+    """A body limit: the setting that holds it, what the body is called in the message, and the framing
+    allowed on top (a checkpoint's limit is for the file, sent inside a multipart form)."""
+
+    setting: str
+    what: str = "the request"
+    framing: int = 0
 
 
-def limit_for(config: ServerConfig) -> Callable[[str], tuple[int, str]]:
-    table = route_limits(config)
+DEFAULT = RouteLimit("max_request_bytes")
+# routes with their own limit; first match wins, every other route has DEFAULT
+ROUTE_LIMITS: list[tuple[re.Pattern[str], RouteLimit]] = [
+    (re.compile(r"^/v1/models/upload/?$"), RouteLimit("max_checkpoint_bytes", "the checkpoint upload", FORM_OVERHEAD)),
+    (re.compile(r"^/v1/live/[^/]+/frames/?$"), RouteLimit("max_file_bytes", "the frame")),
+]
 
-    def limit(path: str) -> tuple[int, str]:
-        for pattern, size, name in table:
-            if pattern.match(path):
-                return size, name
-        return config.max_request_bytes, "max_request_bytes"
 
-    return limit
+def limit_for(path: str) -> RouteLimit:
+    return next((limit for pattern, limit in ROUTE_LIMITS if pattern.match(path)), DEFAULT)
 
 
 class _TooLarge(Exception):
     """Raised from ``receive`` once the body passes its limit; the middleware turns it into the 413."""
 
 
-def _message(path: str, size: int | None, limit: int, setting: str) -> str:
-    what = "the frame" if "/live/" in path else "the checkpoint upload" if path.startswith("/v1/models/upload") else "the request"
+def _message(route: RouteLimit, size: int | None, config: ServerConfig) -> str:
     told = f"is {size:,} bytes" if size is not None else "is longer than that"
-    return f"{what} {told}, over the limit of {limit:,} bytes ({setting})"
+    return f"{route.what} {told}, over the limit of {getattr(config, route.setting):,} bytes ({route.setting})"
 
 
 class BodyLimit:
     """Pure ASGI middleware: counts body bytes as ``receive()`` yields them; 413 once past the route's limit."""
 
-    def __init__(self, app: ASGIApp, limit: Callable[[str], tuple[int, str]]) -> None:
+    def __init__(self, app: ASGIApp, config: ServerConfig) -> None:
         self.app = app
-        self.limit = limit
+        self.config = config
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        limit, setting = self.limit(path)
+        route = limit_for(scope["path"])
+        limit = getattr(self.config, route.setting) + route.framing
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            await _refuse(send, _message(path, int(declared), limit, setting))
+            await _refuse(send, _message(route, int(declared), self.config))
             return
         # a small declared body left unread is drained by the server; a large or chunked one is not worth it
         big_body = (declared.isdigit() and int(declared) > DRAIN_BYTES) or b"transfer-encoding" in dict(scope["headers"])
@@ -102,7 +103,7 @@ class BodyLimit:
             if not over:
                 raise
         if over and not started:
-            await _refuse(send, _message(path, None, limit, setting))
+            await _refuse(send, _message(route, None, self.config))
 
 
 async def _refuse(send: Send, message: str) -> None:
