@@ -20,6 +20,7 @@ def serve(args: argparse.Namespace) -> None:
         max_sessions=args.max_sessions,
         allow_local_paths=args.allow_local_paths or ServerConfig().allow_local_paths,
         allow_private_urls=args.allow_private_urls or ServerConfig().allow_private_urls,
+        expose_tracebacks=args.expose_tracebacks or ServerConfig().expose_tracebacks,
     )
     if args.api_key:
         config.api_key = args.api_key
@@ -29,7 +30,7 @@ def serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sightline", description="sightline: run and review detection models")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="start the HTTP model server")
@@ -43,8 +44,14 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--allow-local-paths", action="store_true", help="let clients name files on this machine")
     s.add_argument("--allow-private-urls", action="store_true", help="let clients make the server fetch private/loopback URLs")
     s.add_argument("--workspace", default=None, help="a folder (SQLite + blobs) or a database URL; default: $SIGHTLINE_WORKSPACE, or none")
+    s.add_argument("--expose-tracebacks", action="store_true",
+                   help="send tracebacks to clients (a server for its owner only: they name this machine's files)")
     s.add_argument("--log-level", default="info")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.command == "serve":
         serve(args)

@@ -124,7 +124,7 @@ def test_stop_within_one_batch_keeps_results(start_server, samples):
 
 
 def test_model_failure_mid_session(start_server, samples):
-    live = start_server(model=SlowModel(0.0, fail_on_batch=3))
+    live = start_server(model=SlowModel(0.0, fail_on_batch=3), expose_tracebacks=True)  # a server for its owner, as deploy() starts
     with sightline.connect(live.url) as model:
         session = model.predict_detached(input=[s.image for s in samples], batch_size=2)
         got = []

@@ -299,3 +299,11 @@ def test_zoo_names_are_exact(name):
 
     assert is_zoo_name("demo/shapes") and is_zoo_name("torchvision/fasterrcnn_resnet50_fpn")
     assert not is_zoo_name(name) and not is_zoo_name("torchvision/../x") and not is_zoo_name("demo/")
+
+
+def test_video_errors_name_the_file_not_the_server_folder(start_server):
+    u = start_server().url
+    sid = httpx.post(f"{u}/v1/sessions", json={"total": 5}).json()["id"]
+    r = httpx.post(f"{u}/v1/sessions/{sid}/items", files=[("files", ("clip.mp4", b"not a video at all" * 50, "video/mp4"))], timeout=60)
+    message = _error(r, 400, "'clip.mp4' could not be read as a video")
+    assert "/tmp" not in message and "sightline-sessions" not in message and sid not in message

@@ -73,7 +73,7 @@ def create_app(
     app.state.sightline = state
 
     app.add_middleware(BodyLimit, config=config)  # every route, the page's included
-    errors.install(app)
+    errors.install(app, config.expose_tracebacks)
     app.include_router(info.public)
     secured = [Depends(require_key)]
     for router in (info.router, models.router, predict.router, sessions.router, live.router, uploads.router, workspace_router.router):

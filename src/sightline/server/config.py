@@ -30,6 +30,9 @@ class ServerConfig:
     allow_local_paths: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_LOCAL_PATHS", False))
     allow_private_urls: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_PRIVATE_URLS", False))
     url_timeout_s: float = 15.0
+    # a server started for its owner (deploy(), --expose-tracebacks): tracebacks reach clients, in session
+    # status and in 500s; otherwise they go to the server's log only
+    expose_tracebacks: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_EXPOSE_TRACEBACKS", False))
     max_live_streams: int = 8  # live streams open at once (POST /v1/live)
     live_idle_s: float = 60.0  # a live stream without a frame or status read for this long is closed
     max_loaded_models: int = 3
