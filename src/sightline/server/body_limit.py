@@ -48,8 +48,8 @@ class _TooLarge(Exception):
 
 
 def _message(route: RouteLimit, size: int | None, config: ServerConfig) -> str:
-    told = f"is {size:,} bytes" if size is not None else "is longer than that"
-    return f"{route.what} {told}, over the limit of {getattr(config, route.setting):,} bytes ({route.setting})"
+    told = f"is {size:,} bytes, over" if size is not None else "is over"
+    return f"{route.what} {told} the limit of {getattr(config, route.setting):,} bytes ({route.setting})"
 
 
 class BodyLimit:
