@@ -125,7 +125,7 @@ def test_stop_within_one_batch_keeps_results(start_server, samples):
 
 def test_model_failure_mid_session(start_server, samples):
     # from its third pass on the model raises on everything: after 8 images in a row the session fails
-    live = start_server(model=SlowModel(0.0, fail_from_batch=3))
+    live = start_server(model=SlowModel(0.0, fail_from_batch=3), expose_tracebacks=True)  # a server for its owner, as deploy() starts
     with sightline.connect(live.url) as model:
         session = model.predict_detached(input=[s.image for s in samples] * 3, batch_size=2)
         got = []

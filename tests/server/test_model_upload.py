@@ -139,7 +139,7 @@ def test_checkpoint_size_limit(start_server, tmp_path):
     chunks = [head] + [b"x" * 10_000] * 20 + [f"\r\n--{boundary}--\r\n".encode()]
     r = httpx.post(f"{live.url}/v1/models/upload", content=iter(chunks), timeout=60,
                    headers={"content-type": f"multipart/form-data; boundary={boundary}"})
-    _error(r, 413, "the checkpoint upload is longer than that, over the limit of 1,000 bytes")
+    _error(r, 413, "the checkpoint upload is over the limit of 1,000 bytes (max_checkpoint_bytes)")
     # the SDK checks the limit before sending anything
     with sightline.connect(live.url) as remote:
         with pytest.raises(sightline.PayloadTooLargeError, match="over the server's checkpoint limit of 1,000"):

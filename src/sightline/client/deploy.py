@@ -72,13 +72,13 @@ def deploy(
 ) -> RemoteModel:
     """Start ``python -m sightline serve`` on this machine, wait until it is ready, and connect to it.
 
-    The server may read this machine's files and loopback URLs (it is yours). ``with deploy(...) as m:``
+    The server may read this machine's files and loopback URLs, and its errors carry tracebacks (it is yours). ``with deploy(...) as m:``
     or ``m.close()`` shuts it down. A server that fails to start raises ``DeployError`` with its log tail.
     """
     port = port or _free_port(host)
     log = Path(tempfile.mkstemp(prefix="sightline-server-", suffix=".log")[1])
     cmd = [sys.executable, "-m", "sightline", "serve", "--model", str(model), "--device", device, "--host", host,
-           "--port", str(port), "--max-batch-size", str(max_batch_size), "--allow-local-paths", "--allow-private-urls",
+           "--port", str(port), "--max-batch-size", str(max_batch_size), "--allow-local-paths", "--allow-private-urls", "--expose-tracebacks",
            "--log-level", "warning"]
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])

@@ -86,6 +86,11 @@ class NewestFrameWorker:
         with self._cond:
             return self._latest
 
+    @property
+    def alive(self) -> bool:
+        """Whether the worker thread still runs (``close`` ends it)."""
+        return self._thread.is_alive()
+
     def close(self) -> None:
         with self._cond:
             self._closed = True

@@ -63,12 +63,34 @@ class Checkpoint:
                 f"{str(path)!r} is not a sightline checkpoint (expected format {FORMAT!r}); "
                 "a bare torchvision state_dict needs an architecture and class names: see docs/models.md"
             )
+        problem = _problem(raw)
+        if problem is not None:
+            raise ModelLoadError(f"checkpoint {str(path)!r} is not usable: {problem}")
         return cls(
             architecture=raw["architecture"],
             classes=list(raw["classes"]),
             task=raw["task"],
             state_dict=raw["state_dict"],
-            arch_kwargs=dict(raw.get("arch_kwargs", {})),
-            default_settings=dict(raw.get("default_settings", {})),
-            meta=dict(raw.get("meta", {})),
+            arch_kwargs=dict(raw.get("arch_kwargs") or {}),
+            default_settings=dict(raw.get("default_settings") or {}),
+            meta=dict(raw.get("meta") or {}),
         )
+
+
+def _problem(raw: dict[str, Any]) -> str | None:
+    """What is wrong with a checkpoint's fields, naming the field; None when each has its type."""
+    for name in ("architecture", "task"):
+        if name not in raw:
+            return f"field {name!r} is missing"
+        if not isinstance(raw[name], str) or not raw[name]:
+            return f"field {name!r} must be a non-empty string, got {type(raw[name]).__name__}"
+    classes = raw.get("classes")
+    if not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) and c for c in classes):
+        return "field 'classes' must be a non-empty list of class names (strings)"
+    if not isinstance(raw.get("state_dict"), dict) or not all(isinstance(v, torch.Tensor) for v in raw["state_dict"].values()):
+        return "field 'state_dict' must map parameter names to tensors"
+    for name in ("arch_kwargs", "default_settings", "meta"):
+        value = raw.get(name)
+        if value is not None and not (isinstance(value, dict) and all(isinstance(k, str) for k in value)):
+            return f"field {name!r} must be a mapping with string keys, got {type(value).__name__}"
+    return None

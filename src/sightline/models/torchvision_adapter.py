@@ -13,11 +13,11 @@ import torchvision
 from torch import nn
 
 from sightline.geometry import compact_masks
-from sightline.errors import InvalidSettingError, ModelLoadError
+from sightline.errors import InvalidSettingError, ModelLoadError, UnknownArgumentError
 from sightline.models.base import Model, Task, finalize
 from sightline.models.checkpoint import Checkpoint
 from sightline.models.demo.architecture import build_slim_maskrcnn
-from sightline.settings import PredictSettings
+from sightline.settings import SETTING_NAMES, PredictSettings, parse_settings, reject_unknown
 
 TORCHVISION_DETECTORS = (
     "fasterrcnn_resnet50_fpn",
@@ -160,7 +160,19 @@ def from_checkpoint(checkpoint: Checkpoint, name: str, device: str) -> Torchvisi
         raise ModelLoadError(
             f"checkpoint architecture {checkpoint.architecture!r} is unknown; known: {', '.join(sorted(ARCHITECTURES))}"
         )
-    module = builder(len(checkpoint.classes) + 1, **checkpoint.arch_kwargs)
+    defaults = checkpoint.default_settings
+    try:
+        reject_unknown(defaults, SETTING_NAMES, "the checkpoint's default_settings")
+        parse_settings(defaults, checkpoint.classes)  # checked now: a bad default would fail every prediction later
+    except (InvalidSettingError, UnknownArgumentError) as exc:
+        raise ModelLoadError(f"checkpoint field 'default_settings' is invalid: {exc}") from None
+    try:
+        module = builder(len(checkpoint.classes) + 1, **checkpoint.arch_kwargs)
+    except Exception as exc:  # any argument a builder cannot take, by name or by value
+        raise ModelLoadError(
+            f"checkpoint field 'arch_kwargs' ({', '.join(checkpoint.arch_kwargs) or 'empty'}) does not fit architecture "
+            f"{checkpoint.architecture!r}: {exc}"
+        ) from None
     try:
         module.load_state_dict(checkpoint.state_dict)
     except RuntimeError as exc:

@@ -32,6 +32,11 @@ def list_models() -> list[ZooEntry]:
     return entries
 
 
+def is_zoo_name(name: str) -> bool:
+    """Exactly one of the zoo's names (``demo/../x.pt`` is a path, not a zoo name)."""
+    return name in {e.name for e in list_models()}
+
+
 def load_model(model: str | Path, device: str = "auto") -> Model:
     """Load a zoo name (``demo/shapes``, ``torchvision/<arch>``) or a checkpoint file path."""
     name = str(model)

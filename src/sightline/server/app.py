@@ -7,14 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
 
 import sightline
 from sightline.models.base import Model
 from sightline.server import errors
+from sightline.server.body_limit import BodyLimit
 from sightline.server.checkpoints import CheckpointStore
 from sightline.server.config import ServerConfig
-from sightline.server.errors import error_body
+from sightline.server.live_streams import LiveStreams
 from sightline.server.manager import ModelManager
 from sightline.server.metrics import install_metrics
 from sightline.server.routers import info, live, models, predict, sessions, uploads
@@ -34,20 +34,25 @@ def create_app(
     manager = ModelManager(config.max_loaded_models, config.max_batch_size, config.batch_wait_ms)
     if workspace is None and config.workspace:
         workspace = Workspace(config.workspace)
-    state = ServerState(config, manager, SessionStore(config, manager), CheckpointStore.for_config(config), workspace)
+    live_streams = LiveStreams(config.max_live_streams, config.live_idle_s)
+    state = ServerState(config, manager, SessionStore(config, manager), CheckpointStore.for_config(config), workspace, live_streams)
+    sweep_every = max(0.25, min(30.0, config.live_idle_s / 2))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async def sweeper() -> None:
+            """Expires idle sessions and live streams; cancelled when the server shuts down."""
             while True:
-                await asyncio.sleep(30)
+                await asyncio.sleep(sweep_every)
                 await asyncio.to_thread(state.sessions.sweep)
+                await asyncio.to_thread(state.live.sweep)
 
         task = asyncio.create_task(sweeper())
         try:
             yield
         finally:
             task.cancel()
+            await asyncio.to_thread(state.live.close_all)
             state.sessions.close()
             manager.unload_all()
             state.checkpoints.close()
@@ -68,18 +73,9 @@ def create_app(
     )
     app.state.sightline = state
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        if request.url.path == models.UPLOAD_PATH:  # a checkpoint has its own limit, checked by the route
-            return await call_next(request)
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > config.max_request_bytes:
-            message = f"the request is {int(length):,} bytes, over the limit of {config.max_request_bytes:,}"
-            return JSONResponse(error_body("PayloadTooLargeError", message, 413), status_code=413)
-        return await call_next(request)
-
+    app.add_middleware(BodyLimit, config=config)  # every route, the page's included
     install_metrics(app, state, require_key)
-    errors.install(app)
+    errors.install(app, config.expose_tracebacks)
     app.include_router(info.public)
     secured = [Depends(require_key)]
     for router in (info.router, models.router, predict.router, sessions.router, live.router, uploads.router, workspace_router.router):

@@ -12,7 +12,6 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +35,6 @@ from sightline.models.ultralytics_adapter import looks_like_ultralytics
 from sightline.server.config import ServerConfig
 from sightline.server.manager import ModelManager
 
-FORM_OVERHEAD = 64 * 1024  # multipart framing and the small form fields around the file
 FIELDS = ("file", "device", "default")
 HOW_TO = (
     "upload a file saved in sightline's checkpoint format (sightline.models.checkpoint.Checkpoint.save, see "
@@ -57,9 +55,8 @@ class ReceivedCheckpoint:
     default: bool
 
 
-def _too_large(size: int | None, limit: int) -> PayloadTooLargeError:
-    told = f"{size:,} bytes" if size is not None else "longer than that"
-    return PayloadTooLargeError(f"the checkpoint upload is {told}, over the limit of {limit:,} bytes (max_checkpoint_bytes)", 413)
+def _too_large(size: int, limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"the checkpoint upload is {size:,} bytes, over the limit of {limit:,} bytes (max_checkpoint_bytes)", 413)
 
 
 def _as_bool(value: str, name: str) -> bool:
@@ -94,10 +91,8 @@ class CheckpointStore:
         """Read a multipart body (``file``, ``device``, ``default``), refusing more than ``max_bytes`` of file."""
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise InputError("send the checkpoint as multipart/form-data with one part named 'file'")
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > max_bytes + FORM_OVERHEAD:
-            raise _too_large(int(length), max_bytes)
-        form = await self._parse(request, max_bytes + FORM_OVERHEAD)
+        # the body as a whole was held to max_bytes plus the form's framing as it arrived (server/body_limit.py)
+        form = await self._parse(request)
         try:
             unknown = sorted(set(form.keys()) - set(FIELDS))
             if unknown:
@@ -117,25 +112,11 @@ class CheckpointStore:
         finally:
             await form.close()
 
-    async def _parse(self, request: Request, cap: int) -> FormData:
-        over = False
-
-        async def capped() -> AsyncIterator[bytes]:
-            nonlocal over
-            seen = 0
-            async for chunk in request.stream():
-                seen += len(chunk)
-                if seen > cap:
-                    over = True
-                    raise MultiPartException("too large")
-                yield chunk
-
-        parser = MultiPartParser(request.headers, capped(), max_files=1, max_fields=len(FIELDS), max_part_size=64 * 1024)
+    async def _parse(self, request: Request) -> FormData:
+        parser = MultiPartParser(request.headers, request.stream(), max_files=1, max_fields=len(FIELDS), max_part_size=64 * 1024)
         try:
             return await parser.parse()
         except MultiPartException as exc:
-            if over:
-                raise _too_large(None, cap - FORM_OVERHEAD) from None
             raise InputError(f"the multipart body could not be read: {exc.message}") from None
 
     def _copy_in(self, upload: UploadFile) -> tuple[Path, str, int]:

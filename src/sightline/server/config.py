@@ -30,6 +30,11 @@ class ServerConfig:
     allow_local_paths: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_LOCAL_PATHS", False))
     allow_private_urls: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_PRIVATE_URLS", False))
     url_timeout_s: float = 15.0
+    # a server started for its owner (deploy(), --expose-tracebacks): tracebacks reach clients, in session
+    # status and in 500s; otherwise they go to the server's log only
+    expose_tracebacks: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_EXPOSE_TRACEBACKS", False))
+    max_live_streams: int = 8  # live streams open at once (POST /v1/live)
+    live_idle_s: float = 60.0  # a live stream without a frame or status read for this long is closed
     max_loaded_models: int = 3
     workspace: str | None = field(default_factory=lambda: os.environ.get("SIGHTLINE_WORKSPACE") or None)  # a folder or database URL
     max_checkpoint_bytes: int = 512 * 1024 * 1024  # one uploaded model checkpoint (POST /v1/models/upload)
@@ -46,6 +51,8 @@ class ServerConfig:
             "max_sessions": self.max_sessions,
             "max_items_per_request": self.max_items_per_request,
             "session_ttl_s": self.session_ttl_s,
+            "max_live_streams": self.max_live_streams,
+            "live_idle_s": self.live_idle_s,
             "allow_local_paths": self.allow_local_paths,
             "allow_private_urls": self.allow_private_urls,
         }

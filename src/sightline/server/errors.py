@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import traceback
+import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as db
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sightline.errors import (
@@ -55,7 +58,24 @@ def status_for(exc: BaseException) -> int:
     return 500
 
 
-def install(app: FastAPI) -> None:
+# database errors in words: their own text carries SQL, parameters and server details, which stay in the log
+DATABASE_ERRORS: list[tuple[type[db.SQLAlchemyError], int, str]] = [
+    (db.IntegrityError, 409, "the change conflicts with data already in the workspace"),
+    (db.DataError, 422, "a value does not fit the workspace database (too long, too large or malformed)"),
+    (db.OperationalError, 503, "the database is unavailable; try again later"),
+    (db.InterfaceError, 503, "the database is unavailable; try again later"),
+    (db.TimeoutError, 503, "the database is busy; try again later"),
+]
+
+
+def without_internals(message: str) -> str:
+    """A message as a client may read it: SQLAlchemy's statement, parameters and links cut off."""
+    return message.split("\n[SQL:")[0].split("\n(Background on this error")[0]
+
+
+def install(app: FastAPI, expose_tracebacks: bool = False) -> None:
+    """Error handlers. ``expose_tracebacks`` (a server started for its owner) adds the details of 500s."""
+
     @app.exception_handler(SightlineError)
     async def _sightline(request: Request, exc: SightlineError) -> JSONResponse:
         status = status_for(exc)
@@ -74,7 +94,23 @@ def install(app: FastAPI) -> None:
             message = f"no route {request.method} {request.url.path}; see /docs for the API"
         return JSONResponse(error_body("HTTPError", message, exc.status_code), status_code=exc.status_code)
 
+    @app.exception_handler(db.SQLAlchemyError)
+    async def _database(request: Request, exc: db.SQLAlchemyError) -> JSONResponse:
+        status, words = next(((s, w) for cls, s, w in DATABASE_ERRORS if isinstance(exc, cls)), (500, "internal error"))
+        return _logged(request, exc, status, "DatabaseError", words)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body(type(exc).__name__, f"internal error: {exc}", 500), status_code=500)
+        # Starlette re-raises what reaches this handler, and the server then drops the connection: say so,
+        # so that the client sends its next request on a new one
+        return _logged(request, exc, 500, "InternalError", "internal error", {"Connection": "close"})
+
+    def _logged(request: Request, exc: Exception, status: int, kind: str, words: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        reference = uuid.uuid4().hex[:12]
+        log.error("error %s on %s %s", reference, request.method, request.url.path, exc_info=exc)
+        extra: dict[str, object] = {"reference": reference}
+        if expose_tracebacks:
+            words = f"{words}: {type(exc).__name__}: {exc}"
+            extra["traceback"] = "".join(traceback.format_exception(exc))
+        message = f"{words} (reference {reference} in the server's log)"
+        return JSONResponse(error_body(kind, message, status, **extra), status_code=status, headers=headers)

@@ -1,4 +1,4 @@
-"""What a public server refuses: wrong API keys, local paths, and URLs pointing inside the network."""
+"""What a public server refuses: wrong API keys, and URLs pointing inside the network."""
 
 from __future__ import annotations
 
@@ -45,10 +45,3 @@ def check_url(url: str, allow_private: bool) -> None:
                 "URLs (set SIGHTLINE_ALLOW_PRIVATE_URLS=1 on a trusted server)"
             )
 
-
-def check_local_path(path: str, allowed: bool) -> None:
-    if not allowed:
-        raise InputError(
-            f"local path {path!r} refused: this server does not read its own files (upload the file instead, or set "
-            "SIGHTLINE_ALLOW_LOCAL_PATHS=1 on a trusted server)"
-        )

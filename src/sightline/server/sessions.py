@@ -22,6 +22,7 @@ from sightline.engine.status import SessionStatus
 from sightline.errors import NotFoundError, RateLimitedError
 from sightline.inputs.items import InputPlan
 from sightline.server.config import ServerConfig
+from sightline.server.errors import without_internals
 from sightline.server.manager import ModelManager
 from sightline.server.security import check_url
 from sightline.server.uploads import UploadPlan
@@ -49,6 +50,7 @@ class ServerSession:
     uploads: UploadPlan
     folder: Path
     video: VideoSteps
+    expose_tracebacks: bool = False  # only for the server's owner: a traceback names the server's files
     created: float = field(default_factory=time.time)
     last_seen: float = field(default_factory=time.monotonic)
 
@@ -79,7 +81,11 @@ class ServerSession:
         return True
 
     def describe(self) -> dict[str, Any]:
+        """The status as a client reads it: the reason of a failure in words; its traceback for the owner only."""
         d = self.status().to_dict()
+        if not self.expose_tracebacks:
+            d["traceback"] = None
+            d["error"] = d["error"] and without_internals(d["error"])
         d.update(id=self.id, created=self.created, input_closed=self.uploads.closed, received=self.uploads.received)
         return d
 
@@ -167,7 +173,7 @@ class SessionStore:
             postprocess=chain_steps(steps),
             on_finish=finished,
         )
-        return ServerSession(sid, runner, uploads, folder, video_steps)
+        return ServerSession(sid, runner, uploads, folder, video_steps, self.config.expose_tracebacks)
 
     def get(self, sid: str) -> ServerSession:
         with self._lock:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from sightline.server.checkpoints import CheckpointStore
 from sightline.server.config import ServerConfig
+from sightline.server.live_streams import LiveStreams
 from sightline.server.manager import ModelManager
 from sightline.errors import NotFoundError
 from sightline.server.sessions import SessionStore
@@ -21,6 +22,7 @@ class ServerState:
     sessions: SessionStore
     checkpoints: CheckpointStore  # uploaded model files
     workspace: Workspace | None = None
+    live: LiveStreams = field(default_factory=LiveStreams)  # open live streams (POST /v1/live)
 
     def require_workspace(self) -> Workspace:
         if self.workspace is None:

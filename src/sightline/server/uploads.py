@@ -65,9 +65,10 @@ class UploadPlan:
         self.pending = 0  # uploads not yet read by the engine
         self._lock = threading.Lock()
 
-    def frames_in(self, path: Path) -> int:
-        """Validate a video upload against the session's sampling options; returns its frame count."""
-        return len(frame_window(probe_video(path), self.options))
+    def frames_in(self, path: Path, name: str | None = None) -> int:
+        """Validate a video upload (``name``: the client's name for it) against the session's sampling options;
+        returns its frame count."""
+        return len(frame_window(probe_video(path, name), self.options))
 
     def add(self, upload: Upload, items: int) -> None:
         with self._lock:

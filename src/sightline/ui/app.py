@@ -14,6 +14,7 @@ from sightline.models.base import ModelInfo
 from sightline.models.zoo import list_models
 from sightline.ui import input_panel, live_panel, model_panel, review_panel, run_panel, settings_panel, upload_panel
 from sightline.ui.context import AppContext, UIConfig
+from sightline.ui.login_throttle import LoginThrottle
 from sightline.ui.render import CSS
 
 TITLE = "sightline"
@@ -73,7 +74,8 @@ def mount_ui(api: FastAPI, own: RemoteModel, info: ModelInfo, config: UIConfig |
     """
     config = config or UIConfig()
     ctx = AppContext(own=own, own_info=info, config=config, zoo_names=[e.name for e in list_models()])
+    api.add_middleware(LoginThrottle)
     return gr.mount_gradio_app(
-        api, build_ui(ctx), path="/", auth=config.auth(), auth_message="sightline: sign in to use this app",
+        api, build_ui(ctx), path="/", auth=config.auth(), auth_message=config.auth_message(),
         max_file_size=f"{config.max_file_mb:g}mb", css=CSS, theme=gr.themes.Soft(), footer_links=["api"],
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sightline.client.remote import RemoteModel
@@ -22,11 +24,24 @@ class UIConfig:
 
     allow_private_urls: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_PRIVATE_URLS"))
     login: tuple[str, str] | None = field(default_factory=lambda: _login_from_env())
+    # the server's API key: without a login, the page asks for it (any user name, the key as password)
+    api_key: str | None = field(default_factory=lambda: os.environ.get("SIGHTLINE_API_KEY") or None)
     max_file_mb: float = 50.0  # per uploaded file, enforced by the page before anything reaches the server
     gallery_page: int = 60  # results per gallery page
 
-    def auth(self) -> list[tuple[str, str]] | None:
-        return [self.login] if self.login else None
+    def auth(self) -> list[tuple[str, str]] | Callable[[str, str], bool] | None:
+        """Gradio's ``auth``: the login if set, else the API key as password, else none (an open page)."""
+        if self.login:
+            return [self.login]
+        key = self.api_key
+        if key:
+            return lambda user, password: hmac.compare_digest(password.encode(), key.encode())
+        return None
+
+    def auth_message(self) -> str:
+        if not self.login and self.api_key:
+            return "sightline: sign in with any user name and this server's API key as the password"
+        return "sightline: sign in to use this app"
 
 
 def _login_from_env() -> tuple[str, str] | None:

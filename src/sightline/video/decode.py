@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from sightline.video.probe import video_error
+
 
 @dataclass
 class DecodedFrame:
@@ -46,7 +48,7 @@ def decode_frames(path: str, frames: range) -> Iterator[DecodedFrame]:
                 pts = frame.pts if frame.pts is not None else start
                 yield DecodedFrame(index, int(round((pts - start) * base * 1_000_000)), frame.to_ndarray(format="rgb24"))
     except av.FFmpegError as exc:
-        raise VideoDecodeError(f"the video could not be decoded past frame {index}: {exc}", index + 1) from None
+        raise VideoDecodeError(f"the video could not be decoded past frame {index}: {video_error(exc, path)}", index + 1) from None
     if index < wanted_last:
         raise VideoDecodeError(f"the video ended after {index + 1} frames, before frame {wanted_last}", index + 1)
 

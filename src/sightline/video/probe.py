@@ -22,19 +22,29 @@ class VideoInfo:
     height: int
     duration_s: float
     has_audio: bool
+    name: str = ""  # what messages call the file (not its location)
 
 
 def is_video_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
-def probe_video(path: str | Path) -> VideoInfo:
-    """Probe a video file; ``InputError`` when it cannot be opened or has no video stream."""
+def video_error(exc: BaseException, path: str | Path) -> str:
+    """FFmpeg's reason without the file's location (on a server that is a temp path of its own)."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return str(reason).replace(str(path), Path(path).name)
+
+
+def probe_video(path: str | Path, name: str | None = None) -> VideoInfo:
+    """Probe a video file; ``InputError`` when it cannot be opened or has no video stream.
+
+    Messages call the file ``name`` (default: its file name), never by where it is kept."""
     path = str(path)
+    name = name or Path(path).name
     try:
         with av.open(path) as container:
             if not container.streams.video:
-                raise InputError(f"{path!r} has no video stream")
+                raise InputError(f"{name!r} has no video stream")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or Fraction(25)
             count = stream.frames
@@ -49,8 +59,9 @@ def probe_video(path: str | Path) -> VideoInfo:
                 height=stream.codec_context.height,
                 duration_s=duration,
                 has_audio=bool(container.streams.audio),
+                name=name,
             )
     except InputError:
         raise
     except (av.FFmpegError, OSError) as exc:
-        raise InputError(f"{path!r} could not be read as a video: {exc}") from None
+        raise InputError(f"{name!r} could not be read as a video: {video_error(exc, path)}") from None

@@ -14,7 +14,7 @@ from sightline.video.probe import VideoInfo
 def frame_window(info: VideoInfo, options: InputOptions) -> range:
     """The source frame indices to predict, or ``InputError`` saying which option is out of range."""
     n = info.frame_count
-    name = info.path
+    name = info.name or info.path
     if n == 0:
         raise InputError(f"video {name!r} has no frames")
     start = options.start_frame

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -12,25 +10,14 @@ from fastapi.concurrency import run_in_threadpool
 from sightline.engine.live import LiveStream
 from sightline.engine.video_steps import parse_video_kwargs
 from sightline.engine.worker import prediction_of
-from sightline.errors import NotFoundError, PayloadTooLargeError, RateLimitedError
-from sightline.inputs.images import decode_image_bytes
+from sightline.errors import ConflictError, InputError
+from sightline.inputs.images import ImageDecodeError, decode_image_bytes
 from sightline.prediction import Prediction
 from sightline.server.requests import as_dict, read_json
 from sightline.server.state import get_state
 from sightline.settings import SETTING_NAMES, parse_settings, reject_unknown
 
 router = APIRouter(prefix="/v1/live", tags=["live"])
-MAX_STREAMS = 8
-_streams: dict[str, LiveStream] = {}
-_lock = threading.Lock()
-
-
-def _stream(sid: str) -> LiveStream:
-    with _lock:
-        stream = _streams.get(sid)
-    if stream is None:
-        raise NotFoundError(f"no live stream {sid!r}", 404)
-    return stream
 
 
 def _answer(stream: LiveStream, latest: Prediction | None) -> dict[str, Any]:
@@ -53,23 +40,24 @@ async def open_stream(request: Request) -> dict:
         (result,) = worker.predict([image], settings)
         return prediction_of(result, image, source="<live>")
 
-    with _lock:
-        if len(_streams) >= MAX_STREAMS:
-            raise RateLimitedError(f"{len(_streams)} live streams are open, the limit is {MAX_STREAMS}", 429)
-        sid = uuid.uuid4().hex
-        _streams[sid] = LiveStream(predict, tracking)
+    sid = await run_in_threadpool(state.live.open, lambda: LiveStream(predict, tracking))
     return {"id": sid, "model": worker.model.name}
 
 
 @router.post("/{sid}/frames")
 async def push_frame(sid: str, request: Request) -> dict:
-    """Body: one encoded image. Answers at once with the newest finished prediction (maybe of an earlier frame)."""
-    stream = _stream(sid)
+    """Body: one encoded image (at most ``max_file_bytes``, counted as it arrives). Answers at once with the
+    newest finished prediction (maybe of an earlier frame)."""
+    state = get_state(request)
+    stream = state.live.get(sid)
     data = await request.body()
-    config = get_state(request).config
-    if len(data) > config.max_file_bytes:
-        raise PayloadTooLargeError(f"the frame is {len(data):,} bytes, over the limit of {config.max_file_bytes:,}", 413)
-    image = await run_in_threadpool(decode_image_bytes, data, config.max_image_pixels)
+    try:
+        image = await run_in_threadpool(decode_image_bytes, data, state.config.max_image_pixels)
+    except ImageDecodeError as exc:
+        raise InputError(f"the frame could not be read: {exc}") from None
+    if stream.error is not None:  # the model failed on an earlier frame: this stream cannot go on
+        await run_in_threadpool(state.live.remove(sid).close)
+        raise ConflictError(f"live stream {sid} has ended: the model failed on a frame ({type(stream.error).__name__}: {stream.error}); open a new one", 409)
     latest = stream.push(image)
     if latest is not None:
         latest = Prediction.from_dict(latest.to_dict())  # detached from the stream's own copy
@@ -77,16 +65,13 @@ async def push_frame(sid: str, request: Request) -> dict:
 
 
 @router.get("/{sid}")
-def live_status(sid: str) -> dict:
-    stream = _stream(sid)
+def live_status(sid: str, request: Request) -> dict:
+    stream = get_state(request).live.get(sid)
     return _answer(stream, stream.latest())
 
 
 @router.delete("/{sid}", status_code=204)
-async def close_stream(sid: str) -> Response:
-    with _lock:
-        stream = _streams.pop(sid, None)
-    if stream is None:
-        raise NotFoundError(f"no live stream {sid!r}", 404)
+async def close_stream(sid: str, request: Request) -> Response:
+    stream = get_state(request).live.remove(sid)
     await run_in_threadpool(stream.close)
     return Response(status_code=204)

@@ -8,9 +8,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from sightline.errors import ModelLoadError
-from sightline.models.zoo import list_models
+from sightline.models.zoo import is_zoo_name, list_models
 from sightline.server.errors import error_body
-from sightline.server.security import check_local_path
 from sightline.server.state import ServerState, get_state
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -59,9 +58,14 @@ def model_info(model: str | None = None, state: ServerState = Depends(get_state)
 
 @router.post("/load")
 async def load(body: LoadRequest, state: ServerState = Depends(get_state)) -> dict:
-    """Load a model by zoo name or server-side checkpoint path (idempotent)."""
-    if not body.model.startswith(("demo/", "torchvision/")):  # zoo names; anything else is a file here
-        check_local_path(body.model, state.config.allow_local_paths)
+    """Load a model by zoo name, or by server-side checkpoint path where local paths are allowed (idempotent)."""
+    if not is_zoo_name(body.model) and not state.config.allow_local_paths:
+        # the same words whatever the name is: a client learns nothing about the server's files
+        known = ", ".join(e.name for e in list_models())
+        raise ModelLoadError(
+            f"model {body.model!r} is not available on this server: load a zoo name ({known}) or upload a "
+            "checkpoint (POST /v1/models/upload); checkpoint paths load only on a server started with SIGHTLINE_ALLOW_LOCAL_PATHS=1"
+        )
     worker = await run_in_threadpool(state.models.load, body.model, body.device)
     if body.default:
         state.models.default = worker.model.name

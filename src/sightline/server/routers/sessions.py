@@ -115,7 +115,7 @@ async def add_items(sid: str, request: Request) -> dict:
             meta.setdefault("source", f.filename or f"file {i}")
             path = await run_in_threadpool(save_upload, f, session.folder)
             if raw.get("kind") == "video" or (raw.get("kind") is None and is_video_path(f.filename or "")):
-                frames = await run_in_threadpool(session.uploads.frames_in, path)
+                frames = await run_in_threadpool(session.uploads.frames_in, path, f.filename)
                 session.uploads.add(Upload("video", meta, path=path), frames)
             else:
                 session.uploads.add(Upload("image", meta, path=path), 1)
