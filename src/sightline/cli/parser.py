@@ -157,6 +157,8 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-sessions", type=int, default=16)
     s.add_argument("--allow-local-paths", action="store_true", help="let clients name files on this machine")
     s.add_argument("--allow-private-urls", action="store_true", help="let clients make the server fetch private/loopback URLs")
+    s.add_argument("--expose-tracebacks", action="store_true",
+                   help="send tracebacks to clients (a server for its owner only: they name this machine's files)")
     s.add_argument("--workspace", default=None, help="a folder (SQLite + blobs) or a database URL; default: $SIGHTLINE_WORKSPACE, or none")
     s.add_argument("--log-level", default="info")
 

@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
         max_sessions=args.max_sessions,
         allow_local_paths=args.allow_local_paths or ServerConfig().allow_local_paths,
         allow_private_urls=args.allow_private_urls or ServerConfig().allow_private_urls,
+        expose_tracebacks=args.expose_tracebacks or ServerConfig().expose_tracebacks,
     )
     if args.api_key:
         config.api_key = args.api_key
