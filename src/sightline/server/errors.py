@@ -14,6 +14,7 @@ from sightline.errors import (
     ConflictError,
     DeployError,
     InputError,
+    InsufficientStorageError,
     InvalidSettingError,
     ModelLoadError,
     NotFoundError,
@@ -25,6 +26,8 @@ from sightline.errors import (
     UnknownArgumentError,
 )
 
+from sightline.workspace.blobs import no_room_error
+
 log = logging.getLogger("sightline.server")
 
 STATUS_OF: list[tuple[type[BaseException], int]] = [
@@ -32,6 +35,7 @@ STATUS_OF: list[tuple[type[BaseException], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),
     (PayloadTooLargeError, 413),
+    (InsufficientStorageError, 507),
     (RateLimitedError, 429),
     (ServiceUnavailableError, 503),
     (UnknownArgumentError, 422),
@@ -76,5 +80,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, OSError) and (full := no_room_error(exc, "this request's data")) is not None:
+            log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
+            return JSONResponse(error_body(type(full).__name__, str(full), 507), status_code=507)
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body(type(exc).__name__, f"internal error: {exc}", 500), status_code=500)

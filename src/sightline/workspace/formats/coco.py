@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 from pycocotools import mask as coco_mask
 
 from sightline.errors import InputError, InvalidSettingError
-from sightline.geometry import rle_to_mask
+from sightline.geometry import rle_to_mask, rle_to_masks
 from sightline.workspace.formats.common import inside, project_images, read_json, rle_counts
 from sightline.workspace.names import valid_name
 from sightline.workspace.records import Obj
@@ -73,6 +73,7 @@ def _mask(segmentation: Any, height: int, width: int, entry: str) -> np.ndarray:
                 raise ValueError(f"its size {size!r} is not the image's [height, width] [{height}, {width}]")
             if not (isinstance(counts, str) or (isinstance(counts, list) and all(isinstance(c, int) and c >= 0 for c in counts))):
                 raise ValueError("counts must be a string or a list of run lengths")
+            rle_to_masks([segmentation], (height, width))  # checks the runs cover the image exactly
             return rle_to_mask(segmentation)
         raise ValueError(f"expected polygons (a list) or RLE (an object), got {type(segmentation).__name__}")
     except (ValueError, TypeError, UnicodeEncodeError) as exc:
