@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import re
 
 import httpx
 import numpy as np
@@ -140,7 +142,7 @@ def test_bad_project_names_over_http(any_ws_server, bad, words):
         r = http.post("/v1/sessions", json={"image_ids": [image.id], "upload": "create", "upload_project": bad})
         assert r.status_code == 422 and "project name" in _error(r) and words in _error(r)
         pred = {"image_id": image.id, "image_size": [360, 480], "boxes": [], "classes": []}
-        r = http.post("/v1/uploads", data={"request": __import__("json").dumps({"mode": "create", "predictions": [pred], "project": bad})},
+        r = http.post("/v1/uploads", data={"request": json.dumps({"mode": "create", "predictions": [pred], "project": bad})},
                       files=[("files", ("a.png", ws.image_bytes(image.id), "application/octet-stream"))])
         assert r.status_code == 422 and words in _error(r)
     assert [p.name for p in ws.projects()] == ["Shapes"]
@@ -185,7 +187,7 @@ def test_malformed_uploads_are_422_naming_the_field(any_ws_server):
             pred = {**bad, "image_id": bad.get("image_id", image.id)} if isinstance(bad, dict) else bad
             r = http.post("/v1/uploads", json={"mode": "append", "predictions": [pred]})
             assert r.status_code == 422, (bad, r.status_code, r.text)
-            assert __import__("re").search(words, _error(r)), (words, _error(r))
+            assert re.search(words, _error(r)), (words, _error(r))
         r = http.post("/v1/uploads", json={"mode": "append", "predictions": [{**GOOD, "image_id": image.id}], "model": "m\x00"})
         assert r.status_code == 422 and "model" in _error(r)
         # a class the project does not have yet is added to it (docs/workspace.md), not an error
