@@ -127,7 +127,8 @@ def _coco(tmp_path: Path, sample_dir: Path, images: list[dict], annotations: lis
 
 def test_coco_file_name_leaving_the_images_folder_is_refused(ws, tmp_path, sample_dir):
     shutil.copy(sample_dir / "img_01.png", tmp_path / "secret.png")
-    for i, name in enumerate(["../secret.png", "../../coco/../secret.png", str(tmp_path / "secret.png")]):
+    # each case's images folder is tmp_path/<i>/coco/images: three levels up is tmp_path, where the secret is
+    for i, name in enumerate(["../../../secret.png", "sub/../../../../secret.png", str(tmp_path / "secret.png")]):
         ann = _coco(tmp_path / str(i), sample_dir, [{"id": 1, "file_name": "img_00.png", "width": 480, "height": 360},
                                                      {"id": 2, "file_name": name, "width": 480, "height": 360}])
         with pytest.raises(InputError, match=r"images\[1\]\.file_name.*outside"):
