@@ -74,6 +74,10 @@ class PayloadTooLargeError(ServerError):
     """413: a request, file or image is over the server's limits."""
 
 
+class InsufficientStorageError(ServerError):
+    """507: the disk (or quota) holding the workspace or uploads is full; nothing was half-written."""
+
+
 class RateLimitedError(ServerError):
     """429: too many requests or sessions at once; retried with backoff before this is raised."""
 

@@ -20,6 +20,7 @@ from sightline.errors import (
     AuthenticationError,
     ConflictError,
     InputError,
+    InsufficientStorageError,
     InvalidSettingError,
     NotFoundError,
     PayloadTooLargeError,
@@ -40,6 +41,7 @@ ERROR_BY_STATUS: dict[int, type[ServerError]] = {
     429: RateLimitedError,
     503: ServiceUnavailableError,
     504: RequestTimeoutError,
+    507: InsufficientStorageError,
 }
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "DELETE", "PUT"}
 SSE_READ_TIMEOUT = 30.0  # the server sends a keepalive every 10 s

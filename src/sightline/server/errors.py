@@ -17,6 +17,7 @@ from sightline.errors import (
     ConflictError,
     DeployError,
     InputError,
+    InsufficientStorageError,
     InvalidSettingError,
     ModelLoadError,
     NotFoundError,
@@ -28,6 +29,8 @@ from sightline.errors import (
     UnknownArgumentError,
 )
 
+from sightline.workspace.blobs import no_room_error
+
 log = logging.getLogger("sightline.server")
 
 STATUS_OF: list[tuple[type[BaseException], int]] = [
@@ -35,6 +38,7 @@ STATUS_OF: list[tuple[type[BaseException], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),
     (PayloadTooLargeError, 413),
+    (InsufficientStorageError, 507),
     (RateLimitedError, 429),
     (ServiceUnavailableError, 503),
     (UnknownArgumentError, 422),
@@ -101,6 +105,9 @@ def install(app: FastAPI, expose_tracebacks: bool = False) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, OSError) and (full := no_room_error(exc, "this request's data")) is not None:
+            log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
+            return JSONResponse(error_body(type(full).__name__, str(full), 507), status_code=507)
         # Starlette re-raises what reaches this handler, and the server then drops the connection: say so,
         # so that the client sends its next request on a new one
         return _logged(request, exc, 500, "InternalError", "internal error", {"Connection": "close"})

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
 from pathlib import Path
+
+from sightline.errors import InsufficientStorageError
+
+# the disk or the user's quota is full, or the file is over the file system's size limit
+NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+def no_room_error(exc: OSError, what: str) -> InsufficientStorageError | None:
+    """A clear 507 error for a write that failed for lack of room, else ``None`` (re-raise the original)."""
+    if exc.errno not in NO_ROOM:
+        return None
+    return InsufficientStorageError(f"no space left to store {what}: the server's disk or quota is full ({os.strerror(exc.errno)})", 507)
 
 
 class BlobStore:
@@ -21,11 +34,19 @@ class BlobStore:
         digest = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, target)  # atomic: readers never see half a file
+            tmp: str | None = None
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.replace(tmp, target)  # atomic: readers never see half a file
+            except BaseException as exc:
+                if tmp is not None:
+                    Path(tmp).unlink(missing_ok=True)  # never leave half a file behind
+                if isinstance(exc, OSError) and (full := no_room_error(exc, f"{len(data):,} bytes")) is not None:
+                    raise full from None
+                raise
         return digest
 
     def put_file(self, path: str | Path) -> str:

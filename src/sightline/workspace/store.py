@@ -20,11 +20,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from sightline.drawing import class_color
-from sightline.errors import InputError, NotFoundError
+from sightline.errors import InputError, InvalidSettingError, NotFoundError
 from sightline.inputs.images import decode_image_bytes, is_image_path
 from sightline.video.probe import probe_video
 from sightline.workspace import migrate
 from sightline.workspace.blobs import BlobStore
+from sightline.workspace.ids import is_id, valid_id
+from sightline.workspace.names import valid_description, valid_name
 from sightline.workspace.records import ClassInfo, DatasetInfo, ImageInfo, Obj, ProjectInfo, VideoInfo
 from sightline.workspace.schema import Annotation, Dataset, Image, ObjectClass, Project, Video
 
@@ -76,6 +78,7 @@ class Workspace:
 
     # --- projects and datasets -------------------------------------------------------------------
     def create_project(self, name: str, description: str = "") -> ProjectInfo:
+        name, description = valid_name(name, "project name"), valid_description(description)
         with self.transaction() as s:
             if s.scalar(select(Project.id).where(Project.name == name)) is not None:
                 raise InputError(f"a project named {name!r} already exists")
@@ -91,8 +94,16 @@ class Workspace:
         return [self.project(i) for i in ids]
 
     def project(self, project: int | str) -> ProjectInfo:
+        """A project by ID, or by name."""
+        if isinstance(project, str):
+            try:
+                valid_name(project, "project name")
+            except InvalidSettingError:  # no project can have such a name
+                raise NotFoundError(f"no project {project!r:.300} in this workspace", 404) from None
+        else:
+            valid_id(project, "project")
         with self.transaction() as s:
-            p = s.get(Project, project) if isinstance(project, int) else s.scalar(select(Project).where(Project.name == project))
+            p = s.get(Project, project) if is_id(project) else s.scalar(select(Project).where(Project.name == project.strip()))
             if p is None:
                 raise NotFoundError(f"no project {project!r} in this workspace", 404)
             ds = select(Dataset.id).where(Dataset.project_id == p.id)
@@ -106,12 +117,18 @@ class Workspace:
             )
 
     def create_dataset(self, project_id: int, name: str, parent_id: int | None = None) -> DatasetInfo:
+        valid_id(project_id, "project")
+        if parent_id is not None:
+            valid_id(parent_id, "dataset")
+        name = valid_name(name, "dataset name")
         with self.transaction() as s:
             if s.get(Project, project_id) is None:
                 raise NotFoundError(f"no project {project_id}", 404)
             clash = select(Dataset.id).where(Dataset.project_id == project_id, Dataset.name == name, Dataset.parent_id.is_(parent_id) if parent_id is None else Dataset.parent_id == parent_id)
             if s.scalar(clash) is not None:
                 raise InputError(f"project {project_id} already has a dataset {name!r} there")
+            if parent_id is not None and s.scalar(select(Dataset.id).where(Dataset.id == parent_id, Dataset.project_id == project_id)) is None:
+                raise NotFoundError(f"no dataset {parent_id} in project {project_id}", 404)
             d = Dataset(project_id=project_id, name=name, parent_id=parent_id)
             s.add(d)
             s.flush()
@@ -119,6 +136,7 @@ class Workspace:
         return self.dataset(did)
 
     def dataset(self, dataset_id: int) -> DatasetInfo:
+        valid_id(dataset_id, "dataset")
         with self.transaction() as s:
             d = s.get(Dataset, dataset_id)
             if d is None:
@@ -138,14 +156,16 @@ class Workspace:
             )
 
     def datasets(self, project_id: int) -> list[DatasetInfo]:
+        valid_id(project_id, "project")
         with self.transaction() as s:
             ids = s.scalars(select(Dataset.id).where(Dataset.project_id == project_id).order_by(Dataset.id)).all()
         return [self.dataset(i) for i in ids]
 
     def ensure_dataset(self, project_id: int, path: str) -> int:
         """The id of dataset ``a/b/c`` in a project, creating the missing levels."""
+        valid_id(project_id, "project")
         parent: int | None = None
-        for part in path.split("/"):
+        for part in (valid_name(p, f"dataset name in {path!r:.300}") for p in path.split("/")):
             with self.transaction() as s:
                 q = select(Dataset.id).where(Dataset.project_id == project_id, Dataset.name == part)
                 q = q.where(Dataset.parent_id.is_(None) if parent is None else Dataset.parent_id == parent)
@@ -158,14 +178,16 @@ class Workspace:
     def add_image(self, dataset_id: int, data: bytes | np.ndarray | str | Path, name: str | None = None) -> ImageInfo:
         """Add one image (encoded bytes, an RGB array, or a file path); its bytes go to the blob folder."""
         if isinstance(data, (str, Path)):
-            name = name or Path(data).name
+            name = Path(data).name if name is None else name
             data = Path(data).read_bytes()
         elif isinstance(data, np.ndarray):
             buf = io.BytesIO()
             PILImage.fromarray(data).save(buf, format="PNG")
             data = buf.getvalue()
-        if not name:
+        if name is None:
             raise InputError("an image added from bytes or an array needs a name")
+        name = valid_name(name, "image name")
+        valid_id(dataset_id, "dataset")
         pixels = decode_image_bytes(data)  # refuse non-images before anything is stored
         digest = self.blobs.put(data)
         with self.transaction() as s:
@@ -200,12 +222,14 @@ class Workspace:
         return [self.add_image(dataset_id, p) for p in paths]
 
     def add_video(self, dataset_id: int, path: str | Path, name: str | None = None) -> VideoInfo:
+        valid_id(dataset_id, "dataset")
+        name = valid_name(name if name is not None else Path(path).name, "video name")
         info = probe_video(path)
         digest = self.blobs.put_file(path)
         with self.transaction() as s:
             if s.get(Dataset, dataset_id) is None:
                 raise NotFoundError(f"no dataset {dataset_id}", 404)
-            v = Video(dataset_id=dataset_id, name=name or Path(path).name, width=info.width, height=info.height, fps=info.fps,
+            v = Video(dataset_id=dataset_id, name=name, width=info.width, height=info.height, fps=info.fps,
                       frame_count=info.frame_count, hash=digest, size_bytes=Path(path).stat().st_size)
             s.add(v)
             s.flush()
@@ -213,6 +237,7 @@ class Workspace:
         return self.video(vid)
 
     def image(self, image_id: int) -> ImageInfo:
+        valid_id(image_id, "image")
         with self.transaction() as s:
             row = s.execute(select(Image, Dataset.project_id).join(Dataset).where(Image.id == image_id)).first()
             if row is None:
@@ -222,6 +247,10 @@ class Workspace:
             return ImageInfo(img.id, img.dataset_id, pid, img.name, img.width, img.height, img.hash, count)
 
     def images(self, dataset_id: int | None = None, project_id: int | None = None) -> list[ImageInfo]:
+        if dataset_id is not None:
+            valid_id(dataset_id, "dataset")
+        if project_id is not None:
+            valid_id(project_id, "project")
         with self.transaction() as s:
             q = select(Image, Dataset.project_id).join(Dataset).order_by(Image.dataset_id, Image.name)
             if dataset_id is not None:
@@ -232,6 +261,7 @@ class Workspace:
             return [ImageInfo(i.id, i.dataset_id, pid, i.name, i.width, i.height, i.hash, counts.get(i.id, 0)) for i, pid in s.execute(q).all()]
 
     def video(self, video_id: int) -> VideoInfo:
+        valid_id(video_id, "video")
         with self.transaction() as s:
             row = s.execute(select(Video, Dataset.project_id).join(Dataset).where(Video.id == video_id)).first()
             if row is None:
@@ -240,6 +270,7 @@ class Workspace:
             return VideoInfo(v.id, v.dataset_id, pid, v.name, v.width, v.height, v.fps, v.frame_count, v.hash)
 
     def videos(self, dataset_id: int) -> list[VideoInfo]:
+        valid_id(dataset_id, "dataset")
         with self.transaction() as s:
             ids = s.scalars(select(Video.id).where(Video.dataset_id == dataset_id).order_by(Video.name)).all()
         return [self.video(i) for i in ids]
@@ -256,6 +287,7 @@ class Workspace:
 
     # --- classes and annotations -----------------------------------------------------------------
     def classes(self, project_id: int) -> list[ClassInfo]:
+        valid_id(project_id, "project")
         with self.transaction() as s:
             rows = s.scalars(select(ObjectClass).where(ObjectClass.project_id == project_id).order_by(ObjectClass.id)).all()
             return [ClassInfo(c.id, c.name, c.shape, c.color) for c in rows]
@@ -264,7 +296,8 @@ class Workspace:
         """Class ids by name, adding missing classes; a name that exists with another shape is an error."""
         existing = {c.name: c for c in s.scalars(select(ObjectClass).where(ObjectClass.project_id == project_id))}
         ids = {}
-        for name, shape in wanted.items():
+        for raw, shape in wanted.items():
+            name = valid_name(raw, "class name", path_safe=False)
             c = existing.get(name)
             if c is None:
                 c = ObjectClass(project_id=project_id, name=name, shape=shape, color=class_color(len(existing)))
@@ -276,10 +309,16 @@ class Workspace:
                     f"class {name!r} exists in project {project_id} as a {c.shape!r} class; objects of shape {shape!r} "
                     "cannot be added to it (rename the class or use a model of the same kind)"
                 )
-            ids[name] = c.id
+            ids[raw] = c.id
         return ids
 
     def annotations(self, image_id: int | None = None, *, video_id: int | None = None, frame_idx: int | None = None) -> list[Obj]:
+        if image_id is not None or video_id is None:
+            valid_id(image_id, "image")
+        else:
+            valid_id(video_id, "video")
+        if frame_idx is not None and not (is_id(frame_idx) and 0 <= frame_idx <= 2**31 - 1):
+            raise InvalidSettingError(f"frame_idx must be an integer from 0, got {frame_idx!r:.80}")
         with self.transaction() as s:
             return self._objects(s, image_id=image_id, video_id=video_id, frame_idx=frame_idx)
 

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from sightline.errors import InputError
-from sightline.prediction import Prediction
 from sightline.server.requests import as_dict, is_multipart, read_form, read_json
 from sightline.server.state import get_state
 from sightline.settings import reject_unknown
+from sightline.workspace.names import valid_name
+from sightline.workspace.posted_predictions import parse_predictions
 from sightline.workspace.run_upload import upload_predictions
 from sightline.workspace.uploads import parse_mode, parse_threshold
 
@@ -32,10 +33,7 @@ async def upload(request: Request) -> dict[str, Any]:
     else:
         body = await read_json(request)
     reject_unknown(body, KEYS, "POST /v1/uploads")
-    raw = body.get("predictions")
-    if not isinstance(raw, list) or not raw:
-        raise InputError("predictions must be a non-empty list of predictions (as Prediction.to_dict() writes them)")
-    predictions = [Prediction.from_dict(as_dict(p, "predictions[]")) for p in raw]
+    predictions = await run_in_threadpool(parse_predictions, body.get("predictions"), state.config.max_image_pixels)
     images = [f.file.read() for f in files] if files else None
     mode = parse_mode(body.get("mode"))
     into_project = body.get("project_id")
@@ -43,7 +41,7 @@ async def upload(request: Request) -> dict[str, Any]:
         raise InputError("project_id continues a 'create' upload sent in parts: give the id the first part answered, with mode 'create'")
     totals, project_id = await run_in_threadpool(
         lambda: upload_predictions(
-            ws, predictions, mode, model_name=str(body.get("model") or "review"), threshold=parse_threshold(body.get("iou_merge_threshold", 0.9)),
+            ws, predictions, mode, model_name=valid_name(body.get("model") or "review", "model", path_safe=False), threshold=parse_threshold(body.get("iou_merge_threshold", 0.9)),
             project_name=body.get("project"), images=images, dry_run=bool(body.get("dry_run", False)), into_project=into_project,
         )
     )
