@@ -245,12 +245,26 @@ def test_the_owner_gets_the_traceback(start_server):
     assert "Traceback" in str(status) and "predict_batch" in str(status)
 
 
-def test_deploy_starts_the_server_for_its_owner():
-    from sightline.__main__ import build_parser
+def test_deploy_starts_the_server_for_its_owner(monkeypatch):
+    """deploy() starts `sightline serve --expose-tracebacks`, and serve passes it to the server's config."""
+    import uvicorn
+
+    from sightline.cli import serve
+    from sightline.cli.parser import build_parser
     from sightline.client import deploy
+    from sightline.server import app as server_app
 
     assert "--expose-tracebacks" in Path(deploy.__file__).read_text()
-    assert build_parser().parse_args(["serve", "--expose-tracebacks"]).expose_tracebacks is True
+    seen = {}
+    monkeypatch.setattr(server_app, "create_app", lambda config: seen.setdefault("config", config))
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    serve.run(build_parser().parse_args(["serve", "--expose-tracebacks", "--model", "demo/shapes"]))
+    assert seen["config"].expose_tracebacks is True
+    serve.run(build_parser().parse_args(["serve", "--model", "demo/shapes"]))
+    assert seen["config"].expose_tracebacks is True  # setdefault kept the first: check a fresh one
+    seen.clear()
+    serve.run(build_parser().parse_args(["serve", "--model", "demo/shapes"]))
+    assert seen["config"].expose_tracebacks is False
 
 
 def test_database_errors_carry_no_sql(start_server, tmp_path, monkeypatch):
