@@ -21,6 +21,7 @@ from sightline.server.routers import workspace as workspace_router
 from sightline.server.security import check_api_key
 from sightline.server.sessions import SessionStore
 from sightline.server.state import ServerState
+from sightline.server.url_pool import UrlFetchPool
 from sightline.workspace.store import Workspace
 
 
@@ -33,7 +34,8 @@ def create_app(
     manager = ModelManager(config.max_loaded_models, config.max_batch_size, config.batch_wait_ms)
     if workspace is None and config.workspace:
         workspace = Workspace(config.workspace)
-    state = ServerState(config, manager, SessionStore(config, manager), CheckpointStore.for_config(config), workspace)
+    url_pool = UrlFetchPool(config)
+    state = ServerState(config, manager, SessionStore(config, manager, url_pool=url_pool), CheckpointStore.for_config(config), url_pool, workspace)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +52,7 @@ def create_app(
             state.sessions.close()
             manager.unload_all()
             state.checkpoints.close()
+            url_pool.close()
 
     if model is not None:
         manager.add(model, make_default=True)

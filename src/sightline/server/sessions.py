@@ -24,6 +24,7 @@ from sightline.server.config import ServerConfig
 from sightline.server.manager import ModelManager
 from sightline.server.security import check_url
 from sightline.server.uploads import UploadPlan
+from sightline.server.url_pool import UrlFetchPool
 from sightline.engine.worker import WorkerModel
 from sightline.settings import InputOptions, PredictSettings
 from sightline.workspace.run_upload import RunUploader
@@ -61,9 +62,10 @@ class ServerSession:
 
 
 class SessionStore:
-    def __init__(self, config: ServerConfig, manager: ModelManager, root: Path | None = None) -> None:
+    def __init__(self, config: ServerConfig, manager: ModelManager, root: Path | None = None, *, url_pool: UrlFetchPool) -> None:
         self.config = config
         self.manager = manager
+        self.url_pool = url_pool  # fetches the sessions' URL items (owned and closed by the app)
         self.root = Path(root or tempfile.mkdtemp(prefix="sightline-sessions-"))
         self._sessions: dict[str, ServerSession] = {}
         self._lock = threading.Lock()
@@ -94,7 +96,7 @@ class SessionStore:
             sid = uuid.uuid4().hex
         folder = self.root / sid
         folder.mkdir(parents=True)
-        uploads = UploadPlan(total, options, self.config.allow_private_urls, self.config.url_timeout_s, self.config.max_image_pixels)
+        uploads = UploadPlan(total, options, self.url_pool.image_blocking, self.config.max_image_pixels)
         if plan is not None:  # the server resolved the input itself (workspace IDs): nothing to upload
             uploads.received = plan.total
             uploads.close()

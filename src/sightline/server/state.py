@@ -1,4 +1,4 @@
-"""What every router reaches through ``request.app.state``: config, models, sessions, uploaded checkpoints."""
+"""What every router reaches through ``request.app.state``: config, models, sessions, uploaded checkpoints, URL fetches."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sightline.server.config import ServerConfig
 from sightline.server.manager import ModelManager
 from sightline.errors import NotFoundError
 from sightline.server.sessions import SessionStore
+from sightline.server.url_pool import UrlFetchPool
 from sightline.workspace.store import Workspace
 
 
@@ -20,6 +21,7 @@ class ServerState:
     models: ModelManager
     sessions: SessionStore
     checkpoints: CheckpointStore  # uploaded model files
+    url_pool: UrlFetchPool  # every URL fetch the server makes
     workspace: Workspace | None = None
 
     def require_workspace(self) -> Workspace:
