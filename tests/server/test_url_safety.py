@@ -249,6 +249,20 @@ def test_session_url_items_check_every_hop(start_server, network) -> None:
     assert "redirects to" in result["error"] and "private or loopback address" in result["error"]
 
 
+def test_callback_is_checked_again_when_sent(start_server, network) -> None:
+    """A callback name that was public when the session was created and loopback when it ends is not called."""
+    live = start_server(allow_private_urls=False)
+    port = network.host_port
+    network.answers["public.test"] = [[PUBLIC_IP]]
+    network.answers["cb.test"] = [[PUBLIC_IP], ["127.0.0.1"]]
+    body = {"urls": [f"http://public.test:{port}/img.png"], "callback": {"url": f"http://cb.test:{port}/done"}}
+    r = httpx.post(f"{live.url}/v1/sessions", json=body)
+    assert r.status_code == 201, r.text
+    _wait_for(lambda: network.lookups.count("cb.test") >= 2, timeout=30)
+    time.sleep(0.5)  # a connection, if one were made, follows the lookup at once
+    assert ("127.0.0.1", port) not in _dialled(network, live)
+
+
 # --- deadline and size ----------------------------------------------------------------------------
 
 

@@ -10,8 +10,13 @@ redirects are followed by this module, each one checked the same way.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import time
 import typing
+from collections.abc import Iterator
+from typing import Any
 
 import httpcore
 import httpx
@@ -37,9 +42,9 @@ def is_url(value: str) -> bool:
 class Deadline:
     """One time limit for a whole fetch: every connect, TLS handshake and read gets the time left."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, started: float | None = None) -> None:
         self.seconds = seconds
-        self.end = time.monotonic() + seconds
+        self.end = (time.monotonic() if started is None else started) + seconds
 
     def left(self) -> float:
         return self.end - time.monotonic()
@@ -119,12 +124,43 @@ def _parse(url: str, original: str) -> httpx.URL:
         raise FetchError(f"URL {original!r} is not a valid URL") from None
 
 
-def fetch_bytes(url: str, *, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAULT_MAX_BYTES, allow_private: bool = True) -> bytes:
+@contextlib.contextmanager
+def _reasons(url: str, timeout: float) -> Iterator[None]:
+    """httpcore's errors as ``FetchError`` in words naming the URL."""
+    try:
+        yield
+    except httpcore.TimeoutException:
+        raise FetchError(f"URL {url!r}: no complete answer within {timeout:g} s (the host is too slow)") from None
+    except httpcore.ProtocolError as exc:
+        raise FetchError(f"URL {url!r}: the host broke the HTTP protocol ({exc.__class__.__name__}: {exc})") from None
+    except (httpcore.NetworkError, OSError) as exc:
+        raise FetchError(f"URL {url!r}: could not connect ({exc.__class__.__name__}: {exc})") from None
+
+
+@contextlib.contextmanager
+def _pinned(target: Target, url: httpx.URL, deadline: Deadline, method: bytes, headers: list[tuple[bytes, bytes]], content: bytes | None = None) -> Iterator[httpcore.Response]:
+    """One request over a fresh connection to ``target``'s checked addresses (never pooled across hops)."""
+    request_url = httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path)
+    headers = [(b"Host", url.netloc), (b"User-Agent", USER_AGENT), *headers]
+    left = deadline.cap(None)
+    timeouts = {"connect": left, "read": left, "write": left, "pool": left}
+    with httpcore.ConnectionPool(ssl_context=_ssl(), network_backend=_PinnedBackend(target, deadline), max_connections=1, retries=0) as pool:
+        with pool.stream(method, request_url, headers=headers, content=content, extensions={"timeout": timeouts}) as response:
+            yield response
+
+
+def _header(response: httpcore.Response, name: bytes) -> bytes:
+    return next((v for k, v in response.headers if k.lower() == name), b"")
+
+
+def fetch_bytes(
+    url: str, *, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAULT_MAX_BYTES, allow_private: bool = True, started: float | None = None
+) -> bytes:
     """GET ``url`` and return its body; ``FetchError`` on any refusal, network, status, size or time problem.
 
-    ``timeout`` bounds the whole fetch, redirects included. Unless ``allow_private``, every hop must
-    resolve only to public addresses."""
-    deadline = Deadline(timeout)
+    ``timeout`` bounds the whole fetch, redirects included, counted from ``started`` (a ``time.monotonic()``,
+    default now). Unless ``allow_private``, every hop must resolve only to public addresses."""
+    deadline = Deadline(timeout, started)
     current, location = _parse(url, url), url
     for hop in range(MAX_REDIRECTS + 1):
         try:
@@ -133,14 +169,8 @@ def fetch_bytes(url: str, *, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = 
             if hop == 0:
                 raise FetchError(str(exc)) from None
             raise FetchError(f"URL {url!r} redirects to {location!r}, which is refused: {exc}") from None
-        try:
+        with _reasons(url, timeout):
             answer = _get(target, current, deadline, max_bytes, url)
-        except httpcore.TimeoutException:
-            raise FetchError(f"URL {url!r}: no complete answer within {timeout:.3g} s (the host is too slow)") from None
-        except httpcore.ProtocolError as exc:
-            raise FetchError(f"URL {url!r}: the host broke the HTTP protocol ({exc.__class__.__name__}: {exc})") from None
-        except (httpcore.NetworkError, OSError) as exc:
-            raise FetchError(f"URL {url!r}: could not connect ({exc.__class__.__name__}: {exc})") from None
         if isinstance(answer, bytes):
             return answer
         current, location = _parse(str(current.join(answer)), url), answer
@@ -149,29 +179,39 @@ def fetch_bytes(url: str, *, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = 
 
 def _get(target: Target, url: httpx.URL, deadline: Deadline, max_bytes: int, original: str) -> bytes | str:
     """One hop: the body, or the ``Location`` of a redirect."""
-    request_url = httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path)
-    headers = [(b"Host", url.netloc), (b"User-Agent", USER_AGENT), (b"Accept", b"image/*, */*;q=0.5")]
-    left = deadline.cap(None)
-    timeouts = {"connect": left, "read": left, "write": left, "pool": left}
-    backend = _PinnedBackend(target, deadline)
-    with httpcore.ConnectionPool(ssl_context=_ssl(), network_backend=backend, max_connections=1, retries=0) as pool:
-        with pool.stream(b"GET", request_url, headers=headers, extensions={"timeout": timeouts}) as response:
-            if response.status in REDIRECT_STATUSES:
-                location = dict((k.lower(), v) for k, v in response.headers).get(b"location")
-                if not location:
-                    raise FetchError(f"URL {original!r}: a redirect (HTTP {response.status}) without a Location")
-                return location.decode("latin-1")
-            if response.status >= 300:
-                reason = response.extensions.get("reason_phrase", b"").decode("latin-1", "replace")
-                raise FetchError(f"URL {original!r}: the server answered HTTP {response.status} {reason}".rstrip())
-            declared = dict((k.lower(), v) for k, v in response.headers).get(b"content-length", b"")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise FetchError(f"URL {original!r}: the file is {int(declared):,} bytes, over the limit of {max_bytes:,}")
-            chunks, size = [], 0
-            for chunk in response.iter_stream():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchError(f"URL {original!r}: the file is over the limit of {max_bytes:,} bytes")
-                chunks.append(chunk)
-                deadline.cap(None)
-            return b"".join(chunks)
+    with _pinned(target, url, deadline, b"GET", [(b"Accept", b"image/*, */*;q=0.5")]) as response:
+        if response.status in REDIRECT_STATUSES:
+            location = _header(response, b"location")
+            if not location:
+                raise FetchError(f"URL {original!r}: a redirect (HTTP {response.status}) without a Location")
+            return location.decode("latin-1")
+        if response.status >= 300:
+            reason = response.extensions.get("reason_phrase", b"").decode("latin-1", "replace")
+            raise FetchError(f"URL {original!r}: the server answered HTTP {response.status} {reason}".rstrip())
+        declared = _header(response, b"content-length")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise FetchError(f"URL {original!r}: the file is {int(declared):,} bytes, over the limit of {max_bytes:,}")
+        chunks, size = [], 0
+        for chunk in response.iter_stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchError(f"URL {original!r}: the file is over the limit of {max_bytes:,} bytes")
+            chunks.append(chunk)
+            deadline.cap(None)
+        return b"".join(chunks)
+
+
+def post_json(url: str, body: Any, *, auth: tuple[str, str] | None = None, timeout: float = 10.0, allow_private: bool = True) -> int:
+    """POST ``body`` as JSON to ``url`` (no redirects followed), pinned like a fetch; returns the HTTP status.
+    ``FetchError`` when the URL is refused or the host cannot be reached in time."""
+    deadline = Deadline(timeout)
+    try:
+        target = check_target(url, allow_private)
+    except InputError as exc:
+        raise FetchError(str(exc)) from None
+    headers = [(b"Content-Type", b"application/json")]
+    if auth is not None:
+        headers.append((b"Authorization", b"Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode())))
+    with _reasons(url, timeout), _pinned(target, _parse(url, url), deadline, b"POST", headers, json.dumps(body).encode()) as response:
+        response.read()
+        return response.status

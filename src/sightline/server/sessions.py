@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import chain_finish, chain_steps
 from sightline.engine.video_steps import VideoSteps
 from sightline.engine.status import SessionStatus
 from sightline.errors import NotFoundError, RateLimitedError
 from sightline.inputs.items import InputPlan
+from sightline.inputs.urls import FetchError, post_json
 from sightline.server.config import ServerConfig
 from sightline.server.manager import ModelManager
 from sightline.server.security import check_url
@@ -175,10 +174,10 @@ class SessionStore:
         body = {"session_id": sid, **status.to_dict()}
         auth = (callback.username, callback.password or "") if callback.username else None
 
-        def send() -> None:
-            try:
-                httpx.post(callback.url, json=body, auth=auth, timeout=10.0)
-            except httpx.HTTPError as exc:
-                log.warning("session %s: callback to %s failed: %s", sid, callback.url, exc)
+        def send() -> None:  # ends within the 10 s deadline of post_json
+            try:  # checked again and pinned: the name may resolve elsewhere by now
+                post_json(callback.url, body, auth=auth, timeout=10.0, allow_private=self.config.allow_private_urls)
+            except FetchError as exc:
+                log.warning("session %s: callback failed: %s", sid, exc)
 
         threading.Thread(target=send, daemon=True).start()

@@ -58,10 +58,10 @@ class UrlFetchPool:
         return self.submit_image(url, wait_s=timeout).result(timeout=timeout + 5)  # the fetch ends by its deadline
 
     def _fetch_image(self, url: str, submitted: float) -> Any:
-        left = self.config.url_timeout_s - (time.monotonic() - submitted)
-        if left <= 0:
-            raise FetchError(f"URL {url!r}: waited {self.config.url_timeout_s:g} s for a free URL fetcher; {BUSY_MESSAGE}")
-        data = fetch_bytes(url, timeout=left, max_bytes=self.config.max_url_bytes, allow_private=self.config.allow_private_urls)
+        timeout = self.config.url_timeout_s
+        if time.monotonic() - submitted >= timeout:
+            raise FetchError(f"URL {url!r}: waited {timeout:g} s for a free URL fetcher; {BUSY_MESSAGE}")
+        data = fetch_bytes(url, timeout=timeout, started=submitted, max_bytes=self.config.max_url_bytes, allow_private=self.config.allow_private_urls)
         return decode_image_bytes(data, self.config.max_image_pixels)
 
     def close(self) -> None:
