@@ -12,7 +12,6 @@ deadline, queued ones are cancelled.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -47,10 +46,6 @@ class UrlFetchPool:
             raise RateLimitedError(f"URL {url!r}: the server is shutting down", 429) from None
         future.add_done_callback(lambda _: self._slots.release())
         return future
-
-    async def image(self, url: str) -> Any:
-        """Await the image from an async route, holding no thread of Starlette's pool."""
-        return await asyncio.wrap_future(self.submit_image(url))
 
     def image_blocking(self, url: str) -> Any:
         """The image, for a thread of its own (a session's loader); waits for room as long as a fetch may take."""

@@ -40,6 +40,10 @@ def _raise(exc: BaseException) -> Any:
     raise exc
 
 
+def _value(value: Any) -> Any:
+    return value
+
+
 async def _fetch_urls(pool: UrlFetchPool, sources: list[tuple[dict[str, Any], Any]]) -> None:
     """Fetch the URL items (given as strings) on the server's URL pool, in place: each becomes a loader of
     its image or of its error. Awaiting holds no thread, so slow hosts never take the threads other
@@ -58,7 +62,7 @@ async def _fetch_urls(pool: UrlFetchPool, sources: list[tuple[dict[str, Any], An
     results = await asyncio.gather(*pending.values(), return_exceptions=True)
     for i, result in zip(pending, results):
         meta = sources[i][0]
-        sources[i] = (meta, partial(_raise, result) if isinstance(result, BaseException) else partial(lambda r: r, result))
+        sources[i] = (meta, partial(_raise, result) if isinstance(result, BaseException) else partial(_value, result))
 
 
 @router.post("/predict")
