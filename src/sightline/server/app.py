@@ -22,6 +22,7 @@ from sightline.server.routers import workspace as workspace_router
 from sightline.server.security import check_api_key
 from sightline.server.sessions import SessionStore
 from sightline.server.state import ServerState
+from sightline.server.url_pool import UrlFetchPool
 from sightline.workspace.store import Workspace
 
 
@@ -35,7 +36,9 @@ def create_app(
     if workspace is None and config.workspace:
         workspace = Workspace(config.workspace)
     live_streams = LiveStreams(config.max_live_streams, config.live_idle_s)
-    state = ServerState(config, manager, SessionStore(config, manager), CheckpointStore.for_config(config), workspace, live_streams)
+    url_pool = UrlFetchPool(config)
+    sessions = SessionStore(config, manager, url_pool=url_pool)
+    state = ServerState(config, manager, sessions, CheckpointStore.for_config(config), url_pool, workspace, live_streams)
     sweep_every = max(0.25, min(30.0, config.live_idle_s / 2))
 
     @contextlib.asynccontextmanager
@@ -56,6 +59,7 @@ def create_app(
             state.sessions.close()
             manager.unload_all()
             state.checkpoints.close()
+            url_pool.close()
 
     if model is not None:
         manager.add(model, make_default=True)

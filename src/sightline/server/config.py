@@ -29,7 +29,10 @@ class ServerConfig:
     session_idle_s: float = 600.0  # a session waiting for uploads that do not come is stopped after this
     allow_local_paths: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_LOCAL_PATHS", False))
     allow_private_urls: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_PRIVATE_URLS", False))
-    url_timeout_s: float = 15.0
+    url_timeout_s: float = 15.0  # one deadline per URL item: waiting for a fetcher, every redirect and every read
+    url_fetch_workers: int = 8  # URL fetches running at once, on the server's own pool (never Starlette's threads)
+    url_fetch_queue: int = 64  # URL fetches that may wait for a worker; beyond that a URL item is refused with 429
+    max_url_bytes: int = 50 * 1024 * 1024  # one fetched file, counted as it arrives
     # a server started for its owner (deploy(), --expose-tracebacks): tracebacks reach clients, in session
     # status and in 500s; otherwise they go to the server's log only
     expose_tracebacks: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_EXPOSE_TRACEBACKS", False))
@@ -55,4 +58,8 @@ class ServerConfig:
             "live_idle_s": self.live_idle_s,
             "allow_local_paths": self.allow_local_paths,
             "allow_private_urls": self.allow_private_urls,
+            "url_timeout_s": self.url_timeout_s,
+            "url_fetch_workers": self.url_fetch_workers,
+            "url_fetch_queue": self.url_fetch_queue,
+            "max_url_bytes": self.max_url_bytes,
         }

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
-import socket
-from urllib.parse import urlsplit
 
 from fastapi import Request
 
 from sightline.errors import AuthenticationError, InputError
+from sightline.inputs.url_policy import check_target
 
 
 def check_api_key(request: Request, expected: str | None) -> None:
@@ -22,26 +20,10 @@ def check_api_key(request: Request, expected: str | None) -> None:
         raise AuthenticationError("missing or wrong API key: send 'Authorization: Bearer <key>'", 401)
 
 
-def _is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return not ip.is_global or ip.is_multicast
-
-
 def check_url(url: str, allow_private: bool) -> None:
-    """Refuse non-HTTP URLs, and (unless allowed) hosts that resolve to loopback or private addresses."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"URL {url!r} must be an absolute http:// or https:// URL")
-    if allow_private:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise InputError(f"URL {url!r}: host {parts.hostname!r} could not be resolved ({exc.strerror})") from None
-    for info in infos:
-        if _is_private(info[4][0]):
-            raise InputError(
-                f"URL {url!r} points to a private or loopback address ({info[4][0]}); this server only fetches public "
-                "URLs (set SIGHTLINE_ALLOW_PRIVATE_URLS=1 on a trusted server)"
-            )
+    """Refuse non-HTTP URLs, and (unless allowed) hosts with any address that is not public.
+
+    A check only: whoever then connects must not resolve the host again. The server's own fetches go
+    through ``sightline.inputs.urls.fetch_bytes``, which checks every redirect hop and pins the address."""
+    check_target(url, allow_private)
 

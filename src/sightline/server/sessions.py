@@ -13,19 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import chain_finish, chain_steps
 from sightline.engine.video_steps import VideoSteps
 from sightline.engine.status import SessionStatus
 from sightline.errors import NotFoundError, RateLimitedError
 from sightline.inputs.items import InputPlan
+from sightline.inputs.urls import FetchError, post_json
 from sightline.server.config import ServerConfig
 from sightline.server.errors import without_internals
 from sightline.server.manager import ModelManager
 from sightline.server.security import check_url
 from sightline.server.uploads import UploadPlan
+from sightline.server.url_pool import UrlFetchPool
 from sightline.engine.worker import WorkerModel
 from sightline.settings import InputOptions, PredictSettings
 from sightline.workspace.run_upload import RunUploader
@@ -91,9 +91,10 @@ class ServerSession:
 
 
 class SessionStore:
-    def __init__(self, config: ServerConfig, manager: ModelManager, root: Path | None = None) -> None:
+    def __init__(self, config: ServerConfig, manager: ModelManager, root: Path | None = None, *, url_pool: UrlFetchPool) -> None:
         self.config = config
         self.manager = manager
+        self.url_pool = url_pool  # fetches the sessions' URL items (owned and closed by the app)
         self.root = Path(root or tempfile.mkdtemp(prefix="sightline-sessions-"))
         self._sessions: dict[str, ServerSession] = {}
         self._lock = threading.Lock()
@@ -150,7 +151,7 @@ class SessionStore:
         sid = uuid.uuid4().hex
         folder = self.root / sid
         folder.mkdir(parents=True)
-        uploads = UploadPlan(total, options, self.config.allow_private_urls, self.config.url_timeout_s, self.config.max_image_pixels)
+        uploads = UploadPlan(total, options, self.url_pool.image_blocking, self.config.max_image_pixels)
         if plan is not None:  # the server resolved the input itself (workspace IDs): nothing to upload
             uploads.received = plan.total
             uploads.close()
@@ -225,10 +226,10 @@ class SessionStore:
         body = {"session_id": sid, **status.to_dict()}
         auth = (callback.username, callback.password or "") if callback.username else None
 
-        def send() -> None:
-            try:
-                httpx.post(callback.url, json=body, auth=auth, timeout=10.0)
-            except httpx.HTTPError as exc:
-                log.warning("session %s: callback to %s failed: %s", sid, callback.url, exc)
+        def send() -> None:  # ends within the 10 s deadline of post_json
+            try:  # checked again and pinned: the name may resolve elsewhere by now
+                post_json(callback.url, body, auth=auth, timeout=10.0, allow_private=self.config.allow_private_urls)
+            except FetchError as exc:
+                log.warning("session %s: callback failed: %s", sid, exc)
 
         threading.Thread(target=send, daemon=True).start()

@@ -1,4 +1,4 @@
-"""What every router reaches through ``request.app.state``: config, models, sessions, uploaded checkpoints."""
+"""What every router reaches through ``request.app.state``: config, models, sessions, uploaded checkpoints, URL fetches."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sightline.server.live_streams import LiveStreams
 from sightline.server.manager import ModelManager
 from sightline.errors import NotFoundError
 from sightline.server.sessions import SessionStore
+from sightline.server.url_pool import UrlFetchPool
 from sightline.workspace.store import Workspace
 
 
@@ -21,6 +22,7 @@ class ServerState:
     models: ModelManager
     sessions: SessionStore
     checkpoints: CheckpointStore  # uploaded model files
+    url_pool: UrlFetchPool  # every URL fetch the server makes
     workspace: Workspace | None = None
     live: LiveStreams = field(default_factory=LiveStreams)  # open live streams (POST /v1/live)
 

@@ -9,16 +9,14 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sightline.errors import ConflictError, InputError
-from sightline.inputs.images import decode_image_bytes, read_image_file
+from sightline.inputs.images import read_image_file
 from sightline.inputs.items import InputItem, InputPlan
-from sightline.inputs.urls import fetch_bytes
-from sightline.server.security import check_url
 from sightline.settings import InputOptions
 from sightline.video.decode import VideoDecodeError, decode_frames
 from sightline.video.probe import probe_video
@@ -52,11 +50,10 @@ class Upload:
 class UploadPlan:
     """The session's input: a queue of uploads, expanded into items (video files into frames)."""
 
-    def __init__(self, total: int, options: InputOptions, allow_private_urls: bool, url_timeout_s: float, max_pixels: int) -> None:
+    def __init__(self, total: int, options: InputOptions, fetch_image: Callable[[str], Any], max_pixels: int) -> None:
         self.total = total
         self.options = options
-        self.allow_private_urls = allow_private_urls
-        self.url_timeout_s = url_timeout_s
+        self.fetch_image = fetch_image  # URL -> RGB image, checked and bounded (the server's URL pool)
         self.max_pixels = max_pixels
         self._queue: queue.Queue[Upload | None] = queue.Queue()
         self._cancelled = threading.Event()
@@ -121,12 +118,7 @@ class UploadPlan:
             yield InputItem(meta=dict(up.meta), load=load)
         elif up.kind == "url":
             url = up.url or ""
-
-            def fetch() -> Any:
-                check_url(url, self.allow_private_urls)
-                return decode_image_bytes(fetch_bytes(url, timeout=self.url_timeout_s), self.max_pixels)
-
-            yield InputItem(meta={"source": url, "image_url": url, **up.meta}, load=fetch)
+            yield InputItem(meta={"source": url, "image_url": url, **up.meta}, load=lambda: self.fetch_image(url))
         elif up.kind == "failed":
             yield InputItem(meta=dict(up.meta), error=up.error or "the client could not read this item")
         else:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from sightline.engine.worker import prediction_of
-from sightline.errors import InputError, PayloadTooLargeError
+from sightline.errors import InputError, PayloadTooLargeError, RateLimitedError
 from sightline.inputs.images import decode_image_bytes
-from sightline.inputs.urls import fetch_bytes
 from sightline.prediction import Prediction
 from sightline.server.requests import as_dict, is_multipart, read_form, read_json
-from sightline.server.security import check_url
 from sightline.server.state import get_state
 from sightline.server.uploads import client_meta
+from sightline.server.url_pool import BUSY_MESSAGE, UrlFetchPool
 from sightline.settings import SETTING_NAMES, parse_settings, reject_unknown
 
 router = APIRouter(prefix="/v1", tags=["predict"])
@@ -34,6 +35,35 @@ def _decode_all(sources: list[tuple[dict[str, Any], Any]]) -> list[tuple[dict[st
         except (ValueError, InputError) as exc:
             out.append((meta, None, str(exc)))
     return out
+
+
+def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
+def _value(value: Any) -> Any:
+    return value
+
+
+async def _fetch_urls(pool: UrlFetchPool, sources: list[tuple[dict[str, Any], Any]]) -> None:
+    """Fetch the URL items (given as strings) on the server's URL pool, in place: each becomes a loader of
+    its image or of its error. Awaiting holds no thread, so slow hosts never take the threads other
+    requests need. A request made only of URLs that all find the pool full is a 429."""
+    pending: dict[int, asyncio.Future] = {}
+    busy = 0
+    for i, (meta, get) in enumerate(sources):
+        if isinstance(get, str):
+            try:
+                pending[i] = asyncio.wrap_future(pool.submit_image(get))
+            except RateLimitedError as exc:
+                busy += 1
+                sources[i] = (meta, partial(_raise, InputError(str(exc))))
+    if busy and busy == len(sources):
+        raise RateLimitedError(f"{busy} URL(s) refused: {BUSY_MESSAGE}", 429)
+    results = await asyncio.gather(*pending.values(), return_exceptions=True)
+    for i, result in zip(pending, results):
+        meta = sources[i][0]
+        sources[i] = (meta, partial(_raise, result) if isinstance(result, BaseException) else partial(_value, result))
 
 
 @router.post("/predict")
@@ -64,12 +94,7 @@ async def predict(request: Request) -> dict:
         for url in body.get("urls") or []:
             if not isinstance(url, str):
                 raise InputError(f"urls must be a list of strings, got {url!r}")
-
-            def fetch(u: str = url) -> Any:
-                check_url(u, state.config.allow_private_urls)
-                return decode_image_bytes(fetch_bytes(u, timeout=state.config.url_timeout_s), limit)
-
-            sources.append(({"source": url, "image_url": url}, fetch))
+            sources.append(({"source": url, "image_url": url}, url))  # fetched below, on the URL pool
     if not sources:
         raise InputError("nothing to predict: send multipart 'files', or JSON 'images' (base64) or 'urls'")
     if len(sources) > state.config.max_items_per_request:
@@ -78,6 +103,7 @@ async def predict(request: Request) -> dict:
     raw_settings = as_dict(body.get("settings"), "settings")
     reject_unknown(raw_settings, SETTING_NAMES, "settings")
     settings = parse_settings(raw_settings, worker.model.classes).resolved(worker.model.default_settings)
+    await _fetch_urls(state.url_pool, sources)
 
     def run() -> list[dict[str, Any]]:
         decoded = _decode_all(sources)
