@@ -37,8 +37,8 @@ def create_app(
         workspace = Workspace(config.workspace)
     live_streams = LiveStreams(config.max_live_streams, config.live_idle_s)
     url_pool = UrlFetchPool(config)
-    sessions = SessionStore(config, manager, url_pool=url_pool)
-    state = ServerState(config, manager, sessions, CheckpointStore.for_config(config), url_pool, workspace, live_streams)
+    session_store = SessionStore(config, manager, url_pool=url_pool)
+    state = ServerState(config, manager, session_store, CheckpointStore.for_config(config), url_pool, workspace, live_streams)
     sweep_every = max(0.25, min(30.0, config.live_idle_s / 2))
 
     @contextlib.asynccontextmanager
