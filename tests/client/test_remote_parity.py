@@ -81,7 +81,7 @@ def test_uploader_stops_when_the_server_session_ends_while_it_waits(start_server
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(RemotePredictionSession, "wait_progress", counted)
-    live = start_server(model=SlowModel(0.05, fail_on_batch=3))
+    live = start_server(model=SlowModel(0.05, fail_from_batch=3))
     with RemoteModel(live.url, upload_window=4) as model:
         with model.predict_detached(input=[s.image for s in samples] * 20, batch_size=1) as session:
             status = session.wait_done(timeout=60)
