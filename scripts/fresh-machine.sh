@@ -62,7 +62,12 @@ else
   [ -n "${DEB_CACHE:-}" ] && mkdir -p "$DEB_CACHE" && cache=(--cache-dir="$DEB_CACHE")
   step debootstrap 0 debootstrap --variant=minbase --include=python3,make "${cache[@]}" "$suite" "$root" "$mirror"
 fi
+# this network, not the machine: its DNS, and the local CAs its TLS proxy needs (when it has any)
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+fi
 mount -t proc proc "$root/proc"
 mount --bind /sys "$root/sys"
 mount --bind /dev "$root/dev"
@@ -74,8 +79,8 @@ say "the machine: $(chroot "$root" sh -c '. /etc/os-release; echo "$PRETTY_NAME"
   "$(chroot "$root" dpkg-query -W -f '.\n' | wc -l) packages; no venv, no libGL, no browser, no sudo"
 
 # this working tree (committed or not, without .venv and data) for root and for the user
-copy_tree() {  # $1: folder inside the root, $2: owner
-  rm -rf "${root:?}/$1" && mkdir -p "$root/$1"
+copy_tree() {  # $1: folder inside the root, $2: owner (over a reused root's copy: its .venv stays)
+  mkdir -p "$root/$1"
   (cd "$repo" && git ls-files -co --exclude-standard -z | tar --null -T - -c) | tar -x -C "$root/$1"
   chroot "$root" chown -R "$2" "/$1"
 }

@@ -23,15 +23,15 @@ need() { missing="$missing $1"; }
 install_or_stop() {  # $1: why; the rest: apt packages
   why=$1; shift
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "system-deps: installing$*  ($why)"
+    echo "system-deps: installing $*  ($why)"
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends "$@"
   elif command -v apt-get >/dev/null; then
     echo "system-deps: missing system packages ($why). Run this once, then make again:" >&2
-    echo "    sudo apt-get install -y --no-install-recommends$*" >&2
+    echo "    sudo apt-get install -y --no-install-recommends $*" >&2
     exit 1
   else
-    echo "system-deps: missing ($why):$*; install their equivalents with your package manager, then make again" >&2
+    echo "system-deps: missing ($why): $*; install their equivalents with your package manager, then make again" >&2
     exit 1
   fi
 }
