@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from sightline.client.remote import RemoteModel
-from sightline.paths import unwritable_folder
+from sightline.paths import filesystem_type, unwritable_folder
 from sightline.server import ServerConfig, create_app
 from sightline.ui.app import mount_ui
 from sightline.workspace.seed import seed_demo
@@ -30,6 +30,10 @@ def workspace_location() -> str:
     location = os.environ.get("SIGHTLINE_WORKSPACE", "data")
     problem = None if "://" in location else unwritable_folder(location)
     if problem is None:
+        if "://" not in location and filesystem_type(location).startswith("fuse"):
+            print(f"sightline: WARNING: the workspace folder {location} is on a FUSE mount ({filesystem_type(location)}): "
+                  "SQLite needs file locking such mounts may not provide. Use PostgreSQL for a workspace that persists "
+                  "(docs/ui.md).", file=sys.stderr, flush=True)
         return location
     fallback = tempfile.mkdtemp(prefix="sightline-workspace-")
     print(f"sightline: WARNING: the workspace folder {location} {problem}. Using {fallback} instead: projects and "

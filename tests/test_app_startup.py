@@ -50,3 +50,12 @@ def test_the_app_serves_when_its_workspace_folder_cannot_be_written(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_bucket_mount_is_recognised_as_fuse():
+    from sightline.paths import filesystem_type
+
+    mounts = "/dev/vda / ext4 rw 0 0\nhf-mount /data fuse.hf-mount rw 0 0\ntmpfs /data/tmp tmpfs rw 0 0\n"
+    assert filesystem_type("/data/sightline", mounts) == "fuse.hf-mount"
+    assert filesystem_type("/data/tmp/x", mounts) == "tmpfs"
+    assert filesystem_type("/home/user/app/data", mounts) == "ext4"

@@ -24,3 +24,22 @@ def unwritable_folder(location: str | Path) -> str | None:
     except OSError as e:
         return f"cannot be used ({e.strerror or e})"
     return None
+
+
+def filesystem_type(path: str | Path, mounts: str | None = None) -> str:
+    """The type of the file system ``path`` is on (``fuse.*`` for a bucket mount), from /proc/self/mounts."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/self/mounts").read_text()
+        except OSError:
+            return ""
+    target = Path(path).resolve()
+    best, kind = -1, ""
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = Path(fields[1].replace("\\040", " "))
+        if (target == point or point in target.parents) and len(point.parts) > best:
+            best, kind = len(point.parts), fields[2]
+    return kind
