@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,7 @@ def test_an_unwritable_workspace_folder_falls_back_to_a_temporary_one_and_says_s
     monkeypatch.setenv("SIGHTLINE_WORKSPACE", str(wanted))
     used = Path(app.workspace_location())
     assert used != wanted and used.is_dir() and os.access(used, os.W_OK)
+    shutil.rmtree(used)
     message = capsys.readouterr().err
     assert str(wanted) in message and "not persist" in message and "Traceback" not in message
 
