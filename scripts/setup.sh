@@ -28,8 +28,14 @@ fi
 want=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 if [ -e "$venv" ]; then
   have=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo none)
-  if [ "$have" != "$want" ] || ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
-    echo "setup: $venv is half made or for another Python ($have, want $want): building it again"
+  why=""
+  if [ "$have" != "$want" ]; then
+    why="it is for Python $have, not $want"
+  elif ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+    why="it is half made (no pip)"
+  fi
+  if [ -n "$why" ]; then
+    echo "setup: $venv: $why: building it again"
     rm -rf "$venv"
   fi
 fi
