@@ -3,10 +3,11 @@
 # Debian 12, as on the development machines, so the system package names below are the ones tested.
 FROM python:3.11-slim-bookworm
 
-# ffmpeg: video tools next to PyAV's own libraries. libgl1 and libglib2.0-0: opencv-python (a dependency
-# of trackers) links libGL and glib, and `import cv2` fails without them on a slim image.
+# libgl1 and libglib2.0-0: opencv-python (a dependency of trackers) links libGL and glib, and `import cv2`
+# fails without them on a slim image (scripts/system-deps.sh checks the same list). No ffmpeg: PyAV's
+# wheels bundle their own FFmpeg, and nothing else runs it.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg libgl1 libglib2.0-0 \
+ && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
  && rm -rf /var/lib/apt/lists/*
 
 # Spaces run the container as uid 1000. Its app folder and the workspace inside it are made here, as
@@ -20,6 +21,7 @@ ENV HOME=/home/user \
     GRADIO_SERVER_NAME=0.0.0.0 \
     GRADIO_SERVER_PORT=7860 \
     PYTHONUNBUFFERED=1 \
+    GRADIO_ANALYTICS_ENABLED=False \
     PYTHONPATH=/home/user/app/src \
     SIGHTLINE_WORKSPACE=/home/user/app/data
 WORKDIR /home/user/app
@@ -29,4 +31,7 @@ RUN pip install --no-cache-dir --user -r requirements.txt
 COPY --chown=user . .
 
 EXPOSE 7860
+# healthy once a model is loaded and takes requests (/ready answers 503 before); the first start loads it
+HEALTHCHECK --interval=30s --timeout=10s --start-period=180s --retries=3 \
+  CMD python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:${GRADIO_SERVER_PORT}/ready', timeout=8)"
 CMD ["python", "app.py"]

@@ -1,29 +1,33 @@
-# Two commands: `make run` starts the app, `make test` runs every test. Both build .venv first when it
-# is missing or its requirements changed.
+# Two commands: `make run` starts the app, `make test` runs every test. On a fresh Debian or Ubuntu
+# with python3 and make, both set up what they need first (scripts/setup.sh): Python 3.11-3.13, the
+# system packages (installed as root, else the one command to run), a whole .venv with the pinned
+# requirements (`run`: the app's; `test`: the test tools too) and, for `test`, a Chromium.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-REQ_HASH := $(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-16)
-STAMP := $(VENV)/.installed-$(REQ_HASH)
+PYTEST_ARGS ?=
+export PYTHON VENV
 
-.PHONY: run test setup bench train-demo eval-demo assets clean-venv
+.PHONY: run test setup setup-test browser bench train-demo eval-demo assets clean-venv
 
-$(STAMP):
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
-	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
-	@rm -f $(VENV)/.installed-*
-	@touch $@
+setup:
+	@scripts/setup.sh app
 
-setup: $(STAMP)
+setup-test:
+	@scripts/setup.sh test
 
-run: $(STAMP)
+# the system's Chromium or Playwright's own, whichever exists (tests/e2e/browser.py)
+browser: setup-test
+	@$(PY) -m tests.e2e.browser >/dev/null 2>&1 || scripts/system-deps.sh browser $(PY)
+
+run: setup
 	$(PY) app.py
 
-test: $(STAMP)
-	$(PY) -m pytest
+# e.g. make test PYTEST_ARGS="-x -q tests/workspace"
+test: setup-test browser
+	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: setup-test
 	$(PY) benchmarks/engine_throughput.py
 	$(PY) benchmarks/server_throughput.py
 	$(PY) benchmarks/video_pipeline.py
@@ -31,13 +35,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/ui_run.py
 	$(PY) benchmarks/sse_readers.py
 
-train-demo: $(STAMP)
+train-demo: setup
 	$(PY) -m sightline.models.demo.train --out assets/models/shapes.pt
 
-eval-demo: $(STAMP)
+eval-demo: setup
 	$(PY) -m sightline.models.demo.evaluate --checkpoint assets/models/shapes.pt
 
-assets: $(STAMP)
+assets: setup
 	$(PY) -m sightline.models.demo.make_samples --out assets/samples
 
 clean-venv:

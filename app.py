@@ -10,22 +10,43 @@ The page predicts through the SDK against this same server: there is no second p
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 
 import uvicorn
 from fastapi import FastAPI
 
 from sightline.client.remote import RemoteModel
+from sightline.paths import filesystem_type, unwritable_folder
 from sightline.server import ServerConfig, create_app
 from sightline.ui.app import mount_ui
 from sightline.workspace.seed import seed_demo
 from sightline.workspace.store import Workspace
 
 
+def workspace_location() -> str:
+    """SIGHTLINE_WORKSPACE; when that folder cannot be made or written (a Space's ``/data`` without its
+    storage, or not writable by uid 1000), a temporary folder, with a message saying so."""
+    location = os.environ.get("SIGHTLINE_WORKSPACE", "data")
+    problem = None if "://" in location else unwritable_folder(location)
+    if problem is None:
+        if "://" not in location and filesystem_type(location).startswith("fuse"):
+            print(f"sightline: WARNING: the workspace folder {location} is on a FUSE mount ({filesystem_type(location)}): "
+                  "SQLite needs file locking such mounts may not provide. Use PostgreSQL for a workspace that persists "
+                  "(docs/ui.md).", file=sys.stderr, flush=True)
+        return location
+    fallback = tempfile.mkdtemp(prefix="sightline-workspace-")
+    print(f"sightline: WARNING: the workspace folder {location} {problem}. Using {fallback} instead: projects and "
+          "uploads there do not persist. Make the folder writable for this user, or set SIGHTLINE_WORKSPACE to "
+          "another folder or a database URL.", file=sys.stderr, flush=True)
+    return fallback
+
+
 def build(host: str = "127.0.0.1", port: int = 7860) -> FastAPI:
     config = ServerConfig(
         model=os.environ.get("SIGHTLINE_MODEL", "demo/shapes"),
         device=os.environ.get("SIGHTLINE_DEVICE", "auto"),
-        workspace=os.environ.get("SIGHTLINE_WORKSPACE", "data"),
+        workspace=workspace_location(),
     )
     workspace = Workspace(config.workspace)
     seed_demo(workspace)  # a fresh workspace starts with the "Demo shapes" project
