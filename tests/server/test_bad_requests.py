@@ -39,7 +39,7 @@ JSON_ROWS = [
     ("/v1/sessions", '{"total": 1, "options": {"duration": NaN}}', 422, ["duration", "positive"]),
     ("/v1/sessions", '{"total": 1, "options": {"duration": 1e309}}', 422, ["duration", "positive"]),
     ("/v1/sessions", '{"total": 1, "options": {"duration": -2}}', 422, ["duration", "positive"]),
-    ("/v1/sessions", '{"total": 1, "options": {"start_frame": 10, "end_frame": 5}}', 422, ["end_frame", "start_frame"]),
+    ("/v1/sessions", '{"total": 1, "options": {"start_frame": 10, "end_frame": 5}}', 400, ["end_frame", "start_frame"]),
     ("/v1/sessions", '{"total": 1, "options": {"stride": true}}', 422, ["stride", "whole number"]),
     ("/v1/sessions", '{"total": 1, "tracking": true, "tracking_config": {"tracker": [1]}}', 422, ["tracker", "name"]),
     ("/v1/sessions", '{"total": 1, "tracking": true, "tracking_config": {"tracker": {"a": 1}}}', 422, ["tracker", "name"]),
