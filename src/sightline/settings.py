@@ -106,7 +106,7 @@ def _img_size(value: Any) -> int | tuple[int, int] | None:
         if not 32 <= value <= 4096:
             raise InvalidSettingError(f"img_size must be between 32 and 4096 pixels, got {shown(value)}")
         return value
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and all(isinstance(v, int) for v in value):
         h, w = (_img_size(v) for v in value)
         return (int(h), int(w))  # type: ignore[arg-type]
     raise InvalidSettingError(f"img_size must be an int or an (height, width) pair, got {shown(value)}")

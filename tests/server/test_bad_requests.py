@@ -31,6 +31,8 @@ JSON_ROWS = [
     ("/v1/predict", f'{{"urls": ["{URL}"], "settings": {{"conf": NaN}}}}', 422, ["conf", "between 0 and 1"]),
     ("/v1/predict", f'{{"urls": ["{URL}"], "settings": {{"max_detections": 1e309}}}}', 422, ["max_detections", "whole number"]),
     ("/v1/predict", f'{{"urls": ["{URL}"], "settings": [1]}}', 422, ["settings", "object"]),
+    ("/v1/predict", f'{{"urls": ["{URL}"], "settings": {{"img_size": [32, [null, null]]}}}}', 422, ["img_size", "(height, width)"]),  # found by the fuzzer
+    ("/v1/sessions", '{"total": 1, "settings": {"img_size": [null, 64]}}', 422, ["img_size", "(height, width)"]),
     ("/v1/predict", f'{{"urls": ["{URL}"], "settings": {{"cnf": 0.3}}}}', 422, ["did you mean 'conf'"]),
     ("/v1/predict", f'{{"urls": ["{URL}"], "imagse": []}}', 422, ["did you mean 'images'"]),
     # POST /v1/sessions
