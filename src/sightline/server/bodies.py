@@ -23,7 +23,7 @@ MAX_NAME = 1024  # model names and paths, project names
 MAX_URL = 8192
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Url = Annotated[str, Field(max_length=MAX_URL)]
+Url = Annotated[str, Field(max_length=MAX_URL, json_schema_extra={"format": "uri"})]  # http(s) checked when fetched
 
 
 class Body(BaseModel):
