@@ -107,3 +107,31 @@ def test_bad_multipart_field(server, sid, route, fields, status, words):
     files = [("files", ("a.png", b"not an image", "image/png"))]
     r = httpx.post(server.url + route.replace(SID, sid), files=files, data=fields, timeout=60)
     _check(r, status, words)
+
+
+def test_declared_bodies_match_the_argument_lists():
+    """The schema the fuzzer and /docs see names exactly the arguments the engine accepts."""
+    from sightline.engine.video_steps import VIDEO_KWARGS
+    from sightline.inputs.workspace import ID_SOURCES
+    from sightline.server.bodies import CreateSession, Options, Settings
+    from sightline.settings import OPTION_NAMES, SETTING_NAMES
+    from sightline.workspace.run_upload import UPLOAD_KWARGS
+
+    assert set(Settings.model_fields) == set(SETTING_NAMES)
+    assert set(Options.model_fields) == set(OPTION_NAMES)
+    session_args = {"model", "settings", "options", "total", "urls", "callback", "close", *ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS}
+    assert set(CreateSession.model_fields) == session_args
+
+
+GOOD_SETTINGS = [{"img_size": [64, 96]}, {"img_size": 64}, {"classes": "circle"}, {"classes": ["circle", "square"]}, {"conf": 0},
+                 {"conf": 1, "iou": 0.5}, {"max_detections": 3, "batch_size": 2, "agnostic_nms": False}]
+
+
+@pytest.mark.parametrize("settings", GOOD_SETTINGS, ids=[json.dumps(s) for s in GOOD_SETTINGS])
+def test_valid_settings_still_pass(server, sample_dir, settings):
+    """Strict bodies refuse wrong types, not the values the SDK sends (lists for pairs, ints for floats)."""
+    data = __import__("base64").b64encode((sample_dir / "img_00.png").read_bytes()).decode()
+    r = httpx.post(f"{server.url}/v1/predict", json={"images": [{"data": data}], "settings": settings}, timeout=60)
+    assert r.status_code == 200, r.text
+    r = httpx.post(f"{server.url}/v1/sessions", json={"total": 0, "settings": settings, "close": True}, timeout=60)
+    assert r.status_code == 201, r.text

@@ -16,13 +16,14 @@ from pydantic_core import ErrorDetails
 
 from sightline.engine.video_steps import parse_video_kwargs
 from sightline.errors import InputError, InvalidSettingError, SightlineError
-from sightline.settings import OPTION_NAMES, SETTING_NAMES, parse_options, parse_settings, reject_unknown, shown
+from sightline.settings import parse_options, parse_settings, reject_unknown, shown
 
 MAX_ID = 2**31 - 1  # workspace IDs are 32-bit integers in the database (PostgreSQL INTEGER)
 MAX_NAME = 1024  # model names and paths, project names
 MAX_URL = 8192
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Side = Annotated[int, Field(ge=32, le=4096)]  # of an img_size, in pixels
 Url = Annotated[str, Field(max_length=MAX_URL, json_schema_extra={"format": "uri"})]  # http(s) checked when fetched
 
 
@@ -48,7 +49,7 @@ class Settings(Body):
     iou: float | None = Field(None, ge=0, le=1)
     max_detections: int | None = Field(None, ge=1)
     classes: str | list[str] | None = None
-    img_size: Annotated[int, Field(ge=32, le=4096)] | tuple[Annotated[int, Field(ge=32, le=4096)], Annotated[int, Field(ge=32, le=4096)]] | None = None
+    img_size: Side | Annotated[list[Side], Field(min_length=2, max_length=2)] | None = None  # a list: strict tuples refuse JSON arrays
     batch_size: int = Field(4, ge=1)
     agnostic_nms: bool | None = None
 

@@ -24,7 +24,7 @@ from sightline.engine.video_steps import VIDEO_KWARGS, parse_video_kwargs
 from sightline.inputs.resolve import plan_sources
 from sightline.inputs.workspace import ID_SOURCES, workspace_sources
 from sightline.video.probe import is_video_path
-from sightline.workspace.run_upload import UPLOAD_KWARGS, RunUploader
+from sightline.workspace.run_upload import RunUploader
 from sightline.workspace.uploads import parse_mode, parse_threshold
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
