@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import math
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypedDict
 
-from sightline.errors import InvalidSettingError, UnknownArgumentError
+from sightline.errors import InputError, InvalidSettingError, UnknownArgumentError
 
 
 @dataclass(frozen=True)
@@ -56,17 +58,28 @@ SETTING_NAMES = tuple(f.name for f in fields(PredictSettings))
 OPTION_NAMES = tuple(f.name for f in fields(InputOptions))
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlong = 40
+
+
+def shown(value: Any) -> str:
+    """A value as it appears in an error message: its repr, shortened (a client may send 100,000 characters)."""
+    return _SHORT.repr(value)
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A real, finite number: not a bool, not NaN or infinity (JSON's ``NaN`` and ``1e309`` parse to those)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _fraction(name: str, value: Any) -> float | None:
     if value is None:
         return None
     if not _is_number(value):
-        raise InvalidSettingError(f"{name} must be a number between 0 and 1, got {value!r}")
+        raise InvalidSettingError(f"{name} must be a number between 0 and 1, got {shown(value)}")
     if not 0.0 <= float(value) <= 1.0:
-        raise InvalidSettingError(f"{name} must be between 0 and 1, got {value!r}")
+        raise InvalidSettingError(f"{name} must be between 0 and 1, got {shown(value)}")
     return float(value)
 
 
@@ -74,15 +87,15 @@ def _positive_int(name: str, value: Any, allow_none: bool = True, minimum: int =
     if value is None and allow_none:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidSettingError(f"{name} must be a whole number, got {value!r}")
+        raise InvalidSettingError(f"{name} must be a whole number, got {shown(value)}")
     if value < minimum:
-        raise InvalidSettingError(f"{name} must be at least {minimum}, got {value!r}")
+        raise InvalidSettingError(f"{name} must be at least {minimum}, got {shown(value)}")
     return value
 
 
 def _optional_bool(name: str, value: Any) -> bool | None:
     if value is not None and not isinstance(value, bool):
-        raise InvalidSettingError(f"{name} must be True or False, got {value!r}")
+        raise InvalidSettingError(f"{name} must be True or False, got {shown(value)}")
     return value
 
 
@@ -91,12 +104,12 @@ def _img_size(value: Any) -> int | tuple[int, int] | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         if not 32 <= value <= 4096:
-            raise InvalidSettingError(f"img_size must be between 32 and 4096 pixels, got {value!r}")
+            raise InvalidSettingError(f"img_size must be between 32 and 4096 pixels, got {shown(value)}")
         return value
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and all(isinstance(v, int) for v in value):
         h, w = (_img_size(v) for v in value)
         return (int(h), int(w))  # type: ignore[arg-type]
-    raise InvalidSettingError(f"img_size must be an int or an (height, width) pair, got {value!r}")
+    raise InvalidSettingError(f"img_size must be an int or an (height, width) pair, got {shown(value)}")
 
 
 def _class_names(value: Any, known: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -105,11 +118,11 @@ def _class_names(value: Any, known: Sequence[str] | None) -> tuple[str, ...] | N
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
-        raise InvalidSettingError(f"classes must be a list of class names, got {value!r}")
+        raise InvalidSettingError(f"classes must be a list of class names, got {shown(value)}")
     if known is not None:
         unknown = [v for v in value if v not in known]
         if unknown:
-            raise InvalidSettingError(f"classes {unknown} are not classes of this model; it knows {list(known)}")
+            raise InvalidSettingError(f"classes {shown(unknown)} are not classes of this model; it knows {shown(list(known))}")
     return tuple(value)
 
 
@@ -130,14 +143,14 @@ def parse_options(values: Mapping[str, Any]) -> InputOptions:
     """Validate input options; ranges against a video's length are checked when it is opened."""
     recursive = values.get("recursive", False)
     if not isinstance(recursive, bool):
-        raise InvalidSettingError(f"recursive must be True or False, got {recursive!r}")
+        raise InvalidSettingError(f"recursive must be True or False, got {shown(recursive)}")
     ends = [n for n in ("end_frame", "num_frames", "duration") if values.get(n) is not None]
     if len(ends) > 1:
         raise InvalidSettingError(f"give at most one of end_frame, num_frames and duration, got {ends}")
     duration = values.get("duration")
     if duration is not None and (not _is_number(duration) or duration <= 0):
-        raise InvalidSettingError(f"duration must be a positive number of seconds, got {duration!r}")
-    return InputOptions(
+        raise InvalidSettingError(f"duration must be a positive number of seconds, got {shown(duration)}")
+    options = InputOptions(
         recursive=recursive,
         stride=_positive_int("stride", values.get("stride", 1), allow_none=False) or 1,
         start_frame=_positive_int("start_frame", values.get("start_frame", 0), allow_none=False, minimum=0) or 0,
@@ -145,6 +158,9 @@ def parse_options(values: Mapping[str, Any]) -> InputOptions:
         num_frames=_positive_int("num_frames", values.get("num_frames")),
         duration=float(duration) if duration is not None else None,
     )
+    if options.end_frame is not None and options.end_frame <= options.start_frame:  # the same error a video's range gives
+        raise InputError(f"end_frame={options.end_frame} must be greater than start_frame={options.start_frame}")
+    return options
 
 
 def reject_unknown(kwargs: Mapping[str, Any], accepted: Sequence[str], where: str) -> None:
@@ -154,8 +170,8 @@ def reject_unknown(kwargs: Mapping[str, Any], accepted: Sequence[str], where: st
             close = difflib.get_close_matches(name, accepted, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; accepted: {', '.join(sorted(accepted))}"
             if where.endswith("()"):
-                raise UnknownArgumentError(f"{where} got an unexpected keyword argument {name!r}{hint}")
-            raise UnknownArgumentError(f"unexpected field {name!r} in {where}{hint}")
+                raise UnknownArgumentError(f"{where} got an unexpected keyword argument {shown(name)}{hint}")
+            raise UnknownArgumentError(f"unexpected field {shown(name)} in {where}{hint}")
 
 
 class PredictKwargs(TypedDict, total=False):

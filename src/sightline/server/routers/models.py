@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from sightline.errors import ModelLoadError
 from sightline.models.zoo import is_zoo_name, list_models
+from sightline.server.bodies import MAX_NAME
 from sightline.server.errors import error_body
 from sightline.server.state import ServerState, get_state
 
@@ -29,15 +30,15 @@ UPLOAD_FORM = {
 
 
 class LoadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model: str
+    model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not a bool, 1 is not a name
+    model: str = Field(max_length=MAX_NAME)
     device: str = "auto"
     default: bool = False
 
 
 class UnloadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model: str
+    model_config = ConfigDict(extra="forbid", strict=True)
+    model: str = Field(max_length=MAX_NAME)
 
 
 @router.get("")

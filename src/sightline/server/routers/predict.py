@@ -15,16 +15,14 @@ from sightline.engine.worker import prediction_of
 from sightline.errors import InputError, PayloadTooLargeError, RateLimitedError
 from sightline.inputs.images import decode_image_bytes
 from sightline.prediction import Prediction
-from sightline.server.requests import as_dict, is_multipart, read_form, read_json
+from sightline.server.bodies import PredictBody, PredictForm, parse_body, request_body
+from sightline.server.requests import is_multipart, read_form, read_json
 from sightline.server.state import get_state
 from sightline.server.uploads import client_meta
 from sightline.server.url_pool import BUSY_MESSAGE, UrlFetchPool
-from sightline.settings import SETTING_NAMES, parse_settings, reject_unknown
+from sightline.settings import parse_settings
 
 router = APIRouter(prefix="/v1", tags=["predict"])
-
-BODY_KEYS = ("model", "settings", "urls", "images", "meta")
-
 
 def _decode_all(sources: list[tuple[dict[str, Any], Any]]) -> list[tuple[dict[str, Any], Any, str | None]]:
     """(meta, pixels, error) per item; a bad item gets an error and the others go on."""
@@ -66,42 +64,41 @@ async def _fetch_urls(pool: UrlFetchPool, sources: list[tuple[dict[str, Any], An
         sources[i] = (meta, partial(_raise, result) if isinstance(result, BaseException) else partial(_value, result))
 
 
-@router.post("/predict")
+FILES = "the images to predict (multipart)"
+
+
+@router.post("/predict", openapi_extra=request_body(PredictBody, PredictForm, FILES))
 async def predict(request: Request) -> dict:
     """Predict uploaded files (multipart ``files``), base64 ``images`` or ``urls``, with ``settings``."""
     state = get_state(request)
     limit = state.config.max_image_pixels
     if is_multipart(request):
         fields, files = await read_form(request, state.config)
-        body = {k: fields.get(k) for k in ("model", "settings", "meta")}
-        metas = body.get("meta") or []
+        body: PredictBody | PredictForm = parse_body(PredictForm, fields)
+        metas = body.meta or []
         sources = []
         for i, f in enumerate(files):
             meta = client_meta(metas[i] if i < len(metas) else None)
             meta.setdefault("source", f.filename or f"files[{i}]")
             sources.append((meta, lambda f=f: decode_image_bytes(f.file.read(), limit)))
     else:
-        body = await read_json(request)
-        reject_unknown(body, BODY_KEYS, "POST /v1/predict")
+        body = parse_body(PredictBody, await read_json(request))
         sources = []
-        for i, item in enumerate(body.get("images") or []):
-            item = as_dict(item, f"images[{i}]")
+        for i, item in enumerate(body.images or []):
             try:
-                data = base64.b64decode(item.get("data", ""), validate=True)
+                data = base64.b64decode(item.data, validate=True)
             except (binascii.Error, ValueError):
                 raise InputError(f"images[{i}].data is not valid base64") from None
-            sources.append(({**client_meta(item), "source": item.get("source") or f"images[{i}]"}, lambda d=data: decode_image_bytes(d, limit)))
-        for url in body.get("urls") or []:
-            if not isinstance(url, str):
-                raise InputError(f"urls must be a list of strings, got {url!r}")
+            meta = client_meta(item.model_dump(exclude={"data"}, exclude_none=True))
+            sources.append(({**meta, "source": item.source or f"images[{i}]"}, lambda d=data: decode_image_bytes(d, limit)))
+        for url in body.urls or []:
             sources.append(({"source": url, "image_url": url}, url))  # fetched below, on the URL pool
     if not sources:
         raise InputError("nothing to predict: send multipart 'files', or JSON 'images' (base64) or 'urls'")
     if len(sources) > state.config.max_items_per_request:
         raise PayloadTooLargeError(f"{len(sources)} items in one request, over the limit of {state.config.max_items_per_request}", 413)
-    worker = state.models.get(body.get("model"))
-    raw_settings = as_dict(body.get("settings"), "settings")
-    reject_unknown(raw_settings, SETTING_NAMES, "settings")
+    worker = state.models.get(body.model)
+    raw_settings = body.settings.model_dump(exclude_unset=True) if body.settings else {}
     settings = parse_settings(raw_settings, worker.model.classes).resolved(worker.model.default_settings)
     await _fetch_urls(state.url_pool, sources)
 

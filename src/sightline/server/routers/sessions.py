@@ -12,23 +12,23 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
-from sightline.errors import ConflictError, InputError, NotFoundError, PayloadTooLargeError, RateLimitedError
+from sightline.errors import ConflictError, InputError, InvalidSettingError, NotFoundError, PayloadTooLargeError, RateLimitedError
 from sightline.video.timeline import build_timeline
-from sightline.server.requests import as_dict, is_multipart, read_form, read_json, save_upload
+from sightline.server.bodies import AddItems, CreateSession, ItemsForm, SessionItem, parse_body, request_body
+from sightline.server.requests import is_multipart, read_form, read_json, save_upload
 from sightline.server.sessions import Callback, ServerSession
 from sightline.server.state import ServerState, get_state
 from sightline.server.uploads import Upload, client_meta
-from sightline.settings import OPTION_NAMES, SETTING_NAMES, parse_options, parse_settings, reject_unknown
+from sightline.settings import parse_options, parse_settings
 from sightline.engine.video_steps import VIDEO_KWARGS, parse_video_kwargs
 from sightline.inputs.resolve import plan_sources
 from sightline.inputs.workspace import ID_SOURCES, workspace_sources
 from sightline.video.probe import is_video_path
-from sightline.workspace.run_upload import UPLOAD_KWARGS, RunUploader
+from sightline.workspace.run_upload import RunUploader
 from sightline.workspace.uploads import parse_mode, parse_threshold
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
-CREATE_KEYS = ("model", "settings", "options", "total", "urls", "callback", "close", *ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS)
 MAX_BACKLOG = 512  # uploads accepted but not yet read by the engine, per session
 MAX_PAGE = 1000
 KEEPALIVE_S = 10.0
@@ -39,55 +39,44 @@ def _describe(session: ServerSession) -> dict[str, Any]:
     return session.describe()
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, openapi_extra=request_body(CreateSession))
 async def create(request: Request) -> dict:
     """Start a session. ``total`` items will follow by ``POST /items`` (``urls`` given here count too)."""
     state: ServerState = get_state(request)
-    body = await read_json(request)
-    reject_unknown(body, CREATE_KEYS, "POST /v1/sessions")
-    urls = body.get("urls") or []
-    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-        raise InputError("urls must be a list of strings")
-    total = body.get("total", len(urls))
-    if not isinstance(total, int) or isinstance(total, bool) or total < len(urls) or total < 0:
-        raise InputError(f"total must be a whole number of items, at least the {len(urls)} URLs given; got {total!r}")
-    raw_settings, raw_options = as_dict(body.get("settings"), "settings"), as_dict(body.get("options"), "options")
-    reject_unknown(raw_settings, SETTING_NAMES, "settings")
-    reject_unknown(raw_options, OPTION_NAMES, "options")
-    worker = state.models.get(body.get("model"))
+    body = parse_body(CreateSession, await read_json(request))
+    urls = body.urls or []
+    total = body.total if body.total is not None else len(urls)
+    if total < len(urls):
+        raise InvalidSettingError(f"total must be at least the {len(urls)} URLs given, got {total}")
+    raw_settings = body.settings.model_dump(exclude_unset=True) if body.settings else {}
+    raw_options = body.options.model_dump(exclude_unset=True) if body.options else {}
+    worker = state.models.get(body.model)
     settings = parse_settings(raw_settings, worker.model.classes)
     options = parse_options(raw_options)
-    callback = None
-    if body.get("callback") is not None:
-        cb = as_dict(body["callback"], "callback")
-        reject_unknown(cb, ("url", "username", "password"), "callback")
-        if not isinstance(cb.get("url"), str):
-            raise InputError("callback.url must be a URL string")
-        callback = Callback(cb["url"], cb.get("username"), cb.get("password"))
-    ids = {k: body[k] for k in ID_SOURCES if body.get(k) is not None}
+    callback = Callback(body.callback.url, body.callback.username, body.callback.password) if body.callback else None
+    ids = {k: getattr(body, k) for k in ID_SOURCES if getattr(body, k) is not None}
     plan = None
     if ids:
-        if urls or body.get("total"):
+        if urls or body.total:
             raise InputError(f"give exactly one input source: workspace IDs ({', '.join(ids)}) or uploaded items, not both")
         sources = await run_in_threadpool(workspace_sources, state.workspace, ids, options)
         plan = plan_sources(sources)
         total = plan.total
     uploader = None
-    if body.get("upload") is not None:
+    if body.upload is not None:
         ws = state.require_workspace()
+        mode, threshold = parse_mode(body.upload), parse_threshold(body.iou_merge_threshold if body.iou_merge_threshold is not None else 0.9)
         uploader = await run_in_threadpool(
-            lambda: RunUploader(ws, parse_mode(body["upload"]), worker.model.name, settings.resolved(worker.model.default_settings).to_dict(),
-                                parse_threshold(body.get("iou_merge_threshold", 0.9)), body.get("upload_project"), bool(ids))
+            lambda: RunUploader(ws, mode, worker.model.name, settings.resolved(worker.model.default_settings).to_dict(),
+                                threshold, body.upload_project, bool(ids))
         )
-    elif body.get("upload_project") is not None or body.get("iou_merge_threshold") is not None:
+    elif body.upload_project is not None or body.iou_merge_threshold is not None:
         raise InputError("upload_project and iou_merge_threshold only apply with upload")
-    video = parse_video_kwargs({k: body[k] for k in VIDEO_KWARGS if k in body})
-    if isinstance(video["annotated_video"], str):
-        raise InputError("annotated_video must be true or false on a server (the file is fetched from /video)")
+    video = parse_video_kwargs({k: getattr(body, k) for k in VIDEO_KWARGS})
     session = await run_in_threadpool(state.sessions.create, worker.model.name, settings, options, total, callback, plan, uploader, video)
     for url in urls:
         session.uploads.add(Upload("url", {}, url=url), 1)
-    if body.get("close", bool(urls) and total == len(urls)):
+    if body.close if body.close is not None else (bool(urls) and total == len(urls)):
         session.uploads.close()
     return _describe(session)
 
@@ -97,7 +86,10 @@ def list_sessions(request: Request) -> dict:
     return {"sessions": [_describe(s) for s in get_state(request).sessions.list()]}
 
 
-@router.post("/{sid}/items")
+ITEM_FILES = "image or video files to add (multipart)"
+
+
+@router.post("/{sid}/items", openapi_extra=request_body(AddItems, ItemsForm, ITEM_FILES))
 async def add_items(sid: str, request: Request) -> dict:
     """Add uploaded files (multipart ``files`` with a ``meta`` list) or ``urls`` to a session's input."""
     state: ServerState = get_state(request)
@@ -106,11 +98,10 @@ async def add_items(sid: str, request: Request) -> dict:
         raise RateLimitedError(f"session {sid} has {session.uploads.pending} items waiting; send more once it catches up", 429)
     if is_multipart(request):
         fields, files = await read_form(request, state.config)
-        metas = fields.get("meta") or []
-        if not isinstance(metas, list):
-            raise InputError("meta must be a JSON list, one object per file")
+        form = parse_body(ItemsForm, fields)
+        metas = form.meta or []
         for i, f in enumerate(files):
-            raw = metas[i] if i < len(metas) and isinstance(metas[i], dict) else {}
+            raw = (metas[i] if i < len(metas) else None) or {}
             meta = client_meta(raw)
             meta.setdefault("source", f.filename or f"file {i}")
             path = await run_in_threadpool(save_upload, f, session.folder)
@@ -119,23 +110,22 @@ async def add_items(sid: str, request: Request) -> dict:
                 session.uploads.add(Upload("video", meta, path=path), frames)
             else:
                 session.uploads.add(Upload("image", meta, path=path), 1)
-        close = fields.get("close")
+        close = form.close
     else:
-        body = await read_json(request)
-        reject_unknown(body, ("items", "urls", "close"), f"POST /v1/sessions/{sid}/items")
-        entries = [{"url": u} for u in (body.get("urls") or [])] + list(body.get("items") or [])
+        body = parse_body(AddItems, await read_json(request))
+        entries = [SessionItem(url=u) for u in body.urls or []] + list(body.items or [])
         if len(entries) > state.config.max_items_per_request:
             raise PayloadTooLargeError(f"{len(entries)} items in one request, over the limit of {state.config.max_items_per_request}", 413)
+        for i, entry in enumerate(body.items or []):
+            if entry.url is None and entry.error is None:
+                raise InvalidSettingError(f"items[{i}] needs a 'url' or an 'error' string")
         for entry in entries:
-            entry = as_dict(entry, "items[]")
-            meta = client_meta(entry.get("meta"))
-            if isinstance(entry.get("url"), str):
-                session.uploads.add(Upload("url", meta, url=entry["url"]), 1)
-            elif isinstance(entry.get("error"), str):  # an item the client already knows failed keeps its place
-                session.uploads.add(Upload("failed", meta, error=entry["error"]), 1)
-            else:
-                raise InputError(f"each item needs a 'url' or an 'error' string, got {entry!r}")
-        close = body.get("close")
+            meta = client_meta(entry.meta)
+            if entry.url is not None:
+                session.uploads.add(Upload("url", meta, url=entry.url), 1)
+            else:  # an item the client already knows failed keeps its place
+                session.uploads.add(Upload("failed", meta, error=entry.error), 1)
+        close = body.close
     if close:
         session.uploads.close()
     return _describe(session)
