@@ -230,7 +230,9 @@ def validation_error(exc: ValidationError) -> SightlineError:
         original = (e.get("ctx") or {}).get("error")
         if isinstance(original, SightlineError):  # a domain check inside the model: its own words
             return original
-    first = _path(errors[0]["loc"])
+    # of a union's alternatives, the one that got furthest into the value is the one the client meant
+    # (``image_ids: [2**31]`` is a list whose item is too large, not a number that is a list)
+    first = max((_path(e["loc"]) for e in errors), key=lambda p: p.count("[") + p.count("."))
     same = [e for e in errors if _path(e["loc"]) == first]
     e = same[0]
     if e["type"] == "extra_forbidden":
