@@ -40,7 +40,7 @@ def workspace_sources(ws: "Workspace | None", ids: dict[str, Any], options: Inpu
     """The images (or the video) the given platform IDs name, in a stable order."""
     if ws is None:
         raise InputError("workspace IDs need a workspace: sightline.load(..., workspace=...) or a server started with --workspace")
-    name = next(k for k in ID_SOURCES if ids.get(k) is not None)
+    name = pick_source(None, ids)  # exactly one kind of ID, whoever calls (the SDK checked already; a server body not)
     if name == "video_id":
         (vid,) = _ids(name, ids[name])[:1]
         video = ws.video(vid)

@@ -103,7 +103,7 @@ class PredictBody(Body):
     settings: Settings | None = None
     images: list[ImageItem] | None = None
     urls: list[Url] | None = None
-    meta: Any = None  # accepted for symmetry with the multipart form; JSON images carry their own metadata
+    meta: list[dict[str, Any] | None] | None = None  # as in the multipart form; JSON images also carry their own
 
 
 class PredictForm(Body):

@@ -10,10 +10,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from sightline.errors import NotFoundError
-from sightline.models.base import Model
-from sightline.models.zoo import load_model
+import torch
+
 from sightline.engine.worker import InferenceWorker
+from sightline.errors import ConflictError, NotFoundError
+from sightline.models.base import Model
+from sightline.models.torchvision_adapter import resolve_device
+from sightline.models.zoo import load_model
 
 
 class ModelManager:
@@ -61,9 +64,14 @@ class ModelManager:
         return worker
 
     def load(self, name: str, device: str = "auto") -> InferenceWorker:
-        """Load ``name`` unless it is loaded already; returns its worker."""
+        """Load ``name`` unless it is loaded already; returns its worker. A device no model can use, or another
+        device than the loaded model's, is refused rather than ignored."""
+        wanted = str(resolve_device(device))  # InvalidSettingError for 'quantum', or 'cuda' without a GPU
         with self._lock:
             if name in self._workers:
+                loaded = self._workers[name].model.device
+                if device != "auto" and torch.device(wanted) != torch.device(loaded):
+                    raise ConflictError(f"model {name!r} is loaded on {loaded!r}: unload it first to load it on {device!r}", 409)
                 self._workers.move_to_end(name)
                 return self._workers[name]
             name_lock = self._name_locks.setdefault(name, threading.Lock())

@@ -144,7 +144,7 @@ def status(sid: str, request: Request) -> dict:
     return _describe(get_state(request).sessions.get(sid))
 
 
-AFTER = Query(0, ge=0, description="the cursor: how many results to skip")
+AFTER = Query(0, ge=0, le=2**63 - 1, description="the cursor: how many results to skip")
 
 
 @router.get("/{sid}/results")
