@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-REQ_HASH := $(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-16)
+REQ_HASH := $(shell cat requirements.txt requirements-dev.txt requirements-vendor-clients.txt pyproject.toml | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 
 .PHONY: run test setup bench train-demo eval-demo assets clean-venv
@@ -11,6 +11,7 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 $(STAMP):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-vendor-clients.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
