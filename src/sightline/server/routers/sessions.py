@@ -42,9 +42,14 @@ def _describe(session: ServerSession) -> dict[str, Any]:
 @router.post("", status_code=201)
 async def create(request: Request) -> dict:
     """Start a session. ``total`` items will follow by ``POST /items`` (``urls`` given here count too)."""
-    state: ServerState = get_state(request)
-    body = await read_json(request)
-    reject_unknown(body, CREATE_KEYS, "POST /v1/sessions")
+    return _describe(await start_session(get_state(request), await read_json(request)))
+
+
+async def start_session(state: ServerState, body: dict[str, Any], where: str = "POST /v1/sessions") -> ServerSession:
+    """Validate a session request (the body of ``POST /v1/sessions``) and start the session.
+
+    The compatibility layers (``server/compat``) call this too, so every session gets the same checks."""
+    reject_unknown(body, CREATE_KEYS, where)
     urls = body.get("urls") or []
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         raise InputError("urls must be a list of strings")
@@ -89,7 +94,7 @@ async def create(request: Request) -> dict:
         session.uploads.add(Upload("url", {}, url=url), 1)
     if body.get("close", bool(urls) and total == len(urls)):
         session.uploads.close()
-    return _describe(session)
+    return session
 
 
 @router.get("")
