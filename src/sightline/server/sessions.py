@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from sightline.callbacks import send_callback
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import chain_finish, chain_steps
 from sightline.engine.video_steps import VideoSteps
@@ -216,13 +215,5 @@ class SessionStore:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _notify(self, callback: Callback, sid: str, status: SessionStatus) -> None:
-        body = {"session_id": sid, **status.to_dict()}
-        auth = (callback.username, callback.password or "") if callback.username else None
-
-        def send() -> None:
-            try:
-                httpx.post(callback.url, json=body, auth=auth, timeout=10.0)
-            except httpx.HTTPError as exc:
-                log.warning("session %s: callback to %s failed: %s", sid, callback.url, exc)
-
-        threading.Thread(target=send, daemon=True).start()
+        body = {"session_id": sid, **status.to_dict(), "results": f"/v1/sessions/{sid}/results"}  # the link is relative to this server
+        send_callback(callback.url, body, callback.username, callback.password)
