@@ -112,18 +112,31 @@ class PredictAPI(ABC):
     @abstractmethod
     def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession: ...
 
+    def _begin(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
+        """Fold the alternative spellings (``settings={}``, ``video_params={}``, ``image_id=``, callbacks) in, then start."""
+        from sightline.settings import expand_seed_kwargs
+
+        plain, callback = expand_seed_kwargs(kwargs, where)
+        if callback is not None:
+            plain["_callback"] = callback
+        return self._start(where, input, tqdm, plain)
+
     def predict_detached(self, input: Any = None, *, tqdm: Any = False, **kwargs: Unpack[PredictKwargs]) -> PredictionSession:
-        """Start predicting in the background and return the session at once (``tqdm=True`` shows a bar)."""
-        return self._start("predict_detached", input, tqdm, dict(kwargs))
+        """Start predicting in the background and return the session at once (``tqdm=True`` shows a bar).
+
+        Also accepted: ``settings={...}`` and ``video_params={...}`` (merged into the keywords, validated as
+        strictly), ``image_id=`` for ``image_ids=``, and a completion callback: ``callback_url=`` with
+        ``callback_auth_kind="basic"``, ``callback_auth_username=``, ``callback_auth_password=``."""
+        return self._begin("predict_detached", input, tqdm, dict(kwargs))
 
     def predict(self, input: Any = None, *, tqdm: Any = False, **kwargs: Unpack[PredictKwargs]) -> list[Prediction]:
         """Predict and return one ``Prediction`` per image or sampled video frame, in input order."""
-        with self._start("predict", input, tqdm, dict(kwargs)) as session:
+        with self._begin("predict", input, tqdm, dict(kwargs)) as session:
             return list(session)
 
     def stream(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> Iterator[Prediction]:
         """Yield predictions as they are produced; leaving the loop early stops the run."""
-        with self._start("stream", input, False, dict(kwargs)) as session:
+        with self._begin("stream", input, False, dict(kwargs)) as session:
             yield from session
 
     def predict_async(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> PredictionFuture:
@@ -158,9 +171,13 @@ class PredictAPI(ABC):
 
     def _start_check(self, kwargs: dict[str, Any]) -> None:
         """Validate arguments now, so ``predict_async`` raises at the call, not at ``get``."""
-        from sightline.settings import split_kwargs
+        from sightline.engine.video_steps import VIDEO_KWARGS
+        from sightline.inputs.workspace import ID_SOURCES
+        from sightline.settings import expand_seed_kwargs, split_kwargs
+        from sightline.workspace.run_upload import UPLOAD_KWARGS
 
-        split_kwargs(kwargs, "predict_async", self.classes)
+        plain, _ = expand_seed_kwargs(kwargs, "predict_async")
+        split_kwargs(plain, "predict_async", self.classes, extra=(*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS, "device"))
 
     def close(self) -> None:
         if self._executor is not None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sightline.api import PredictAPI
+from sightline.callbacks import send_callback
 from sightline.engine.live import LiveStream
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import LocalPredictionSession, PredictionSession, chain_finish, chain_steps
@@ -23,6 +24,19 @@ from sightline.settings import split_kwargs
 from sightline.workspace.run_upload import UPLOAD_KWARGS, RunUploader, prediction_bytes, upload_predictions
 from sightline.workspace.store import Workspace
 from sightline.workspace.uploads import UploadMode, parse_mode, parse_threshold
+
+
+def _with_callback(finish: Any, callback: dict[str, Any] | None) -> Any:
+    """``finish`` then, with ``callback_url``, a POST of the status (a local run has no results link)."""
+    if callback is None:
+        return finish
+
+    def run(status: Any) -> None:
+        if finish is not None:
+            finish(status)
+        send_callback(callback["url"], {"session_id": None, **status.to_dict(), "results": None}, callback["username"], callback["password"])
+
+    return run
 
 
 LOCAL_MAX_BATCH = 256  # the session's batch_size decides; the worker only splits larger requests
@@ -50,6 +64,7 @@ class LocalModel(PredictAPI):
         return self._model
 
     def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
+        callback = kwargs.pop("_callback", None)
         extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS, "device") if k in kwargs}
         settings, options = split_kwargs(kwargs, where, self._model.classes)
         if extra.get("device") is not None:
@@ -65,7 +80,7 @@ class LocalModel(PredictAPI):
             plan_sources(sources),
             resolved,
             postprocess=chain_steps(steps),
-            on_finish=chain_finish(steps),
+            on_finish=_with_callback(chain_finish(steps), callback),
             context={"upload": extra.get("upload"), "tracking": extra.get("tracking", False)},
         )
         session = LocalPredictionSession(runner.start(), progress_bar=tqdm)

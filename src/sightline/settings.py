@@ -202,9 +202,63 @@ class PredictKwargs(TypedDict, total=False):
     tracking_config: dict[str, Any]
     annotated_video: bool | str
     traces: bool
+    settings: dict[str, Any]
+    video_params: dict[str, Any]
+    image_id: int | list[int]
+    callback_url: str
+    callback_auth_kind: str
+    callback_auth_username: str
+    callback_auth_password: str
 
 
 def split_kwargs(kwargs: Mapping[str, Any], where: str, known_classes: Sequence[str] | None, extra: Sequence[str] = ()) -> tuple[PredictSettings, InputOptions]:
     """Validate all keyword arguments of a predict call at once; unknown names are an error."""
     reject_unknown(kwargs, (*SETTING_NAMES, *OPTION_NAMES, *extra), f"{where}()")
     return parse_settings(kwargs, known_classes), parse_options(kwargs)
+
+
+# --- the spellings of the Supervisely Prediction API draft and Scale Launch, accepted by predict() --------------
+VIDEO_PARAM_NAMES = ("stride", "start_frame", "end_frame", "num_frames", "duration", "tracking", "tracking_config", "annotated_video", "traces")
+CALLBACK_KWARGS = ("callback_url", "callback_auth_kind", "callback_auth_username", "callback_auth_password")
+SEED_KWARGS = ("settings", "video_params", "image_id", *CALLBACK_KWARGS)
+
+
+def _merge(into: dict[str, Any], extra: Any, name: str, accepted: Sequence[str], where: str) -> None:
+    if not isinstance(extra, Mapping):
+        raise InvalidSettingError(f"{name} must be a dict, got {extra!r}")
+    reject_unknown(extra, accepted, f"{where}({name}=...)")
+    for key, value in extra.items():
+        if key in into and into[key] != value:
+            raise InvalidSettingError(f"{key} is given twice, as {key}={into[key]!r} and in {name} as {value!r}")
+        into[key] = value
+
+
+def expand_seed_kwargs(kwargs: Mapping[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``settings={...}``, ``video_params={...}`` and ``image_id=`` folded into ordinary keywords (still validated
+    strictly afterwards), and the completion callback as ``{"url", "username", "password"}`` (or None)."""
+    out = {k: v for k, v in kwargs.items() if k not in SEED_KWARGS}
+    if kwargs.get("settings") is not None:
+        _merge(out, kwargs["settings"], "settings", SETTING_NAMES, where)
+    if kwargs.get("video_params") is not None:
+        _merge(out, kwargs["video_params"], "video_params", VIDEO_PARAM_NAMES, where)
+    if kwargs.get("image_id") is not None:
+        if out.get("image_ids") is not None:
+            raise InvalidSettingError("give image_id or image_ids, not both")
+        out["image_ids"] = kwargs["image_id"]
+    url = kwargs.get("callback_url")
+    kind = kwargs.get("callback_auth_kind")
+    user, password = kwargs.get("callback_auth_username"), kwargs.get("callback_auth_password")
+    if url is None:
+        given = [k for k in CALLBACK_KWARGS[1:] if kwargs.get(k) is not None]
+        if given:
+            raise InvalidSettingError(f"{', '.join(given)} only apply with callback_url")
+        return out, None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise InvalidSettingError(f"callback_url must be an http:// or https:// URL, got {url!r}")
+    if kind not in (None, "basic"):
+        raise InvalidSettingError(f"callback_auth_kind must be 'basic' (mTLS is not supported), got {kind!r}")
+    if kind == "basic" and not (isinstance(user, str) and user and isinstance(password, str)):
+        raise InvalidSettingError("callback_auth_kind='basic' needs callback_auth_username and callback_auth_password strings")
+    if kind is None and (user is not None or password is not None):
+        raise InvalidSettingError("callback_auth_username/password need callback_auth_kind='basic'")
+    return out, {"url": url, "username": user if kind else None, "password": password if kind else None}

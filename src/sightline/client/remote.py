@@ -142,6 +142,7 @@ class RemoteModel(PredictAPI):
                 f"device={kwargs['device']!r}: a served model runs where the server loaded it; "
                 "use model.load_model(name, device=...) to load it elsewhere"
             )
+        callback = kwargs.pop("_callback", None)
         extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS) if k in kwargs}
         video_path = extra.get("annotated_video") if isinstance(extra.get("annotated_video"), (str, Path)) else None
         if video_path is not None:
@@ -154,6 +155,8 @@ class RemoteModel(PredictAPI):
             "options": options.to_dict(),
             **extra,  # workspace IDs and uploads are resolved by the server, which owns the workspace
         }
+        if callback is not None:
+            body["callback"] = callback  # the server calls it when the session ends
         if kind != "input":
             status = self._transport.post("/v1/sessions", json=body)
             session = RemotePredictionSession(self._transport, status["id"], status, None, progress_bar=tqdm)

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Request
 
 import sightline
 from sightline.models.base import Model
-from sightline.server import errors
+from sightline.server import compat, errors
 from sightline.server.body_limit import BodyLimit
 from sightline.server.checkpoints import CheckpointStore
 from sightline.server.config import ServerConfig
@@ -84,4 +84,5 @@ def create_app(
     secured = [Depends(require_key)]
     for router in (info.router, models.router, predict.router, sessions.router, live.router, uploads.router, workspace_router.router):
         app.include_router(router, dependencies=secured)
+    compat.mount(app)  # /roboflow and /supervisely: vendor clients, each layer checks the key where its client sends it
     return app

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sightline.callbacks import send_callback
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import chain_finish, chain_steps
 from sightline.engine.video_steps import VideoSteps
@@ -223,13 +224,5 @@ class SessionStore:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _notify(self, callback: Callback, sid: str, status: SessionStatus) -> None:
-        body = {"session_id": sid, **status.to_dict()}
-        auth = (callback.username, callback.password or "") if callback.username else None
-
-        def send() -> None:  # ends within the 10 s deadline of post_json
-            try:  # checked again and pinned: the name may resolve elsewhere by now
-                post_json(callback.url, body, auth=auth, timeout=10.0, allow_private=self.config.allow_private_urls)
-            except FetchError as exc:
-                log.warning("session %s: callback failed: %s", sid, exc)
-
-        threading.Thread(target=send, daemon=True).start()
+        body = {"session_id": sid, **status.to_dict(), "results": f"/v1/sessions/{sid}/results"}  # the link is relative to this server
+        send_callback(callback.url, body, callback.username, callback.password, allow_private=self.config.allow_private_urls)

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from sightline.engine.worker import prediction_of
+from sightline.engine.worker import InferenceWorker, prediction_of
 from sightline.errors import InputError, PayloadTooLargeError, RateLimitedError
 from sightline.inputs.images import decode_image_bytes
 from sightline.prediction import Prediction
@@ -20,9 +20,10 @@ from sightline.server.requests import is_multipart, read_form, read_json
 from sightline.server.state import get_state
 from sightline.server.uploads import client_meta
 from sightline.server.url_pool import BUSY_MESSAGE, UrlFetchPool
-from sightline.settings import parse_settings
+from sightline.settings import PredictSettings, parse_settings
 
 router = APIRouter(prefix="/v1", tags=["predict"])
+
 
 def _decode_all(sources: list[tuple[dict[str, Any], Any]]) -> list[tuple[dict[str, Any], Any, str | None]]:
     """(meta, pixels, error) per item; a bad item gets an error and the others go on."""
@@ -35,6 +36,17 @@ def _decode_all(sources: list[tuple[dict[str, Any], Any]]) -> list[tuple[dict[st
     return out
 
 
+def predict_sources(worker: InferenceWorker, sources: list[tuple[dict[str, Any], Any]], settings: PredictSettings) -> list[Prediction]:
+    """Decode ``(meta, load)`` pairs and predict them in one call to the model's worker; a bad item, or one
+    the model raises on, fails only itself. The compatibility layers (``server/compat``) predict through it."""
+    decoded = _decode_all(sources)
+    good = [(i, image) for i, (_, image, err) in enumerate(decoded) if err is None]
+    results = worker.predict([image for _, image in good], settings)
+    by_index = dict(zip((i for i, _ in good), results))
+    return [Prediction.failed(err, index=i, **meta) if err is not None else prediction_of(by_index[i], image, index=i, **meta)
+            for i, (meta, image, err) in enumerate(decoded)]
+
+
 def _raise(exc: BaseException) -> Any:
     raise exc
 
@@ -43,7 +55,7 @@ def _value(value: Any) -> Any:
     return value
 
 
-async def _fetch_urls(pool: UrlFetchPool, sources: list[tuple[dict[str, Any], Any]]) -> None:
+async def fetch_urls(pool: UrlFetchPool, sources: list[tuple[dict[str, Any], Any]]) -> None:
     """Fetch the URL items (given as strings) on the server's URL pool, in place: each becomes a loader of
     its image or of its error. Awaiting holds no thread, so slow hosts never take the threads other
     requests need. A request made only of URLs that all find the pool full is a 429."""
@@ -100,19 +112,7 @@ async def predict(request: Request) -> dict:
     worker = state.models.get(body.model)
     raw_settings = body.settings.model_dump(exclude_unset=True) if body.settings else {}
     settings = parse_settings(raw_settings, worker.model.classes).resolved(worker.model.default_settings)
-    await _fetch_urls(state.url_pool, sources)
+    await fetch_urls(state.url_pool, sources)
 
-    def run() -> list[dict[str, Any]]:
-        decoded = _decode_all(sources)
-        good = [(i, image) for i, (_, image, err) in enumerate(decoded) if err is None]
-        results = worker.predict([image for _, image in good], settings)  # an image the model raised on fails alone
-        by_index = dict(zip((i for i, _ in good), results))
-        preds = []
-        for i, (meta, image, err) in enumerate(decoded):
-            if err is not None:
-                preds.append(Prediction.failed(err, index=i, **meta).to_dict())
-            else:
-                preds.append(prediction_of(by_index[i], image, index=i, **meta).to_dict())
-        return preds
-
-    return {"model": worker.model.name, "predictions": await run_in_threadpool(run)}
+    preds = await run_in_threadpool(predict_sources, worker, sources, settings)
+    return {"model": worker.model.name, "predictions": [p.to_dict() for p in preds]}

@@ -42,8 +42,13 @@ def _describe(session: ServerSession) -> dict[str, Any]:
 @router.post("", status_code=201, openapi_extra=request_body(CreateSession))
 async def create(request: Request) -> dict:
     """Start a session. ``total`` items will follow by ``POST /items`` (``urls`` given here count too)."""
-    state: ServerState = get_state(request)
-    body = parse_body(CreateSession, await read_json(request))
+    return _describe(await start_session(get_state(request), await read_json(request)))
+
+
+async def start_session(state: ServerState, raw: dict[str, Any]) -> ServerSession:
+    """Validate a session request (the body of ``POST /v1/sessions``) and start the session. The
+    compatibility layers (``server/compat``) call this too, so every session gets the same checks."""
+    body = parse_body(CreateSession, raw)
     urls = body.urls or []
     total = body.total if body.total is not None else len(urls)
     if total < len(urls):
@@ -78,7 +83,7 @@ async def create(request: Request) -> dict:
         session.uploads.add(Upload("url", {}, url=url), 1)
     if body.close if body.close is not None else (bool(urls) and total == len(urls)):
         session.uploads.close()
-    return _describe(session)
+    return session
 
 
 @router.get("")

@@ -1,0 +1,72 @@
+"""What both compatibility layers share: the API key in the places vendor clients put it, and errors in
+each vendor's own shape."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from sightline.errors import AuthenticationError, SightlineError
+from sightline.server.errors import log, status_for
+from sightline.server.state import get_state
+
+ErrorRenderer = Callable[[str, str, int], dict[str, Any]]
+
+
+def presented_keys(request: Request, extra: Iterable[Any] = ()) -> list[str]:
+    """Every credential the request carries: Bearer token, the password of Basic auth (what ``requests``
+    sends for ``http://user:KEY@host/...``), ``x-api-key``, the ``api_key`` query parameter, and ``extra``
+    (body fields such as Roboflow's ``api_key`` or Supervisely's ``api_token``)."""
+    keys = []
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        keys.append(token.strip())
+    elif scheme.lower() == "basic":
+        try:
+            keys.append(base64.b64decode(token.strip(), validate=True).decode().partition(":")[2])
+        except (binascii.Error, UnicodeDecodeError):
+            pass
+    keys += [request.headers.get("x-api-key"), request.query_params.get("api_key"), *extra]
+    return [k for k in keys if isinstance(k, str) and k]
+
+
+def check_key(request: Request, extra: Iterable[Any], how: str) -> None:
+    """Refuse the request unless the server is open or one presented key matches (constant-time compare)."""
+    expected = get_state(request).config.api_key
+    if not expected:
+        return
+    if not any(hmac.compare_digest(k.encode(), expected.encode()) for k in presented_keys(request, extra)):
+        raise AuthenticationError(f"missing or wrong API key: {how}", 401)
+
+
+def error_route(render: ErrorRenderer) -> type[APIRoute]:
+    """A route class whose errors leave as ``render(type, message, status)``, so a vendor's client shows them."""
+
+    class VendorErrorRoute(APIRoute):
+        def get_route_handler(self) -> Callable:
+            handler = super().get_route_handler()
+
+            async def handle(request: Request) -> Any:
+                try:
+                    return await handler(request)
+                except SightlineError as exc:
+                    status = status_for(exc)
+                    return JSONResponse(render(type(exc).__name__, str(exc), status), status_code=status)
+                except RequestValidationError as exc:
+                    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+                    return JSONResponse(render("ValidationError", f"invalid request: {problems}", 422), status_code=422)
+                except Exception as exc:  # the client still gets its own shape; the details stay in the log
+                    log.exception("unexpected error on %s %s", request.method, request.url.path)
+                    return JSONResponse(render(type(exc).__name__, "internal error: see the server log", 500), status_code=500)
+
+            return handle
+
+    return VendorErrorRoute
