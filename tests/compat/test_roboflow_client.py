@@ -153,7 +153,7 @@ def test_load_unload_clear(start_server):
     assert c.infer(str(SAMPLES_DIR / "shapes_1.jpg"), model_id=MODEL)["predictions"]
     with pytest.raises(HTTPCallErrorError) as caught:
         c.load_model("/etc/passwd")
-    assert caught.value.status_code == 400 and "local path" in caught.value.api_message
+    assert caught.value.status_code == 400 and "is not available on this server" in caught.value.api_message
 
 
 def test_api_key_in_query_body_or_header(keyed_server, sample_images):

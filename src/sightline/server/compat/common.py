@@ -6,16 +6,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from sightline.errors import AuthenticationError, SightlineError
-from sightline.server.errors import log, status_for
+from sightline.errors import AuthenticationError
 from sightline.server.state import get_state
 
 ErrorRenderer = Callable[[str, str, int], dict[str, Any]]
@@ -47,6 +46,13 @@ def check_key(request: Request, extra: Iterable[Any], how: str) -> None:
         raise AuthenticationError(f"missing or wrong API key: {how}", 401)
 
 
+async def _standard_answer(request: Request, exc: Exception) -> JSONResponse:
+    """What the server's own error handlers (``server/errors.py``) answer to ``exc``: one table of statuses."""
+    handlers = request.app.exception_handlers
+    handler = next(handlers[cls] for cls in type(exc).__mro__ if cls in handlers)  # ``Exception`` is always there
+    return await handler(request, exc)
+
+
 def error_route(render: ErrorRenderer) -> type[APIRoute]:
     """A route class whose errors leave as ``render(type, message, status)``, so a vendor's client shows them."""
 
@@ -57,15 +63,11 @@ def error_route(render: ErrorRenderer) -> type[APIRoute]:
             async def handle(request: Request) -> Any:
                 try:
                     return await handler(request)
-                except SightlineError as exc:
-                    status = status_for(exc)
-                    return JSONResponse(render(type(exc).__name__, str(exc), status), status_code=status)
-                except RequestValidationError as exc:
-                    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-                    return JSONResponse(render("ValidationError", f"invalid request: {problems}", 422), status_code=422)
-                except Exception as exc:  # the client still gets its own shape; the details stay in the log
-                    log.exception("unexpected error on %s %s", request.method, request.url.path)
-                    return JSONResponse(render(type(exc).__name__, "internal error: see the server log", 500), status_code=500)
+                except Exception as exc:  # the server's own answer to it (status, words, headers), in the vendor's shape
+                    standard = await _standard_answer(request, exc)
+                    error = json.loads(bytes(standard.body))["error"]
+                    headers = {k: v for k, v in standard.headers.items() if k.lower() in ("connection", "www-authenticate", "retry-after")}
+                    return JSONResponse(render(error["type"], error["message"], standard.status_code), standard.status_code, headers)
 
             return handle
 
