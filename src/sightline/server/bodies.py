@@ -22,9 +22,14 @@ MAX_ID = 2**31 - 1  # workspace IDs are 32-bit integers in the database (Postgre
 MAX_NAME = 1024  # model names and paths, project names
 MAX_URL = 8192
 
+MAX_LIST = 10_000  # items, URLs or file metadata in one body: validation stops at the first list over it
+MAX_IDS = 100_000  # workspace IDs in one body
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Ids = Annotated[list[Id], Field(max_length=MAX_IDS)]
 Side = Annotated[int, Field(ge=32, le=4096)]  # of an img_size, in pixels
 Url = Annotated[str, Field(max_length=MAX_URL, json_schema_extra={"format": "uri"})]  # http(s) checked when fetched
+Urls = Annotated[list[Url], Field(max_length=MAX_LIST)]
+Metas = Annotated[list[dict[str, Any] | None], Field(max_length=MAX_LIST)]
 
 
 class Body(BaseModel):
@@ -48,7 +53,7 @@ class Settings(Body):
     conf: float | None = Field(None, ge=0, le=1)
     iou: float | None = Field(None, ge=0, le=1)
     max_detections: int | None = Field(None, ge=1)
-    classes: str | list[str] | None = None
+    classes: str | Annotated[list[str], Field(max_length=MAX_LIST)] | None = None
     img_size: Side | Annotated[list[Side], Field(min_length=2, max_length=2)] | None = None  # a list: strict tuples refuse JSON arrays
     batch_size: int = Field(4, ge=1)
     agnostic_nms: bool | None = None
@@ -101,9 +106,9 @@ class PredictBody(Body):
     where: ClassVar[str | None] = "POST /v1/predict"
     model: str | None = Field(None, max_length=MAX_NAME)
     settings: Settings | None = None
-    images: list[ImageItem] | None = None
-    urls: list[Url] | None = None
-    meta: list[dict[str, Any] | None] | None = None  # as in the multipart form; JSON images also carry their own
+    images: Annotated[list[ImageItem], Field(max_length=MAX_LIST)] | None = None
+    urls: Urls | None = None
+    meta: Metas | None = None  # as in the multipart form; JSON images also carry their own
 
 
 class PredictForm(Body):
@@ -112,7 +117,7 @@ class PredictForm(Body):
     where: ClassVar[str | None] = "the form of POST /v1/predict"
     model: str | None = Field(None, max_length=MAX_NAME)
     settings: Settings | None = None
-    meta: list[dict[str, Any] | None] | None = Field(None, description="one object per file: source, image_path, ...")
+    meta: Metas | None = Field(None, description="one object per file: source, image_path, ...")
 
 
 class Callback(Body):
@@ -130,12 +135,12 @@ class CreateSession(Body):
     settings: Settings | None = None
     options: Options | None = None
     total: int | None = Field(None, ge=0, le=2**53)
-    urls: list[Url] | None = None
+    urls: Urls | None = None
     callback: Callback | None = None
     close: bool | None = None
-    project_id: Id | list[Id] | None = None
-    dataset_id: Id | list[Id] | None = None
-    image_ids: Id | list[Id] | None = None
+    project_id: Id | Ids | None = None
+    dataset_id: Id | Ids | None = None
+    image_ids: Id | Ids | None = None
     video_id: Id | None = None
     upload: Literal["create", "append", "replace", "iou_merge"] | None = None
     upload_project: str | None = Field(None, max_length=MAX_NAME)
@@ -168,8 +173,8 @@ class AddItems(Body):
     """``POST /v1/sessions/{id}/items`` as JSON."""
 
     where: ClassVar[str | None] = "POST /v1/sessions/{id}/items"
-    items: list[SessionItem] | None = None
-    urls: list[Url] | None = None
+    items: Annotated[list[SessionItem], Field(max_length=MAX_LIST)] | None = None
+    urls: Urls | None = None
     close: bool | None = None
 
 
@@ -177,7 +182,7 @@ class ItemsForm(Body):
     """``POST /v1/sessions/{id}/items`` as multipart: ``files`` plus these fields, each a JSON text."""
 
     where: ClassVar[str | None] = "the form of POST /v1/sessions/{id}/items"
-    meta: list[dict[str, Any] | None] | None = Field(None, description="one object per file: source, ..., kind (image or video)")
+    meta: Metas | None = Field(None, description="one object per file: source, ..., kind (image or video)")
     close: bool | None = None
 
 

@@ -86,7 +86,7 @@ async def predict(request: Request) -> dict:
     limit = state.config.max_image_pixels
     if is_multipart(request):
         fields, files = await read_form(request, state.config)
-        body: PredictBody | PredictForm = parse_body(PredictForm, fields)
+        body: PredictBody | PredictForm = await run_in_threadpool(parse_body, PredictForm, fields)
         metas = body.meta or []
         sources = []
         for i, f in enumerate(files):
@@ -94,7 +94,7 @@ async def predict(request: Request) -> dict:
             meta.setdefault("source", f.filename or f"files[{i}]")
             sources.append((meta, lambda f=f: decode_image_bytes(f.file.read(), limit)))
     else:
-        body = parse_body(PredictBody, await read_json(request))
+        body = await run_in_threadpool(parse_body, PredictBody, await read_json(request))
         sources = []
         for i, item in enumerate(body.images or []):
             try:

@@ -48,7 +48,7 @@ async def create(request: Request) -> dict:
 async def start_session(state: ServerState, raw: dict[str, Any]) -> ServerSession:
     """Validate a session request (the body of ``POST /v1/sessions``) and start the session. The
     compatibility layers (``server/compat``) call this too, so every session gets the same checks."""
-    body = parse_body(CreateSession, raw)
+    body = await run_in_threadpool(parse_body, CreateSession, raw)
     urls = body.urls or []
     total = body.total if body.total is not None else len(urls)
     if total < len(urls):
@@ -103,7 +103,7 @@ async def add_items(sid: str, request: Request) -> dict:
         raise RateLimitedError(f"session {sid} has {session.uploads.pending} items waiting; send more once it catches up", 429)
     if is_multipart(request):
         fields, files = await read_form(request, state.config)
-        form = parse_body(ItemsForm, fields)
+        form = await run_in_threadpool(parse_body, ItemsForm, fields)
         metas = form.meta or []
         for i, f in enumerate(files):
             raw = (metas[i] if i < len(metas) else None) or {}
@@ -117,7 +117,7 @@ async def add_items(sid: str, request: Request) -> dict:
                 session.uploads.add(Upload("image", meta, path=path), 1)
         close = form.close
     else:
-        body = parse_body(AddItems, await read_json(request))
+        body = await run_in_threadpool(parse_body, AddItems, await read_json(request))
         entries = [SessionItem(url=u) for u in body.urls or []] + list(body.items or [])
         if len(entries) > state.config.max_items_per_request:
             raise PayloadTooLargeError(f"{len(entries)} items in one request, over the limit of {state.config.max_items_per_request}", 413)
