@@ -1,0 +1,97 @@
+"""Damaged video files: every sampled frame is one item, failed frames say which and why, the rest are predicted."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import av
+import pytest
+
+import sightline
+
+FRAMES = 72  # the bundled sample video
+
+
+def _random_middle(src: Path, dst: Path) -> Path:
+    data = bytearray(src.read_bytes())
+    mid = len(data) // 2
+    noise = random.Random(11)
+    data[mid : mid + 4096] = bytes(noise.getrandbits(8) for _ in range(4096))
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _zeroed_middle(src: Path, dst: Path) -> Path:
+    data = bytearray(src.read_bytes())
+    mid = len(data) // 2
+    data[mid - 10240 : mid + 10240] = bytes(20480)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _truncated(src: Path, dst: Path) -> Path:
+    """The same packets with the index up front (as a streaming recorder writes it), then cut at 60%."""
+    whole = dst.with_name("faststart.mp4")
+    with av.open(str(src)) as inp, av.open(str(whole), "w", options={"movflags": "+faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = whole.read_bytes()
+    dst.write_bytes(data[: int(len(data) * 0.6)])
+    return dst
+
+
+DAMAGE = {"random_4k_at_midpoint": _random_middle, "zeroed_20k_at_midpoint": _zeroed_middle, "truncated_at_60pct": _truncated}
+
+
+@pytest.fixture(params=sorted(DAMAGE))
+def damaged(request, sample_video, tmp_path) -> Path:
+    return DAMAGE[request.param](sample_video, tmp_path / f"{request.param}.mp4")
+
+
+def _decoded_frames(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def _check(session, preds, expected_idx, out: Path) -> None:
+    status = session.status()
+    assert status.state is sightline.SessionState.COMPLETED
+    assert status.total == len(expected_idx) == status.done == len(preds)  # the total is the sampled frames, kept
+    assert [p.frame_idx for p in preds] == expected_idx  # one item per sampled frame, in order
+    failed = [p for p in preds if not p.ok]
+    good = [p for p in preds if p.ok]
+    assert failed, "the damage should cost some frames"
+    assert len(good) >= 2, "decoding should resume after the damage"
+    assert status.failed == len(failed)
+    for p in failed:
+        assert f"frame {p.frame_idx}" in p.error and ("decod" in p.error or "ends" in p.error), p.error
+    assert all(p.video_path and p.timestamp_us is not None for p in good)
+    assert good[-1].frame_idx > failed[0].frame_idx or "ends" in failed[-1].error  # frames after the damage came back
+    assert session.annotated_video() == out
+    assert _decoded_frames(out) == len(good)  # the annotated video covers the frames that decoded
+
+
+def test_damaged_video_in_the_sdk(demo_model, damaged, tmp_path):
+    out = tmp_path / "annotated.mp4"
+    session = demo_model.predict_detached(input=damaged, annotated_video=out)
+    _check(session, list(session), list(range(FRAMES)), out)
+
+
+def test_damaged_video_with_stride_counts_sampled_frames(demo_model, sample_video, tmp_path):
+    path = _random_middle(sample_video, tmp_path / "random.mp4")
+    out = tmp_path / "annotated.mp4"
+    session = demo_model.predict_detached(input=path, stride=2, annotated_video=out)
+    _check(session, list(session), list(range(0, FRAMES, 2)), out)
+
+
+def test_damaged_video_over_the_server(start_server, damaged, tmp_path):
+    live = start_server()
+    out = tmp_path / "annotated.mp4"
+    with sightline.connect(live.url) as remote:
+        session = remote.predict_detached(input=damaged, annotated_video=out)
+        preds = list(session)
+        _check(session, preds, list(range(FRAMES)), out)
