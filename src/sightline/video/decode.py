@@ -1,7 +1,21 @@
-"""Decoding the sampled frames of a video file with PyAV, with source frame indices and timestamps."""
+"""Decoding the sampled frames of a video file with PyAV, with source frame indices and timestamps.
+
+A damaged file costs only its damaged frames: every sampled index comes out exactly once, as a
+``DecodedFrame`` or as a ``FrameFailure`` saying why, so a run's total never changes under it.
+
+How damage shows (measured with PyAV 16 / FFmpeg on corrupted copies of the sample video): the H.264
+decoder raises ``InvalidDataError`` for a packet it cannot decode and goes on with the next packet on
+its own (concealing from the last good picture), and sometimes swallows a packet without a picture;
+demuxers resynchronise by themselves (MP4, MKV, MPEG-TS) and a truncated file just ends early. So a
+packet's failure fails its frame, and decoding simply continues. A frame's index is the rank of its
+presentation time among the file's packets, never a count of decoder output, so a lost frame cannot
+shift the indices of the frames after it. Only when the demuxer itself raises do we seek forward to the
+next keyframe after the last packet read.
+"""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -9,6 +23,11 @@ import av
 import numpy as np
 
 from sightline.video.probe import video_error
+
+# H.264/HEVC hold at most 16 pictures for reordering: packets this far past the last wanted frame in
+# decode order settle the presentation order of every frame up to it
+_REORDER_MARGIN = 16
+_NO_PICTURE = "no picture came out of the decoder for it (its data is damaged or missing)"
 
 
 @dataclass
@@ -18,43 +37,134 @@ class DecodedFrame:
     image: np.ndarray  # H×W×3 uint8 RGB
 
 
+@dataclass
+class FrameFailure:
+    index: int  # the sampled frame's index in the source video
+    reason: str  # a sentence naming the frame and what went wrong
+
+
 class VideoDecodeError(RuntimeError):
-    """The video broke while decoding; ``frame_idx`` is the first frame that could not be read."""
+    """One frame could not be read (``read_frame``); ``frame_idx`` is that frame."""
 
     def __init__(self, message: str, frame_idx: int) -> None:
         super().__init__(message)
         self.frame_idx = frame_idx
 
 
-def decode_frames(path: str, frames: range) -> Iterator[DecodedFrame]:
-    """Yield the frames whose source index is in ``frames`` (a range with positive step), in order."""
+def _open(path: str) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    container = av.open(path)
+    stream = container.streams.video[0]
+    stream.thread_type = "SLICE"  # frame threads would compete with the model for the same cores
+    stream.codec_context.thread_count = 1
+    return container, stream
+
+
+def _packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream, lost: list[str]) -> Iterator[av.Packet]:
+    """The stream's packets in decode order (the last one empty, to flush the decoder).
+
+    When the demuxer raises, note why in ``lost`` and seek forward to the next keyframe after the last
+    packet read; stop when that makes no progress."""
+    last_pts: int | None = None
+    resume_after: int | None = None  # after a seek: packets up to here were given out already
+    while True:
+        try:
+            for packet in container.demux(stream):
+                if resume_after is not None and packet.pts is not None and packet.pts <= resume_after:
+                    continue
+                if packet.pts is not None:
+                    last_pts = packet.pts if last_pts is None else max(last_pts, packet.pts)
+                yield packet
+            return
+        except av.FFmpegError as exc:
+            lost.append(video_error(exc, container.name))
+            if last_pts is None or last_pts == resume_after:
+                return
+            resume_after = last_pts
+            try:
+                container.seek(last_pts + 1, stream=stream, backward=False)
+            except av.FFmpegError:
+                return
+            stream.codec_context.flush_buffers()  # pictures in flight reference what was lost
+
+
+def _presentation_times(path: str, packets: int, lost: list[str]) -> list[int]:
+    """The sorted presentation times of the first ``packets`` packets in decode order (demuxing only)."""
+    container, stream = _open(path)
+    with container:
+        times: list[int] = []
+        for packet in _packets(container, stream, lost):
+            if packet.size and packet.pts is not None:
+                times.append(packet.pts)
+                if len(times) >= packets:
+                    break
+    return sorted(times)
+
+
+def _source_frames(path: str, last: int) -> Iterator[tuple[int, av.VideoFrame | str]]:
+    """Every source frame from 0 to ``last`` in order: the decoded picture, or why there is none."""
+    lost: list[str] = []  # why the demuxer could not read on, if it could not
+    times = _presentation_times(path, last + 1 + _REORDER_MARGIN, lost)
+    errors: dict[int, str] = {}  # a packet's presentation time -> why it did not decode
+
+    def missing(k: int) -> str:
+        if k >= len(times):
+            return f"the file could not be read past frame {len(times) - 1}: {lost[0]}" if lost else f"the file ends before it (its data holds {len(times)} frames)"
+        return errors.get(times[k], _NO_PICTURE)
+
+    container, stream = _open(path)
+    emitted = 0  # the next index to give out
+    with container:
+        for packet in _packets(container, stream, []):
+            try:
+                pictures = packet.decode()
+            except av.FFmpegError as exc:
+                if packet.pts is not None:
+                    errors[packet.pts] = video_error(exc, path)
+                continue
+            for picture in pictures:
+                index = bisect.bisect_left(times, picture.pts) if picture.pts is not None and times else emitted
+                if index < emitted:
+                    continue  # a late picture for a frame already given out
+                while emitted < min(index, last + 1):
+                    yield emitted, missing(emitted)
+                    emitted += 1
+                if index > last:
+                    return
+                yield index, picture
+                emitted = index + 1
+    while emitted <= last:
+        yield emitted, missing(emitted)
+        emitted += 1
+
+
+def decode_frames(path: str, frames: range) -> Iterator[DecodedFrame | FrameFailure]:
+    """One entry per index in ``frames`` (a range with positive step), in order: the frame or why not."""
     if len(frames) == 0:
         return
-    wanted_last = frames[-1]
-    index = -1
+    next_index = frames.start
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "SLICE"  # frame threads would compete with the model for the same cores
-            stream.codec_context.thread_count = 1
-            start = stream.start_time or 0
-            base = stream.time_base
-            for frame in container.decode(stream):
-                index += 1
-                if index > wanted_last:
-                    break
-                if index < frames.start or (index - frames.start) % frames.step:
-                    continue
-                pts = frame.pts if frame.pts is not None else start
-                yield DecodedFrame(index, int(round((pts - start) * base * 1_000_000)), frame.to_ndarray(format="rgb24"))
-    except av.FFmpegError as exc:
-        raise VideoDecodeError(f"the video could not be decoded past frame {index}: {video_error(exc, path)}", index + 1) from None
-    if index < wanted_last:
-        raise VideoDecodeError(f"the video ended after {index + 1} frames, before frame {wanted_last}", index + 1)
+            start, base = stream.start_time or 0, stream.time_base
+        for index, got in _source_frames(path, frames[-1]):
+            if index not in frames:
+                continue
+            next_index = index + frames.step
+            if isinstance(got, str):
+                yield FrameFailure(index, f"frame {index} could not be decoded: {got}")
+            else:
+                pts = got.pts if got.pts is not None else start
+                yield DecodedFrame(index, int(round((pts - start) * base * 1_000_000)), got.to_ndarray(format="rgb24"))
+    except (av.FFmpegError, OSError, IndexError) as exc:  # the file broke (or went) after it was probed
+        reason = video_error(exc, path) if not isinstance(exc, IndexError) else "it has no video stream"
+        for index in range(next_index, frames.stop, frames.step):
+            yield FrameFailure(index, f"frame {index} could not be decoded: the video could not be read: {reason}")
 
 
 def read_frame(path: str, frame_idx: int) -> np.ndarray:
-    """Decode one frame of a video by its source index (RGB)."""
+    """Decode one frame of a video by its source index (RGB); ``VideoDecodeError`` when it cannot be."""
     for frame in decode_frames(path, range(frame_idx, frame_idx + 1)):
+        if isinstance(frame, FrameFailure):
+            raise VideoDecodeError(frame.reason, frame_idx)
         return frame.image
     raise VideoDecodeError(f"frame {frame_idx} not found", frame_idx)
