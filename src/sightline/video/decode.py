@@ -154,7 +154,7 @@ def decode_frames(path: str, frames: range) -> Iterator[DecodedFrame | FrameFail
                 yield FrameFailure(index, f"frame {index} could not be decoded: {got}")
             else:
                 pts = got.pts if got.pts is not None else start
-                yield DecodedFrame(index, int(round((pts - start) * base * 1_000_000)), got.to_ndarray(format="rgb24"))
+                yield DecodedFrame(index, round((pts - start) * base * 1_000_000), got.to_ndarray(format="rgb24"))
     except (av.FFmpegError, OSError, IndexError) as exc:  # the file broke (or went) after it was probed
         reason = video_error(exc, path) if not isinstance(exc, IndexError) else "it has no video stream"
         for index in range(next_index, frames.stop, frames.step):
