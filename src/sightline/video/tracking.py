@@ -12,7 +12,6 @@ import trackers
 
 from sightline.errors import InvalidSettingError
 
-
 # With ``minimum_consecutive_frames=1`` one sighting confirms a track, so a track should have its id on the
 # frame it is born. trackers 2.6.1 gives ids only when a track is matched again (ByteTrack, SORT, OC-SORT;
 # BoT-SORT activates its first frame itself), so every object's first frame, and so every video's first
