@@ -44,7 +44,27 @@ def _truncated(src: Path, dst: Path) -> Path:
     return dst
 
 
-DAMAGE = {"random_4k_at_midpoint": _random_middle, "zeroed_20k_at_midpoint": _zeroed_middle, "truncated_at_60pct": _truncated}
+def _keyframed_then_zeroed(src: Path, dst: Path) -> Path:
+    """The sample re-encoded with a keyframe every 12 frames (the sample has only one), then zeroed."""
+    whole = dst.with_name("keyframed.mp4")
+    with av.open(str(src)) as inp, av.open(str(whole), "w") as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.pix_fmt, stream.width, stream.height = "yuv420p", 480, 360
+        stream.options = {"g": "12", "keyint_min": "12", "sc_threshold": "0"}
+        for frame in inp.decode(video=0):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return _zeroed_middle(whole, dst)
+
+
+DAMAGE = {
+    "random_4k_at_midpoint": _random_middle,
+    "zeroed_20k_at_midpoint": _zeroed_middle,
+    "truncated_at_60pct": _truncated,
+    "keyframe_every_12_zeroed_20k": _keyframed_then_zeroed,
+}
 
 
 @pytest.fixture(params=sorted(DAMAGE))
@@ -64,13 +84,13 @@ def _check(session, preds, expected_idx, out: Path) -> None:
     assert [p.frame_idx for p in preds] == expected_idx  # one item per sampled frame, in order
     failed = [p for p in preds if not p.ok]
     good = [p for p in preds if p.ok]
-    assert failed, "the damage should cost some frames"
-    assert len(good) >= 2, "decoding should resume after the damage"
+    assert failed and good, "the damage should cost some frames, not all"
     assert status.failed == len(failed)
     for p in failed:
-        assert f"frame {p.frame_idx}" in p.error and ("decod" in p.error or "ends" in p.error), p.error
+        assert f"frame {p.frame_idx} could not be decoded: " in p.error, p.error
+    # what was predicted is no ghost concealed from a damaged picture (those showed 7 to 11 shapes)
     assert all(p.video_path and p.timestamp_us is not None for p in good)
-    assert good[-1].frame_idx > failed[0].frame_idx or "ends" in failed[-1].error  # frames after the damage came back
+    assert all(len(p) <= 3 for p in good), [(p.frame_idx, p.classes) for p in good]
     assert session.annotated_video() == out
     assert _decoded_frames(out) == len(good)  # the annotated video covers the frames that decoded
 
@@ -79,6 +99,19 @@ def test_damaged_video_in_the_sdk(demo_model, damaged, tmp_path):
     out = tmp_path / "annotated.mp4"
     session = demo_model.predict_detached(input=damaged, annotated_video=out)
     _check(session, list(session), list(range(FRAMES)), out)
+
+
+def test_decoding_resumes_at_the_next_keyframe(demo_model, sample_video, tmp_path):
+    path = _keyframed_then_zeroed(sample_video, tmp_path / "keyframed_zeroed.mp4")
+    preds = demo_model.predict(input=path)
+    failed = [p.frame_idx for p in preds if not p.ok]
+    assert failed and failed == list(range(failed[0], failed[-1] + 1))  # one damaged stretch...
+    assert failed[-1] < FRAMES - 1 and (failed[-1] + 1) % 12 == 0  # ...that ends at a keyframe, where decoding resumed
+    damaged = {p.frame_idx for p in preds if not p.ok and "follows damaged frame" not in p.error}
+    assert damaged, "the frame the decoder failed on is named as such"
+    after = [p.error for p in preds if not p.ok and p.frame_idx not in damaged]
+    assert all(any(f"follows damaged frame {d} in decoding order" in e for d in damaged) for e in after), after
+    assert all(sorted(p.classes) == ["circle", "square", "triangle"] for p in preds if p.ok)  # sound pictures only
 
 
 def test_damaged_video_with_stride_counts_sampled_frames(demo_model, sample_video, tmp_path):
