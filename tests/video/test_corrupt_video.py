@@ -128,3 +128,53 @@ def test_damaged_video_over_the_server(start_server, damaged, tmp_path):
         session = remote.predict_detached(input=damaged, annotated_video=out)
         preds = list(session)
         _check(session, preds, list(range(FRAMES)), out)
+
+
+class _DemuxerFailsOnce:
+    """A container whose demuxer raises once, on frame 30's packet, as a broken container structure would.
+
+    (MP4, MKV and MPEG-TS demuxers resynchronised by themselves on every damaged copy tried, so the
+    failure is simulated around the real container.)"""
+
+    def __init__(self, inner, at_pts: int) -> None:
+        self.inner, self.at_pts, self.failed = inner, at_pts, False
+        self.name, self.streams = inner.name, inner.streams
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.inner.close()
+
+    def seek(self, *args, **kwargs) -> None:
+        self.inner.seek(*args, **kwargs)
+
+    def demux(self, stream):
+        for packet in self.inner.demux(stream):
+            if packet.pts == self.at_pts and not self.failed:
+                self.failed = True
+                raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+            yield packet
+
+
+def test_a_demuxer_failure_seeks_to_the_next_keyframe(demo_model, sample_video, tmp_path, monkeypatch):
+    from sightline.video import decode
+
+    path = tmp_path / "keyframed.mp4"
+    _keyframed_then_zeroed(sample_video, tmp_path / "unused.mp4")  # writes keyframed.mp4 undamaged first
+    opened = decode._open
+
+    def flaky(p):
+        container, stream = opened(p)
+        at = round(30 / (stream.average_rate * stream.time_base)) + (stream.start_time or 0)
+        return _DemuxerFailsOnce(container, at), stream
+
+    monkeypatch.setattr(decode, "_open", flaky)
+    preds = demo_model.predict(input=path)
+    assert [p.frame_idx for p in preds] == list(range(FRAMES))
+    good = [p.frame_idx for p in preds if p.ok]
+    failed = [p for p in preds if not p.ok]
+    assert failed and max(good) == FRAMES - 1 and 36 in good  # read on from the keyframe after the failure
+    assert all(p.frame_idx < 36 for p in failed)
+    assert any("could not be read here" in p.error and "resumed at the next keyframe" in p.error for p in failed), [p.error for p in failed]
+    assert all(sorted(p.classes) == ["circle", "square", "triangle"] for p in preds if p.ok)

@@ -88,17 +88,42 @@ def _packets(container: av.container.InputContainer, stream: av.video.stream.Vid
             stream.codec_context.flush_buffers()  # pictures in flight reference what was lost
 
 
-def _presentation_times(path: str, packets: int, lost: list[str]) -> list[int]:
-    """The sorted presentation times of the first ``packets`` packets in decode order (demuxing only)."""
+def _presentation_times(path: str, packets: int, lost: list[str], unread: set[int]) -> list[int]:
+    """The sorted presentation times of the first ``packets`` packets in decode order (demuxing only).
+
+    Where the demuxer had to seek past a part it could not read, that part's frames get times spaced at
+    the stream's frame rate (also put in ``unread``), so the frames after it keep their indices."""
     container, stream = _open(path)
+    rate = stream.average_rate or stream.guessed_rate
+    step = float(1 / (rate * stream.time_base)) if rate and stream.time_base else 0.0  # one frame in time_base units
     with container:
         times: list[int] = []
+        failures = 0
         for packet in _packets(container, stream, lost):
-            if packet.size and packet.pts is not None:
-                times.append(packet.pts)
-                if len(times) >= packets:
-                    break
+            if not packet.size or packet.pts is None:
+                continue
+            if len(lost) > failures and times and step:  # the first packet after a seek
+                failures = len(lost)
+                gap = _unread_times(sorted(times), packet.pts, stream.start_time or 0, step)
+                unread.update(gap)
+                times.extend(gap)
+            times.append(packet.pts)
+            if len(times) >= packets:
+                break
     return sorted(times)
+
+
+def _unread_times(known: list[int], resumed_at: int, start: int, step: float) -> list[int]:
+    """Frame times on the stream's frame grid before ``resumed_at`` that no packet read had (the skipped part;
+    reordered frames a little before the last time read count too)."""
+    first = max(0, round((known[-1] - start) / step) - _REORDER_MARGIN)
+    grid = (round(start + k * step) for k in range(first, round((resumed_at - start) / step)))
+    return [t for t in grid if not _near(known, t, step / 2)]
+
+
+def _near(known: list[int], t: int, tolerance: float) -> bool:
+    i = bisect.bisect_left(known, t)
+    return any(abs(known[j] - t) <= tolerance for j in (i - 1, i) if 0 <= j < len(known))
 
 
 def _drain(stream: av.video.stream.VideoStream) -> list[av.VideoFrame]:
@@ -114,13 +139,18 @@ def _drain(stream: av.video.stream.VideoStream) -> list[av.VideoFrame]:
 def _source_frames(path: str, last: int) -> Iterator[tuple[int, av.VideoFrame | str]]:
     """Every source frame from 0 to ``last`` in order: the decoded picture, or why there is none."""
     lost: list[str] = []  # why the demuxer could not read on, if it could not
-    times = _presentation_times(path, last + 1 + _REORDER_MARGIN, lost)
+    unread: set[int] = set()  # the times of frames in a part the demuxer could not read
+    times = _presentation_times(path, last + 1 + _REORDER_MARGIN, lost, unread)
     errors: dict[int, str] = {}  # a packet's presentation time -> why it did not decode
     skipped: dict[int, int | None] = {}  # a packet skipped after damage -> the damaged packet (times)
 
     def missing(k: int) -> str:
         if k >= len(times):
-            return f"the file could not be read past frame {len(times) - 1}: {lost[0]}" if lost else f"the file ends before it (its data holds {len(times)} frames)"
+            if lost:
+                return f"the file could not be read past frame {len(times) - 1}: {lost[0]}" if times else f"the file could not be read: {lost[0]}"
+            return f"the file ends before it (its data holds {len(times)} frames)"
+        if times[k] in unread:
+            return f"the file could not be read here ({lost[0]}); reading resumed at the next keyframe"
         if times[k] in errors:
             return errors[times[k]]
         if times[k] in skipped:
@@ -132,8 +162,12 @@ def _source_frames(path: str, last: int) -> Iterator[tuple[int, av.VideoFrame | 
     container, stream = _open(path)
     emitted = 0  # the next index to give out
     skipping, damaged_at = False, None  # after damage: packets are skipped up to the next keyframe
+    seeks: list[str] = []
     with container:
-        for packet in _packets(container, stream, []):
+        for packet in _packets(container, stream, seeks):
+            if seeks:  # the demuxer failed and sought forward: start clean at a keyframe
+                seeks.clear()
+                skipping, damaged_at = True, None
             if skipping:
                 if not packet.is_keyframe:
                     if packet.pts is not None:
