@@ -140,3 +140,15 @@ def test_annotated_video_keeps_the_sound(demo_model, tmp_path):
         assert len(c.streams.audio) == 1 and c.streams.audio[0].codec_context.name == "aac"
         samples = sum(f.samples for f in c.decode(audio=0))
     assert samples > 44100 * 1.5  # about the clip's two seconds of sound came along
+
+
+@pytest.mark.parametrize("tracker", ["bytetrack", "sort", "ocsort", "botsort"])
+def test_first_sampled_frame_gets_track_ids_when_one_frame_confirms(demo_model, sample_video, tracker):
+    config = {"tracker": tracker, "minimum_consecutive_frames": 1}
+    preds = demo_model.predict(input=sample_video, num_frames=6, tracking=True, tracking_config=config)
+    first = preds[0]
+    assert len(first) == 3 and (first.track_ids >= 0).all(), first.track_ids
+    # the ids born on the first frame are the ones the objects keep
+    assert set(first.track_ids.tolist()) == set(preds[1].track_ids.tolist())
+    timeline = build_timeline(preds)
+    assert len(timeline.objects) == 3 and all(o.ranges_us[0][0] == first.timestamp_us for o in timeline.objects)

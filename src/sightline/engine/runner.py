@@ -243,8 +243,6 @@ class SessionRunner:
     def _finish(self) -> None:
         with self._cond:
             final = {SessionState.STOPPING: SessionState.STOPPED, SessionState.RUNNING: SessionState.COMPLETED}.get(self._state, self._state)
-            if final is SessionState.COMPLETED:
-                self._total = len(self._results)  # a video that ended early has fewer frames than probed
         self._stop.set()  # releases the loader if it waits on a full queue
         if self._on_finish:  # finishing work (closing a video file, say) happens before the session reads as final
             try:

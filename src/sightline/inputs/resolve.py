@@ -11,7 +11,7 @@ from sightline.inputs.items import InputItem, InputPlan
 from sightline.inputs.sources import Source, SourceList, collect_sources
 from sightline.inputs.urls import fetch_bytes
 from sightline.settings import InputOptions
-from sightline.video.decode import VideoDecodeError, decode_frames
+from sightline.video.decode import FrameFailure, decode_frames
 from sightline.video.probe import probe_video
 
 
@@ -41,12 +41,12 @@ def source_items(source: Source) -> Iterator[InputItem]:
         yield InputItem(meta=meta, load=lambda: decode_image_bytes(source.value()), raw=source.value)
     elif source.kind == "video":
         fps = probe_video(source.value).fps
-        try:
-            for f in decode_frames(source.value, source.frames):
+        for f in decode_frames(source.value, source.frames):  # one item per sampled frame, decoded or not
+            if isinstance(f, FrameFailure):
+                yield InputItem(meta={**meta, "frame_idx": f.index}, error=f.reason)
+            else:
                 frame_meta = {**meta, "frame_idx": f.index, "timestamp_us": f.timestamp_us}
                 yield InputItem(meta=frame_meta, image=f.image, video_file=source.value, fps=fps)
-        except VideoDecodeError as exc:
-            yield InputItem(meta={**meta, "frame_idx": exc.frame_idx}, error=str(exc))
     else:
         yield InputItem(meta=meta, error=source.error or "this input could not be used")
 

@@ -18,7 +18,7 @@ from sightline.errors import ConflictError, InputError
 from sightline.inputs.images import read_image_file
 from sightline.inputs.items import InputItem, InputPlan
 from sightline.settings import InputOptions
-from sightline.video.decode import VideoDecodeError, decode_frames
+from sightline.video.decode import FrameFailure, decode_frames
 from sightline.video.probe import probe_video
 from sightline.video.sampling import frame_window
 
@@ -125,8 +125,13 @@ class UploadPlan:
             assert up.path is not None
             try:  # the file stays until the session is deleted: annotated output and uploads read it
                 info = probe_video(up.path)
-                for f in decode_frames(str(up.path), frame_window(info, self.options)):
+                frames = frame_window(info, self.options)
+            except InputError as exc:  # checked when it arrived (frames_in), so only a file changed since
+                yield InputItem(meta=dict(up.meta), error=str(exc))
+                return
+            for f in decode_frames(str(up.path), frames):  # one item per sampled frame, decoded or not
+                if isinstance(f, FrameFailure):
+                    yield InputItem(meta={**up.meta, "frame_idx": f.index}, error=f.reason)
+                else:
                     meta = {**up.meta, "frame_idx": f.index, "timestamp_us": f.timestamp_us}
                     yield InputItem(meta=meta, image=f.image, video_file=str(up.path), fps=info.fps)
-            except (VideoDecodeError, InputError) as exc:
-                yield InputItem(meta={**up.meta, "frame_idx": getattr(exc, "frame_idx", None)}, error=str(exc))

@@ -1,7 +1,22 @@
-"""Decoding the sampled frames of a video file with PyAV, with source frame indices and timestamps."""
+"""Decoding the sampled frames of a video file with PyAV, with source frame indices and timestamps.
+
+A damaged file costs only its damaged frames: every sampled index comes out exactly once, as a
+``DecodedFrame`` or as a ``FrameFailure`` saying why, so a run's total never changes under it.
+
+How damage shows (measured with PyAV 16 / FFmpeg on corrupted copies of the sample video): the H.264
+decoder raises ``InvalidDataError`` for a packet it cannot decode, and would go on with the next ones by
+concealing from the last good picture, which gives ghost pictures (the demo model finds 7 to 11 shapes
+where there are 3); demuxers resynchronise by themselves (MP4, MKV, MPEG-TS) and a truncated file just
+ends early. So a packet that fails fails its frame, the pictures decoded before it are kept, and the
+frames up to the next keyframe fail as depending on it; decoding resumes at that keyframe. A frame's
+index is the rank of its presentation time among the file's packets, never a count of decoder output,
+so a lost frame cannot shift the indices of the frames after it. When the demuxer itself raises, we
+seek forward to the next keyframe after the last packet read.
+"""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -9,6 +24,11 @@ import av
 import numpy as np
 
 from sightline.video.probe import video_error
+
+# H.264/HEVC hold at most 16 pictures for reordering: packets this far past the last wanted frame in
+# decode order settle the presentation order of every frame up to it
+_REORDER_MARGIN = 16
+_NO_PICTURE = "no picture came out of the decoder for it (its data is damaged or missing)"
 
 
 @dataclass
@@ -18,43 +38,196 @@ class DecodedFrame:
     image: np.ndarray  # H×W×3 uint8 RGB
 
 
+@dataclass
+class FrameFailure:
+    index: int  # the sampled frame's index in the source video
+    reason: str  # a sentence naming the frame and what went wrong
+
+
 class VideoDecodeError(RuntimeError):
-    """The video broke while decoding; ``frame_idx`` is the first frame that could not be read."""
+    """One frame could not be read (``read_frame``); ``frame_idx`` is that frame."""
 
     def __init__(self, message: str, frame_idx: int) -> None:
         super().__init__(message)
         self.frame_idx = frame_idx
 
 
-def decode_frames(path: str, frames: range) -> Iterator[DecodedFrame]:
-    """Yield the frames whose source index is in ``frames`` (a range with positive step), in order."""
+def _open(path: str) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    container = av.open(path)
+    stream = container.streams.video[0]
+    stream.thread_type = "SLICE"  # frame threads would compete with the model for the same cores
+    stream.codec_context.thread_count = 1
+    return container, stream
+
+
+def _packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream, lost: list[str]) -> Iterator[av.Packet]:
+    """The stream's packets in decode order (the last one empty, to flush the decoder).
+
+    When the demuxer raises, note why in ``lost`` and seek forward to the next keyframe after the last
+    packet read; stop when that makes no progress."""
+    last_pts: int | None = None
+    resume_after: int | None = None  # after a seek: packets up to here were given out already
+    while True:
+        try:
+            for packet in container.demux(stream):
+                if resume_after is not None and packet.pts is not None and packet.pts <= resume_after:
+                    continue
+                if packet.pts is not None:
+                    last_pts = packet.pts if last_pts is None else max(last_pts, packet.pts)
+                yield packet
+            return
+        except av.FFmpegError as exc:
+            lost.append(video_error(exc, container.name))
+            if last_pts is None or last_pts == resume_after:
+                return
+            resume_after = last_pts
+            try:
+                container.seek(last_pts + 1, stream=stream, backward=False)
+            except av.FFmpegError:
+                return
+            stream.codec_context.flush_buffers()  # pictures in flight reference what was lost
+
+
+def _presentation_times(path: str, packets: int, lost: list[str], unread: set[int]) -> list[int]:
+    """The sorted presentation times of the first ``packets`` packets in decode order (demuxing only).
+
+    Where the demuxer had to seek past a part it could not read, that part's frames get times spaced at
+    the stream's frame rate (also put in ``unread``), so the frames after it keep their indices."""
+    container, stream = _open(path)
+    rate = stream.average_rate or stream.guessed_rate
+    step = float(1 / (rate * stream.time_base)) if rate and stream.time_base else 0.0  # one frame in time_base units
+    with container:
+        times: list[int] = []
+        failures = 0
+        for packet in _packets(container, stream, lost):
+            if not packet.size or packet.pts is None:
+                continue
+            if len(lost) > failures and times and step:  # the first packet after a seek
+                failures = len(lost)
+                gap = _unread_times(sorted(times), packet.pts, stream.start_time or 0, step)
+                unread.update(gap)
+                times.extend(gap)
+            times.append(packet.pts)
+            if len(times) >= packets:
+                break
+    return sorted(times)
+
+
+def _unread_times(known: list[int], resumed_at: int, start: int, step: float) -> list[int]:
+    """Frame times on the stream's frame grid before ``resumed_at`` that no packet read had (the skipped part;
+    reordered frames a little before the last time read count too)."""
+    first = max(0, round((known[-1] - start) / step) - _REORDER_MARGIN)
+    grid = (round(start + k * step) for k in range(first, round((resumed_at - start) / step)))
+    return [t for t in grid if not _near(known, t, step / 2)]
+
+
+def _near(known: list[int], t: int, tolerance: float) -> bool:
+    i = bisect.bisect_left(known, t)
+    return any(abs(known[j] - t) <= tolerance for j in (i - 1, i) if 0 <= j < len(known))
+
+
+def _drain(stream: av.video.stream.VideoStream) -> list[av.VideoFrame]:
+    """The pictures the decoder still holds (decoded before the damage, so sound), then a reset decoder."""
+    try:
+        pictures = stream.decode(None)
+    except av.FFmpegError:
+        pictures = []
+    stream.codec_context.flush_buffers()
+    return pictures
+
+
+def _source_frames(path: str, last: int) -> Iterator[tuple[int, av.VideoFrame | str]]:
+    """Every source frame from 0 to ``last`` in order: the decoded picture, or why there is none."""
+    lost: list[str] = []  # why the demuxer could not read on, if it could not
+    unread: set[int] = set()  # the times of frames in a part the demuxer could not read
+    times = _presentation_times(path, last + 1 + _REORDER_MARGIN, lost, unread)
+    errors: dict[int, str] = {}  # a packet's presentation time -> why it did not decode
+    skipped: dict[int, int | None] = {}  # a packet skipped after damage -> the damaged packet (times)
+
+    def missing(k: int) -> str:
+        if k >= len(times):
+            if lost:
+                return f"the file could not be read past frame {len(times) - 1}: {lost[0]}" if times else f"the file could not be read: {lost[0]}"
+            return f"the file ends before it (its data holds {len(times)} frames)"
+        if times[k] in unread:
+            return f"the file could not be read here ({lost[0]}); reading resumed at the next keyframe"
+        if times[k] in errors:
+            return errors[times[k]]
+        if times[k] in skipped:
+            at = skipped[times[k]]
+            damaged = "a damaged frame" if at is None else f"damaged frame {bisect.bisect_left(times, at)}"
+            return f"it follows {damaged} in decoding order, before the next keyframe, so nothing sound is left to decode it from"
+        return _NO_PICTURE
+
+    container, stream = _open(path)
+    emitted = 0  # the next index to give out
+    skipping, damaged_at = False, None  # after damage: packets are skipped up to the next keyframe
+    seeks: list[str] = []
+    with container:
+        for packet in _packets(container, stream, seeks):
+            if seeks:  # the demuxer failed and sought forward: start clean at a keyframe
+                seeks.clear()
+                skipping, damaged_at = True, None
+            if skipping:
+                if not packet.is_keyframe:
+                    if packet.pts is not None:
+                        skipped[packet.pts] = damaged_at
+                    continue
+                skipping = False
+            try:
+                pictures = packet.decode()
+            except av.FFmpegError as exc:
+                if not packet.size:
+                    continue  # the final flush: nothing is left to lose
+                if packet.pts is not None:
+                    errors[packet.pts] = video_error(exc, path)
+                # the frames after it reference it: the decoder would conceal them into ghost pictures
+                # (on the sample, 7 to 11 objects found instead of 3), so skip to the next keyframe
+                pictures, skipping, damaged_at = _drain(stream), True, packet.pts
+            for picture in pictures:
+                index = bisect.bisect_left(times, picture.pts) if picture.pts is not None and times else emitted
+                if index < emitted:
+                    continue  # a late picture for a frame already given out
+                while emitted < min(index, last + 1):
+                    yield emitted, missing(emitted)
+                    emitted += 1
+                if index > last:
+                    return
+                yield index, picture
+                emitted = index + 1
+    while emitted <= last:
+        yield emitted, missing(emitted)
+        emitted += 1
+
+
+def decode_frames(path: str, frames: range) -> Iterator[DecodedFrame | FrameFailure]:
+    """One entry per index in ``frames`` (a range with positive step), in order: the frame or why not."""
     if len(frames) == 0:
         return
-    wanted_last = frames[-1]
-    index = -1
+    next_index = frames.start
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "SLICE"  # frame threads would compete with the model for the same cores
-            stream.codec_context.thread_count = 1
-            start = stream.start_time or 0
-            base = stream.time_base
-            for frame in container.decode(stream):
-                index += 1
-                if index > wanted_last:
-                    break
-                if index < frames.start or (index - frames.start) % frames.step:
-                    continue
-                pts = frame.pts if frame.pts is not None else start
-                yield DecodedFrame(index, int(round((pts - start) * base * 1_000_000)), frame.to_ndarray(format="rgb24"))
-    except av.FFmpegError as exc:
-        raise VideoDecodeError(f"the video could not be decoded past frame {index}: {video_error(exc, path)}", index + 1) from None
-    if index < wanted_last:
-        raise VideoDecodeError(f"the video ended after {index + 1} frames, before frame {wanted_last}", index + 1)
+            start, base = stream.start_time or 0, stream.time_base
+        for index, got in _source_frames(path, frames[-1]):
+            if index not in frames:
+                continue
+            next_index = index + frames.step
+            if isinstance(got, str):
+                yield FrameFailure(index, f"frame {index} could not be decoded: {got}")
+            else:
+                pts = got.pts if got.pts is not None else start
+                yield DecodedFrame(index, round((pts - start) * base * 1_000_000), got.to_ndarray(format="rgb24"))
+    except (av.FFmpegError, OSError, IndexError) as exc:  # the file broke (or went) after it was probed
+        reason = video_error(exc, path) if not isinstance(exc, IndexError) else "it has no video stream"
+        for index in range(next_index, frames.stop, frames.step):
+            yield FrameFailure(index, f"frame {index} could not be decoded: the video could not be read: {reason}")
 
 
 def read_frame(path: str, frame_idx: int) -> np.ndarray:
-    """Decode one frame of a video by its source index (RGB)."""
+    """Decode one frame of a video by its source index (RGB); ``VideoDecodeError`` when it cannot be."""
     for frame in decode_frames(path, range(frame_idx, frame_idx + 1)):
+        if isinstance(frame, FrameFailure):
+            raise VideoDecodeError(frame.reason, frame_idx)
         return frame.image
     raise VideoDecodeError(f"frame {frame_idx} not found", frame_idx)

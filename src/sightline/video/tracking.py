@@ -12,10 +12,78 @@ import trackers
 
 from sightline.errors import InvalidSettingError
 
+# With ``minimum_consecutive_frames=1`` one sighting confirms a track, so a track should have its id on the
+# frame it is born. trackers 2.6.1 gives ids only when a track is matched again (ByteTrack, SORT, OC-SORT;
+# BoT-SORT activates its first frame itself), so every object's first frame, and so every video's first
+# sampled frame, read -1 and timelines started a frame late. These subclasses hook each tracker's own
+# spawn step and give a born track its id when one frame is enough; with a higher minimum nothing changes.
+
+
+class _ByteTrack(trackers.ByteTrackTracker):
+    def _spawn_new_tracks(self, detection_boxes, confidences, unmatched_high_local, high_indices, out_det_indices, out_tracker_ids):  # type: ignore[no-untyped-def]
+        first_row, first_track = len(out_tracker_ids), len(self.tracks)
+        super()._spawn_new_tracks(detection_boxes, confidences, unmatched_high_local, high_indices, out_det_indices, out_tracker_ids)
+        if self.minimum_consecutive_frames > 1:
+            return
+        born = iter(self.tracks[first_track:])  # one per row whose confidence cleared the activation threshold, in order
+        for row in range(first_row, len(out_tracker_ids)):
+            if float(confidences[out_det_indices[row]]) >= self.track_activation_threshold:
+                track = next(born)
+                track.tracker_id = out_tracker_ids[row] = self._allocate_tracker_id()
+
+
+class _BornTracks:
+    """For trackers whose spawn step does not write the output: note born tracks, give their rows ids after."""
+
+    minimum_consecutive_frames: int
+
+    def _note_born(self, rows: list[int], first_track: int) -> None:
+        if self.minimum_consecutive_frames <= 1:
+            self._born.extend(zip(rows, self.tracks[first_track:], strict=True))  # type: ignore[attr-defined]
+
+    def _confirm_born(self, detections: sv.Detections, result: sv.Detections) -> sv.Detections:
+        for row, track in self._born:  # type: ignore[attr-defined]
+            if track.tracker_id == -1:
+                track.tracker_id = self._allocate_tracker_id()  # type: ignore[attr-defined]
+            at = np.flatnonzero((result.tracker_id == -1) & (result.xyxy == detections.xyxy[row]).all(axis=1))
+            if len(at):
+                result.tracker_id[at[0]] = track.tracker_id
+        return result
+
+
+class _SORT(_BornTracks, trackers.SORTTracker):
+    def update(self, detections, frame=None, timestamp=None):  # type: ignore[no-untyped-def]
+        self._born: list = []
+        return self._confirm_born(detections, super().update(detections, frame, timestamp))
+
+    def _spawn_new_tracklets(self, confidences, detection_boxes, unmatched_detections):  # type: ignore[no-untyped-def]
+        first_track = len(self.tracks)
+        super()._spawn_new_tracklets(confidences, detection_boxes, unmatched_detections)
+        self._note_born([i for i in unmatched_detections if confidences[i] >= self.track_activation_threshold], first_track)
+
+
+class _OCSORT(_BornTracks, trackers.OCSORTTracker):
+    def update(self, detections, frame=None, timestamp=None):  # type: ignore[no-untyped-def]
+        self._born = []
+        self._boxes = detections.xyxy
+        return self._confirm_born(detections, super().update(detections, frame, timestamp))
+
+    def _spawn_new_tracklets(self, boxes):  # type: ignore[no-untyped-def]
+        first_track = len(self.tracks)
+        super()._spawn_new_tracklets(boxes)
+        taken: set[int] = set()  # it is handed boxes only: find their rows (exact copies of the input boxes)
+        rows = []
+        for box in boxes:
+            row = next(int(i) for i in np.flatnonzero((self._boxes == box).all(axis=1)) if int(i) not in taken)
+            taken.add(row)
+            rows.append(row)
+        self._note_born(rows, first_track)
+
+
 TRACKERS: dict[str, type] = {
-    "bytetrack": trackers.ByteTrackTracker,
-    "sort": trackers.SORTTracker,
-    "ocsort": trackers.OCSORTTracker,
+    "bytetrack": _ByteTrack,
+    "sort": _SORT,
+    "ocsort": _OCSORT,
     "botsort": trackers.BoTSORTTracker,
 }
 # settings that are objects, not values a user can pass as JSON
