@@ -34,6 +34,7 @@ bench: setup-test
 	$(PY) benchmarks/upload_throughput.py
 	$(PY) benchmarks/ui_run.py
 	$(PY) benchmarks/sse_readers.py
+	$(PY) benchmarks/slow_urls.py
 
 train-demo: setup
 	$(PY) -m sightline.models.demo.train --out assets/models/shapes.pt
