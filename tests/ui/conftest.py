@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 import sightline
 from sightline.client.remote import RemoteModel
+from sightline.models.demo.synthetic import Sample
 from sightline.models.zoo import load_model
+from sightline.paths import SAMPLES_DIR
 from sightline.server import ServerConfig, create_app
 from sightline.ui import run_panel
 from sightline.ui.context import AppContext, UIConfig
@@ -21,6 +25,36 @@ from sightline.workspace.seed import seed_demo
 from tests.servers import LiveServer
 
 ZOO = ["demo/shapes", "torchvision/fasterrcnn_resnet50_fpn"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def upload_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Gradio's upload cache for these tests: the handlers take only files in it, as the page's uploads are."""
+    folder = tmp_path_factory.mktemp("gradio-uploads")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRADIO_TEMP_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def sample_dir(upload_folder: Path, samples: list[Sample]) -> Path:
+    """The sample images, as if a visitor had uploaded them."""
+    folder = upload_folder / "images"
+    folder.mkdir()
+    for i, s in enumerate(samples):
+        Image.fromarray(s.image).save(folder / f"img_{i:02d}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sample_video(upload_folder: Path) -> Path:
+    """The sample video, as if a visitor had uploaded it."""
+    return Path(shutil.copy(SAMPLES_DIR / "moving_shapes.mp4", upload_folder / "moving_shapes.mp4"))
+
+
+def uploaded(upload_folder: Path, source: Path, name: str | None = None) -> Path:
+    """A copy of ``source`` where Gradio keeps a visitor's uploads."""
+    return Path(shutil.copy(source, upload_folder / (name or source.name)))
 
 
 def start_ws_server(folder: Path) -> tuple[LiveServer, int]:

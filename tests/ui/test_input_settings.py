@@ -49,6 +49,18 @@ def test_missing_or_wrong_input_is_explained(ctx, state, values, needle):
         choose(ctx, state, **values)
 
 
+def test_files_that_were_not_uploaded_are_refused(ctx, state, tmp_path):
+    """Server paths that reach the handler (not through Gradio's upload cache) are never sent to a model."""
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(b"x")
+    with pytest.raises(InputError, match=r"^The image 'passwd' was not uploaded through this page: only files you upload here"):
+        choose(ctx, state, kind="images", files=["/etc/passwd"])
+    with pytest.raises(InputError, match=r"^The image 'secret.png' was not uploaded through this page"):
+        choose(ctx, state, kind="images", files=[str(outside)])
+    with pytest.raises(InputError, match=r"^The video 'passwd' was not uploaded through this page"):
+        choose(ctx, state, kind="video", video="/etc/passwd")
+
+
 def test_a_file_over_the_size_limit_is_named(ws_server, sample_dir):
     small = make_ctx(ws_server[0].url, max_file_mb=0.01)  # 10 KB: the samples are larger
     files = [str(sample_dir / "img_03.png"), str(sample_dir / "img_04.png")]

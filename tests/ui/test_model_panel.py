@@ -9,7 +9,7 @@ import pytest
 from sightline.paths import DEMO_CHECKPOINT
 from sightline.ui import model_panel, settings_panel
 from sightline.ui.context import OWN_LABEL
-from tests.ui.conftest import is_skip, make_ctx
+from tests.ui.conftest import is_skip, make_ctx, uploaded
 
 
 @pytest.fixture()
@@ -76,18 +76,18 @@ def test_deploy_from_the_zoo(own):
     assert state.connection.label == OWN_LABEL
 
 
-def test_deploy_a_checkpoint(own, tmp_path):
+def test_deploy_a_checkpoint(own, upload_folder):
     state = own.new_user()
     state, card, message = model_panel.deploy_checkpoint(own, state, None, "cpu")
     assert is_skip(card) and message == "Upload a checkpoint file first."
 
-    garbage = tmp_path / "model.pt"
+    garbage = upload_folder / "model.pt"
     garbage.write_bytes(b"not a checkpoint at all" * 100)
     state, card, message = model_panel.deploy_checkpoint(own, state, str(garbage), "cpu")
     assert is_skip(card) and message.startswith("**Could not deploy this checkpoint:**") and "Traceback" not in message
     assert state.connection.model is own.own
 
-    state, card, message = model_panel.deploy_checkpoint(own, state, str(DEMO_CHECKPOINT), "auto")
+    state, card, message = model_panel.deploy_checkpoint(own, state, str(uploaded(upload_folder, DEMO_CHECKPOINT)), "auto")
     name = state.connection.model.info.name
     assert DEMO_CHECKPOINT.name == "shapes.pt" and name == "shapes"
     assert message == "Deployed **shapes** from the uploaded checkpoint on cpu." and "data-model='shapes'" in card
@@ -95,6 +95,17 @@ def test_deploy_a_checkpoint(own, tmp_path):
     # the other panels follow the new model: the settings list its classes
     classes, _, _ = settings_panel.refresh(state)
     assert classes["choices"] == state.connection.model.info.classes
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", str(DEMO_CHECKPOINT)])
+def test_a_checkpoint_that_was_not_uploaded_is_refused(own, path):
+    """A server path that reaches the handler (not through Gradio's upload cache) is never read or deployed."""
+    state = own.new_user()
+    state, card, message = model_panel.deploy_checkpoint(own, state, path, "cpu")
+    assert is_skip(card) and state.connection.model is own.own
+    name = path.rsplit("/", 1)[-1]
+    assert message == (f"**Could not deploy this checkpoint:** The checkpoint '{name}' was not uploaded through this page: "
+                       "only files you upload here can be used.")
 
 
 def test_a_public_server_refuses_image_urls_inside_its_network(start_server, file_server):

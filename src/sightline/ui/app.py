@@ -6,6 +6,8 @@ The page is a client of the SDK: every panel predicts, uploads and lists the wor
 
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 from fastapi import FastAPI
 
@@ -75,7 +77,28 @@ def mount_ui(api: FastAPI, own: RemoteModel, info: ModelInfo, config: UIConfig |
     config = config or UIConfig()
     ctx = AppContext(own=own, own_info=info, config=config, zoo_names=[e.name for e in list_models()])
     api.add_middleware(LoginThrottle)
-    return gr.mount_gradio_app(
-        api, build_ui(ctx), path="/", auth=config.auth(), auth_message=config.auth_message(),
+    demo = build_ui(ctx)
+    mounted = gr.mount_gradio_app(
+        api, demo, path="/", auth=config.auth(), auth_message=config.auth_message(),
         max_file_size=f"{config.max_file_mb:g}mb", css=CSS, theme=gr.themes.Soft(), footer_links=["api"],
+        allowed_paths=_paths_from_env("GRADIO_ALLOWED_PATHS"), blocked_paths=_paths_from_env("GRADIO_BLOCKED_PATHS"),
     )
+    check_files_as_launched(demo)
+    return mounted
+
+
+def _paths_from_env(name: str) -> list[str]:
+    """A comma-separated list of folders from the environment, read as ``launch()`` reads it."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def check_files_as_launched(demo: gr.Blocks) -> None:
+    """Make Gradio check the file paths a visitor sends, as it does for an app started with ``launch()``.
+
+    Gradio refuses a client's file path outside its upload cache (``processing_utils._check_allowed``) only
+    once ``has_launched`` is set, which ``launch()`` does and ``mount_gradio_app`` does not: mounted, any
+    visitor could have had any file this process can read (``/etc/passwd``, the workspace database, a
+    checkpoint) copied into the cache and served back. ``mount_gradio_app`` has already set
+    ``allowed_paths``/``blocked_paths`` as ``launch()`` would; this is the one flag it leaves unset.
+    """
+    demo.has_launched = True

@@ -12,6 +12,7 @@ from sightline.errors import InputError, SightlineError
 from sightline.ui import live_panel
 from sightline.ui.context import AppContext
 from sightline.ui.state import UserState, describe
+from sightline.ui.uploads import uploaded_file
 
 KINDS = ("images", "video", "urls", "webcam", "workspace")
 VIDEO_TYPES = [".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"]
@@ -77,12 +78,14 @@ def choose(ctx: AppContext, state: UserState, kind: str, files: list[str] | None
         if not files:
             raise InputError("Add one or more images in the Images tab first.")
         for path in files:
+            uploaded_file(path, "The image")
             if os.path.getsize(path) > limit:
                 raise InputError(f"{os.path.basename(path)} is larger than {ctx.config.max_file_mb:g} MB, the limit of this app.")
         return ChosenInput("images", list(files))
     if kind == "video":
         if not video:
             raise InputError("Add a video file in the Video tab first.")
+        uploaded_file(video, "The video")
         return ChosenInput("video", video, video_source=video)
     if kind == "urls":
         lines = [u.strip() for u in (urls or "").splitlines() if u.strip()]

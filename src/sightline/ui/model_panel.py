@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import gradio as gr
 
 from sightline.client.remote import RemoteModel, connect
-from sightline.errors import SightlineError
+from sightline.errors import InputError, SightlineError
 from sightline.models.base import ModelInfo
 from sightline.server.security import check_url
 from sightline.ui.context import OWN_LABEL, AppContext
 from sightline.ui.render import model_card
 from sightline.ui.state import Connection, UserState, describe
+from sightline.ui.uploads import uploaded_file
 
 DEVICES = ["auto", "cpu", "cuda"]
 
@@ -66,6 +67,10 @@ def deploy_checkpoint(ctx: AppContext, state: UserState, path: str | None, devic
     """Send a checkpoint file to the connected server, load it there and predict with it."""
     if not path:
         return state, gr.skip(), "Upload a checkpoint file first."
+    try:
+        uploaded_file(path, "The checkpoint")
+    except InputError as exc:
+        return state, gr.skip(), f"**Could not deploy this checkpoint:** {describe(exc)}"
     return _load(state, lambda server: server.upload_model(path, device=device or "auto"), "Could not deploy this checkpoint",
                  " from the uploaded checkpoint")
 
