@@ -9,6 +9,7 @@ import threading
 import uuid
 from typing import Self
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -238,3 +239,40 @@ def test_a_model_name_too_long_leaves_no_empty_project(ws, folder):
     else:  # accepted: then the project holds the image and its objects
         assert ws.project(project_id).images == 1 and totals.failed_images == 0
         assert [state for _, state, _ in runs(ws)] == ["completed"]
+
+
+def test_a_session_refused_after_its_uploader_was_made_leaves_no_running_run(ws, folder):
+    """Over HTTP: the server's session limit refuses the session (429) after the run record was made."""
+    from sightline.models.zoo import load_model
+    from sightline.server import ServerConfig, create_app
+    from tests.servers import LiveServer
+
+    live = LiveServer(create_app(ServerConfig(device="cpu", api_key=None, max_sessions=1), model=load_model("demo/shapes", "cpu"), workspace=ws)).start()
+    try:
+        assert httpx.post(f"{live.url}/v1/sessions", json={"total": 5}).status_code == 201  # waits for uploads: the one slot
+        r = httpx.post(f"{live.url}/v1/sessions", json={"total": 5, "upload": "create", "upload_project": "never ran"})
+        assert r.status_code == 429 and "limit is 1" in r.text
+    finally:
+        live.stop()
+    assert [(state, counts.get("error", "")[:27]) for _, state, counts in runs(ws)] == [("failed", "the session was not started")]
+    assert [p.name for p in ws.projects()] == []
+
+
+def test_the_run_record_ends_when_an_earlier_finishing_step_raises():
+    """A video step that fails to close its file must not leave the upload's run record running."""
+    from sightline.engine.session import chain_finish
+    from sightline.engine.status import SessionState, SessionStatus
+
+    ended = []
+
+    class Breaks:
+        def finish(self, status):
+            raise OSError("disk gone")
+
+    class Records:
+        def finish(self, status):
+            ended.append(status.state.value)
+
+    with pytest.raises(OSError, match="disk gone"):
+        chain_finish([Breaks(), Records()])(SessionStatus(SessionState.COMPLETED, 1, 1, 0, 0.0, 0.0, None))
+    assert ended == ["completed"]

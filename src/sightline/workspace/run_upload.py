@@ -201,17 +201,18 @@ class RunUploader:
         """The session this uploader was made for never ran: its run record fails, and an empty project it made goes."""
         if self.run_id is None:
             return
-        self._close("failed", {**self.totals.to_dict(), "error": reason})
-        if self._made_project and self.totals.images == 0:
-            def drop(s: Session) -> None:
-                project = s.get(Project, self.project_id)
-                if project is not None:
-                    s.delete(project)
 
-            try:
+        def drop(s: Session) -> None:
+            project = s.get(Project, self.project_id)
+            if project is not None:
+                s.delete(project)
+
+        try:  # called while another error goes up: this one only goes to the log
+            self._close("failed", {**self.totals.to_dict(), "error": reason})
+            if self._made_project and self.totals.images == 0:
                 retried_transaction(self.ws.transaction, drop, f"removing empty project {self.project_id}")
-            except Exception:
-                log.warning("could not remove the empty project %s", self.project_id, exc_info=True)
+        except Exception:
+            log.warning("run %s: could not abandon it cleanly", self.run_id, exc_info=True)
 
     def _close(self, state: str, counts: dict[str, Any]) -> None:
         if self.run_id is None:

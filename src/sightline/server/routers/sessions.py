@@ -72,7 +72,10 @@ async def create(request: Request) -> dict:
         sources = await run_in_threadpool(workspace_sources, state.workspace, ids, options)
         plan = plan_sources(sources)
         total = plan.total
-    uploader = None
+    video = parse_video_kwargs({k: body[k] for k in VIDEO_KWARGS if k in body})
+    if isinstance(video["annotated_video"], str):
+        raise InputError("annotated_video must be true or false on a server (the file is fetched from /video)")
+    uploader = None  # made last: nothing after it may fail without abandoning it
     if body.get("upload") is not None:
         ws = state.require_workspace()
         uploader = await run_in_threadpool(
@@ -81,10 +84,12 @@ async def create(request: Request) -> dict:
         )
     elif body.get("upload_project") is not None or body.get("iou_merge_threshold") is not None:
         raise InputError("upload_project and iou_merge_threshold only apply with upload")
-    video = parse_video_kwargs({k: body[k] for k in VIDEO_KWARGS if k in body})
-    if isinstance(video["annotated_video"], str):
-        raise InputError("annotated_video must be true or false on a server (the file is fetched from /video)")
-    session = await run_in_threadpool(state.sessions.create, worker.model.name, settings, options, total, callback, plan, uploader, video)
+    try:
+        session = await run_in_threadpool(state.sessions.create, worker.model.name, settings, options, total, callback, plan, uploader, video)
+    except Exception as exc:
+        if uploader is not None:  # its run record would stay 'running' and its project empty
+            await run_in_threadpool(uploader.abandon, f"the session was not started: {exc}")
+        raise
     for url in urls:
         session.uploads.add(Upload("url", {}, url=url), 1)
     if body.get("close", bool(urls) and total == len(urls)):
