@@ -4,6 +4,7 @@ vanishes or turns to garbage between prediction and upload, a model name too lon
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
@@ -104,22 +105,25 @@ def pg_ws(tmp_path):
 def test_postgres_backends_killed_every_30ms(pg_ws, folder, mode):
     model = sightline.load("demo/shapes", device="cpu", workspace=pg_ws)
     if mode == "create":
-        with Killer(pg_ws.app_name) as killer:
-            preds = model.predict(input=folder, upload="create", upload_project="under fire")
+        session = model.predict_detached(input=folder, upload="create", upload_project="under fire")
+        with Killer(pg_ws.app_name) as killer:  # mid-run: the session and its run record exist
+            preds = list(session)
         project = pg_ws.project("under fire")
         _, failed = assert_all_or_nothing(pg_ws, preds, project.id)
     else:
         first = model.predict(input=folder, upload="create", upload_project="base")
         project = pg_ws.project("base")
         before = {p.image_id: len(p) for p in first}
+        session = model.predict_detached(project_id=project.id, upload="iou_merge", iou_merge_threshold=1)
         with Killer(pg_ws.app_name) as killer:
-            preds = model.predict(project_id=project.id, upload="iou_merge", iou_merge_threshold=1)
+            preds = list(session)
         failed = [p for p in preds if p.upload.get("error")]
         for p in preds:  # a failed image is exactly as it was; a merged one has what the upload reports
             added = 0 if p.upload.get("error") else p.upload["added"]
             assert pg_ws.image(p.image_id).annotations == before[p.image_id] + added
             if not p.upload.get("error"):
                 assert p.upload["added"] + p.upload["skipped_duplicates"] == len(p)
+    assert session.status().state.value == "completed"
     assert killer.killed > 0, "the killer never hit a connection: the test proved nothing"
     assert len(preds) == N_IMAGES and all(p.error is None for p in preds)
     # with every connection killed within ~30 ms some images run out of tries: each says why; retries carry others through
@@ -276,3 +280,21 @@ def test_the_run_record_ends_when_an_earlier_finishing_step_raises():
     with pytest.raises(OSError, match="disk gone"):
         chain_finish([Breaks(), Records()])(SessionStatus(SessionState.COMPLETED, 1, 1, 0, 0.0, 0.0, None))
     assert ended == ["completed"]
+
+
+def test_a_600_character_model_over_http_is_422_and_leaves_no_project(ws, folder):
+    from sightline.models.zoo import load_model
+    from sightline.server import ServerConfig, create_app
+    from tests.servers import LiveServer
+
+    model = sightline.load("demo/shapes", device="cpu")
+    (pred,) = model.predict(input=[folder / "im_00.png"])
+    live = LiveServer(create_app(ServerConfig(device="cpu", api_key=None), model=load_model("demo/shapes", "cpu"), workspace=ws)).start()
+    try:
+        body = {"mode": "create", "model": "m" * 600, "project": "long model", "predictions": [pred.to_dict()]}
+        files = [("files", ("im_00.png", (folder / "im_00.png").read_bytes(), "image/png"))]
+        r = httpx.post(f"{live.url}/v1/uploads", data={"request": json.dumps(body)}, files=files)
+        assert r.status_code == 422 and "model is too long" in r.text
+    finally:
+        live.stop()
+    assert ws.projects() == [] and runs(ws) == []

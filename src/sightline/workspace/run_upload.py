@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sightline.engine.status import SessionStatus
-from sightline.errors import InputError
+from sightline.errors import InputError, InsufficientStorageError
 from sightline.inputs.images import decode_image_bytes
 from sightline.inputs.items import InputItem
 from sightline.prediction import Prediction
@@ -79,6 +79,7 @@ class RunUploader:
         self.project_id: int | None = None
         self.dataset_id: int | None = None
         self._made_project = False
+        self.full_disk_raises = False  # True: a full disk ends the upload (a 507) instead of failing one image
         self._videos: dict[str, int] = {}
         if dry_run:
             return  # a preview creates nothing
@@ -86,7 +87,7 @@ class RunUploader:
             self.project_id = ws.project(into_project).id
             self.dataset_id = ws.ensure_dataset(self.project_id, "predictions")
         elif mode is UploadMode.CREATE:
-            name = valid_name(project_name, "upload_project") if project_name is not None else _default_project_name(model_name)
+            name = valid_name(project_name, "project name") if project_name is not None else _default_project_name(model_name)
             self.project_id, self.dataset_id, self.run_id = self._new_project(name, model_name, settings)
             self._made_project = True
             return
@@ -132,6 +133,10 @@ class RunUploader:
                 result = self._upload(objects, image_id=pred.image_id)
             else:
                 result = self._upload(objects, video_id=pred.video_id, frame_idx=pred.frame_idx)
+        except InsufficientStorageError as exc:
+            if self.full_disk_raises:
+                raise
+            result = ImageUpload(failed=len(objects), error=str(exc))
         except Exception as exc:  # anything unforeseen fails this image, never the run
             log.warning("upload of %s failed", pred.source, exc_info=True)
             result = ImageUpload(failed=len(objects), error=failure_reason(exc))
@@ -162,7 +167,9 @@ class RunUploader:
             name = valid_name(name, "image name")
             pixels = decode_image_bytes(data)  # the file may have changed since it was predicted
             digest = self.ws.blobs.put(data)  # before the transaction: an orphan if it fails, reused by a retry
-        except Exception as exc:  # noqa: BLE001 (a vanished file, bad bytes, a full disk: this image only)
+        except InsufficientStorageError:
+            raise  # the caller's to decide (see __call__)
+        except Exception as exc:  # noqa: BLE001 (a vanished file, bad bytes: this image only)
             return ImageUpload(failed=len(objects), error=failure_reason(exc))
         height, width = pixels.shape[:2]
         chosen: list[str] = []
@@ -265,6 +272,7 @@ def upload_predictions(
             if images is None or k >= len(images) or images[k] is None:
                 raise InputError(f"prediction {k} ({pred.source!r}) has no image bytes to copy into a new project")
     uploader = RunUploader(ws, mode, model_name, {}, threshold, project_name, on_platform, dry_run=dry_run, into_project=into_project)
+    uploader.full_disk_raises = True  # the caller waits for the answer: a full disk is its 507, not one image's failure
     state = "interrupted"  # what a KeyboardInterrupt or a thread's exit leaves
     try:
         for k, pred in enumerate(predictions):
