@@ -125,8 +125,15 @@ def chain_finish(steps: list[Any]) -> Any:
         return None
 
     def run(status: SessionStatus) -> None:
+        """Every step finishes even when an earlier one raised (a run record must end); the first error is raised."""
+        first: Exception | None = None
         for step in steps:
-            step.finish(status)
+            try:
+                step.finish(status)
+            except Exception as exc:  # noqa: BLE001 (raised below, after the other steps)
+                first = first or exc
+        if first is not None:
+            raise first
 
     return run
 

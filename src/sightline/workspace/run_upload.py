@@ -3,27 +3,56 @@
 from __future__ import annotations
 
 import io
+import logging
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sightline.engine.status import SessionStatus
-from sightline.errors import InputError
+from sightline.errors import InputError, InsufficientStorageError
+from sightline.inputs.images import decode_image_bytes
 from sightline.inputs.items import InputItem
 from sightline.prediction import Prediction
-from sightline.workspace.schema import PredictionRun
+from sightline.workspace.names import MAX_NAME_BYTES, valid_name
+from sightline.workspace.records import Obj
+from sightline.workspace.retry import retried_transaction, with_retries
+from sightline.workspace.schema import Dataset, Image, PredictionRun, Project
 from sightline.workspace.store import Workspace
-from sightline.workspace.uploads import ImageUpload, UploadMode, UploadTotals, objects_of, upload_objects
+from sightline.workspace.uploads import (
+    ImageUpload,
+    Target,
+    UploadMode,
+    UploadTotals,
+    failure_reason,
+    objects_of,
+    upload_objects,
+    write_objects,
+)
+
+log = logging.getLogger("sightline.workspace")
 
 UPLOAD_KWARGS = ("upload", "upload_project", "iou_merge_threshold")
 
 
 class RunUploader:
-    """Called by the engine for each finished prediction, before anyone can read it."""
+    """Called by the engine for each finished prediction, before anyone can read it.
+
+    Each image is one unit: for ``create``, its bytes go to the blob folder, then its row and its objects
+    are one transaction; for the other modes its objects are one transaction. A transient database
+    error tries the unit again (``workspace/retry.py``); what still fails (a database error, a file that
+    vanished, bytes that are no image) fails that image only: its prediction's ``upload`` carries
+    ``error`` and the run goes on. The run record (``prediction_runs``) is final once the run is:
+    ``finish`` on every end of a session, ``abandon`` when a session never starts.
+
+    A blob written for an image whose transaction then failed stays in the blob folder unreferenced:
+    blobs are named by their content, so a retry (or any later image with the same bytes) reuses it.
+    """
 
     def __init__(
         self,
@@ -42,12 +71,15 @@ class RunUploader:
                 f"upload={mode.value!r} changes images already in the workspace, so the input must be workspace IDs "
                 "(project_id, dataset_id, image_ids or video_id); use upload='create' for other inputs"
             )
+        model_name = valid_name(model_name, "model", path_safe=False)
         self.ws, self.mode, self.threshold, self.dry_run = ws, mode, threshold, dry_run
         self.totals = UploadTotals()
         self.run_id: int | None = None
         self._lock = threading.Lock()
         self.project_id: int | None = None
         self.dataset_id: int | None = None
+        self._made_project = False
+        self.full_disk_raises = False  # True: a full disk ends the upload (a 507) instead of failing one image
         self._videos: dict[str, int] = {}
         if dry_run:
             return  # a preview creates nothing
@@ -55,64 +87,158 @@ class RunUploader:
             self.project_id = ws.project(into_project).id
             self.dataset_id = ws.ensure_dataset(self.project_id, "predictions")
         elif mode is UploadMode.CREATE:
-            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-            name = project_name or f"{model_name} {stamp}"
-            self.project_id = ws.create_project(name, f"predictions of {model_name}").id
-            self.dataset_id = ws.create_dataset(self.project_id, "predictions").id
-        with ws.transaction() as s:
-            run = PredictionRun(project_id=self.project_id, model=model_name, mode=mode.value, settings=settings)
-            s.add(run)
+            name = valid_name(project_name, "project name") if project_name is not None else _default_project_name(model_name)
+            self.project_id, self.dataset_id, self.run_id = self._new_project(name, model_name, settings)
+            self._made_project = True
+            return
+        self.run_id = retried_transaction(ws.transaction, lambda s: self._new_run(s, model_name, settings), "starting a run record")
+
+    def _new_run(self, s: Session, model_name: str, settings: dict[str, Any]) -> int:
+        run = PredictionRun(project_id=self.project_id, model=model_name, mode=self.mode.value, settings=settings)
+        s.add(run)
+        s.flush()
+        return run.id
+
+    def _new_project(self, name: str, model_name: str, settings: dict[str, Any]) -> tuple[int, int, int]:
+        """The project, its dataset and the run record: one transaction, so a failure leaves no empty project."""
+
+        def body(s: Session) -> tuple[int, int, int]:
+            if s.scalar(select(Project.id).where(Project.name == name)) is not None:
+                raise InputError(f"a project named {name!r} already exists")
+            project = Project(name=name, description=f"predictions of {model_name}")
+            s.add(project)
             s.flush()
-            self.run_id = run.id
+            dataset = Dataset(project_id=project.id, name="predictions")
+            s.add(dataset)
+            s.flush()
+            self.project_id = project.id
+            return project.id, dataset.id, self._new_run(s, model_name, settings)
+
+        def landed(s: Session, ids: tuple[int, int, int]) -> bool:
+            return s.scalar(select(PredictionRun.id).where(PredictionRun.id == ids[2], PredictionRun.project_id == ids[0])) is not None
+
+        return retried_transaction(self.ws.transaction, body, f"creating project {name!r}", landed)
 
     def __call__(self, pred: Prediction, item: InputItem) -> None:
+        """Upload one prediction; never raises: a failure is this prediction's ``upload["error"]``."""
         if pred.error is not None:
             return
-        target: dict[str, Any]
         objects = objects_of(pred, run_id=self.run_id)
-        if self.mode is UploadMode.CREATE and self.dry_run:
-            result = ImageUpload(added=len(objects))
-            pred.upload = {"mode": self.mode.value, "run_id": None, "dry_run": True, **result.to_dict()}
-            with self._lock:
-                self.totals.add(result)
-            return
-        if self.mode is UploadMode.CREATE:
-            target = self._copy_in(pred, item)
-        elif pred.image_id is not None:
-            target = {"image_id": pred.image_id}
-        else:
-            target = {"video_id": pred.video_id, "frame_idx": pred.frame_idx}
-        result = upload_objects(self.ws, objects, self.mode, threshold=self.threshold, run_id=self.run_id, dry_run=self.dry_run, **target)
+        try:
+            if self.mode is UploadMode.CREATE and self.dry_run:
+                result = ImageUpload(added=len(objects))
+            elif self.mode is UploadMode.CREATE:
+                result = self._copy_in(pred, item, objects)
+            elif pred.image_id is not None:
+                result = self._upload(objects, image_id=pred.image_id)
+            else:
+                result = self._upload(objects, video_id=pred.video_id, frame_idx=pred.frame_idx)
+        except InsufficientStorageError as exc:
+            if self.full_disk_raises:
+                raise
+            result = ImageUpload(failed=len(objects), error=str(exc))
+        except Exception as exc:  # anything unforeseen fails this image, never the run
+            log.warning("upload of %s failed", pred.source, exc_info=True)
+            result = ImageUpload(failed=len(objects), error=failure_reason(exc))
         pred.upload = {"mode": self.mode.value, "run_id": self.run_id, "dry_run": self.dry_run, **result.to_dict()}
         with self._lock:
             self.totals.add(result)
 
-    def _copy_in(self, pred: Prediction, item: InputItem) -> dict[str, Any]:
-        """Put the item into the new project; the prediction then carries the new IDs."""
+    def _upload(self, objects: list[Obj], **target: Any) -> ImageUpload:
+        return upload_objects(self.ws, objects, self.mode, threshold=self.threshold, run_id=self.run_id, dry_run=self.dry_run, **target)
+
+    def _copy_in(self, pred: Prediction, item: InputItem, objects: list[Obj]) -> ImageUpload:
+        """Put the item and its objects into the new project; the prediction then carries the new IDs."""
         assert self.project_id is not None and self.dataset_id is not None
         if item.video_file is not None:  # the real file on this machine, never a client's path
-            vid = self._videos.get(item.video_file)
-            if vid is None:
-                vid = self.ws.add_video(self.dataset_id, item.video_file, name=Path(pred.source or item.video_file).name).id
-                self._videos[item.video_file] = vid
-            pred.project_id, pred.dataset_id, pred.video_id = self.project_id, self.dataset_id, vid
-            return {"video_id": vid, "frame_idx": pred.frame_idx}
-        data = item.raw() if item.raw is not None else _png(item.image)
-        name = Path(pred.image_path or pred.image_url or pred.source or "image").name or "image"
-        if "." not in name:
-            name += ".png"
-        image = self.ws.add_image(self.dataset_id, data, name=name)
-        pred.project_id, pred.dataset_id, pred.image_id = self.project_id, self.dataset_id, image.id
-        return {"image_id": image.id}
+            try:
+                vid = self._video(item.video_file, Path(pred.source or item.video_file).name)
+            except Exception as exc:  # noqa: BLE001 (any failure fails this video's frames only)
+                return ImageUpload(failed=len(objects), error=f"storing the video failed: {failure_reason(exc)}")
+            result = self._upload(objects, video_id=vid, frame_idx=pred.frame_idx)
+            if result.error is None:
+                pred.project_id, pred.dataset_id, pred.video_id = self.project_id, self.dataset_id, vid
+            return result
+        try:
+            data = item.raw() if item.raw is not None else _png(item.image)
+            name = Path(pred.image_path or pred.image_url or pred.source or "image").name or "image"
+            if "." not in name:
+                name += ".png"
+            name = valid_name(name, "image name")
+            pixels = decode_image_bytes(data)  # the file may have changed since it was predicted
+            digest = self.ws.blobs.put(data)  # before the transaction: an orphan if it fails, reused by a retry
+        except InsufficientStorageError:
+            raise  # the caller's to decide (see __call__)
+        except Exception as exc:  # noqa: BLE001 (a vanished file, bad bytes: this image only)
+            return ImageUpload(failed=len(objects), error=failure_reason(exc))
+        height, width = pixels.shape[:2]
+        chosen: list[str] = []
+
+        def body(s: Session) -> tuple[int, ImageUpload]:
+            row = self.ws.new_image_row(s, self.dataset_id, name, width, height, digest, len(data))
+            chosen[:] = [row.name]
+            target = Target(self.project_id, height, width, image_id=row.id)
+            return row.id, write_objects(s, self.ws, objects, self.mode, target, threshold=self.threshold, run_id=self.run_id)
+
+        def landed(s: Session, value: tuple[int, ImageUpload]) -> bool:  # the row, by the name its try chose
+            found = s.scalar(select(Image.id).where(Image.dataset_id == self.dataset_id, Image.name == chosen[0], Image.hash == digest))
+            return found == value[0]
+
+        try:
+            image_id, result = retried_transaction(self.ws.transaction, body, f"storing image {name!r}", landed)
+        except Exception as exc:  # noqa: BLE001 (rolled back: neither the image nor its objects are stored)
+            return ImageUpload(failed=len(objects), error=failure_reason(exc))
+        pred.project_id, pred.dataset_id, pred.image_id = self.project_id, self.dataset_id, image_id
+        return result
+
+    def _video(self, path: str, name: str) -> int:
+        """The video's id in the new project, stored on its first frame (and tried again on a later one if that failed)."""
+        vid = self._videos.get(path)
+        if vid is None:
+            assert self.dataset_id is not None
+            vid = with_retries(lambda: self.ws.add_video(self.dataset_id, path, name=name).id, f"storing video {name!r}")
+            self._videos[path] = vid
+        return vid
 
     def finish(self, status: SessionStatus) -> None:
+        """Make the run record final: the session's end state and the totals."""
+        self._close(status.state.value, self.totals.to_dict())
+
+    def abandon(self, reason: str) -> None:
+        """The session this uploader was made for never ran: its run record fails, and an empty project it made goes."""
         if self.run_id is None:
             return
-        with self.ws.transaction() as s:
+
+        def drop(s: Session) -> None:
+            project = s.get(Project, self.project_id)
+            if project is not None:
+                s.delete(project)
+
+        try:  # called while another error goes up: this one only goes to the log
+            self._close("failed", {**self.totals.to_dict(), "error": reason})
+            if self._made_project and self.totals.images == 0:
+                retried_transaction(self.ws.transaction, drop, f"removing empty project {self.project_id}")
+        except Exception:
+            log.warning("run %s: could not abandon it cleanly", self.run_id, exc_info=True)
+
+    def _close(self, state: str, counts: dict[str, Any]) -> None:
+        if self.run_id is None:
+            return
+
+        def body(s: Session) -> None:
             run = s.get(PredictionRun, self.run_id)
-            run.state = status.state.value
-            run.counts = self.totals.to_dict()
-            run.finished_at = datetime.now(timezone.utc)
+            if run is not None:
+                run.state, run.counts, run.finished_at = state, counts, datetime.now(UTC)
+
+        retried_transaction(self.ws.transaction, body, f"finishing run {self.run_id}")
+
+
+def _default_project_name(model_name: str) -> str:
+    """``<model> <UTC time>``, the model's name shortened so the whole fits the name limit."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    room = MAX_NAME_BYTES - len(stamp) - 1
+    short = model_name.encode("utf-8")[:room].decode("utf-8", "ignore").strip()
+    return f"{short} {stamp}"
 
 
 def _png(image: np.ndarray | None) -> bytes:
@@ -141,16 +267,26 @@ def upload_predictions(
     Returns the totals and the project written to (``None`` for a dry run of ``create``).
     """
     on_platform = all(p.image_id is not None or p.video_id is not None for p in predictions)
+    if mode is UploadMode.CREATE and not dry_run:  # checked before anything is written
+        for k, pred in enumerate(predictions):
+            if images is None or k >= len(images) or images[k] is None:
+                raise InputError(f"prediction {k} ({pred.source!r}) has no image bytes to copy into a new project")
     uploader = RunUploader(ws, mode, model_name, {}, threshold, project_name, on_platform, dry_run=dry_run, into_project=into_project)
-    for k, pred in enumerate(predictions):
-        data = images[k] if images is not None and k < len(images) else None
-        if mode is UploadMode.CREATE and data is None and not dry_run:
-            raise InputError(f"prediction {k} ({pred.source!r}) has no image bytes to copy into a new project")
-        uploader(pred, InputItem(meta={}, raw=(lambda d=data: d) if data is not None else None))
-    if uploader.run_id is not None:
-        from sightline.engine.status import SessionState, SessionStatus
-
-        uploader.finish(SessionStatus(SessionState.COMPLETED, len(predictions), len(predictions), 0, 0.0, 0.0, None))
+    uploader.full_disk_raises = True  # the caller waits for the answer: a full disk is its 507, not one image's failure
+    state = "interrupted"  # what a KeyboardInterrupt or a thread's exit leaves
+    try:
+        for k, pred in enumerate(predictions):
+            data = images[k] if images is not None and k < len(images) else None
+            uploader(pred, InputItem(meta={}, raw=(lambda d=data: d) if data is not None else None))
+        state = "completed"
+    except Exception:
+        state = "failed"
+        raise
+    finally:  # the run record is final on every path
+        try:
+            uploader._close(state, uploader.totals.to_dict())
+        except Exception:  # the uploads are in; only the record's end is missing, and the log says so
+            log.warning("run %s: could not record its end (%s)", uploader.run_id, state, exc_info=True)
     return uploader.totals, uploader.project_id if mode is UploadMode.CREATE else (predictions[0].project_id if predictions else None)
 
 

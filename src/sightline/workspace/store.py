@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image as PILImage
@@ -28,9 +29,22 @@ from sightline.workspace.blobs import BlobStore
 from sightline.workspace.ids import is_id, valid_id
 from sightline.workspace.names import valid_description, valid_name
 from sightline.workspace.records import ClassInfo, DatasetInfo, ImageInfo, Obj, ProjectInfo, VideoInfo
+from sightline.workspace.retry import with_retries
 from sightline.workspace.schema import Annotation, Dataset, Image, ObjectClass, Project, Video
 
 DEFAULT_ROOT = Path(os.environ.get("SIGHTLINE_DATA", "./data"))
+T = TypeVar("T")
+
+
+def retried_read(method: Callable[..., T]) -> Callable[..., T]:
+    """A method that only reads (or, like ``ensure_dataset``, gives the same answer when run twice),
+    tried again after a transient database error (``workspace/retry.py``)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Workspace, *args: Any, **kwargs: Any) -> T:
+        return with_retries(lambda: method(self, *args, **kwargs), f"workspace.{method.__name__}")
+
+    return wrapper
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -88,11 +102,13 @@ class Workspace:
             pid = project.id
         return self.project(pid)
 
+    @retried_read
     def projects(self) -> list[ProjectInfo]:
         with self.transaction() as s:
             ids = s.scalars(select(Project.id).order_by(Project.id)).all()
         return [self.project(i) for i in ids]
 
+    @retried_read
     def project(self, project: int | str) -> ProjectInfo:
         """A project by ID, or by name."""
         if isinstance(project, str):
@@ -135,6 +151,7 @@ class Workspace:
             did = d.id
         return self.dataset(did)
 
+    @retried_read
     def dataset(self, dataset_id: int) -> DatasetInfo:
         valid_id(dataset_id, "dataset")
         with self.transaction() as s:
@@ -155,12 +172,14 @@ class Workspace:
                 videos=s.scalar(select(func.count(Video.id)).where(Video.dataset_id == d.id)) or 0,
             )
 
+    @retried_read
     def datasets(self, project_id: int) -> list[DatasetInfo]:
         valid_id(project_id, "project")
         with self.transaction() as s:
             ids = s.scalars(select(Dataset.id).where(Dataset.project_id == project_id).order_by(Dataset.id)).all()
         return [self.dataset(i) for i in ids]
 
+    @retried_read
     def ensure_dataset(self, project_id: int, path: str) -> int:
         """The id of dataset ``a/b/c`` in a project, creating the missing levels."""
         valid_id(project_id, "project")
@@ -191,14 +210,20 @@ class Workspace:
         pixels = decode_image_bytes(data)  # refuse non-images before anything is stored
         digest = self.blobs.put(data)
         with self.transaction() as s:
-            if s.get(Dataset, dataset_id) is None:
-                raise NotFoundError(f"no dataset {dataset_id}", 404)
-            name = self._free_name(s, dataset_id, name)
-            img = Image(dataset_id=dataset_id, name=name, width=pixels.shape[1], height=pixels.shape[0], hash=digest, size_bytes=len(data))
-            s.add(img)
-            s.flush()
-            iid = img.id
+            iid = self.new_image_row(s, dataset_id, name, pixels.shape[1], pixels.shape[0], digest, len(data)).id
         return self.image(iid)
+
+    def new_image_row(self, s: Session, dataset_id: int, name: str, width: int, height: int, digest: str, size: int) -> Image:
+        """The row of an image whose bytes are already in the blob folder, added in ``s`` (flushed: it has its id).
+
+        The name is made free in the dataset (``a.png`` → ``a_1.png``), so the row's name may differ from ``name``.
+        """
+        if s.get(Dataset, dataset_id) is None:
+            raise NotFoundError(f"no dataset {dataset_id}", 404)
+        img = Image(dataset_id=dataset_id, name=self._free_name(s, dataset_id, name), width=width, height=height, hash=digest, size_bytes=size)
+        s.add(img)
+        s.flush()
+        return img
 
     @staticmethod
     def _free_name(s: Session, dataset_id: int, name: str) -> str:
@@ -236,6 +261,7 @@ class Workspace:
             vid = v.id
         return self.video(vid)
 
+    @retried_read
     def image(self, image_id: int) -> ImageInfo:
         valid_id(image_id, "image")
         with self.transaction() as s:
@@ -246,6 +272,7 @@ class Workspace:
             count = s.scalar(select(func.count(Annotation.id)).where(Annotation.image_id == image_id)) or 0
             return ImageInfo(img.id, img.dataset_id, pid, img.name, img.width, img.height, img.hash, count)
 
+    @retried_read
     def images(self, dataset_id: int | None = None, project_id: int | None = None) -> list[ImageInfo]:
         if dataset_id is not None:
             valid_id(dataset_id, "dataset")
@@ -260,6 +287,7 @@ class Workspace:
             counts = dict(s.execute(select(Annotation.image_id, func.count()).where(Annotation.image_id.is_not(None)).group_by(Annotation.image_id)).all())
             return [ImageInfo(i.id, i.dataset_id, pid, i.name, i.width, i.height, i.hash, counts.get(i.id, 0)) for i, pid in s.execute(q).all()]
 
+    @retried_read
     def video(self, video_id: int) -> VideoInfo:
         valid_id(video_id, "video")
         with self.transaction() as s:
@@ -269,6 +297,7 @@ class Workspace:
             v, pid = row
             return VideoInfo(v.id, v.dataset_id, pid, v.name, v.width, v.height, v.fps, v.frame_count, v.hash)
 
+    @retried_read
     def videos(self, dataset_id: int) -> list[VideoInfo]:
         valid_id(dataset_id, "dataset")
         with self.transaction() as s:
@@ -286,6 +315,7 @@ class Workspace:
         return self.blobs.path(self.video(video_id).hash)
 
     # --- classes and annotations -----------------------------------------------------------------
+    @retried_read
     def classes(self, project_id: int) -> list[ClassInfo]:
         valid_id(project_id, "project")
         with self.transaction() as s:
@@ -312,6 +342,7 @@ class Workspace:
             ids[raw] = c.id
         return ids
 
+    @retried_read
     def annotations(self, image_id: int | None = None, *, video_id: int | None = None, frame_idx: int | None = None) -> list[Obj]:
         if image_id is not None or video_id is None:
             valid_id(image_id, "image")

@@ -1,22 +1,28 @@
 """Writing predictions into a workspace: ``create``, ``append``, ``replace`` and ``iou_merge``.
 
-Each image's (or video frame's) upload is one transaction: if anything fails, that image is left
-exactly as it was and the failure is counted; other images go on.
+Each image's (or video frame's) upload is one transaction, tried again after a transient database
+error: if it still fails, that image is left exactly as it was and the failure is counted with its
+reason; other images go on.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pycocotools import mask as coco_mask
+from sqlalchemy import delete, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
-from sightline.errors import InvalidSettingError
+from sightline.errors import InvalidSettingError, NotFoundError
 from sightline.prediction import Prediction
 from sightline.workspace.records import Obj
-from sightline.workspace.schema import Annotation
+from sightline.workspace.retry import retried_transaction
+from sightline.workspace.schema import Annotation, Dataset, Image, Video
 from sightline.workspace.store import Workspace
 
 
@@ -146,6 +152,75 @@ class _Preview(Exception):
         self.result = result
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where objects go: an image, or one frame of a video, and the project and size that go with it."""
+
+    project_id: int
+    height: int
+    width: int
+    image_id: int | None = None
+    video_id: int | None = None
+    frame_idx: int | None = None
+
+
+def find_target(s: Session, image_id: int | None, video_id: int | None, frame_idx: int | None) -> Target:
+    """The target read in the upload's own transaction (so a vanished image is a clear 404, not a half write)."""
+    if image_id is not None:
+        row = s.execute(select(Image.height, Image.width, Dataset.project_id).join(Dataset).where(Image.id == image_id)).first()
+        if row is None:
+            raise NotFoundError(f"no image {image_id} in this workspace", 404)
+    else:
+        row = s.execute(select(Video.height, Video.width, Dataset.project_id).join(Dataset).where(Video.id == video_id)).first()
+        if row is None:
+            raise NotFoundError(f"no video {video_id} in this workspace", 404)
+    height, width, project_id = row
+    return Target(project_id, height, width, image_id, video_id, frame_idx)
+
+
+def write_objects(s: Session, ws: Workspace, objects: list[Obj], mode: UploadMode, target: Target, *, threshold: float = 0.9,
+                  run_id: int | None = None) -> ImageUpload:
+    """Write ``objects`` onto ``target`` in ``mode`` inside the caller's transaction ``s``."""
+    image_id, video_id, frame_idx = target.image_id, target.video_id, target.frame_idx
+    shapes = {o.class_name: ("mask" if o.mask_rle else "box") for o in objects}
+    class_ids = ws.ensure_classes(s, target.project_id, shapes)
+    result = ImageUpload()
+    keep = objects
+    if mode is UploadMode.REPLACE:
+        result.replaced = s.execute(delete(Annotation).where(*_on(target))).rowcount
+    elif mode is UploadMode.IOU_MERGE:
+        existing = ws._objects(s, image_id=image_id, video_id=video_id, frame_idx=frame_idx)
+        dup = duplicates(objects, existing, threshold, target.height, target.width)
+        keep = [o for o, d in zip(objects, dup) if not d]
+        result.skipped_duplicates = int(dup.sum())
+    for o in keep:
+        o.frame_idx = frame_idx if video_id is not None else None
+    s.add_all(ws.rows(keep, class_ids, image_id=image_id, video_id=video_id, run_id=run_id))
+    result.added = len(keep)
+    return result
+
+
+def _on(target: Target) -> list[Any]:
+    if target.image_id is not None:
+        return [Annotation.image_id == target.image_id]
+    return [Annotation.video_id == target.video_id, Annotation.frame_idx == target.frame_idx]
+
+
+def run_wrote_to(s: Session, target: Target, run_id: int | None) -> bool:
+    """Does ``target`` hold objects of run ``run_id``? (Did an upload whose acknowledgement was lost commit?)"""
+    return run_id is not None and s.scalar(select(Annotation.id).where(*_on(target), Annotation.run_id == run_id).limit(1)) is not None
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why one image's upload failed, in words: no SQL, no server paths."""
+    if isinstance(exc, DBAPIError):
+        orig = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else exc.__class__.__name__
+        return f"database error: {orig}"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or exc.__class__.__name__}: {Path(str(exc.filename)).name}"
+    return f"{exc.__class__.__name__}: {exc}"
+
+
 def upload_objects(
     ws: Workspace,
     objects: list[Obj],
@@ -160,38 +235,26 @@ def upload_objects(
 ) -> ImageUpload:
     """Write ``objects`` onto one image (or one video frame) in ``mode``, in one transaction.
 
+    A transient database error (a dropped connection, SQLite busy) tries the whole transaction again
+    (``workspace/retry.py``); what still fails is this image's ``error``, and the image is as it was.
     ``dry_run`` does all the same work, then rolls the transaction back: a preview of the counts.
     """
-    try:
-        if image_id is not None:
-            info = ws.image(image_id)
-            project_id, height, width = info.project_id, info.height, info.width
-        else:
-            v = ws.video(video_id)  # type: ignore[arg-type]
-            project_id, height, width = v.project_id, v.height, v.width
-        with ws.transaction() as s:
-            shapes = {o.class_name: ("mask" if o.mask_rle else "box") for o in objects}
-            class_ids = ws.ensure_classes(s, project_id, shapes)
-            result = ImageUpload()
-            keep = objects
-            if mode is UploadMode.REPLACE:
-                q = s.query(Annotation).filter(Annotation.image_id == image_id) if image_id is not None else s.query(Annotation).filter(
-                    Annotation.video_id == video_id, Annotation.frame_idx == frame_idx)
-                result.replaced = q.delete(synchronize_session=False)
-            elif mode is UploadMode.IOU_MERGE:
-                existing = ws._objects(s, image_id=image_id, video_id=video_id, frame_idx=frame_idx)
-                dup = duplicates(objects, existing, threshold, height, width)
-                keep = [o for o, d in zip(objects, dup) if not d]
-                result.skipped_duplicates = int(dup.sum())
-            for o in keep:
-                o.frame_idx = frame_idx if video_id is not None else None
-            s.add_all(ws.rows(keep, class_ids, image_id=image_id, video_id=video_id, run_id=run_id))
-            result.added = len(keep)
-            if dry_run:
-                s.flush()  # constraint errors show up in a preview too
-                raise _Preview(result)
+
+    def body(s: Session) -> ImageUpload:
+        target = find_target(s, image_id, video_id, frame_idx)
+        result = write_objects(s, ws, objects, mode, target, threshold=threshold, run_id=run_id)
+        if dry_run:
+            s.flush()  # constraint errors show up in a preview too
+            raise _Preview(result)
         return result
+
+    def landed(s: Session, result: ImageUpload) -> bool:
+        return result.added > 0 and run_wrote_to(s, find_target(s, image_id, video_id, frame_idx), run_id)
+
+    where = f"image {image_id}" if image_id is not None else f"video {video_id} frame {frame_idx}"
+    try:
+        return retried_transaction(ws.transaction, body, f"upload to {where}", landed)
     except _Preview as preview:
         return preview.result
-    except Exception as exc:  # the transaction rolled back: this image is exactly as it was
-        return ImageUpload(failed=len(objects), error=f"{exc.__class__.__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 (rolled back: this image is exactly as it was)
+        return ImageUpload(failed=len(objects), error=failure_reason(exc))

@@ -67,7 +67,8 @@ async def start_session(state: ServerState, raw: dict[str, Any]) -> ServerSessio
         sources = await run_in_threadpool(workspace_sources, state.workspace, ids, options)
         plan = plan_sources(sources)
         total = plan.total
-    uploader = None
+    video = parse_video_kwargs({k: getattr(body, k) for k in VIDEO_KWARGS})
+    uploader = None  # made last: nothing after it may fail without abandoning it
     if body.upload is not None:
         ws = state.require_workspace()
         mode, threshold = parse_mode(body.upload), parse_threshold(body.iou_merge_threshold if body.iou_merge_threshold is not None else 0.9)
@@ -77,8 +78,12 @@ async def start_session(state: ServerState, raw: dict[str, Any]) -> ServerSessio
         )
     elif body.upload_project is not None or body.iou_merge_threshold is not None:
         raise InputError("upload_project and iou_merge_threshold only apply with upload")
-    video = parse_video_kwargs({k: getattr(body, k) for k in VIDEO_KWARGS})
-    session = await run_in_threadpool(state.sessions.create, worker.model.name, settings, options, total, callback, plan, uploader, video)
+    try:
+        session = await run_in_threadpool(state.sessions.create, worker.model.name, settings, options, total, callback, plan, uploader, video)
+    except Exception as exc:
+        if uploader is not None:  # its run record would stay 'running' and its project empty
+            await run_in_threadpool(uploader.abandon, f"the session was not started: {exc}")
+        raise
     for url in urls:
         session.uploads.add(Upload("url", {}, url=url), 1)
     if body.close if body.close is not None else (bool(urls) and total == len(urls)):
