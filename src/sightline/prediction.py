@@ -153,3 +153,26 @@ class Prediction:
     @classmethod
     def from_json(cls, text: str) -> "Prediction":
         return cls.from_dict(json.loads(text))
+
+
+def png_bytes(image: np.ndarray | None) -> bytes:
+    """Pixels as a lossless PNG file's bytes."""
+    import io
+
+    from PIL import Image
+
+    if image is None:
+        from sightline.errors import InputError
+
+        raise InputError("no pixels to store")
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def prediction_bytes(pred: Prediction) -> bytes:
+    """The encoded image behind a prediction: the file's own bytes, else its pixels as PNG."""
+    if pred.image_path:
+        with open(pred.image_path, "rb") as fh:
+            return fh.read()
+    return png_bytes(pred.image)

@@ -9,6 +9,11 @@ from typing import Any, TypedDict
 
 from sightline.errors import InvalidSettingError, UnknownArgumentError
 
+# Names of predict keywords handled beside settings and input options. They live here, in a module with no
+# heavy imports, so the client can route them without importing the workspace (SQLAlchemy) or video (PyAV).
+UPLOAD_KWARGS = ("upload", "upload_project", "iou_merge_threshold")  # workspace/run_upload.py
+VIDEO_KWARGS = ("tracking", "tracking_config", "annotated_video", "traces")  # engine/video_steps.py
+
 
 @dataclass(frozen=True)
 class PredictSettings:

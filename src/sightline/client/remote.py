@@ -14,15 +14,12 @@ from sightline.client.transport import Transport
 from sightline.client.uploader import Uploader
 from sightline.client.workspace import RemoteWorkspace
 from sightline.engine.session import PredictionSession
+from sightline.errors import InputError, InvalidSettingError, PayloadTooLargeError
 from sightline.inputs.sources import collect_sources
 from sightline.inputs.workspace import ID_SOURCES, pick_source
-from sightline.engine.video_steps import VIDEO_KWARGS
-from sightline.errors import InputError, InvalidSettingError, PayloadTooLargeError
-from sightline.prediction import Prediction
-from sightline.workspace.run_upload import UPLOAD_KWARGS, prediction_bytes
 from sightline.models.base import ModelInfo, info_from_dict
-from sightline.settings import split_kwargs
-
+from sightline.prediction import Prediction, prediction_bytes
+from sightline.settings import UPLOAD_KWARGS, VIDEO_KWARGS, split_kwargs
 
 UPLOAD_PART_ITEMS = 64  # predictions per upload request (servers take up to 256 files per request)
 UPLOAD_PART_BYTES = 32 * 1024 * 1024  # image bytes per upload request of a ``create``

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sightline.engine.runner import SessionRunner
 from sightline.engine.status import SessionState, SessionStatus
 from sightline.errors import InputError, PredictionFailedError, SessionTimeoutError
 from sightline.prediction import Prediction
+
+if TYPE_CHECKING:
+    from sightline.engine.runner import SessionRunner
 
 
 class PredictionSession(ABC):

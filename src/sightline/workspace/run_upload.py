@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image as PILImage
-
 from sightline.engine.status import SessionStatus
 from sightline.errors import InputError
 from sightline.inputs.items import InputItem
-from sightline.prediction import Prediction
+from sightline.prediction import Prediction, png_bytes
 from sightline.workspace.schema import PredictionRun
 from sightline.workspace.store import Workspace
 from sightline.workspace.uploads import ImageUpload, UploadMode, UploadTotals, objects_of, upload_objects
-
-UPLOAD_KWARGS = ("upload", "upload_project", "iou_merge_threshold")
 
 
 class RunUploader:
@@ -97,7 +91,7 @@ class RunUploader:
                 self._videos[item.video_file] = vid
             pred.project_id, pred.dataset_id, pred.video_id = self.project_id, self.dataset_id, vid
             return {"video_id": vid, "frame_idx": pred.frame_idx}
-        data = item.raw() if item.raw is not None else _png(item.image)
+        data = item.raw() if item.raw is not None else png_bytes(item.image)
         name = Path(pred.image_path or pred.image_url or pred.source or "image").name or "image"
         if "." not in name:
             name += ".png"
@@ -114,13 +108,6 @@ class RunUploader:
             run.counts = self.totals.to_dict()
             run.finished_at = datetime.now(timezone.utc)
 
-
-def _png(image: np.ndarray | None) -> bytes:
-    if image is None:
-        raise InputError("no pixels to store")
-    buf = io.BytesIO()
-    PILImage.fromarray(image).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def upload_predictions(
@@ -152,11 +139,3 @@ def upload_predictions(
 
         uploader.finish(SessionStatus(SessionState.COMPLETED, len(predictions), len(predictions), 0, 0.0, 0.0, None))
     return uploader.totals, uploader.project_id if mode is UploadMode.CREATE else (predictions[0].project_id if predictions else None)
-
-
-def prediction_bytes(pred: Prediction) -> bytes:
-    """The encoded image behind a prediction: the file's own bytes, else its pixels as PNG."""
-    if pred.image_path:
-        with open(pred.image_path, "rb") as fh:
-            return fh.read()
-    return _png(pred.image)

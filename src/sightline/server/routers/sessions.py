@@ -19,11 +19,12 @@ from sightline.server.sessions import Callback, ServerSession
 from sightline.server.state import ServerState, get_state
 from sightline.server.uploads import Upload, client_meta
 from sightline.settings import OPTION_NAMES, SETTING_NAMES, parse_options, parse_settings, reject_unknown
-from sightline.engine.video_steps import VIDEO_KWARGS, parse_video_kwargs
+from sightline.engine.video_steps import parse_video_kwargs
+from sightline.settings import UPLOAD_KWARGS, VIDEO_KWARGS
 from sightline.inputs.resolve import plan_sources
 from sightline.inputs.workspace import ID_SOURCES, workspace_sources
 from sightline.video.probe import is_video_path
-from sightline.workspace.run_upload import UPLOAD_KWARGS, RunUploader
+from sightline.workspace.run_upload import RunUploader
 from sightline.workspace.uploads import parse_mode, parse_threshold
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
