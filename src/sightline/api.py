@@ -174,3 +174,8 @@ class PredictAPI(ABC):
 
 
 __all__ = ["AsyncPredictionSession", "PredictAPI", "PredictionFailedError", "PredictionFuture"]
+
+
+# documented and shown as sightline.<name>, where users import them from
+PredictionFuture.__module__ = "sightline"
+AsyncPredictionSession.__module__ = "sightline"

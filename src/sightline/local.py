@@ -132,3 +132,8 @@ def load(model: str | Path = "demo/shapes", device: str = "auto", workspace: "Wo
         raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got {device!r}")
     ws = workspace if isinstance(workspace, Workspace) or workspace is None else Workspace(workspace)
     return LocalModel(load_model(model, device), ws)
+
+
+# documented and shown as sightline.<name>, where users import them from
+LocalModel.__module__ = "sightline"
+load.__module__ = "sightline"

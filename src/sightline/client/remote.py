@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sightline.api import PredictAPI
+from sightline.client.encoding import encoding_for
 from sightline.client.live import RemoteLiveStream
 from sightline.client.session import RemotePredictionSession
 from sightline.client.transport import Transport
@@ -58,6 +59,7 @@ class RemoteModel(PredictAPI):
         self.max_concurrent_requests = max_concurrent_requests
         self.downsize = downsize
         self.upload_window = upload_window
+        self.array_encoding = encoding_for(self.url)  # how arrays and PIL images travel: raw on loopback, else PNG
         self._process = _process
         self._model_name = model
         self._info: ModelInfo | None = None
@@ -110,7 +112,7 @@ class RemoteModel(PredictAPI):
         limit = self.server_info().get("limits", {}).get("max_checkpoint_bytes")
         size = path.stat().st_size
         if isinstance(limit, int) and size > limit:
-            raise PayloadTooLargeError(f"{str(path)!r} is {size:,} bytes, over the server's checkpoint limit of {limit:,}", 413)
+            raise PayloadTooLargeError(f"{str(path)!r} is {size:,} bytes, over the server's checkpoint limit of {limit:,}")
         with path.open("rb") as f:
             files = {"file": (path.name, f, "application/octet-stream")}
             data = {"device": device, "default": "true" if default else "false"}
@@ -173,7 +175,10 @@ class RemoteModel(PredictAPI):
             return session is not None and session.ended()
 
         window = max(self.upload_window, 2 * settings.batch_size)
-        uploader = Uploader(self._transport, status["id"], sources, window, done, wait, ended, downsize_to=longest, limits=self._limits())
+        # raw pixels would land in the workspace as they were sent: a run that uploads sends PNG
+        encoding = "png" if extra.get("upload") else self.array_encoding
+        uploader = Uploader(self._transport, status["id"], sources, window, done, wait, ended, downsize_to=longest, limits=self._limits(),
+                            encoding=encoding)
         session = RemotePredictionSession(self._transport, status["id"], status, uploader, progress_bar=tqdm)
         session.video_target = video_path
         return session
@@ -274,3 +279,8 @@ def connect(
     )
     remote.info  # fail now, with a clear error, rather than at the first predict
     return remote
+
+
+# documented and shown as sightline.<name>, where users import them from
+RemoteModel.__module__ = "sightline"
+connect.__module__ = "sightline"

@@ -19,7 +19,7 @@ from sightline.client.transport import Transport
 from sightline.client.uploader import Uploader
 from sightline.engine.session import PredictionSession
 from sightline.engine.status import SessionState, SessionStatus
-from sightline.errors import ServerConnectionError, ServerError, SightlineError
+from sightline.errors import ServerConnectionError, ServerError, SightlineError, TransportError
 from sightline.prediction import Prediction
 from sightline.video.timeline import VideoTimeline, timeline_from_dict
 
@@ -80,7 +80,7 @@ class RemotePredictionSession(PredictionSession):
                     self._fail(exc)
                     return
                 time.sleep(self._transport.backoff(failures))
-            except ServerError as exc:
+            except (ServerError, TransportError) as exc:  # an answer that is an error, or a timeout
                 self._fail(exc)
                 return
             except Exception as exc:  # a malformed event must not leave readers waiting forever

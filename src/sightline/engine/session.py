@@ -170,3 +170,7 @@ class LocalPredictionSession(PredictionSession):
 
     def __len__(self) -> int:
         return len(self._runner)
+
+
+# documented and shown as sightline.<name>, where users import them from
+PredictionSession.__module__ = "sightline"

@@ -123,3 +123,8 @@ def info_from_dict(d: dict[str, Any]) -> ModelInfo:
         framework=d.get("framework", ""),
         extra={k: v for k, v in d.items() if k not in known},
     )
+
+
+# documented and shown as sightline.<name>, where users import them from
+Task.__module__ = "sightline"
+Model.__module__ = "sightline"

@@ -195,3 +195,7 @@ def upload_objects(
         return preview.result
     except Exception as exc:  # the transaction rolled back: this image is exactly as it was
         return ImageUpload(failed=len(objects), error=f"{exc.__class__.__name__}: {exc}")
+
+
+# documented and shown as sightline.<name>, where users import them from
+UploadMode.__module__ = "sightline"

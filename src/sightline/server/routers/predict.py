@@ -59,7 +59,7 @@ async def _fetch_urls(pool: UrlFetchPool, sources: list[tuple[dict[str, Any], An
                 busy += 1
                 sources[i] = (meta, partial(_raise, InputError(str(exc))))
     if busy and busy == len(sources):
-        raise RateLimitedError(f"{busy} URL(s) refused: {BUSY_MESSAGE}", 429)
+        raise RateLimitedError(f"{busy} URL(s) refused: {BUSY_MESSAGE}")
     results = await asyncio.gather(*pending.values(), return_exceptions=True)
     for i, result in zip(pending, results):
         meta = sources[i][0]
@@ -98,7 +98,7 @@ async def predict(request: Request) -> dict:
     if not sources:
         raise InputError("nothing to predict: send multipart 'files', or JSON 'images' (base64) or 'urls'")
     if len(sources) > state.config.max_items_per_request:
-        raise PayloadTooLargeError(f"{len(sources)} items in one request, over the limit of {state.config.max_items_per_request}", 413)
+        raise PayloadTooLargeError(f"{len(sources)} items in one request, over the limit of {state.config.max_items_per_request}")
     worker = state.models.get(body.get("model"))
     raw_settings = as_dict(body.get("settings"), "settings")
     reject_unknown(raw_settings, SETTING_NAMES, "settings")

@@ -104,7 +104,7 @@ async def add_items(sid: str, request: Request) -> dict:
     state: ServerState = get_state(request)
     session = state.sessions.get(sid)
     if session.uploads.pending >= MAX_BACKLOG:
-        raise RateLimitedError(f"session {sid} has {session.uploads.pending} items waiting; send more once it catches up", 429)
+        raise RateLimitedError(f"session {sid} has {session.uploads.pending} items waiting; send more once it catches up")
     if is_multipart(request):
         fields, files = await read_form(request, state.config)
         metas = fields.get("meta") or []
@@ -126,7 +126,7 @@ async def add_items(sid: str, request: Request) -> dict:
         reject_unknown(body, ("items", "urls", "close"), f"POST /v1/sessions/{sid}/items")
         entries = [{"url": u} for u in (body.get("urls") or [])] + list(body.get("items") or [])
         if len(entries) > state.config.max_items_per_request:
-            raise PayloadTooLargeError(f"{len(entries)} items in one request, over the limit of {state.config.max_items_per_request}", 413)
+            raise PayloadTooLargeError(f"{len(entries)} items in one request, over the limit of {state.config.max_items_per_request}")
         for entry in entries:
             entry = as_dict(entry, "items[]")
             meta = client_meta(entry.get("meta"))
@@ -225,9 +225,9 @@ def annotated_video(sid: str, request: Request) -> FileResponse:
     """The annotated H.264 video of a finished video session that asked for one."""
     session = get_state(request).sessions.get(sid)
     if not session.status().state.is_final:
-        raise ConflictError("the session is still running: the annotated video is ready when it ends", 409)
+        raise ConflictError("the session is still running: the annotated video is ready when it ends")
     if not session.video.outputs:
-        raise NotFoundError("this session made no annotated video (create it with annotated_video=true and a video input)", 404)
+        raise NotFoundError("this session made no annotated video (create it with annotated_video=true and a video input)")
     path = next(iter(session.video.outputs.values()))
     return FileResponse(path, media_type="video/mp4", filename="annotated.mp4")
 
