@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from httpx_sse import EventSource
+
 from sightline.client.downsize import restore
-from sightline.client.sse import parse_events
 from sightline.client.transport import Transport
 from sightline.client.uploader import Uploader
 from sightline.engine.session import PredictionSession
@@ -68,7 +69,7 @@ class RemotePredictionSession(PredictionSession):
                 headers = {"Last-Event-ID": str(self._offset + len(self._results))}
                 with self._transport.stream(f"/v1/sessions/{self.id}/events", headers=headers) as response:
                     failures = 0
-                    for event in parse_events(response.iter_lines()):
+                    for event in EventSource(response).iter_sse():
                         if self._closed.is_set():
                             return
                         if self._on_event(event.event, event.data):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from sightline.errors import ConflictError, InputError, NotFoundError, PayloadTooLargeError, RateLimitedError
 from sightline.video.timeline import build_timeline
@@ -176,48 +176,44 @@ async def results(
 
 
 @router.get("/{sid}/events")
-async def events(sid: str, request: Request, after: int = AFTER) -> StreamingResponse:
+async def events(sid: str, request: Request, after: int = AFTER) -> EventSourceResponse:
     """Server-sent events: ``result`` (id = cursor after it), ``status`` on progress, ``end`` when final.
 
     The stream runs on the event loop and holds no worker thread while it waits. It ends when the
     session is final and every result is sent, when the client disconnects, or when the server shuts
-    down (uvicorn cancels open responses after its graceful-shutdown timeout).
+    down (uvicorn cancels open responses after its graceful-shutdown timeout). sse-starlette frames the
+    events and sends a keepalive comment every ``KEEPALIVE_S``, so clients tell a quiet run from a dead link.
     """
     session = get_state(request).sessions.get(sid)
     last_id = request.headers.get("last-event-id")
     cursor = int(last_id) if last_id and last_id.isdigit() else after
 
-    async def stream() -> AsyncIterator[str]:
+    async def stream() -> AsyncIterator[ServerSentEvent]:
         nonlocal cursor
         last = None
-        yield ": connected\n\n"
-        quiet_since = time.monotonic()
+        yield ServerSentEvent(comment="connected")
         while not await request.is_disconnected():
             page = session.runner.results(cursor, 32)
             if page:
                 payloads = await run_in_threadpool(lambda: [json.dumps(p.to_dict()) for p in page])
                 for data in payloads:
                     cursor += 1
-                    yield f"id: {cursor}\nevent: result\ndata: {data}\n\n"
+                    yield ServerSentEvent(data, event="result", id=str(cursor))
             final = session.status().state.is_final  # read before describing, so the description is at least as new
             described = _describe(session)
             key = (described["state"], described["done"], described["total"], described["failed"])
             if key != last:
                 last = key
-                quiet_since = time.monotonic()
-                yield f"event: status\ndata: {json.dumps(described)}\n\n"
-            elif time.monotonic() - quiet_since > KEEPALIVE_S:  # lets clients tell a quiet run from a dead link
-                quiet_since = time.monotonic()
-                yield ": keepalive\n\n"
+                yield ServerSentEvent(json.dumps(described), event="status")
             if final and cursor >= described["done"]:
-                yield f"event: end\ndata: {json.dumps(described)}\n\n"
+                yield ServerSentEvent(json.dumps(described), event="end")
                 return
             if not page:
                 await session.wait_async(cursor, 0.5)
             await asyncio.sleep(0)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+    return EventSourceResponse(stream(), headers=headers, ping=KEEPALIVE_S)
 
 
 @router.get("/{sid}/video")
