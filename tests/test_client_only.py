@@ -76,6 +76,12 @@ with connect(url) as model:
     images = ws.images(ws.datasets(projects[0].id)[0].id)
     out["workspace"] = [projects[0].name, len(images), list(ws.read_image(images[0].id).shape)]
 
+try:
+    sightline.load
+    out["load"] = "imported"
+except ModuleNotFoundError as exc:
+    out["load"] = str(exc)
+
 big = np.asarray(Image.fromarray(array).resize((array.shape[1] * 3, array.shape[0] * 3)))
 with connect(url, downsize=True) as small:
     (p,) = small.predict(input=big)
@@ -129,7 +135,7 @@ def test_the_client_alone_drives_a_live_server(client_python: Path, live, sample
     script = f"HEAVY = {HEAVY!r}\n" + CLIENT
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     run = subprocess.run([str(client_python), "-c", script, live.url, str(SAMPLES_DIR / "shapes_1.jpg"), str(sample_video)],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 0, run.stderr[-3000:]
     got = json.loads(run.stdout.strip().splitlines()[-1])
     assert got["file"].startswith(str(client_python.parents[1])), got["file"]  # the installed wheel, not this checkout
@@ -142,4 +148,7 @@ def test_the_client_alone_drives_a_live_server(client_python: Path, live, sample
     assert got["video_frames"] == [0, 10, 20]
     assert got["workspace"][0] == DEMO_PROJECT and got["workspace"][1] > 0 and got["workspace"][2][2] == 3
     assert got["downsized"][0] and got["downsized"][2]
+    assert "pip install 'sightline-cv[server]'" in got["load"]  # the in-process engine says which extra brings it
     print(f"client import: {got['import_s']:.3f} s")
+    cli = subprocess.run([str(client_python.parent / "sightline"), "predict", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert cli.returncode == 0 and "--server" in cli.stdout

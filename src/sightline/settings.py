@@ -27,7 +27,7 @@ class PredictSettings:
     batch_size: int = 4
     agnostic_nms: bool | None = None  # also suppress overlapping boxes of different classes
 
-    def resolved(self, defaults: Mapping[str, Any]) -> "PredictSettings":
+    def resolved(self, defaults: Mapping[str, Any]) -> PredictSettings:
         """Fill unset values from a model's defaults (then from sightline's)."""
         base = {"conf": 0.25, "iou": 0.5, "max_detections": 100, **defaults}
         return replace(

@@ -124,7 +124,7 @@ class RemoteModel(PredictAPI):
     def unload_all_models(self) -> list[str]:
         return self._transport.post("/v1/models/unload_all")["unloaded"]
 
-    def use_model(self, model: str) -> "RemoteModel":
+    def use_model(self, model: str) -> RemoteModel:
         """A handle on another model of the same server, sharing this connection."""
         return RemoteModel(self.url, model=model, downsize=self.downsize, upload_window=self.upload_window,
                            max_concurrent_requests=self.max_concurrent_requests, _transport=self._transport)
@@ -277,7 +277,7 @@ def connect(
         max_concurrent_requests=max_concurrent_requests,
         downsize=downsize,
     )
-    remote.info  # fail now, with a clear error, rather than at the first predict
+    _ = remote.info  # fail now, with a clear error, rather than at the first predict
     return remote
 
 

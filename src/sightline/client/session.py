@@ -24,7 +24,6 @@ from sightline.errors import ServerConnectionError, ServerError, SightlineError,
 from sightline.prediction import Prediction
 from sightline.video.timeline import VideoTimeline, timeline_from_dict
 
-
 RESULTS_PAGE = 1000  # the server's largest page
 
 

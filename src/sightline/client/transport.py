@@ -91,8 +91,7 @@ class Transport:
                         response.read()  # the error's JSON, for error_from_response
                         raise error_from_response(response)
                     with Path(target).open("wb") as out:
-                        for chunk in response.iter_bytes():
-                            out.write(chunk)
+                        out.writelines(response.iter_bytes())
                 return Path(target)
             except (ServerConnectionError, RequestTimeoutError):
                 if attempt > self.max_retries:

@@ -96,7 +96,7 @@ class NewestFrameWorker:
             self._cond.notify_all()
         self._thread.join(timeout=30)
 
-    def __enter__(self) -> "NewestFrameWorker":
+    def __enter__(self) -> NewestFrameWorker:
         return self
 
     def __exit__(self, *exc: object) -> None:

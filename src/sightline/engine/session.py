@@ -100,7 +100,7 @@ class PredictionSession(ABC):
             self._wait(max(status.done, self._cursor) + 10**12, min(0.2, remaining) if remaining else 0.2)
         return status
 
-    def __enter__(self) -> "PredictionSession":
+    def __enter__(self) -> PredictionSession:
         return self
 
     def __exit__(self, *exc: object) -> None:

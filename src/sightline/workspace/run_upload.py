@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ class RunUploader:
             self.project_id = ws.project(into_project).id
             self.dataset_id = ws.ensure_dataset(self.project_id, "predictions")
         elif mode is UploadMode.CREATE:
-            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
             name = project_name or f"{model_name} {stamp}"
             self.project_id = ws.create_project(name, f"predictions of {model_name}").id
             self.dataset_id = ws.create_dataset(self.project_id, "predictions").id
@@ -106,7 +106,7 @@ class RunUploader:
             run = s.get(PredictionRun, self.run_id)
             run.state = status.state.value
             run.counts = self.totals.to_dict()
-            run.finished_at = datetime.now(timezone.utc)
+            run.finished_at = datetime.now(UTC)
 
 
 
