@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from sightline.geometry import dense_masks, masks_to_rle, rle_to_masks
 
 if TYPE_CHECKING:  # supervision (with SciPy) loads with the first prediction, so importing the client stays fast

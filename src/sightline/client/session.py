@@ -88,6 +88,10 @@ class RemotePredictionSession(PredictionSession):
                 return
 
     def _on_event(self, kind: str, data: str) -> bool:
+        if kind not in ("result", "status", "end"):
+            # httpx-sse yields a keepalive comment after an ``id:`` line as an empty "message" event (the SSE
+            # spec dispatches nothing there); other kinds are for newer clients
+            return False
         payload = json.loads(data)
         with self._cond:
             if kind == "result":

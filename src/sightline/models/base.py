@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from sightline.settings import PredictSettings
 
 if TYPE_CHECKING:  # supervision (with SciPy) loads on first use, so importing the client stays fast
