@@ -129,6 +129,7 @@ def live(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # building the wheel and the venv takes minutes on a loaded machine
 def test_the_client_alone_drives_a_live_server(client_python: Path, live, sample_video: Path, tmp_path: Path) -> None:
     from sightline.paths import SAMPLES_DIR
 
