@@ -34,13 +34,22 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "sightline.workspace.store": ("Workspace",),
     "sightline.workspace.uploads": ("UploadMode",),
 }
+# top-level modules of the `server` extra (pyproject.toml)
+_SERVER_EXTRA = frozenset({"torch", "torchvision", "trackers", "av", "sqlalchemy", "alembic", "psycopg", "fastapi", "starlette",
+                           "pydantic", "multipart", "uvicorn", "prometheus_client", "sse_starlette"})
 _LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is not None:
-        value = getattr(importlib.import_module(module), name)
+        try:
+            value = getattr(importlib.import_module(module), name)
+        except ModuleNotFoundError as exc:  # the base install is the client: say which extra brings the rest
+            if (exc.name or "").split(".")[0] not in _SERVER_EXTRA:
+                raise
+            raise ModuleNotFoundError(f"sightline.{name} needs {exc.name!r}, which the client install leaves out: "
+                                      "pip install 'sightline-cv[server]'", name=exc.name) from exc
     else:
         try:  # a submodule used as an attribute: sightline.workspace.records.Obj
             value = importlib.import_module(f"{__name__}.{name}")
@@ -97,18 +106,6 @@ __all__ = [
     "AuthenticationError",
     "ConflictError",
     "DeployError",
-    "NotFoundError",
-    "PayloadTooLargeError",
-    "PredictionFuture",
-    "RateLimitedError",
-    "RemoteModel",
-    "RequestTimeoutError",
-    "ResultsNotReadyError",
-    "ServerConnectionError",
-    "ServerError",
-    "ServiceUnavailableError",
-    "connect",
-    "deploy",
     "InputError",
     "InsufficientStorageError",
     "InvalidSettingError",
@@ -117,10 +114,20 @@ __all__ = [
     "ModelInfo",
     "ModelLoadError",
     "ModelUnloadedError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PredictSettings",
     "Prediction",
     "PredictionFailedError",
+    "PredictionFuture",
     "PredictionSession",
-    "PredictSettings",
+    "RateLimitedError",
+    "RemoteModel",
+    "RequestTimeoutError",
+    "ResultsNotReadyError",
+    "ServerConnectionError",
+    "ServerError",
+    "ServiceUnavailableError",
     "SessionState",
     "SessionStatus",
     "SessionTimeoutError",
@@ -130,6 +137,8 @@ __all__ = [
     "UploadMode",
     "Workspace",
     "ZooEntry",
+    "connect",
+    "deploy",
     "list_models",
     "load",
 ]

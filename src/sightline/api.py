@@ -171,10 +171,8 @@ class PredictAPI(ABC):
 
     def _start_check(self, kwargs: dict[str, Any]) -> None:
         """Validate arguments now, so ``predict_async`` raises at the call, not at ``get``."""
-        from sightline.engine.video_steps import VIDEO_KWARGS
         from sightline.inputs.workspace import ID_SOURCES
-        from sightline.settings import expand_seed_kwargs, split_kwargs
-        from sightline.workspace.run_upload import UPLOAD_KWARGS
+        from sightline.settings import UPLOAD_KWARGS, VIDEO_KWARGS, expand_seed_kwargs, split_kwargs
 
         plain, _ = expand_seed_kwargs(kwargs, "predict_async")
         split_kwargs(plain, "predict_async", self.classes, extra=(*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS, "device"))
@@ -191,3 +189,8 @@ class PredictAPI(ABC):
 
 
 __all__ = ["AsyncPredictionSession", "PredictAPI", "PredictionFailedError", "PredictionFuture"]
+
+
+# documented and shown as sightline.<name>, where users import them from
+PredictionFuture.__module__ = "sightline"
+AsyncPredictionSession.__module__ = "sightline"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-import supervision as sv
 from pycocotools import mask as coco_mask
-from supervision.detection.compact_mask import CompactMask
 
-MaskLike = np.ndarray | CompactMask
+if TYPE_CHECKING:  # supervision (with SciPy) loads on first use, so importing the client stays fast
+    from supervision.detection.compact_mask import CompactMask
+
+MaskLike: TypeAlias = "np.ndarray | CompactMask"
 
 
 def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
@@ -41,6 +42,8 @@ def compact_masks(masks: np.ndarray) -> CompactMask:
         ys = np.flatnonzero(masks[i].any(axis=1))
         xs = np.flatnonzero(masks[i].any(axis=0))
         boxes[i] = (xs[0], ys[0], xs[-1], ys[-1]) if len(xs) else (0, 0, 0, 0)
+    from supervision.detection.compact_mask import CompactMask
+
     return CompactMask.from_dense(masks, boxes, image_shape=(h, w))
 
 
@@ -73,6 +76,8 @@ def crop_to_rle(crop: np.ndarray, x0: int, y0: int, height: int, width: int) -> 
 def masks_to_rle(masks: MaskLike | None) -> list[dict[str, Any]] | None:
     if masks is None:
         return None
+    from supervision.detection.compact_mask import CompactMask
+
     if isinstance(masks, CompactMask):  # from the crops: no full-size mask is ever built
         h, w = masks.image_shape
         return [crop_to_rle(masks.crop(i), int(masks.offsets[i][0]), int(masks.offsets[i][1]), h, w) for i in range(len(masks))]
@@ -95,6 +100,8 @@ def rle_to_masks(rles: list[dict[str, Any]] | None, shape: tuple[int, int]) -> C
     x, y, w, h = np.asarray(coco_mask.toBbox(encoded), dtype=np.float64).reshape(-1, 4).T
     # tight boxes of the masks themselves (inclusive max), so the crops lose no pixel
     xyxy = np.stack([x, y, np.maximum(x, x + w - 1), np.maximum(y, y + h - 1)], axis=1)
+    from supervision.detection.compact_mask import CompactMask
+
     return CompactMask.from_coco_rle(encoded, xyxy, image_shape=shape)
 
 
@@ -102,6 +109,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of two sets of xyxy boxes (N×M)."""
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)), dtype=np.float64)
+    import supervision as sv
+
     return sv.box_iou_batch(a.astype(np.float64), b.astype(np.float64))
 
 

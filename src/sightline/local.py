@@ -10,7 +10,7 @@ from sightline.callbacks import send_callback
 from sightline.engine.live import LiveStream
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import LocalPredictionSession, PredictionSession, chain_finish, chain_steps
-from sightline.engine.video_steps import VIDEO_KWARGS, VideoSteps, parse_video_kwargs
+from sightline.engine.video_steps import VideoSteps, parse_video_kwargs
 from sightline.engine.worker import InferenceWorker, WorkerModel, prediction_of
 from sightline.errors import InputError, InvalidSettingError
 from sightline.inputs.resolve import plan_sources
@@ -19,9 +19,9 @@ from sightline.inputs.workspace import ID_SOURCES, pick_source, workspace_source
 from sightline.models.base import Model, ModelInfo
 from sightline.models.torchvision_adapter import resolve_device
 from sightline.models.zoo import load_model
-from sightline.prediction import Prediction
-from sightline.settings import split_kwargs
-from sightline.workspace.run_upload import UPLOAD_KWARGS, RunUploader, prediction_bytes, upload_predictions
+from sightline.prediction import Prediction, prediction_bytes
+from sightline.settings import UPLOAD_KWARGS, VIDEO_KWARGS, split_kwargs
+from sightline.workspace.run_upload import RunUploader, upload_predictions
 from sightline.workspace.store import Workspace
 from sightline.workspace.uploads import UploadMode, parse_mode, parse_threshold
 
@@ -148,3 +148,8 @@ def load(model: str | Path = "demo/shapes", device: str = "auto", workspace: "Wo
         raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got {device!r}")
     ws = workspace if isinstance(workspace, Workspace) or workspace is None else Workspace(workspace)
     return LocalModel(load_model(model, device), ws)
+
+
+# documented and shown as sightline.<name>, where users import them from
+LocalModel.__module__ = "sightline"
+load.__module__ = "sightline"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import supervision as sv
 
-from sightline.drawing import draw_detections
 from sightline.geometry import dense_masks, masks_to_rle, rle_to_masks
+
+if TYPE_CHECKING:  # supervision (with SciPy) loads with the first prediction, so importing the client stays fast
+    import supervision as sv
 
 _SOURCE_FIELDS = (
     "source",
@@ -49,7 +50,9 @@ class Prediction:
     _image: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def failed(cls, error: str, **source: Any) -> "Prediction":
+    def failed(cls, error: str, **source: Any) -> Prediction:
+        import supervision as sv
+
         return cls(detections=sv.Detections.empty(), error=error, **source)
 
     # --- array views -----------------------------------------------------------------------------
@@ -110,6 +113,8 @@ class Prediction:
         detections = self.detections
         if conf is not None and len(detections) and detections.confidence is not None:
             detections = detections[detections.confidence >= conf]
+        from sightline.drawing import draw_detections
+
         return draw_detections(self.image if image is None else image, detections, boxes=boxes, masks=masks, labels=labels)
 
     # --- JSON ------------------------------------------------------------------------------------
@@ -134,10 +139,12 @@ class Prediction:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Prediction":
+    def from_dict(cls, data: dict[str, Any]) -> Prediction:
         size = tuple(data["image_size"]) if data.get("image_size") else None
         n = len(data.get("boxes") or [])
         masks = rle_to_masks(data.get("masks"), size) if size else None
+        import supervision as sv
+
         detections = sv.Detections(
             xyxy=np.asarray(data.get("boxes") or np.zeros((0, 4)), dtype=np.float32).reshape(n, 4),
             mask=masks,
@@ -151,5 +158,28 @@ class Prediction:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "Prediction":
+    def from_json(cls, text: str) -> Prediction:
         return cls.from_dict(json.loads(text))
+
+
+def png_bytes(image: np.ndarray | None) -> bytes:
+    """Pixels as a lossless PNG file's bytes."""
+    import io
+
+    from PIL import Image
+
+    if image is None:
+        from sightline.errors import InputError
+
+        raise InputError("no pixels to store")
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def prediction_bytes(pred: Prediction) -> bytes:
+    """The encoded image behind a prediction: the file's own bytes, else its pixels as PNG."""
+    if pred.image_path:
+        with open(pred.image_path, "rb") as fh:
+            return fh.read()
+    return png_bytes(pred.image)

@@ -11,6 +11,11 @@ from typing import Any, TypedDict
 
 from sightline.errors import InputError, InvalidSettingError, UnknownArgumentError
 
+# Names of predict keywords handled beside settings and input options. They live here, in a module with no
+# heavy imports, so the client can route them without importing the workspace (SQLAlchemy) or video (PyAV).
+UPLOAD_KWARGS = ("upload", "upload_project", "iou_merge_threshold")  # workspace/run_upload.py
+VIDEO_KWARGS = ("tracking", "tracking_config", "annotated_video", "traces")  # engine/video_steps.py
+
 
 @dataclass(frozen=True)
 class PredictSettings:
@@ -24,7 +29,7 @@ class PredictSettings:
     batch_size: int = 4
     agnostic_nms: bool | None = None  # also suppress overlapping boxes of different classes
 
-    def resolved(self, defaults: Mapping[str, Any]) -> "PredictSettings":
+    def resolved(self, defaults: Mapping[str, Any]) -> PredictSettings:
         """Fill unset values from a model's defaults (then from sightline's)."""
         base = {"conf": 0.25, "iou": 0.5, "max_detections": 100, **defaults}
         return replace(

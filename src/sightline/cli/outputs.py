@@ -42,7 +42,7 @@ class ItemNames:
 
 def _image_bytes(model: Any, pred: Prediction) -> bytes:
     """The item's encoded image: its file, the workspace's copy, or its pixels as PNG."""
-    from sightline.workspace.run_upload import prediction_bytes
+    from sightline.prediction import prediction_bytes
 
     if not pred.image_path and pred.image_id is not None and getattr(model, "workspace", None) is not None:
         return model.workspace.image_bytes(pred.image_id)

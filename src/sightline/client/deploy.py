@@ -92,3 +92,7 @@ def deploy(
     remote = RemoteModel(url, api_key, _process=process, **client_options)  # type: ignore[arg-type]
     remote.log_path = log  # type: ignore[attr-defined]
     return remote
+
+
+# documented and shown as sightline.<name>, where users import them from
+deploy.__module__ = "sightline"

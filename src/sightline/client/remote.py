@@ -8,21 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from sightline.api import PredictAPI
+from sightline.client.encoding import encoding_for
 from sightline.client.live import RemoteLiveStream
 from sightline.client.session import RemotePredictionSession
 from sightline.client.transport import Transport
 from sightline.client.uploader import Uploader
 from sightline.client.workspace import RemoteWorkspace
 from sightline.engine.session import PredictionSession
+from sightline.errors import InputError, InvalidSettingError, PayloadTooLargeError
 from sightline.inputs.sources import collect_sources
 from sightline.inputs.workspace import ID_SOURCES, pick_source
-from sightline.engine.video_steps import VIDEO_KWARGS
-from sightline.errors import InputError, InvalidSettingError, PayloadTooLargeError
-from sightline.prediction import Prediction
-from sightline.workspace.run_upload import UPLOAD_KWARGS, prediction_bytes
 from sightline.models.base import ModelInfo, info_from_dict
-from sightline.settings import split_kwargs
-
+from sightline.prediction import Prediction, prediction_bytes
+from sightline.settings import UPLOAD_KWARGS, VIDEO_KWARGS, split_kwargs
 
 UPLOAD_PART_ITEMS = 64  # predictions per upload request (servers take up to 256 files per request)
 UPLOAD_PART_BYTES = 32 * 1024 * 1024  # image bytes per upload request of a ``create``
@@ -61,6 +59,7 @@ class RemoteModel(PredictAPI):
         self.max_concurrent_requests = max_concurrent_requests
         self.downsize = downsize
         self.upload_window = upload_window
+        self.array_encoding = encoding_for(self.url)  # how arrays and PIL images travel: raw on loopback, else PNG
         self._process = _process
         self._model_name = model
         self._info: ModelInfo | None = None
@@ -113,7 +112,7 @@ class RemoteModel(PredictAPI):
         limit = self.server_info().get("limits", {}).get("max_checkpoint_bytes")
         size = path.stat().st_size
         if isinstance(limit, int) and size > limit:
-            raise PayloadTooLargeError(f"{str(path)!r} is {size:,} bytes, over the server's checkpoint limit of {limit:,}", 413)
+            raise PayloadTooLargeError(f"{str(path)!r} is {size:,} bytes, over the server's checkpoint limit of {limit:,}")
         with path.open("rb") as f:
             files = {"file": (path.name, f, "application/octet-stream")}
             data = {"device": device, "default": "true" if default else "false"}
@@ -125,7 +124,7 @@ class RemoteModel(PredictAPI):
     def unload_all_models(self) -> list[str]:
         return self._transport.post("/v1/models/unload_all")["unloaded"]
 
-    def use_model(self, model: str) -> "RemoteModel":
+    def use_model(self, model: str) -> RemoteModel:
         """A handle on another model of the same server, sharing this connection."""
         return RemoteModel(self.url, model=model, downsize=self.downsize, upload_window=self.upload_window,
                            max_concurrent_requests=self.max_concurrent_requests, _transport=self._transport)
@@ -179,7 +178,10 @@ class RemoteModel(PredictAPI):
             return session is not None and session.ended()
 
         window = max(self.upload_window, 2 * settings.batch_size)
-        uploader = Uploader(self._transport, status["id"], sources, window, done, wait, ended, downsize_to=longest, limits=self._limits())
+        # raw pixels would land in the workspace as they were sent: a run that uploads sends PNG
+        encoding = "png" if extra.get("upload") else self.array_encoding
+        uploader = Uploader(self._transport, status["id"], sources, window, done, wait, ended, downsize_to=longest, limits=self._limits(),
+                            encoding=encoding)
         session = RemotePredictionSession(self._transport, status["id"], status, uploader, progress_bar=tqdm)
         session.video_target = video_path
         return session
@@ -278,5 +280,10 @@ def connect(
         max_concurrent_requests=max_concurrent_requests,
         downsize=downsize,
     )
-    remote.info  # fail now, with a clear error, rather than at the first predict
+    _ = remote.info  # fail now, with a clear error, rather than at the first predict
     return remote
+
+
+# documented and shown as sightline.<name>, where users import them from
+RemoteModel.__module__ = "sightline"
+connect.__module__ = "sightline"

@@ -13,16 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from httpx_sse import EventSource
+
 from sightline.client.downsize import restore
-from sightline.client.sse import parse_events
 from sightline.client.transport import Transport
 from sightline.client.uploader import Uploader
 from sightline.engine.session import PredictionSession
 from sightline.engine.status import SessionState, SessionStatus
-from sightline.errors import ServerConnectionError, ServerError, SightlineError
+from sightline.errors import ServerConnectionError, ServerError, SightlineError, TransportError
 from sightline.prediction import Prediction
 from sightline.video.timeline import VideoTimeline, timeline_from_dict
-
 
 RESULTS_PAGE = 1000  # the server's largest page
 
@@ -68,7 +68,7 @@ class RemotePredictionSession(PredictionSession):
                 headers = {"Last-Event-ID": str(self._offset + len(self._results))}
                 with self._transport.stream(f"/v1/sessions/{self.id}/events", headers=headers) as response:
                     failures = 0
-                    for event in parse_events(response.iter_lines()):
+                    for event in EventSource(response).iter_sse():
                         if self._closed.is_set():
                             return
                         if self._on_event(event.event, event.data):
@@ -80,7 +80,7 @@ class RemotePredictionSession(PredictionSession):
                     self._fail(exc)
                     return
                 time.sleep(self._transport.backoff(failures))
-            except ServerError as exc:
+            except (ServerError, TransportError) as exc:  # an answer that is an error, or a timeout
                 self._fail(exc)
                 return
             except Exception as exc:  # a malformed event must not leave readers waiting forever
@@ -88,6 +88,10 @@ class RemotePredictionSession(PredictionSession):
                 return
 
     def _on_event(self, kind: str, data: str) -> bool:
+        if kind not in ("result", "status", "end"):
+            # httpx-sse yields a keepalive comment after an ``id:`` line as an empty "message" event (the SSE
+            # spec dispatches nothing there); other kinds are for newer clients
+            return False
         payload = json.loads(data)
         with self._cond:
             if kind == "result":

@@ -1,75 +1,44 @@
-"""HTTP transport: timeouts on every call, retries with exponential backoff, JSON errors -> typed exceptions.
+"""The SDK's connection to a server: timeouts on every call, retries, JSON errors -> typed exceptions.
 
-Retried: 429, 503 and 504 answers (the server did not do the work) and failures to connect, for every
-method; read failures only for idempotent methods, so a POST is never applied twice.
+The retry policy is an httpx transport (``client/retry.py``), so plain requests, streams (server-sent
+events) and downloads all get it; tests can put an ``httpx.MockTransport`` under it.
 """
 
 from __future__ import annotations
 
-import random
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from sightline.errors import (
-    AuthenticationError,
-    ConflictError,
-    InputError,
-    InsufficientStorageError,
-    InvalidSettingError,
-    NotFoundError,
-    PayloadTooLargeError,
-    RateLimitedError,
-    RequestTimeoutError,
-    ServerConnectionError,
-    ServerError,
-    ServiceUnavailableError,
-    UnknownArgumentError,
-)
+from sightline.client.retry import IDEMPOTENT, RETRY_STATUSES, RetryTransport
+from sightline.errors import RequestTimeoutError, ServerConnectionError, ServerError
 
-RETRY_STATUSES = {429, 503, 504}
-ERROR_BY_STATUS: dict[int, type[ServerError]] = {
-    401: AuthenticationError,
-    404: NotFoundError,
-    409: ConflictError,
-    413: PayloadTooLargeError,
-    429: RateLimitedError,
-    503: ServiceUnavailableError,
-    504: RequestTimeoutError,
-    507: InsufficientStorageError,
-}
-IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "DELETE", "PUT"}
+__all__ = ["IDEMPOTENT", "RETRY_STATUSES", "SSE_READ_TIMEOUT", "Transport", "error_from_response"]
+
 SSE_READ_TIMEOUT = 30.0  # the server sends a keepalive every 10 s
 
 
 def error_from_response(response: httpx.Response) -> ServerError:
-    """The typed exception for an error answer, carrying the server's message."""
+    """The typed exception for an error answer, carrying the server's message (see ``ServerError.answered``)."""
     try:
-        detail = response.json().get("error", {})
+        body = response.json()
+        detail = body.get("error", {}) if isinstance(body, dict) else {}
     except ValueError:
         detail = {}
+    detail = detail if isinstance(detail, dict) else {}
     message = detail.get("message") or f"HTTP {response.status_code} {response.reason_phrase}"
-    kind = detail.get("type", "")
-    status = response.status_code
-    cls = ERROR_BY_STATUS.get(status)
-    if cls is not None:
-        return cls(message, status, detail)
-    if status in (400, 422):
-        # the server's argument errors become the same built-in-compatible types a local model raises
-        cls = {"UnknownArgumentError": UnknownArgumentError, "InvalidSettingError": InvalidSettingError}.get(kind, InputError)
-        exc = cls(message)
-        exc.status, exc.detail = status, detail  # type: ignore[attr-defined]
-        return exc  # type: ignore[return-value]
-    return ServerError(message, status, detail)
+    return ServerError.answered(response.status_code, str(message), detail)
 
 
 class Transport:
-    """One ``httpx.Client`` to one server, shared by a model's calls and sessions (thread-safe)."""
+    """One ``httpx.Client`` to one server, shared by a model's calls and sessions (thread-safe).
+
+    ``http_transport`` replaces the network under the retry policy (``httpx.MockTransport`` in tests).
+    """
 
     def __init__(
         self,
@@ -79,6 +48,7 @@ class Transport:
         max_retries: int = 5,
         max_backoff_time: float = 30.0,
         max_concurrent_requests: int = 8,
+        http_transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
@@ -86,74 +56,57 @@ class Transport:
         self.max_backoff_time = max_backoff_time
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         limits = httpx.Limits(max_connections=max_concurrent_requests + 4, max_keepalive_connections=max_concurrent_requests + 4)
-        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, limits=limits)
+        inner = http_transport if http_transport is not None else httpx.HTTPTransport(limits=limits)
+        self.retry = RetryTransport(inner, max_retries=max_retries, max_backoff_time=max_backoff_time, timeout=timeout)
+        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=self.retry)
         self._slots = threading.BoundedSemaphore(max_concurrent_requests)
-        self.retries_done = 0
+
+    @property
+    def retries_done(self) -> int:
+        return self.retry.retries_done
 
     def backoff(self, attempt: int, retry_after: str | None = None) -> float:
-        """Seconds to wait before retry ``attempt`` (1-based): exponential with jitter, capped."""
-        if retry_after:
-            try:
-                return min(float(retry_after), self.max_backoff_time)
-            except ValueError:
-                pass
-        return min(self.max_backoff_time, 0.25 * 2 ** (attempt - 1)) * random.uniform(0.75, 1.25)
+        """Seconds to wait before retry ``attempt`` (1-based), as the retry policy computes it."""
+        return self.retry.backoff(attempt, retry_after)
 
     def request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
-        """Send with retries; returns a 2xx response or raises the typed error."""
-        return self._with_retries(method, path, timeout, lambda t: self.client.request(method, path, timeout=t, **kwargs))
+        """Send (with the transport's retries); returns a 2xx response or raises the typed error."""
+        wait = timeout or self.timeout
+        with self._slots, self._typed_errors(method, path, wait):
+            response = self.client.request(method, path, timeout=wait, **kwargs)
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response
 
     def download(self, path: str, target: Path, *, timeout: float | None = None) -> Path:
         """GET ``path`` into the file ``target`` in chunks, never whole in memory, with the retries and typed
         errors of ``request``; a transfer that breaks part-way starts again (a GET changes nothing)."""
-
-        def fetch(t: float) -> httpx.Response:
-            with self.client.stream("GET", path, timeout=t) as response:
-                if response.status_code >= 400:
-                    response.read()  # the error's JSON, for error_from_response
-                    return response
-                with Path(target).open("wb") as out:
-                    for chunk in response.iter_bytes():
-                        out.write(chunk)
-                return response
-
-        self._with_retries("GET", path, timeout, fetch)
-        return Path(target)
-
-    def _with_retries(self, method: str, path: str, timeout: float | None, send: Callable[[float], httpx.Response]) -> httpx.Response:
-        attempt = 0
         wait = timeout or self.timeout
-        deadline = time.monotonic() + self.max_backoff_time * 2 + wait * (self.max_retries + 1)
+        attempt = 0
         while True:
             attempt += 1
             try:
-                with self._slots:
-                    response = send(wait)
-            except httpx.TimeoutException as exc:
-                if isinstance(exc, httpx.ConnectTimeout) or method in IDEMPOTENT:
-                    if self._may_retry(attempt, deadline):
-                        continue
-                raise RequestTimeoutError(f"{method} {path}: no answer from {self.url} within {wait:g} s") from None
-            except httpx.TransportError as exc:
-                if isinstance(exc, httpx.ConnectError) or method in IDEMPOTENT:
-                    if self._may_retry(attempt, deadline):
-                        continue
-                raise ServerConnectionError(f"{method} {path}: cannot reach the server at {self.url} ({exc.__class__.__name__}: {exc})") from None
-            if response.status_code in RETRY_STATUSES and self._may_retry(attempt, deadline, response.headers.get("retry-after")):
-                continue
-            if response.status_code >= 400:
-                raise error_from_response(response)
-            return response
+                with self._slots, self._typed_errors("GET", path, wait), self.client.stream("GET", path, timeout=wait) as response:
+                    if response.status_code >= 400:
+                        response.read()  # the error's JSON, for error_from_response
+                        raise error_from_response(response)
+                    with Path(target).open("wb") as out:
+                        out.writelines(response.iter_bytes())
+                return Path(target)
+            except (ServerConnectionError, RequestTimeoutError):
+                if attempt > self.max_retries:
+                    raise
+                self.retry._sleep(self.backoff(attempt))
 
-    def _may_retry(self, attempt: int, deadline: float, retry_after: str | None = None) -> bool:
-        if attempt > self.max_retries:
-            return False
-        wait = self.backoff(attempt, retry_after)
-        if time.monotonic() + wait > deadline:
-            return False
-        self.retries_done += 1
-        time.sleep(wait)
-        return True
+    @contextmanager
+    def _typed_errors(self, method: str, path: str, wait: float) -> Iterator[None]:
+        """httpx's failures to get an answer, as sightline's ``TransportError`` branch."""
+        try:
+            yield
+        except httpx.TimeoutException:
+            raise RequestTimeoutError(f"{method} {path}: no answer from {self.url} within {wait:g} s") from None
+        except httpx.TransportError as exc:
+            raise ServerConnectionError(f"{method} {path}: cannot reach the server at {self.url} ({exc.__class__.__name__}: {exc})") from None
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs).json()

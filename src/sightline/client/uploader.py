@@ -10,7 +10,6 @@ or ``with`` block), when the server's session has ended (it takes no more items)
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from sightline.client.downsize import Scale, shrink
+from sightline.client.encoding import Encoding, encode_pixels
 from sightline.client.transport import Transport
 from sightline.errors import SightlineError
 from sightline.inputs.images import array_to_rgb, decode_image_bytes, pil_to_rgb, read_image_file
@@ -29,14 +29,6 @@ MAX_FILES_PER_REQUEST = 16
 FIRST_REQUEST_FILES = 2
 MAX_BYTES_PER_REQUEST = 8 * 1024 * 1024
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart headers and the meta field, next to the files of a request
-
-
-def _png(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
 
 
 class Uploader(threading.Thread):
@@ -51,6 +43,7 @@ class Uploader(threading.Thread):
         session_ended: Callable[[], bool],
         downsize_to: int | None = None,
         limits: dict[str, Any] | None = None,
+        encoding: Encoding = "png",
     ) -> None:
         super().__init__(name=f"sightline-upload-{session_id[:8]}", daemon=True)
         self.transport = transport
@@ -61,6 +54,7 @@ class Uploader(threading.Thread):
         self._wait_progress = wait_progress
         self._session_ended = session_ended  # true once the server's session is final (or unreadable)
         self.downsize_to = downsize_to
+        self.encoding = encoding  # how in-memory pixels travel (client/encoding.py)
         limits = limits or {}
         self.max_file_bytes: int | None = limits.get("max_file_bytes")
         self.max_request_bytes: int | None = limits.get("max_request_bytes")
@@ -147,7 +141,7 @@ class Uploader(threading.Thread):
             if small is not None:
                 self.scales[index] = small[1]
                 return small[0], "image.jpg"
-        return _png(pixels), "image.png"
+        return encode_pixels(pixels, self.encoding)
 
     def _add_image(self, source: Source, index: int, meta: dict[str, Any]) -> None:
         try:

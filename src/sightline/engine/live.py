@@ -17,7 +17,6 @@ import numpy as np
 
 from sightline.inputs.images import array_to_rgb
 from sightline.prediction import Prediction
-from sightline.video.tracking import VideoTracker
 
 
 @dataclass
@@ -97,7 +96,7 @@ class NewestFrameWorker:
             self._cond.notify_all()
         self._thread.join(timeout=30)
 
-    def __enter__(self) -> "NewestFrameWorker":
+    def __enter__(self) -> NewestFrameWorker:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -110,6 +109,8 @@ class LiveStream(NewestFrameWorker):
     def __init__(self, predict: Callable[[np.ndarray], Prediction], tracking_config: dict[str, Any] | None = None, fps_hint: float = 30.0) -> None:
         super().__init__("sightline-live")
         self._predict = predict
+        from sightline.video.tracking import VideoTracker  # the trackers package (OpenCV) only when tracking
+
         self._tracker = VideoTracker(tracking_config, fps_hint) if tracking_config is not None else None
         self._received = self._processed = 0
         self._done_times: deque[float] = deque(maxlen=30)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sightline.engine.runner import SessionRunner
 from sightline.engine.status import SessionState, SessionStatus
 from sightline.errors import InputError, PredictionFailedError, SessionTimeoutError
 from sightline.prediction import Prediction
+
+if TYPE_CHECKING:
+    from sightline.engine.runner import SessionRunner
 
 
 class PredictionSession(ABC):
@@ -98,7 +100,7 @@ class PredictionSession(ABC):
             self._wait(max(status.done, self._cursor) + 10**12, min(0.2, remaining) if remaining else 0.2)
         return status
 
-    def __enter__(self) -> "PredictionSession":
+    def __enter__(self) -> PredictionSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -175,3 +177,7 @@ class LocalPredictionSession(PredictionSession):
 
     def __len__(self) -> int:
         return len(self._runner)
+
+
+# documented and shown as sightline.<name>, where users import them from
+PredictionSession.__module__ = "sightline"

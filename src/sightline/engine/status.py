@@ -49,3 +49,7 @@ class SessionStatus:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SessionStatus":
         return cls(**{**d, "state": SessionState(d["state"])})
+
+
+# documented and shown as sightline.<name>, where users import them from
+SessionState.__module__ = "sightline"

@@ -16,8 +16,6 @@ from sightline.prediction import Prediction
 from sightline.video.encode import AnnotatedVideoWriter
 from sightline.video.tracking import VideoTracker, validate_tracking_config
 
-VIDEO_KWARGS = ("tracking", "tracking_config", "annotated_video", "traces")
-
 
 def parse_video_kwargs(extra: Mapping[str, Any]) -> dict[str, Any]:
     tracking = extra.get("tracking", False)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import supervision as sv
 
-from sightline.drawing import class_color
 from sightline.settings import PredictSettings
+
+if TYPE_CHECKING:  # supervision (with SciPy) loads on first use, so importing the client stays fast
+    import supervision as sv
 
 
 class Task(str, enum.Enum):
@@ -65,6 +66,8 @@ class Model(ABC):
         """
 
     def info(self) -> ModelInfo:
+        from sightline.drawing import class_color
+
         return ModelInfo(
             name=self.name,
             task=self.task,
@@ -123,3 +126,8 @@ def info_from_dict(d: dict[str, Any]) -> ModelInfo:
         framework=d.get("framework", ""),
         extra={k: v for k, v in d.items() if k not in known},
     )
+
+
+# documented and shown as sightline.<name>, where users import them from
+Task.__module__ = "sightline"
+Model.__module__ = "sightline"

@@ -55,3 +55,7 @@ def load_model(model: str | Path, device: str = "auto") -> Model:
         return from_checkpoint(ckpt, name=ckpt.meta.get("name") or path.stem, device=device)
     known = ", ".join(e.name for e in list_models())
     raise ModelLoadError(f"no model named {name!r} and no checkpoint file at that path; known names: {known}")
+
+
+# documented and shown as sightline.<name>, where users import them from
+list_models.__module__ = "sightline"

@@ -12,54 +12,18 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as db
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sightline.errors import (
-    AuthenticationError,
-    ConflictError,
-    DeployError,
-    InputError,
-    InsufficientStorageError,
-    InvalidSettingError,
-    ModelLoadError,
-    NotFoundError,
-    PayloadTooLargeError,
-    RateLimitedError,
-    ServerError,
-    ServiceUnavailableError,
-    SightlineError,
-    UnknownArgumentError,
-)
-
+from sightline.errors import SightlineError, status_of
 from sightline.workspace.blobs import no_room_error
 
 log = logging.getLogger("sightline.server")
-
-STATUS_OF: list[tuple[type[BaseException], int]] = [
-    (AuthenticationError, 401),
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (PayloadTooLargeError, 413),
-    (InsufficientStorageError, 507),
-    (RateLimitedError, 429),
-    (ServiceUnavailableError, 503),
-    (UnknownArgumentError, 422),
-    (InvalidSettingError, 422),
-    (InputError, 400),
-    (ModelLoadError, 400),
-    (DeployError, 500),
-]
-
 
 def error_body(kind: str, message: str, status: int, **extra: object) -> dict:
     return {"error": {"type": kind, "message": message, "status": status, **extra}}
 
 
 def status_for(exc: BaseException) -> int:
-    if isinstance(exc, ServerError) and exc.status:
-        return exc.status
-    for cls, status in STATUS_OF:
-        if isinstance(exc, cls):
-            return status
-    return 500
+    """The status of an error answer: each sightline error class carries its own (``sightline.errors``)."""
+    return status_of(exc)
 
 
 # database errors in words: their own text carries SQL, parameters and server details, which stay in the log

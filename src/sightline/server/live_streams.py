@@ -60,7 +60,7 @@ class LiveStreams:
         with self._lock:
             entry = self._entries.pop(sid, None)
         if entry is None:
-            raise NotFoundError(f"no live stream {sid!r}", 404)
+            raise NotFoundError(f"no live stream {sid!r}")
         return entry.stream
 
     def list(self) -> list[LiveStream]:

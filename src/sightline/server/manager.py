@@ -89,7 +89,7 @@ class ModelManager:
             key = name or self.default
             if key is None or key not in self._workers:
                 loaded = ", ".join(self._workers) or "none"
-                raise NotFoundError(f"model {key!r} is not loaded (loaded: {loaded}); load it with POST /v1/models/load", 404)
+                raise NotFoundError(f"model {key!r} is not loaded (loaded: {loaded}); load it with POST /v1/models/load")
             self._workers.move_to_end(key)
             return self._workers[key]
 
@@ -97,7 +97,7 @@ class ModelManager:
         with self._lock:
             worker = self._workers.pop(name, None)
             if worker is None:
-                raise NotFoundError(f"model {name!r} is not loaded", 404)
+                raise NotFoundError(f"model {name!r} is not loaded")
             if self.default == name:
                 self.default = next(iter(self._workers), None)
         worker.close()

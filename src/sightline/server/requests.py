@@ -44,7 +44,7 @@ async def read_form(request: Request, config: ServerConfig) -> tuple[dict[str, A
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
     for f in files:
         if f.size is not None and f.size > config.max_file_bytes:
-            raise PayloadTooLargeError(f"file {f.filename!r} is {f.size:,} bytes, over the limit of {config.max_file_bytes:,}", 413)
+            raise PayloadTooLargeError(f"file {f.filename!r} is {f.size:,} bytes, over the limit of {config.max_file_bytes:,}")
     fields = {k: parse_json_field(v, k) for k, v in form.items() if not isinstance(v, UploadFile)}
     return fields, files
 

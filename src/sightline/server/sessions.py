@@ -181,7 +181,7 @@ class SessionStore:
         with self._lock:
             session = self._sessions.get(sid)
         if session is None:
-            raise NotFoundError(f"no session {sid!r}: it never existed, was deleted, or expired", 404)
+            raise NotFoundError(f"no session {sid!r}: it never existed, was deleted, or expired")
         session.touch()
         return session
 

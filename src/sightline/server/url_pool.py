@@ -37,13 +37,13 @@ class UrlFetchPool:
         ``wait_s`` seconds (0: refuse at once)."""
         acquired = self._slots.acquire(timeout=wait_s) if wait_s > 0 else self._slots.acquire(blocking=False)
         if not acquired:
-            raise RateLimitedError(f"URL {url!r}: {BUSY_MESSAGE}", 429)
+            raise RateLimitedError(f"URL {url!r}: {BUSY_MESSAGE}")
         submitted = time.monotonic()
         try:
             future = self._executor.submit(self._fetch_image, url, submitted)
         except RuntimeError:  # shut down
             self._slots.release()
-            raise RateLimitedError(f"URL {url!r}: the server is shutting down", 429) from None
+            raise RateLimitedError(f"URL {url!r}: the server is shutting down") from None
         future.add_done_callback(lambda _: self._slots.release())
         return future
 

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
-
 from sightline.errors import InputError
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"})
@@ -39,6 +37,8 @@ def probe_video(path: str | Path, name: str | None = None) -> VideoInfo:
     """Probe a video file; ``InputError`` when it cannot be opened or has no video stream.
 
     Messages call the file ``name`` (default: its file name), never by where it is kept."""
+    import av  # imported here: a client that sends no video never needs PyAV
+
     path = str(path)
     name = name or Path(path).name
     try:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,7 +15,7 @@ from sightline.engine.status import SessionStatus
 from sightline.errors import InputError, InsufficientStorageError
 from sightline.inputs.images import decode_image_bytes
 from sightline.inputs.items import InputItem
-from sightline.prediction import Prediction
+from sightline.prediction import Prediction, png_bytes
 from sightline.workspace.names import MAX_NAME_BYTES, valid_name
 from sightline.workspace.records import Obj
 from sightline.workspace.retry import retried_transaction, with_retries
@@ -37,7 +34,6 @@ from sightline.workspace.uploads import (
 
 log = logging.getLogger("sightline.workspace")
 
-UPLOAD_KWARGS = ("upload", "upload_project", "iou_merge_threshold")
 
 
 class RunUploader:
@@ -160,7 +156,7 @@ class RunUploader:
                 pred.project_id, pred.dataset_id, pred.video_id = self.project_id, self.dataset_id, vid
             return result
         try:
-            data = item.raw() if item.raw is not None else _png(item.image)
+            data = item.raw() if item.raw is not None else png_bytes(item.image)
             name = Path(pred.image_path or pred.image_url or pred.source or "image").name or "image"
             if "." not in name:
                 name += ".png"
@@ -241,14 +237,6 @@ def _default_project_name(model_name: str) -> str:
     return f"{short} {stamp}"
 
 
-def _png(image: np.ndarray | None) -> bytes:
-    if image is None:
-        raise InputError("no pixels to store")
-    buf = io.BytesIO()
-    PILImage.fromarray(image).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def upload_predictions(
     ws: Workspace,
     predictions: list[Prediction],
@@ -288,11 +276,3 @@ def upload_predictions(
         except Exception:  # the uploads are in; only the record's end is missing, and the log says so
             log.warning("run %s: could not record its end (%s)", uploader.run_id, state, exc_info=True)
     return uploader.totals, uploader.project_id if mode is UploadMode.CREATE else (predictions[0].project_id if predictions else None)
-
-
-def prediction_bytes(pred: Prediction) -> bytes:
-    """The encoded image behind a prediction: the file's own bytes, else its pixels as PNG."""
-    if pred.image_path:
-        with open(pred.image_path, "rb") as fh:
-            return fh.read()
-    return _png(pred.image)

@@ -392,3 +392,7 @@ class Workspace:
             )
             for o in objects
         ]
+
+
+# documented and shown as sightline.<name>, where users import them from
+Workspace.__module__ = "sightline"

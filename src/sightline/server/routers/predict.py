@@ -69,7 +69,7 @@ async def fetch_urls(pool: UrlFetchPool, sources: list[tuple[dict[str, Any], Any
                 busy += 1
                 sources[i] = (meta, partial(_raise, InputError(str(exc))))
     if busy and busy == len(sources):
-        raise RateLimitedError(f"{busy} URL(s) refused: {BUSY_MESSAGE}", 429)
+        raise RateLimitedError(f"{busy} URL(s) refused: {BUSY_MESSAGE}")
     results = await asyncio.gather(*pending.values(), return_exceptions=True)
     for i, result in zip(pending, results):
         meta = sources[i][0]

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from sightline.engine.video_steps import parse_video_kwargs
 from sightline.errors import ConflictError, InputError, InvalidSettingError, NotFoundError, PayloadTooLargeError, RateLimitedError
-from sightline.video.timeline import build_timeline
+from sightline.inputs.resolve import plan_sources
+from sightline.inputs.workspace import ID_SOURCES, workspace_sources
 from sightline.server.bodies import AddItems, CreateSession, ItemsForm, SessionItem, parse_body, request_body
 from sightline.server.requests import is_multipart, read_form, read_json, save_upload
 from sightline.server.sessions import Callback, ServerSession
 from sightline.server.state import ServerState, get_state
 from sightline.server.uploads import Upload, client_meta
-from sightline.settings import parse_options, parse_settings
-from sightline.engine.video_steps import VIDEO_KWARGS, parse_video_kwargs
-from sightline.inputs.resolve import plan_sources
-from sightline.inputs.workspace import ID_SOURCES, workspace_sources
+from sightline.settings import VIDEO_KWARGS, parse_options, parse_settings
 from sightline.video.probe import is_video_path
+from sightline.video.timeline import build_timeline
 from sightline.workspace.run_upload import RunUploader
 from sightline.workspace.uploads import parse_mode, parse_threshold
 
@@ -105,7 +105,7 @@ async def add_items(sid: str, request: Request) -> dict:
     state: ServerState = get_state(request)
     session = state.sessions.get(sid)
     if session.uploads.pending >= MAX_BACKLOG:
-        raise RateLimitedError(f"session {sid} has {session.uploads.pending} items waiting; send more once it catches up", 429)
+        raise RateLimitedError(f"session {sid} has {session.uploads.pending} items waiting; send more once it catches up")
     if is_multipart(request):
         fields, files = await read_form(request, state.config)
         form = await run_in_threadpool(parse_body, ItemsForm, fields)
@@ -175,48 +175,44 @@ async def results(
 
 
 @router.get("/{sid}/events")
-async def events(sid: str, request: Request, after: int = AFTER) -> StreamingResponse:
+async def events(sid: str, request: Request, after: int = AFTER) -> EventSourceResponse:
     """Server-sent events: ``result`` (id = cursor after it), ``status`` on progress, ``end`` when final.
 
     The stream runs on the event loop and holds no worker thread while it waits. It ends when the
     session is final and every result is sent, when the client disconnects, or when the server shuts
-    down (uvicorn cancels open responses after its graceful-shutdown timeout).
+    down (uvicorn cancels open responses after its graceful-shutdown timeout). sse-starlette frames the
+    events and sends a keepalive comment every ``KEEPALIVE_S``, so clients tell a quiet run from a dead link.
     """
     session = get_state(request).sessions.get(sid)
     last_id = request.headers.get("last-event-id")
     cursor = int(last_id) if last_id and last_id.isdigit() else after
 
-    async def stream() -> AsyncIterator[str]:
+    async def stream() -> AsyncIterator[ServerSentEvent]:
         nonlocal cursor
         last = None
-        yield ": connected\n\n"
-        quiet_since = time.monotonic()
+        yield ServerSentEvent(comment="connected")
         while not await request.is_disconnected():
             page = session.runner.results(cursor, 32)
             if page:
                 payloads = await run_in_threadpool(lambda: [json.dumps(p.to_dict()) for p in page])
                 for data in payloads:
                     cursor += 1
-                    yield f"id: {cursor}\nevent: result\ndata: {data}\n\n"
+                    yield ServerSentEvent(data, event="result", id=str(cursor))
             final = session.status().state.is_final  # read before describing, so the description is at least as new
             described = _describe(session)
             key = (described["state"], described["done"], described["total"], described["failed"])
             if key != last:
                 last = key
-                quiet_since = time.monotonic()
-                yield f"event: status\ndata: {json.dumps(described)}\n\n"
-            elif time.monotonic() - quiet_since > KEEPALIVE_S:  # lets clients tell a quiet run from a dead link
-                quiet_since = time.monotonic()
-                yield ": keepalive\n\n"
+                yield ServerSentEvent(json.dumps(described), event="status")
             if final and cursor >= described["done"]:
-                yield f"event: end\ndata: {json.dumps(described)}\n\n"
+                yield ServerSentEvent(json.dumps(described), event="end")
                 return
             if not page:
                 await session.wait_async(cursor, 0.5)
             await asyncio.sleep(0)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+    return EventSourceResponse(stream(), headers=headers, ping=KEEPALIVE_S)
 
 
 @router.get("/{sid}/video")
@@ -224,9 +220,9 @@ def annotated_video(sid: str, request: Request) -> FileResponse:
     """The annotated H.264 video of a finished video session that asked for one."""
     session = get_state(request).sessions.get(sid)
     if not session.status().state.is_final:
-        raise ConflictError("the session is still running: the annotated video is ready when it ends", 409)
+        raise ConflictError("the session is still running: the annotated video is ready when it ends")
     if not session.video.outputs:
-        raise NotFoundError("this session made no annotated video (create it with annotated_video=true and a video input)", 404)
+        raise NotFoundError("this session made no annotated video (create it with annotated_video=true and a video input)")
     path = next(iter(session.video.outputs.values()))
     return FileResponse(path, media_type="video/mp4", filename="annotated.mp4")
 

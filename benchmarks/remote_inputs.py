@@ -1,0 +1,74 @@
+"""Remote vs. in-process throughput per input kind: JPEG files, PNG files, NumPy arrays, PIL images.
+
+    .venv/bin/python benchmarks/remote_inputs.py [--images 48] [--batch-size 4] [--rounds 5]
+
+The same 640x480 images go through ``sightline.load`` (in this process) and through a server started
+with ``sightline.deploy`` (its own process, on loopback, sharing the cores), in one interleaved run so
+drift in machine load hits every side alike. Arrays and PIL images travel as the client chooses for
+the server (raw PPM on loopback, PNG elsewhere); ``--array-encoding png`` forces the old PNG path.
+Target: each remote/in-process ratio >= 0.90.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from common import load_demo, make_images, rate_row, settle
+from PIL import Image
+
+import sightline
+
+
+def rate(model, inputs, batch_size: int) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    preds = model.predict(input=inputs, batch_size=batch_size)
+    elapsed = time.perf_counter() - start
+    assert len(preds) == len(inputs) if isinstance(inputs, list) else True
+    assert all(p.ok for p in preds), [p.error for p in preds if not p.ok][:3]
+    return len(preds) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--array-encoding", choices=["auto", "raw", "png"], default="auto")
+    args = parser.parse_args()
+
+    images = make_images(args.images)
+    local = load_demo()
+    with tempfile.TemporaryDirectory() as tmp, sightline.deploy("demo/shapes", device="cpu", max_batch_size=args.batch_size) as remote:
+        if args.array_encoding != "auto":
+            remote.array_encoding = args.array_encoding
+        jpegs, pngs = Path(tmp) / "jpeg", Path(tmp) / "png"
+        jpegs.mkdir()
+        pngs.mkdir()
+        for i, im in enumerate(images):
+            Image.fromarray(im).save(jpegs / f"{i:04d}.jpg", quality=90)
+            Image.fromarray(im).save(pngs / f"{i:04d}.png")
+        pils = [Image.fromarray(im) for im in images]
+        kinds = {"JPEG files": jpegs, "PNG files": pngs, "NumPy arrays": images, "PIL images": pils}
+        warm = images[: args.batch_size * 2]
+        local.predict(input=warm, batch_size=args.batch_size)
+        remote.predict(input=warm, batch_size=args.batch_size)
+        results: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in kinds}
+        for _ in range(args.rounds):
+            for kind, inputs in kinds.items():
+                settle()
+                results[kind][0].append(rate(local, inputs, args.batch_size))
+                settle()
+                results[kind][1].append(rate(remote, inputs, args.batch_size))
+        encoding = remote.array_encoding
+
+    print(f"demo/shapes, {args.images} images 640x480, batch {args.batch_size}, {args.rounds} interleaved rounds; arrays sent as {encoding}")
+    for kind, (in_process, over_http) in results.items():
+        rate_row(f"in-process ({kind})", in_process, "img/s")
+        rate_row(f"server on loopback ({kind})", over_http, "img/s", in_process, "(target >= 0.90)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""In-memory pixels travel raw (PPM) to a server on this machine and as PNG to any other; both lossless."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+import sightline
+from sightline.client.encoding import encode_pixels, encoding_for, is_loopback
+from sightline.inputs.images import decode_image_bytes
+
+
+@pytest.mark.parametrize(("url", "loopback"), [
+    ("http://127.0.0.1:8000", True), ("http://localhost:8000", True), ("http://[::1]:8000", True), ("http://127.8.9.1", True),
+    ("http://gpu-box:8000", False), ("https://10.0.0.5", False), ("http://[2001:db8::1]:80", False), ("http://localhost.example.com", False),
+])
+def test_which_servers_count_as_this_machine(url: str, loopback: bool) -> None:
+    assert is_loopback(url) is loopback
+    assert encoding_for(url) == ("raw" if loopback else "png")
+
+
+def test_both_encodings_are_lossless(samples) -> None:
+    rgb = samples[0].image
+    for encoding in ("raw", "png"):
+        data, name = encode_pixels(rgb, encoding)
+        assert (decode_image_bytes(data) == rgb).all(), name
+    assert len(encode_pixels(rgb, "raw")[0]) == rgb.size + len(b"P6\n%d %d\n255\n" % (rgb.shape[1], rgb.shape[0]))
+
+
+def test_a_local_server_gets_raw_pixels_and_answers_as_for_png(server, samples) -> None:
+    images = [s.image for s in samples[:4]] + [Image.fromarray(samples[4].image)]
+    with sightline.connect(server.url) as raw, sightline.connect(server.url) as png:
+        png.array_encoding = "png"
+        assert raw.array_encoding == "raw"
+        sent: list[str] = []
+        raw._transport.client.event_hooks["request"].append(
+            lambda r: sent.append(r.read().decode("latin-1")) if r.url.path.endswith("/items") else None)
+        got_raw, got_png = raw.predict(input=images), png.predict(input=images)
+    assert any("image.ppm" in body and "P6\n" in body for body in sent)
+    for a, b in zip(got_raw, got_png):
+        assert a.ok and a.classes == b.classes and a.image_size == b.image_size
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+
+
+def test_a_raw_upload_claiming_too_many_pixels_fails_only_itself(server, samples) -> None:
+    lying = b"P6\n100000 100000\n255\n" + b"\x00" * 3000  # a header that claims 10^10 pixels
+    with sightline.connect(server.url) as model:
+        sid = httpx.post(f"{server.url}/v1/sessions", json={"model": model.info.name, "total": 2}).json()["id"]
+        good_bytes, _ = encode_pixels(samples[0].image, "raw")
+        files = [("files", ("x.ppm", lying, "application/octet-stream")), ("files", ("y.ppm", good_bytes, "application/octet-stream"))]
+        answer = httpx.post(f"{server.url}/v1/sessions/{sid}/items", files=files,
+                            data={"meta": '[{"kind": "image"}, {"kind": "image"}]', "close": "true"})
+        assert answer.status_code < 400, answer.text
+        session = model.session(sid)
+        session.wait_done(timeout=120)
+        failed, good = session.results()
+    assert not failed.ok and ("pixels" in failed.error or "too large" in failed.error), failed.error
+    assert good.ok and len(good) > 0
