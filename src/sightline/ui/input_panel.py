@@ -45,6 +45,20 @@ class ChosenInput:
     kwargs: dict[str, Any] = field(default_factory=dict)  # workspace IDs
     video_source: str | None = None
 
+    @property
+    def label(self) -> str:
+        """What is run, in a few words (for the list of past runs)."""
+        if self.kind == "video":
+            return os.path.basename(str(self.input))
+        if self.kind in ("images", "urls"):
+            items = list(self.input or [])
+            return os.path.basename(str(items[0]).rstrip("/")) if len(items) == 1 else f"{len(items)} {'images' if self.kind == 'images' else 'URLs'}"
+        for key, word in (("image_ids", "workspace images"), ("dataset_id", "workspace datasets"), ("video_id", "workspace video")):
+            if key in self.kwargs:
+                value = self.kwargs[key]
+                return f"{len(value)} {word}" if isinstance(value, list) else f"{word} {value}"
+        return f"workspace project {self.kwargs.get('project_id')}"
+
 
 def build(ctx: AppContext) -> InputPanel:
     kind = gr.State("images")
@@ -106,14 +120,14 @@ def choose(ctx: AppContext, state: UserState, kind: str, files: list[str] | None
 
 
 def project_choices(state: UserState) -> Any:
-    """Projects with their sizes, as (label, id) pairs."""
+    """Projects with their sizes, as (label, id) pairs; the project picked stays picked."""
     try:
         projects = state.connection.model.workspace.projects()
     except SightlineError as exc:
         return gr.update(choices=[], value=None), f"**The workspace could not be listed:** {describe(exc)}"
     choices = [(f"{p.name} — {p.images} images, {p.datasets} datasets", p.id) for p in projects]
     note = "" if choices else "The workspace has no projects yet: upload a run with mode **create** to make one."
-    return gr.update(choices=choices, value=None), note
+    return gr.update(choices=choices), note
 
 
 def dataset_choices(state: UserState, project: int | None) -> Any:
