@@ -237,6 +237,29 @@ def test_a_video_run_ends_with_the_annotated_video(ctx, state, sample_video):
     assert image.shape[:2] == (360, 480)
 
 
+def test_a_gallery_page_of_a_video_decodes_the_video_once(ctx, sample_video, monkeypatch):
+    """Tiles of frames 0, 12, ..., 60 read one by one decode 1 + 13 + ... + 61 frames; a page, one pass."""
+    import sightline.video.decode as decode
+
+    state = ctx.new_user()
+    state, *_ = start(ctx, state, sources(kind="video", video=str(sample_video)), stride=12, tracking=False)
+    tick_until_final(state)
+    run = state.run
+    for thumb in run.folder.glob("*.jpg"):  # drawn by the ticks already: draw the page again from the video
+        thumb.unlink()
+    decoded = []  # frames each call decodes: a pass always starts at the video's first frame
+    real = decode.decode_frames
+
+    def counting(path, frames):  # type: ignore[no-untyped-def]
+        decoded.append(frames[-1] + 1 if len(frames) else 0)
+        return real(path, frames)
+
+    monkeypatch.setattr(decode, "decode_frames", counting)
+    gallery, _, _ = review_panel.refresh(state, 0.0, 60)
+    assert [c.split(":")[0] for _, c in gallery] == [f"frame {f}" for f in range(0, 72, 12)]
+    assert sum(decoded) <= 61, f"decoded {sum(decoded)} frames for a page of 6 tiles up to frame 60"
+
+
 def test_the_registry_forgets_old_runs_and_deletes_their_files(tmp_path):
     from sightline.ui.state import RunRegistry
 
