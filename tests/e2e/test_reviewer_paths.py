@@ -267,3 +267,44 @@ def test_the_end_of_a_long_video_is_reviewed_without_decoding_it_per_tile(page, 
     page.locator("#gallery button.thumbnail-item").nth(59).click()
     wait_text(page, "view-name", r"long_clip\.mp4.*frame 2999", timeout=30_000)
     print(f"gallery page of frames 2940-2999 shown {time.monotonic() - finished:.1f} s after the run finished")
+
+
+# --- 6 and 12: a workspace video is run on its own; the upload mode follows the run ------------------
+def test_a_workspace_video_runs_and_a_dataset_of_videos_says_why_not(page):
+    from tests.e2e.pages import choose
+
+    open_tab(page, "Workspace")
+    choose(page, "ws-project", "Demo shapes")
+    choose(page, "ws-datasets", "videos")
+    run(page)  # a dataset run predicts images only: this one has none, and the page says so
+    wait_text(page, "run-message", r"no images: pick the video")
+    choose(page, "ws-images", "video: moving_shapes.mp4")
+    page.locator("#video-settings").get_by_text("Video").first.click()
+    set_number(page, "stride", 12)
+    run(page)
+    wait_total(page, 6)
+    assert "iou_merge" in page.locator("#upload-mode input:checked").first.evaluate("e => e.value")
+    wait_text(page, "upload-target", r"Into the images these results came from, in \*?\*?Demo shapes")
+
+
+# --- 12: smaller things -------------------------------------------------------------------------------
+def test_errors_read_whole_and_hints_name_what_to_click(page, start_server):
+    other = start_server(api_key="s3cret")
+    page.locator("#model-change").get_by_text("Change model").first.click()
+    page.locator("#model-change").get_by_role("tab", name="Connect").click()
+    page.locator("#server-url textarea, #server-url input").first.fill(other.url)
+    page.locator("#server-key input").fill("wrong")
+    page.locator("#connect").click()
+    assert "Bearer <key>" in wait_text(page, "model-message", r"Could not connect")  # not eaten as an HTML tag
+
+    open_tab(page, "Webcam")
+    assert "Click to Access Webcam" in text_of(page, "webcam-stats")
+
+    open_tab(page, "Images")
+    add_images(page, SAMPLES[:1])
+    run(page)
+    wait_total(page, 1)
+    page.locator("#gallery button.thumbnail-item").first.click()
+    page.locator("#large-view img").first.wait_for(timeout=LONG)
+    assert ".png" in (page.locator("#large-view img").first.get_attribute("src") or ""), "Download saves a PNG, not image.webp"
+    assert page.locator("#large-view button[aria-label*='hare' i], #large-view button[title*='hare' i]").count() == 0

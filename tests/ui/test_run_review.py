@@ -298,3 +298,15 @@ def test_previews_come_small_from_local_jpegs_and_the_workspace(ctx, ws_server):
     small = preview_pixels(ctx.own, local, None, THUMB_SIDE)
     h, w = local.image_size
     assert THUMB_SIDE <= max(small.shape[:2]) < max(h, w)  # decoded at reduced scale, never below the thumbnail size
+
+
+def test_errors_name_uploaded_files_without_temp_paths_and_keep_angle_brackets():
+    import tempfile
+
+    from sightline.ui.state import describe
+
+    where = f"{tempfile.gettempdir()}/gradio/0a1b2c3d/holiday photo.jpg"
+    text = describe(ValueError(f"cannot identify image file '{where}'"))
+    assert "holiday photo.jpg" in text and tempfile.gettempdir() not in text
+    assert describe(ValueError("missing or wrong API key: send 'Authorization: Bearer <key>'")).endswith("Bearer &lt;key&gt;'")
+    assert describe(ValueError("see https://example.com/a/b.jpg")) == "see https://example.com/a/b.jpg"

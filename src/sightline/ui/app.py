@@ -57,6 +57,7 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
         restore, open_run = run_panel.wire(run, ctx, state, inputs, settings, review, page_size)
         review_panel.wire(review, state, page_size)
         upload_panel.wire(upload, state, review.conf, followups)
+        run.started.then(upload_panel.mode_for_run, [state, upload.mode], [upload.mode])
         attached = [state, *run.attached, review.video, run.past]
 
         def redraw(event: Any) -> None:

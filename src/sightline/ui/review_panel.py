@@ -58,7 +58,8 @@ class ReviewPanel:
 def build() -> ReviewPanel:
     with gr.Row():
         with gr.Column(scale=5):
-            gallery = gr.Gallery(label="Results", columns=3, height=430, object_fit="contain", allow_preview=False, elem_id="gallery")
+            gallery = gr.Gallery(label="Results", columns=3, height=430, object_fit="contain", allow_preview=False, elem_id="gallery",
+                                 buttons=["download", "fullscreen"])
             with gr.Row():
                 prev_page = gr.Button("◀ Previous", size="sm", elem_id="prev-page")
                 page_info = gr.Markdown("", elem_id="page-info")
@@ -67,7 +68,9 @@ def build() -> ReviewPanel:
         with gr.Column(scale=6):
             view_name = gr.Markdown(NO_SELECTION, elem_id="view-name")
             # PNG: "Download" saves a lossless picture (the default WebP is lossy and surprises people)
-            view = gr.Image(label="Selected result", type="numpy", format="png", interactive=False, height=430, elem_id="large-view")
+            # no "share": it posts to Hugging Face Spaces discussions and fails anywhere else
+            view = gr.Image(label="Selected result", type="numpy", format="png", interactive=False, height=430, elem_id="large-view",
+                            buttons=["download", "fullscreen"])
             with gr.Row():
                 boxes = gr.Checkbox(True, label="Boxes", elem_id="show-boxes")
                 masks = gr.Checkbox(True, label="Masks", elem_id="show-masks")

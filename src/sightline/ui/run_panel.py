@@ -40,6 +40,7 @@ class RunPanel:
     open_past: gr.Button
     tab: gr.Textbox
     browser: gr.Textbox
+    started: Any = None  # the Run click's event, once wired: other panels follow it with .then
 
     @property
     def attached(self) -> list[Any]:
@@ -209,7 +210,7 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
 
     # queue=False: the start is handled as its request arrives, so a reload right after pressing Run
     # cannot drop it from the queue; the reloaded tab then waits for it (RunRegistry.starting)
-    panel.run.click(
+    panel.started = panel.run.click(
         on_start, [state, *inputs.sources, *settings.all], [state, panel.progress, panel.message, panel.timer, panel.past, *cleared],
         queue=False,
     )

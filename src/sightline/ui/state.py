@@ -278,8 +278,9 @@ TEMP_PATH = re.compile("(?:" + "|".join(re.escape(d.rstrip("/")) for d in {tempf
 
 
 def describe(value: Any) -> str:
-    """A short readable form of an exception for the page: the message, never a traceback, and a file in
-    a temporary folder (an upload's copy on the server) by its name only."""
+    """A short readable form of an exception for the page (Markdown): the message, never a traceback, a
+    file in a temporary folder (an upload's copy on the server) by its name only, and ``<`` ``>`` kept."""
     text = str(value).strip() or type(value).__name__
     text = TEMP_PATH.sub(r"\1", text)
+    text = text.replace("<", "&lt;").replace(">", "&gt;")  # Markdown would take "<key>" for a tag and drop it
     return text.splitlines()[0] if len(text) > 600 else text

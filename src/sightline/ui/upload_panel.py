@@ -66,6 +66,18 @@ def describe_target(state: UserState, mode: str) -> str:
     return f"Into the images these results came from, in **{', '.join(known[p] for p in sorted(projects))}**."
 
 
+def mode_for_run(state: UserState, mode: str) -> Any:
+    """After a new run: a workspace run is offered ``iou_merge`` (into the images it came from, without
+    duplicates), any other run ``create`` (the only mode that fits it)."""
+    run = state.run
+    if run is None:
+        return gr.skip()
+    wanted = "iou_merge" if run.kind == "workspace" else "create"
+    if run.kind == "workspace" and mode != "create":
+        return gr.skip()  # the reviewer chose a workspace mode already
+    return wanted if wanted != mode else gr.skip()
+
+
 def send(state: UserState, mode: str, threshold: float, project: str, conf: float, dry_run: bool) -> str:
     """Preview (``dry_run``) or perform the upload of what the reviewer keeps; a summary either way."""
     run = state.run
