@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 from typing_extensions import Unpack
@@ -163,8 +164,12 @@ class PredictAPI(ABC):
         project: str | None = None,
         iou_merge_threshold: float = 0.9,
         dry_run: bool = False,
+        video: str | Path | None = None,
     ) -> dict[str, Any]:
         """Upload predictions already made (after review) to the workspace; ``dry_run`` previews the counts.
+
+        ``video``: the video file the predictions' frames come from; ``create`` then adds it as a video with
+        each frame's objects and track ids, rather than one image per frame.
 
         Returns ``{"totals": {...}, "project_id": ..., "items": [per-prediction counts]}``.
         """

@@ -121,14 +121,16 @@ class LocalModel(PredictAPI):
         return LiveStream(predict, config)
 
     def upload(self, predictions: list[Prediction], mode: str, *, project: str | None = None, iou_merge_threshold: float = 0.9,
-               dry_run: bool = False) -> dict[str, Any]:
+               dry_run: bool = False, video: str | Path | None = None) -> dict[str, Any]:
         if self.workspace is None:
             raise InputError("upload needs a workspace: sightline.load(..., workspace=sightline.Workspace(...))")
         parsed = parse_mode(mode)
-        images = [prediction_bytes(p) for p in predictions] if parsed is UploadMode.CREATE else None
+        with_video = video is not None and parsed is UploadMode.CREATE and not dry_run
+        images = [prediction_bytes(p) for p in predictions] if parsed is UploadMode.CREATE and not with_video else None
         copies = [Prediction.from_dict(p.to_dict()) for p in predictions]  # the caller's objects stay as they are
         totals, project_id = upload_predictions(self.workspace, copies, parsed, model_name=self.name, threshold=parse_threshold(iou_merge_threshold),
-                                                project_name=project, images=images, dry_run=dry_run)
+                                                project_name=project, images=images, dry_run=dry_run,
+                                                video_file=str(video) if with_video else None)
         return {"totals": totals.to_dict(), "project_id": project_id, "items": [p.upload for p in copies]}
 
     def close(self) -> None:

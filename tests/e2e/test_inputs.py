@@ -24,7 +24,7 @@ def test_video_runs_with_tracking_and_plays_annotated(page):
     page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length == 36", timeout=LONG)
     assert "frame 10:" in text_of(page, "gallery")  # every second frame: 0, 2, 4, ...
     page.locator("#gallery button.thumbnail-item").nth(10).click()
-    wait_text(page, "keep", r"track \d+")  # tracked objects carry their track id
+    wait_text(page, "keep", r"track #\d+")  # tracked objects carry their track id
 
 
 def test_urls_with_a_broken_one_fail_only_that_item(page, file_server):

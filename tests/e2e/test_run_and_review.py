@@ -50,7 +50,7 @@ def test_gallery_fills_while_progress_moves_then_review_refilters(page, app_url,
 
     runs_before = sessions(page.url.rstrip("/"))
     page.locator("#gallery button.thumbnail-item").first.click()
-    wait_text(page, "keep", r"#0 ")
+    wait_text(page, "keep", r"object 0: ")
     page.wait_for_function(f"{OBJECT_ROWS} >= 2", timeout=LONG)
     before = object_rows(page)
     assert before >= 2

@@ -29,7 +29,13 @@ def test_each_kind_becomes_the_right_input(ctx, state, sample_dir, sample_video)
     # the most specific workspace choice wins: images over datasets over the project
     chosen = choose(ctx, state, kind="workspace", project=1, datasets=[1, 2], images=["3", 4])
     assert (chosen.kind, chosen.input, chosen.kwargs) == ("workspace", None, {"image_ids": [3, 4]})
-    assert choose(ctx, state, kind="workspace", project=1, datasets=["2"]).kwargs == {"dataset_id": [2]}
+    assert choose(ctx, state, kind="workspace", project=1, datasets=["1"]).kwargs == {"dataset_id": [1]}
+    # dataset 2 of "Demo shapes" holds only its video: a dataset run would predict nothing, so it says so
+    with pytest.raises(InputError, match="no images: pick the video"):
+        choose(ctx, state, kind="workspace", project=1, datasets=["2"])
+    assert choose(ctx, state, kind="workspace", project=1, datasets=[2], images=["video:1"]).kwargs == {"video_id": 1}
+    with pytest.raises(InputError, match="Pick one video, or images only"):
+        choose(ctx, state, kind="workspace", project=1, datasets=[1, 2], images=["video:1", 3])
     assert choose(ctx, state, kind="workspace", project=1).kwargs == {"project_id": 1}
     assert choose(ctx, state, kind="workspace", project=0).kwargs == {"project_id": 0}
 
@@ -74,7 +80,7 @@ def test_a_file_over_the_size_limit_is_named(ws_server, sample_dir):
 def test_projects_datasets_and_images_are_listed_with_their_sizes(ws_server, state):
     _, project_id = ws_server
     update, note = input_panel.project_choices(state)
-    assert update["choices"] == [("Demo shapes — 4 images, 2 datasets", project_id)] and update["value"] is None
+    assert update["choices"] == [("Demo shapes — 4 images, 2 datasets", project_id)] and "value" not in update  # the project picked stays picked
     assert note == ""
 
     datasets, images = input_panel.dataset_choices(state, project_id)

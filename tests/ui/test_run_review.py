@@ -32,9 +32,10 @@ def finished(ctx, sample_dir):  # type: ignore[no-untyped-def]
     """One tab that ran the model over four sample images to the end, and every tick it saw."""
     state = ctx.new_user()
     files = [str(sample_dir / f"img_{i:02d}.png") for i in range(4)]
-    state, progress, message, timer, remembered = start(ctx, state, sources(files=files), conf=0.25)
-    assert message == "" and timer_active(timer) and state.run is not None
-    assert remembered == {"session": state.run.id} and state.run.id
+    state.tab, state.browser = "tab-0000001", "browser-0001"
+    state, progress, message, timer, past = start(ctx, state, sources(files=files), conf=0.25)
+    assert message == "" and timer_active(timer) and state.run is not None and state.run.id
+    assert [v for _, v in past["choices"]] == [state.run.id] and "4 images" in past["choices"][0][0]
     assert "data-state=" in progress
     return state, tick_until_final(state, conf=0.0, page_size=3)
 
@@ -61,13 +62,18 @@ def test_a_run_fills_the_gallery_and_finishes(finished, ctx):
 
 def test_pages_of_the_gallery(finished):
     state, _ = finished
-    state = review_panel.turn_page(state, 1)
+    state.selected = 0
+    state = review_panel.turn_page(state, 1, 3)
     gallery, label, _ = review_panel.refresh(state, 0.0, 3)
     assert label == "Page 2 of 2 · results 4–4 of 4" and len(gallery) == 1
-    state = review_panel.turn_page(state, 5)  # past the end: clamped to the last page
+    assert state.selected == 3  # the selection follows the gallery's highlighted place onto the new page
+    state = review_panel.turn_page(state, 5, 3)  # past the end: clamped to the last page
     assert review_panel.refresh(state, 0.0, 3)[1] == "Page 2 of 2 · results 4–4 of 4" and state.page == 1
-    state = review_panel.turn_page(state, -9)
-    assert review_panel.refresh(state, 0.0, 3)[1].startswith("Page 1 of 2") and state.page == 0
+    state = review_panel.turn_page(state, -9, 3)
+    assert review_panel.refresh(state, 0.0, 3)[1].startswith("Page 1 of 2") and state.page == 0 and state.selected == 0
+    state.selected = 2
+    assert review_panel.turn_page(state, 1, 3).selected is None  # the new page has no third item: nothing is selected
+    state.page, state.selected = 0, None
     # picking the first picture of page 2 selects the fourth result
     state.page = 1
     state = review_panel.select(state, 3, gr.SelectData(None, {"index": 0, "value": None}))
@@ -85,7 +91,8 @@ def test_review_rejects_objects_and_filters_by_confidence(finished):
     assert n >= 2
     state.selected = position
 
-    image, keep, rows, counts = review_panel.show(state, 0.0, True, True, True)
+    image, name, keep, rows, counts = review_panel.show(state, 0.0, True, True, True)
+    assert os.path.basename(pred.image_path) in name  # the large view names its item
     assert image.shape[:2] == pred.image_size and image.dtype == np.uint8
     assert [i for _, i in keep["choices"]] == list(range(n)) and keep["value"] == list(range(n))
     assert [r[0] for r in rows] == list(range(n)) and all(r[-1] == "yes" for r in rows)
@@ -95,7 +102,7 @@ def test_review_rejects_objects_and_filters_by_confidence(finished):
     total = sum(len(p) for p in run.predictions)
     state = review_panel.set_kept(state, 0.0, list(range(1, n)))  # untick object #0
     assert run.rejected == {position: {0}}
-    _, keep, rows, counts = review_panel.show(state, 0.0, True, True, True)
+    _, _, keep, rows, counts = review_panel.show(state, 0.0, True, True, True)
     assert keep["value"] == list(range(1, n)) and rows[0][-1] == "rejected"
     assert counts.startswith(f"**{total - 1}** of {total} objects in 4 results") and "1 rejected by hand" in counts
     assert review_panel.counts(run, 0.0) == counts
@@ -105,7 +112,7 @@ def test_review_rejects_objects_and_filters_by_confidence(finished):
 
     # a high review confidence hides objects: from the view, the counts and what an upload sends
     high = float(np.sort(pred.scores)[-1])  # only the best object of this image passes
-    _, keep, rows, counts = review_panel.show(state, high, True, True, True)
+    _, _, keep, rows, counts = review_panel.show(state, high, True, True, True)
     best = int(np.argmax(pred.scores))
     assert [i for _, i in keep["choices"]] == [best] and len(rows) == 1
     kept = sum(int((p.scores >= high).sum()) for p in run.predictions) - (1 if pred.scores[0] >= high else 0)
@@ -137,16 +144,25 @@ def test_thumbnails_are_drawn_once_per_look(finished):
 
 def test_restore_after_a_refresh_finds_the_same_run(finished, ctx):
     state, _ = finished
-    fresh, progress, timer = run_panel.restore(ctx, None, {"session": state.run.id})
+    fresh, progress, timer, _, _, past = run_panel.restore(ctx, None, state.tab, state.browser)
     assert fresh is not state and fresh.run is state.run and timer_active(timer)  # the next tick shows the end
+    assert [v for _, v in past["choices"]] == [state.run.id] and past["value"] == state.run.id
     assert progress_attrs(progress) == {"state": "completed", "done": "4", "total": "4"}
     *_, timer, _ = run_panel.tick(fresh, 0.0, 3)
     assert not timer_active(timer)
 
-    for remembered in ({"session": "no-such-session"}, {"session": None}, None):
-        fresh, progress, timer = run_panel.restore(ctx, None, remembered)
-        assert fresh.run is None and not timer_active(timer) and "No run yet" in progress
+    # another tab of the same browser starts empty, with this run in its list of past runs
+    other, progress, timer, _, _, past = run_panel.restore(ctx, None, "tab-0000002", state.browser)
+    assert other.run is None and not timer_active(timer) and "No run yet" in progress
+    assert [v for _, v in past["choices"]] == [state.run.id] and past["value"] is None
+    opened = run_panel.open_run(ctx, other, state.run.id)
+    assert other.run is state.run and progress_attrs(opened[1])["state"] == "completed"
+    assert run_panel.restore(ctx, None, "tab-0000002", state.browser)[0].run is state.run  # a reload keeps what it opened
+    for tab, browser in (("no-such-tab-id", "no-such-browser"), (None, None), ("<script>", "../../etc")):
+        fresh, progress, timer, _, _, past = run_panel.restore(ctx, None, tab, browser)
+        assert fresh.run is None and not timer_active(timer) and "No run yet" in progress and past["choices"] == []
         assert fresh.connection.label == OWN_LABEL
+        assert run_panel.open_run(ctx, fresh, state.run.id)[0].run is None  # another browser's run is not opened
 
 
 def test_start_needs_an_input_and_refuses_bad_settings(ctx, state):
@@ -156,9 +172,9 @@ def test_start_needs_an_input_and_refuses_bad_settings(ctx, state):
         (sources(kind="workspace", project=1), {"classes": []}, "Tick at least one class"),
         (sources(kind="workspace", project=1), {"classes": ["dog"]}, "['dog'] are not classes of this model"),
     ]:
-        state, progress, message, timer, remembered = start(ctx, state, src, **values)
+        state, progress, message, timer, past = start(ctx, state, src, **values)
         assert message.startswith("**Could not start:**") and needle in message, message
-        assert state.run is None and is_skip(progress) and is_skip(timer) and is_skip(remembered)
+        assert state.run is None and is_skip(progress) and is_skip(timer) and is_skip(past)
     out = run_panel.tick(state, 0.0, 60)
     assert "No run yet" in out[0] and not timer_active(out[5])
     assert run_panel.stop(state) == "Nothing is running."
@@ -202,7 +218,7 @@ def test_a_broken_url_fails_alone(ctx, state, file_server):
     assert [c for _, c in gallery] == [f"img_00.png: {first}", "missing.png: failed", "gone.png: failed", f"img_01.png: {last}"]
     # the large view of a failed item says why instead of drawing
     state.selected = 1
-    image, keep, rows, text = review_panel.show(state, 0.0, True, True, True)
+    image, _, keep, rows, text = review_panel.show(state, 0.0, True, True, True)
     assert image is None and keep["choices"] == [] and text.startswith("**missing.png** could not be used:")
     assert len(run.reviewed(0.0)) == 2  # an upload sends only what worked
 
@@ -219,6 +235,29 @@ def test_a_video_run_ends_with_the_annotated_video(ctx, state, sample_video):
     state.selected = 2  # the large view reads the frame back from the page's own copy of the video
     image, *_ = review_panel.show(state, 0.0, True, True, True)
     assert image.shape[:2] == (360, 480)
+
+
+def test_a_gallery_page_of_a_video_decodes_the_video_once(ctx, sample_video, monkeypatch):
+    """Tiles of frames 0, 12, ..., 60 read one by one decode 1 + 13 + ... + 61 frames; a page, one pass."""
+    import sightline.video.decode as decode
+
+    state = ctx.new_user()
+    state, *_ = start(ctx, state, sources(kind="video", video=str(sample_video)), stride=12, tracking=False)
+    tick_until_final(state)
+    run = state.run
+    for thumb in run.folder.glob("*.jpg"):  # drawn by the ticks already: draw the page again from the video
+        thumb.unlink()
+    decoded = []  # frames each call decodes: a pass always starts at the video's first frame
+    real = decode.decode_frames
+
+    def counting(path, frames):  # type: ignore[no-untyped-def]
+        decoded.append(frames[-1] + 1 if len(frames) else 0)
+        return real(path, frames)
+
+    monkeypatch.setattr(decode, "decode_frames", counting)
+    gallery, _, _ = review_panel.refresh(state, 0.0, 60)
+    assert [c.split(":")[0] for _, c in gallery] == [f"frame {f}" for f in range(0, 72, 12)]
+    assert sum(decoded) <= 61, f"decoded {sum(decoded)} frames for a page of 6 tiles up to frame 60"
 
 
 def test_the_registry_forgets_old_runs_and_deletes_their_files(tmp_path):
@@ -259,3 +298,15 @@ def test_previews_come_small_from_local_jpegs_and_the_workspace(ctx, ws_server):
     small = preview_pixels(ctx.own, local, None, THUMB_SIDE)
     h, w = local.image_size
     assert THUMB_SIDE <= max(small.shape[:2]) < max(h, w)  # decoded at reduced scale, never below the thumbnail size
+
+
+def test_errors_name_uploaded_files_without_temp_paths_and_keep_angle_brackets():
+    import tempfile
+
+    from sightline.ui.state import describe
+
+    where = f"{tempfile.gettempdir()}/gradio/0a1b2c3d/holiday photo.jpg"
+    text = describe(ValueError(f"cannot identify image file '{where}'"))
+    assert "holiday photo.jpg" in text and tempfile.gettempdir() not in text
+    assert describe(ValueError("missing or wrong API key: send 'Authorization: Bearer <key>'")).endswith("Bearer &lt;key&gt;'")
+    assert describe(ValueError("see https://example.com/a/b.jpg")) == "see https://example.com/a/b.jpg"

@@ -61,7 +61,7 @@ def test_append_then_iou_merge_on_a_workspace_run(fresh):
     assert sum(labels(workspace, project_id)) == 0  # a preview changes nothing
     done = upload_panel.send(state, "append", 0.5, "", 0.0, False)
     assert done.startswith("**Uploaded** (append): did add") and numbers(done) == numbers(preview)
-    assert "Project **Demo shapes** now has 4 images in 2 datasets" in done
+    assert "Project **Demo shapes** now has 4 images and 1 video in 2 datasets" in done
     assert sum(labels(workspace, project_id)) == found
 
     # merging the same results again right after: every object is a duplicate of the one just appended
@@ -148,10 +148,11 @@ def test_a_run_on_another_server_uploads_there(fresh, sample_dir, tmp_path):
         state, _, message = model_panel.connect_to(ctx, ctx.new_user(), other.url, "")
         assert message.startswith("Connected")
         src = sources(files=[str(sample_dir / "img_00.png")])
-        state, _, message, _, remembered = run_panel.start(ctx, state, src, settings())
+        state.tab = "tab-on-other-server"
+        state, _, message, _, _ = run_panel.start(ctx, state, src, settings())
         tick_until_final(state)
         # after a refresh the tab is on this app's server again, but the run (and its upload) is on the other one
-        state, _, _ = run_panel.restore(ctx, None, remembered)
+        state, *_ = run_panel.restore(ctx, None, state.tab, None)
         assert state.connection.label == OWN_LABEL and state.run.model.url.rstrip("/") == other.url
         assert other.url in upload_panel.describe_target(state, "create")
         done = upload_panel.send(state, "create", 0.5, "Elsewhere", 0.0, False)

@@ -194,12 +194,16 @@ class RemoteModel(PredictAPI):
         return RemoteLiveStream(self._transport, body)
 
     def upload(self, predictions: list[Prediction], mode: str, *, project: str | None = None, iou_merge_threshold: float = 0.9,
-               dry_run: bool = False) -> dict[str, Any]:
+               dry_run: bool = False, video: str | Path | None = None) -> dict[str, Any]:
         """Upload (or with ``dry_run`` preview) predictions into the server's workspace.
 
         Large uploads go in parts of at most ``UPLOAD_PART_ITEMS`` predictions (and, for ``create``, about
         ``UPLOAD_PART_BYTES`` of images); a ``create`` in parts fills one project. The answer sums the parts.
+        ``video``: the local video file the predictions' frames come from; ``create`` then sends it once and
+        the new project gets a video with each frame's objects and track ids (one request, no parts).
         """
+        if video is not None and mode == "create" and not dry_run:
+            return self._upload_video(predictions, Path(video), project, iou_merge_threshold)
         answer: dict[str, Any] = {"totals": {}, "project_id": None, "items": []}
         for part in self._upload_parts(predictions, mode, dry_run):
             request = {"mode": mode, "predictions": [p.to_dict() for p, _ in part], "iou_merge_threshold": iou_merge_threshold,
@@ -215,6 +219,19 @@ class RemoteModel(PredictAPI):
             answer["project_id"] = answer["project_id"] if answer["project_id"] is not None else got.get("project_id")
             answer["items"].extend(got.get("items") or [])
         return answer
+
+    def _upload_video(self, predictions: list[Prediction], video: Path, project: str | None, threshold: float) -> dict[str, Any]:
+        if any(p.frame_idx is None for p in predictions):
+            raise InputError("video= is for predictions of that video's frames: some of these have no frame_idx")
+        request = {"mode": "create", "predictions": [p.to_dict() for p in predictions], "iou_merge_threshold": threshold,
+                   "project": project, "model": self.info.name, "video": True}
+        try:
+            with video.open("rb") as fh:
+                got = self._transport.post("/v1/uploads", files=[("files", (video.name, fh, "application/octet-stream"))],
+                                           data={"request": json.dumps(request)})
+        except OSError as exc:
+            raise InputError(f"the video {video.name!r} could not be read: {exc.strerror or exc}") from None
+        return {"totals": got["totals"], "project_id": got.get("project_id"), "items": got.get("items") or []}
 
     def _upload_parts(self, predictions: list[Prediction], mode: str, dry_run: bool) -> Any:
         """Predictions in request-sized parts, each paired with its image bytes when the server needs them."""

@@ -128,8 +128,10 @@ class RemotePredictionSession(PredictionSession):
     def status(self) -> SessionStatus:
         with self._cond:
             status = self._status
-        if not status.state.is_final and self._error is None and not self._reader.is_alive():
-            status = self.refresh()  # the push channel is closed: ask
+        if not status.state.is_final and not self._reader.is_alive():
+            # the push channel is closed (or gave up on a dead server): ask, so a gone server raises
+            # ServerConnectionError here rather than leaving a "running" status frozen for good
+            status = self.refresh()
         return status
 
     def refresh(self) -> SessionStatus:

@@ -7,6 +7,7 @@ The page is a client of the SDK: every panel predicts, uploads and lists the wor
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI
@@ -54,14 +55,24 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
         followups += input_panel.wire(inputs, ctx, state)
         model_panel.wire(model, ctx, state, followups)
         live_panel.wire(inputs.live, ctx, state, settings.conf)
-        restore = run_panel.wire(run, ctx, state, inputs, settings, review, page_size)
+        restore, open_run = run_panel.wire(run, ctx, state, inputs, settings, review, page_size)
         review_panel.wire(review, state, page_size)
-        upload_panel.wire(upload, state, review.conf)
-        demo.load(restore, [state, run.remembered], [state, run.progress, run.timer]).then(
-            lambda s: s.run.conf if s is not None and s.run else gr.skip(), [state], [review.conf], queue=False
-        ).then(
-            lambda s, c: review_panel.refresh(s, c, page_size), [state, review.conf], review.refreshed
-        ).then(upload_panel.describe_target, [state, upload.mode], [upload.target])
+        upload_panel.wire(upload, state, review.conf, followups)
+        run.started.then(upload_panel.mode_for_run, [state, upload.mode], [upload.mode])
+        attached = [state, *run.attached, review.video, run.past]
+
+        def redraw(event: Any) -> None:
+            """After the tab shows another run: its confidence, gallery, empty large view, upload target."""
+            event.then(
+                lambda s: s.run.conf if s is not None and s.run else gr.skip(), [state], [review.conf], queue=False
+            ).then(
+                lambda s, *look: (*review_panel.refresh(s, look[0], page_size), *review_panel.show(s, *look)),
+                [state, *review.look], [*review.refreshed, *review.shown],
+            ).then(upload_panel.describe_target, [state, upload.mode], [upload.target])
+
+        # the tab's and the browser's ids come from the page's script (run_panel.IDS_JS), then the tab's run
+        redraw(demo.load(None, None, [run.tab, run.browser], js=run_panel.IDS_JS).then(restore, [state, run.tab, run.browser], attached))
+        redraw(run.open_past.click(open_run, [state, run.past], attached))
         run.timer.tick(upload_panel.describe_target, [state, upload.mode], [upload.target], show_progress="hidden")
     # handlers are short (runs happen in the session's own threads), so many users' clicks proceed at once
     demo.queue(default_concurrency_limit=16)

@@ -46,6 +46,20 @@ class ChosenInput:
     kwargs: dict[str, Any] = field(default_factory=dict)  # workspace IDs
     video_source: str | None = None
 
+    @property
+    def label(self) -> str:
+        """What is run, in a few words (for the list of past runs)."""
+        if self.kind == "video":
+            return os.path.basename(str(self.input))
+        if self.kind in ("images", "urls"):
+            items = list(self.input or [])
+            return os.path.basename(str(items[0]).rstrip("/")) if len(items) == 1 else f"{len(items)} {'images' if self.kind == 'images' else 'URLs'}"
+        for key, word in (("image_ids", "workspace images"), ("dataset_id", "workspace datasets"), ("video_id", "workspace video")):
+            if key in self.kwargs:
+                value = self.kwargs[key]
+                return f"{len(value)} {word}" if isinstance(value, list) else f"{word} {value}"
+        return f"workspace project {self.kwargs.get('project_id')}"
+
 
 def build(ctx: AppContext) -> InputPanel:
     kind = gr.State("images")
@@ -63,7 +77,8 @@ def build(ctx: AppContext) -> InputPanel:
         with gr.Tab("Workspace", id="workspace", elem_id="tab-workspace") as tabs["workspace"]:
             project = gr.Dropdown([], label="Project", elem_id="ws-project")
             datasets = gr.Dropdown([], multiselect=True, label="Datasets (empty = the whole project)", elem_id="ws-datasets")
-            images = gr.Dropdown([], multiselect=True, label="Images (empty = all of the chosen datasets)", elem_id="ws-images")
+            images = gr.Dropdown([], multiselect=True, label="Images or a video (empty = the images of the chosen datasets)",
+                                 elem_id="ws-images")
             refresh = gr.Button("Refresh lists", size="sm", elem_id="ws-refresh")
     message = gr.Markdown(elem_id="input-message")
     return InputPanel(kind, tabs, files, video, urls, project, datasets, images, refresh, live, message)
@@ -97,26 +112,54 @@ def choose(ctx: AppContext, state: UserState, kind: str, files: list[str] | None
         return ChosenInput("urls", lines)
     if kind == "workspace":
         if images:
+            videos = [int(str(i)[len(VIDEO_PREFIX):]) for i in images if str(i).startswith(VIDEO_PREFIX)]
+            if videos and len(images) > 1:
+                raise InputError("Pick one video, or images only: a video runs on its own (its frames, tracked).")
+            if videos:
+                return ChosenInput("workspace", kwargs={"video_id": videos[0]})
             return ChosenInput("workspace", kwargs={"image_ids": [int(i) for i in images]})
         if datasets:
-            return ChosenInput("workspace", kwargs={"dataset_id": [int(d) for d in datasets]})
-        if project is not None:
-            return ChosenInput("workspace", kwargs={"project_id": int(project)})
-        raise InputError("Pick a project (and maybe datasets or images) in the Workspace tab first.")
+            chosen = ChosenInput("workspace", kwargs={"dataset_id": [int(d) for d in datasets]})
+        elif project is not None:
+            chosen = ChosenInput("workspace", kwargs={"project_id": int(project)})
+        else:
+            raise InputError("Pick a project (and maybe datasets or images) in the Workspace tab first.")
+        _check_videos(state, project, datasets)
+        return chosen
     if kind == "webcam":
         raise InputError("The webcam predicts live as it streams: press the record button under the camera.")
     raise InputError(f"unknown input kind {kind!r}")
 
 
+VIDEO_PREFIX = "video:"  # the images list offers videos too, as "video:<id>"
+
+
+def _check_videos(state: UserState, project: int | None, datasets: list[int] | None) -> None:
+    """A dataset or project run predicts images only: say so when that leaves nothing (or skips videos)."""
+    try:
+        chosen = state.connection.model.workspace.datasets(int(project)) if project is not None else []
+    except SightlineError:
+        return  # the run itself says what is wrong with the workspace
+    if datasets:
+        chosen = [d for d in chosen if d.id in {int(x) for x in datasets}]
+    images, videos = sum(d.images for d in chosen), sum(d.videos for d in chosen)
+    if chosen and videos and not images:
+        raise InputError(f"These datasets hold {videos} video{'s' if videos != 1 else ''} and no images: pick the video in the "
+                         "Images or a video list to run it (a dataset run predicts images only).")
+    if videos:
+        gr.Info(f"{videos} video{'s' if videos != 1 else ''} in these datasets {'are' if videos != 1 else 'is'} not part of this run: "
+                "a dataset or project run predicts images only; pick a video in the list to run it.")
+
+
 def project_choices(state: UserState) -> Any:
-    """Projects with their sizes, as (label, id) pairs."""
+    """Projects with their sizes, as (label, id) pairs; the project picked stays picked."""
     try:
         projects = state.connection.model.workspace.projects()
     except SightlineError as exc:
         return gr.update(choices=[], value=None), f"**The workspace could not be listed:** {describe(exc)}"
     choices = [(f"{p.name} — {p.images} images, {p.datasets} datasets", p.id) for p in projects]
     note = "" if choices else "The workspace has no projects yet: upload a run with mode **create** to make one."
-    return gr.update(choices=choices, value=None), note
+    return gr.update(choices=choices), note
 
 
 def dataset_choices(state: UserState, project: int | None) -> Any:
@@ -132,11 +175,14 @@ def dataset_choices(state: UserState, project: int | None) -> Any:
 
 
 def image_choices(state: UserState, datasets: list[int] | None) -> Any:
-    choices = []
+    """The chosen datasets' images, then their videos (as "video:<id>": a video runs on its own)."""
+    choices: list[tuple[str, Any]] = []
     try:
         for d in datasets or []:
             for im in state.connection.model.workspace.images(int(d)):
                 choices.append((f"{im.name} ({im.width}×{im.height}, {im.annotations} objects)", im.id))
+            for v in state.connection.model.workspace.videos(int(d)):
+                choices.append((f"video: {v.name} ({v.frame_count} frames, {v.width}×{v.height})", f"{VIDEO_PREFIX}{v.id}"))
     except SightlineError as exc:
         gr.Warning(describe(exc))
     return gr.update(choices=choices, value=[])

@@ -35,7 +35,8 @@ def build() -> LivePanel:
             webcam_options=gr.WebcamOptions(mirror=False, constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}),
         )
         output = gr.Image(label="Live predictions", type="numpy", interactive=False, elem_id="webcam-output")
-    stats = gr.Markdown("Press the record button under the camera to start predicting live.", elem_id="webcam-stats")
+    stats = gr.Markdown("Click **Click to Access Webcam** and allow the camera, then press the record button under it to "
+                        "predict live.", elem_id="webcam-stats")
     return LivePanel(camera, output, stats)
 
 

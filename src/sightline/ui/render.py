@@ -81,8 +81,11 @@ def failed_tile(side: int = THUMB_SIDE) -> np.ndarray:
     return tile
 
 
-def progress_html(status: SessionStatus | None) -> str:
-    """The run's progress bar: done/total, rate, time left and failures, in words a person reads."""
+def progress_html(status: SessionStatus | None, lost: bool = False) -> str:
+    """The run's progress bar: done/total, rate, time left and failures, in words a person reads.
+    ``lost``: the run's server is gone; the bar keeps the last progress seen and says so."""
+    if status is None and lost:
+        return "<div class='sl-progress' data-state='lost'><b>Server gone</b> before the run's progress was read.</div>"
     if status is None:
         return "<div class='sl-progress sl-idle'>No run yet. Choose an input and press <b>Run</b>.</div>"
     total = status.total or 0
@@ -90,15 +93,18 @@ def progress_html(status: SessionStatus | None) -> str:
     parts = [f"<b>{status.done}</b> of <b>{total or '?'}</b> done"]
     if status.rate:
         parts.append(f"{status.rate:.1f} items/s")
-    if status.eta_s is not None and not status.state.is_final:
+    if status.eta_s is not None and not status.state.is_final and not lost:
         parts.append(f"about {_duration(status.eta_s)} left")
     parts.append(f"{_duration(status.elapsed_s)} elapsed")
     if status.failed:
         parts.append(f"<span class='sl-failed'>{status.failed} failed</span>")
     state = {SessionState.COMPLETED: "Finished", SessionState.STOPPED: "Stopped", SessionState.FAILED: "Failed"}.get(status.state, "Running")
+    if lost and not status.state.is_final:
+        state = "Server gone"
+    value = "lost" if lost and not status.state.is_final else status.state.value
     error = f"<div class='sl-error'>{html.escape(status.error)}</div>" if status.error else ""
     return (
-        f"<div class='sl-progress' data-state='{status.state.value}' data-done='{status.done}' data-total='{total}'>"
+        f"<div class='sl-progress' data-state='{value}' data-done='{status.done}' data-total='{total}'>"
         f"<div class='sl-bar'><div class='sl-fill' style='width:{pct:.1f}%'></div></div>"
         f"<div class='sl-line'><b>{state}</b> · {' · '.join(parts)}</div>{error}</div>"
     )

@@ -5,8 +5,10 @@ annotated video of a video run."""
 from __future__ import annotations
 
 import hashlib
+import html
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -16,7 +18,8 @@ from sightline.errors import SightlineError
 from sightline.ui.render import THUMB_SIDE, caption, draw, failed_tile, item_name, save_jpeg
 from sightline.ui.state import Run, UserState, describe, preview_pixels, source_pixels
 
-TABLE_HEADERS = ["#", "class", "score", "track", "x0", "y0", "x1", "y1", "kept"]
+NO_SELECTION = "Click a picture in the gallery to see it large."
+TABLE_HEADERS = ["object", "class", "score", "track", "x0", "y0", "x1", "y1", "kept"]
 
 
 @dataclass
@@ -26,6 +29,7 @@ class ReviewPanel:
     prev_page: gr.Button
     next_page: gr.Button
     view: gr.Image
+    view_name: gr.Markdown
     boxes: gr.Checkbox
     masks: gr.Checkbox
     labels: gr.Checkbox
@@ -48,20 +52,25 @@ class ReviewPanel:
     @property
     def shown(self) -> list[Any]:
         """What ``show`` returns, in order."""
-        return [self.view, self.keep, self.table, self.counts]
+        return [self.view, self.view_name, self.keep, self.table, self.counts]
 
 
 def build() -> ReviewPanel:
     with gr.Row():
         with gr.Column(scale=5):
-            gallery = gr.Gallery(label="Results", columns=3, height=430, object_fit="contain", allow_preview=False, elem_id="gallery")
+            gallery = gr.Gallery(label="Results", columns=3, height=430, object_fit="contain", allow_preview=False, elem_id="gallery",
+                                 buttons=["download", "fullscreen"])
             with gr.Row():
                 prev_page = gr.Button("◀ Previous", size="sm", elem_id="prev-page")
                 page_info = gr.Markdown("", elem_id="page-info")
                 next_page = gr.Button("Next ▶", size="sm", elem_id="next-page")
             video = gr.Video(label="Annotated video", visible=False, autoplay=False, elem_id="annotated-video")
         with gr.Column(scale=6):
-            view = gr.Image(label="Selected result (click a picture in the gallery)", type="numpy", interactive=False, height=430, elem_id="large-view")
+            view_name = gr.Markdown(NO_SELECTION, elem_id="view-name")
+            # PNG: "Download" saves a lossless picture (the default WebP is lossy and surprises people)
+            # no "share": it posts to Hugging Face Spaces discussions and fails anywhere else
+            view = gr.Image(label="Selected result", type="numpy", format="png", interactive=False, height=430, elem_id="large-view",
+                            buttons=["download", "fullscreen"])
             with gr.Row():
                 boxes = gr.Checkbox(True, label="Boxes", elem_id="show-boxes")
                 masks = gr.Checkbox(True, label="Masks", elem_id="show-masks")
@@ -71,7 +80,7 @@ def build() -> ReviewPanel:
     keep = gr.CheckboxGroup([], label="Objects of this image: untick to reject before upload", elem_id="keep")
     table = gr.Dataframe(headers=TABLE_HEADERS, label="Objects", interactive=False, elem_id="objects")
     counts = gr.Markdown(elem_id="review-counts")
-    return ReviewPanel(gallery, page_info, prev_page, next_page, view, boxes, masks, labels, conf, keep, table, counts, video)
+    return ReviewPanel(gallery, page_info, prev_page, next_page, view, view_name, boxes, masks, labels, conf, keep, table, counts, video)
 
 
 # --- pictures -------------------------------------------------------------------------------------
@@ -108,15 +117,51 @@ def _preview(run: Run, position: int) -> np.ndarray:
     cache = _cache(run)
     if position in cache:  # the large view has it whole already
         return cache.get(run, position)
+    frames = run.extras.get("page_frames", {})
+    if position in frames:
+        return frames[position]
     return preview_pixels(run.model, run.predictions[position], run.video_source, THUMB_SIDE)
+
+
+def prefetch_frames(run: Run, positions: list[int]) -> None:
+    """Decode the video frames a gallery page still needs in one pass over the video, small.
+
+    Reading frames one by one decodes each from the start of the video (a page near the end of a long
+    clip then decodes the clip sixty times); one pass decodes it once. Kept per run for one page only.
+    """
+    if not run.video_source:
+        return
+    wanted: dict[int, list[int]] = {}
+    for k in positions:
+        pred = run.predictions[k]
+        if pred.error is None and pred.frame_idx is not None and pred._image is None:
+            wanted.setdefault(int(pred.frame_idx), []).append(k)
+    if len(wanted) < 2:  # one frame is read as it is needed
+        return
+    from sightline.ui.render import shrink
+    from sightline.video.decode import decode_frames
+
+    got: dict[int, np.ndarray] = {}
+    try:
+        for frame in decode_frames(run.video_source, range(min(wanted), max(wanted) + 1)):
+            for k in wanted.get(frame.index, ()):
+                got[k] = shrink(frame.image, THUMB_SIDE)[0]
+    except (ValueError, RuntimeError):
+        pass  # frames not reached are read one by one, and say what is wrong with the video
+    run.extras["page_frames"] = got
+
+
+def _thumbnail_path(run: Run, position: int, conf: float) -> Path:
+    keep = run.kept(position, conf)
+    key = hashlib.sha1(f"{position}|{keep.tobytes().hex()}".encode()).hexdigest()[:16]
+    return run.folder / f"{position:06d}-{key}.jpg"
 
 
 def thumbnail(run: Run, position: int, conf: float) -> tuple[str, str]:
     """The gallery entry of one result: a drawn thumbnail file (made once per look) and its caption."""
     pred = run.predictions[position]
     keep = run.kept(position, conf)
-    key = hashlib.sha1(f"{position}|{keep.tobytes().hex()}".encode()).hexdigest()[:16]
-    path = run.folder / f"{position:06d}-{key}.jpg"
+    path = _thumbnail_path(run, position, conf)
     if not path.exists():
         try:
             image = failed_tile() if pred.error else draw(pred, _preview(run, position), keep, side=THUMB_SIDE, labels=False)
@@ -138,7 +183,10 @@ def refresh(state: UserState, conf: float, page_size: int) -> tuple[Any, str, st
     pages = page_count(run, page_size)
     state.page = min(max(0, state.page), pages - 1)
     lo = state.page * page_size
-    items = [thumbnail(run, k, conf) for k in range(lo, min(lo + page_size, len(run.predictions)))]
+    positions = range(lo, min(lo + page_size, len(run.predictions)))
+    prefetch_frames(run, [k for k in positions if not _thumbnail_path(run, k, conf).exists()])
+    items = [thumbnail(run, k, conf) for k in positions]
+    run.extras.pop("page_frames", None)
     return items, page_label(run, state.page, page_size), counts(run, conf)
 
 
@@ -162,14 +210,29 @@ def counts(run: Run, conf: float) -> str:
     return text
 
 
-def show(state: UserState, conf: float, boxes: bool, masks: bool, labels: bool) -> tuple[Any, Any, Any, str]:
-    """The large view of the selected result, its object list and table, and the counts."""
+def view_title(pred: Any) -> str:
+    """What the large view shows, named so a reviewer knows which item the checkboxes act on."""
+    if pred.image_url:
+        name = pred.image_url
+    elif pred.image_id is not None and not pred.image_path:
+        name = f"{item_name(pred)} (workspace image {pred.image_id})"
+    elif pred.video_id is not None and not pred.video_path:
+        name = f"{item_name(pred)} (workspace video {pred.video_id})"
+    else:
+        name = item_name(pred)
+    if pred.frame_idx is not None and "frame" not in name:
+        name += f" frame {pred.frame_idx}"
+    return f"**{html.escape(name)}**" + (f" · result {pred.index + 1}" if pred.index is not None else "")
+
+
+def show(state: UserState, conf: float, boxes: bool, masks: bool, labels: bool) -> tuple[Any, str, Any, Any, str]:
+    """The large view of the selected result, its name, its object list and table, and the counts."""
     run, position = state.run, state.selected
     if run is None or position is None or position >= len(run.predictions):
-        return None, gr.update(choices=[], value=[]), [], counts(run, conf) if run else ""
+        return None, NO_SELECTION, gr.update(choices=[], value=[]), [], counts(run, conf) if run else ""
     pred = run.predictions[position]
     if pred.error:
-        return None, gr.update(choices=[], value=[]), [], f"**{item_name(pred)}** could not be used: {pred.error}"
+        return None, view_title(pred), gr.update(choices=[], value=[]), [], f"**{item_name(pred)}** could not be used: {pred.error}"
     keep = run.kept(position, conf)
     try:
         image = draw(pred, _pixels(run, position), keep, boxes=boxes, masks=masks, labels=labels)
@@ -181,12 +244,13 @@ def show(state: UserState, conf: float, boxes: bool, masks: bool, labels: bool) 
     choices = [(object_label(pred, i), i) for i in visible]
     value = [i for i in visible if i not in rejected]
     rows = [object_row(pred, i, bool(keep[i])) for i in visible]
-    return image, gr.update(choices=choices, value=value), rows, counts(run, conf)
+    return image, view_title(pred), gr.update(choices=choices, value=value), rows, counts(run, conf)
 
 
 def object_label(pred: Any, i: int) -> str:
-    track = f" track {int(pred.track_ids[i])}" if pred.track_ids is not None and pred.track_ids[i] >= 0 else ""
-    return f"#{i} {pred.classes[i]} {float(pred.scores[i]):.2f}{track}"
+    # "#N" is a track id everywhere, as drawn in the picture; an object's place in the list is "object N"
+    track = f" · track #{int(pred.track_ids[i])}" if pred.track_ids is not None and pred.track_ids[i] >= 0 else ""
+    return f"object {i}: {pred.classes[i]} {float(pred.scores[i]):.2f}{track}"
 
 
 def object_row(pred: Any, i: int, kept: bool) -> list[Any]:
@@ -215,8 +279,16 @@ def set_kept(state: UserState, conf: float, kept: list[int] | None) -> UserState
     return state
 
 
-def turn_page(state: UserState, step: int) -> UserState:
+def turn_page(state: UserState, step: int, page_size: int) -> UserState:
+    """Another gallery page. The gallery keeps its highlighted place across pages, so the selection
+    follows it: the item at that place on the new page, or none if the page is shorter."""
+    on_page = state.selected - state.page * page_size if state.selected is not None else None
     state.page += step
+    pages = page_count(state.run, page_size)
+    state.page = min(max(0, state.page), pages - 1)
+    position = state.page * page_size + on_page if on_page is not None else None
+    n = len(state.run.predictions) if state.run is not None else 0
+    state.selected = position if position is not None and position < n else None
     return state
 
 
@@ -239,5 +311,11 @@ def wire(panel: ReviewPanel, state: gr.State, page_size: int) -> None:
     panel.keep.input(set_kept, [state, panel.conf, panel.keep], [state], queue=False).then(
         show, [state, *look], panel.shown, show_progress="hidden"
     ).then(refresh_page, [state, panel.conf], panel.refreshed, show_progress="hidden")
-    panel.prev_page.click(lambda s: turn_page(s, -1), [state], [state], queue=False).then(refresh_page, [state, panel.conf], panel.refreshed)
-    panel.next_page.click(lambda s: turn_page(s, 1), [state], [state], queue=False).then(refresh_page, [state, panel.conf], panel.refreshed)
+    def new_page(s: UserState, conf: float, *look_values: Any) -> tuple[Any, ...]:
+        gallery, label, _ = refresh(s, conf, page_size)
+        return (gallery, label, *show(s, conf, *look_values))
+
+    for button, step in ((panel.prev_page, -1), (panel.next_page, 1)):
+        button.click(lambda s, k=step: turn_page(s, k, page_size), [state], [state], queue=False).then(
+            new_page, [state, *look], [panel.gallery, panel.page_info, *panel.shown]
+        )

@@ -1,6 +1,10 @@
 """Run panel: one button starts a detached session; a timer shows its progress and fills the gallery;
-Stop ends it within one batch and keeps what is finished. The session id lives in the browser's local
-storage, so a refreshed page finds the same run again."""
+Stop ends it within one batch and keeps what is finished.
+
+Each tab owns its run: the page's script gives the tab an id kept in its ``sessionStorage`` (and the
+browser one kept in ``localStorage``); the app keeps which run each tab shows, so a reloaded tab finds
+its own run, and lists the browser's other runs under **Past runs**, to open one on purpose. When the
+run's server goes away, the page says so, keeps what arrived, and lets the user run again."""
 
 from __future__ import annotations
 
@@ -13,9 +17,16 @@ from sightline.errors import SightlineError
 from sightline.ui import input_panel, review_panel, settings_panel
 from sightline.ui.context import AppContext
 from sightline.ui.render import progress_html
-from sightline.ui.state import Run, UserState, describe
+from sightline.ui.state import Run, UserState, describe, valid_id
 
 TICK_S = 1.0
+# the tab's id lives in sessionStorage (a reload keeps it, another tab has its own), the browser's in
+# localStorage; getRandomValues works on plain http too, where crypto.randomUUID does not exist
+IDS_JS = """() => {
+  const make = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), b => b.toString(16).padStart(2, '0')).join('');
+  const get = (store, key) => { let v = store.getItem(key); if (!v) { v = make(); store.setItem(key, v); } return v; };
+  return [get(sessionStorage, 'sightline-tab'), get(localStorage, 'sightline-browser')];
+}"""
 
 
 @dataclass
@@ -25,7 +36,16 @@ class RunPanel:
     progress: gr.HTML
     message: gr.Markdown
     timer: gr.Timer
-    remembered: gr.BrowserState
+    past: gr.Dropdown
+    open_past: gr.Button
+    tab: gr.Textbox
+    browser: gr.Textbox
+    started: Any = None  # the Run click's event, once wired: other panels follow it with .then
+
+    @property
+    def attached(self) -> list[Any]:
+        """What ``restore`` and ``open_run`` return after the state, in order (the video comes from review)."""
+        return [self.progress, self.timer, self.message]
 
 
 def build() -> RunPanel:
@@ -35,36 +55,42 @@ def build() -> RunPanel:
     progress = gr.HTML(progress_html(None), elem_id="progress")
     message = gr.Markdown(elem_id="run-message")
     timer = gr.Timer(TICK_S, active=False)
-    # a fixed key and secret, so a restarted app still reads what browsers stored (it is not a secret)
-    remembered = gr.BrowserState({"session": None}, storage_key="sightline-run", secret="sightline-run-v1")
-    return RunPanel(run, stop, progress, message, timer, remembered)
+    with gr.Row(equal_height=True):
+        past = gr.Dropdown([], value=None, label="Past runs of this browser", scale=4, elem_id="past-runs")
+        open_past = gr.Button("Open", size="sm", scale=1, elem_id="open-run")
+    tab = gr.Textbox(visible="hidden", elem_id="tab-id")
+    browser = gr.Textbox(visible="hidden", elem_id="browser-id")
+    return RunPanel(run, stop, progress, message, timer, past, open_past, tab, browser)
 
 
 # --- handlers -------------------------------------------------------------------------------------
-def start(ctx: AppContext, state: UserState, sources: list[Any], settings: list[Any]) -> tuple[UserState, str, str, Any, dict]:
-    """Start a detached session on the connected model with the chosen input and settings."""
+def start(ctx: AppContext, state: UserState, sources: list[Any], settings: list[Any]) -> tuple[UserState, str, str, Any, Any]:
+    """Start a detached session on the connected model with the chosen input and settings; the last
+    output is the list of past runs, which now has this one too."""
+    if state.run is not None and state.run.is_going():
+        return state, gr.skip(), "A run is still going: stop it first, or wait for it to finish.", gr.skip(), gr.skip()
     try:
-        if state.run is not None and not state.run.status().state.is_final:
-            return state, gr.skip(), "A run is still going: stop it first, or wait for it to finish.", gr.skip(), gr.skip()
         chosen = input_panel.choose(ctx, state, *sources)
         kwargs, video = settings_panel.collect(state, *settings)
         if chosen.kind == "video" or ("video_id" in chosen.kwargs):
             kwargs |= video
         model = state.connection.model
-        session = model.predict_detached(chosen.input, **chosen.kwargs, **kwargs)
+        with ctx.runs.starting(state.tab):  # a reload of this tab meanwhile waits for the run, and finds it
+            session = model.predict_detached(chosen.input, **chosen.kwargs, **kwargs)
+            run = Run(session, model, chosen.kind, float(kwargs["conf"]), video_source=chosen.video_source,
+                      model_name=model.info.name, label=chosen.label)
+            ctx.runs.add(run, tab=state.tab, browser=state.browser)
     except SightlineError as exc:
         return state, gr.skip(), f"**Could not start:** {describe(exc)}", gr.skip(), gr.skip()
-    run = Run(session, model, chosen.kind, float(kwargs["conf"]), video_source=chosen.video_source)
-    ctx.runs.add(run)
     state.run, state.selected, state.page = run, None, 0
-    return state, progress_html(run.status()), "", gr.Timer(active=True), {"session": run.id}
+    return state, progress_html(run.status()), "", gr.Timer(active=True), past_runs(ctx, state)
 
 
 def stop(state: UserState) -> str:
     """Ask the session to stop after the batch in flight (answers at once; the timer shows the end)."""
     run = state.run
-    if run is None or run.status().state.is_final:
-        return "Nothing is running."
+    if run is None or not run.is_going():
+        return f"Nothing is running. {run.lost}" if run is not None and run.lost else "Nothing is running."
     try:
         run.session.stop()
     except SightlineError as exc:
@@ -77,11 +103,14 @@ def tick(state: UserState, conf: float, page_size: int) -> tuple[Any, ...]:
     run = state.run
     if run is None:
         return progress_html(None), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False), gr.skip()
+    if run.lost is not None:  # a restored or reopened lost run: show it as it was, ask nothing
+        return progress_html(run.last_status, lost=True), gr.skip(), gr.skip(), gr.skip(), lost_message(run), gr.Timer(active=False), gr.skip()
     try:
         status = run.status()  # before pulling, so a final status never misses its last results
         new = run.pull()
-    except SightlineError as exc:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**The run could not be read:** {describe(exc)}", gr.Timer(active=False), gr.skip()
+    except SightlineError as exc:  # its server is gone: say so, keep what arrived, let the tab run again
+        run.lose(exc)
+        return progress_html(run.last_status, lost=True), gr.skip(), gr.skip(), gr.skip(), lost_message(run), gr.Timer(active=False), gr.skip()
     final = status.state.is_final and len(run.predictions) >= status.done
     n, lo = len(run.predictions), state.page * page_size
     landed = new and n - new < lo + page_size and n > lo  # some new results are on the page on screen
@@ -100,8 +129,10 @@ def _finish(run: Run, status: Any) -> tuple[Any, Any]:
     note = {"completed": "", "stopped": "Stopped: the results finished before the stop are kept below."}.get(status.state.value, "")
     if status.error:
         note = f"**The run failed:** {status.error}"
-    if run.kind != "video" or run.annotated_video is not None:
+    if run.kind != "video":
         return gr.skip(), note or gr.skip()
+    if run.annotated_video is not None:  # fetched before: a restored page shows it again
+        return gr.update(value=run.annotated_video, visible=True), note or gr.skip()
     try:
         run.annotated_video = str(run.session.annotated_video(run.folder / "annotated.mp4"))
     except SightlineError as exc:
@@ -109,33 +140,79 @@ def _finish(run: Run, status: Any) -> tuple[Any, Any]:
     return gr.update(value=run.annotated_video, visible=True), note or gr.skip()
 
 
-def restore(ctx: AppContext, state: UserState | None, remembered: dict | None) -> tuple[UserState, str, Any]:
-    """On page load: a fresh tab state, attached to the run this browser started, if the app still has it."""
-    state = state if isinstance(state, UserState) else ctx.new_user()
-    session_id = (remembered or {}).get("session")
-    run = ctx.runs.get(session_id) if session_id else None
+def lost_message(run: Run) -> str:
+    n = len(run.predictions)
+    return (f"**{run.lost}** The {n} result{'s' if n != 1 else ''} that arrived before are kept below. Connect again, or go "
+            "back to this app's server (Change model), then press **Run** to start again.")
+
+
+def video_shown(run: Run | None) -> Any:
+    if run is not None and run.annotated_video:
+        return gr.update(value=run.annotated_video, visible=True)
+    return gr.update(value=None, visible=False)
+
+
+def past_runs(ctx: AppContext, state: UserState) -> Any:
+    """The browser's runs the app still has, newest first, as (title, session id) choices."""
+    runs = ctx.runs.of_browser(state.browser)
+    current = state.run.id if state.run is not None else None
+    return gr.update(choices=[(r.title(), r.id) for r in runs], value=current if any(r.id == current for r in runs) else None)
+
+
+def attach(state: UserState, run: Run | None) -> tuple[str, Any, Any, Any]:
+    """Progress, timer, message and annotated video of the run the tab shows from now on."""
+    state.run, state.selected, state.page = run, None, 0
     if run is None:
-        return state, progress_html(None), gr.Timer(active=False)
-    state.run = run
-    try:
-        shown = progress_html(run.status())
-    except SightlineError:  # its server is gone: the timer's first tick says so in words
-        shown = progress_html(None)
-    return state, shown, gr.Timer(active=True)
+        return progress_html(None), gr.Timer(active=False), "", video_shown(None)
+    if run.lost is None:
+        try:
+            return progress_html(run.status()), gr.Timer(active=True), "", video_shown(run)
+        except SightlineError as exc:
+            run.lose(exc)
+    return progress_html(run.last_status, lost=True), gr.Timer(active=False), lost_message(run), video_shown(run)
+
+
+def restore(ctx: AppContext, state: UserState | None, tab: str | None, browser: str | None) -> tuple[Any, ...]:
+    """On page load: a fresh tab state, attached to the run this tab showed before a reload (if the app
+    still has it); the browser's other runs go to the list of past runs."""
+    state = state if isinstance(state, UserState) else ctx.new_user()
+    state.tab, state.browser = valid_id(tab), valid_id(browser)
+    shown = attach(state, ctx.runs.of_tab(state.tab))
+    return (state, *shown, past_runs(ctx, state))
+
+
+def open_run(ctx: AppContext, state: UserState, session_id: str | None) -> tuple[Any, ...]:
+    """Show one of this browser's past runs in this tab (a reload then finds that one)."""
+    run = next((r for r in ctx.runs.of_browser(state.browser) if r.id == session_id), None)
+    if run is None:
+        return (state, gr.skip(), gr.skip(), "Pick one of this browser's past runs first.", gr.skip(), past_runs(ctx, state))
+    if state.run is not None and state.run is not run and state.run.is_going():
+        return (state, gr.skip(), gr.skip(), "A run is still going in this tab: stop it first, or wait for it to finish.",
+                gr.skip(), gr.skip())
+    ctx.runs.show_in(state.tab, run)
+    return (state, *attach(state, run), past_runs(ctx, state))
 
 
 def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.InputPanel, settings: settings_panel.SettingsPanel,
-         review: review_panel.ReviewPanel, page_size: int) -> Callable:
+         review: review_panel.ReviewPanel, page_size: int) -> tuple[Callable, Callable]:
+    """Returns the page-load and open-a-past-run handlers (``app`` chains the review's redraw after them)."""
     n_sources, n_settings = len(inputs.sources), len(settings.all)
+    cleared = [*review.refreshed, *review.shown, review.video, review.conf]
 
     def on_start(s: UserState, *values: Any) -> tuple[Any, ...]:
-        return start(ctx, s, list(values[:n_sources]), list(values[n_sources:n_sources + n_settings]))
+        before = s.run
+        out = start(ctx, s, list(values[:n_sources]), list(values[n_sources:n_sources + n_settings]))
+        if s.run is before:  # nothing started: the old run stays on screen
+            return (*out, *[gr.skip()] * len(cleared))
+        # a new run: the old one's gallery, large view, objects and counts go at once, not at its first result
+        conf = s.run.conf
+        return (*out, *review_panel.refresh(s, conf, page_size), *review_panel.show(s, conf, True, True, True), video_shown(None), conf)
 
-    panel.run.click(
-        on_start, [state, *inputs.sources, *settings.all], [state, panel.progress, panel.message, panel.timer, panel.remembered]
-    ).then(
-        lambda s: (None, gr.update(value=None, visible=False), s.run.conf if s.run else gr.skip()), [state],
-        [review.view, review.video, review.conf], queue=False,
+    # queue=False: the start is handled as its request arrives, so a reload right after pressing Run
+    # cannot drop it from the queue; the reloaded tab then waits for it (RunRegistry.starting)
+    panel.started = panel.run.click(
+        on_start, [state, *inputs.sources, *settings.all], [state, panel.progress, panel.message, panel.timer, panel.past, *cleared],
+        queue=False,
     )
     panel.stop.click(stop, [state], [panel.message], queue=False)
     panel.timer.tick(
@@ -143,4 +220,4 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
         [panel.progress, review.gallery, review.page_info, review.counts, panel.message, panel.timer, review.video],
         show_progress="hidden", concurrency_limit=None,
     )
-    return lambda s, r: restore(ctx, s, r)
+    return (lambda s, t, b: restore(ctx, s, t, b)), (lambda s, r: open_run(ctx, s, r))

@@ -1,18 +1,21 @@
 """What one browser tab holds: the connected model, the current run and the reviewer's decisions.
 
-Runs are also kept in a process-wide registry by session id, so a refreshed page (which remembers the
-id in the browser's local storage) re-attaches to the very same run, uploads and results included.
+Runs are also kept in a process-wide registry by session id, by the tab that started them and by the
+browser they belong to: a reloaded tab (its id lives in the tab's ``sessionStorage``) re-attaches to its
+own run, and the browser's other runs (its id lives in ``localStorage``) are listed, never swapped in.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from PIL import Image as PILImage, ImageOps
@@ -20,7 +23,7 @@ from PIL import Image as PILImage, ImageOps
 from sightline.client.remote import RemoteModel
 from sightline.engine.session import PredictionSession
 from sightline.engine.status import SessionStatus
-from sightline.errors import SightlineError
+from sightline.errors import RequestTimeoutError, ServerConnectionError, SightlineError
 from sightline.prediction import Prediction
 
 
@@ -47,6 +50,11 @@ class Run:
     predictions: list[Prediction] = field(default_factory=list)
     rejected: dict[int, set[int]] = field(default_factory=dict)  # prediction position -> object indices
     annotated_video: str | None = None
+    model_name: str = ""
+    label: str = ""  # what was run, in words: "3 images", "moving_shapes.mp4", "workspace project 2"
+    started_at: float = field(default_factory=time.time)
+    lost: str | None = None  # why the page can no longer follow the run (its server is gone): set once
+    last_status: SessionStatus | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # caches the panels keep per run
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sightline-ui-")))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -63,7 +71,47 @@ class Run:
             return len(new)
 
     def status(self) -> SessionStatus:
-        return self.session.status()
+        """The session's status; after the run is lost, the last one the page saw (nothing is asked)."""
+        if self.lost is not None and self.last_status is not None:
+            return self.last_status
+        status = self.session.status()
+        self.last_status = status
+        return status
+
+    def is_going(self) -> bool:
+        """True while the run may still produce results; a run whose server is gone is not going."""
+        if self.lost is not None:
+            return False
+        try:
+            return not self.status().state.is_final
+        except SightlineError as exc:
+            self.lose(exc)
+            return False
+
+    def lose(self, exc: BaseException) -> str:
+        """Mark the run as one the page can no longer follow; returns the words that say why."""
+        where = self.model.url if self.model is not None else "its server"
+        if isinstance(exc, (ServerConnectionError, RequestTimeoutError)):
+            why = f"The server at {where} is gone: it could not be reached ({describe(exc)})."
+        else:
+            why = f"The run on the server at {where} could not be read: {describe(exc)}."
+        if self.lost is None:
+            self.lost = why
+        return self.lost
+
+    def title(self) -> str:
+        """One line naming the run for the list of past runs: when, model, input, progress."""
+        status = self.last_status
+        if status is None and self.lost is None:
+            try:
+                status = self.status()
+            except SightlineError as exc:
+                self.lose(exc)
+        when = time.strftime("%H:%M:%S", time.localtime(self.started_at))
+        done = f"{status.done} of {status.total or '?'} {status.state.value}" if status is not None else "?"
+        if self.lost:
+            done += ", server gone"
+        return " · ".join(x for x in (when, self.model_name, self.label or self.kind, done) if x)
 
     def kept(self, position: int, conf: float) -> np.ndarray:
         """Boolean mask of the objects of one prediction that pass ``conf`` and were not rejected."""
@@ -93,26 +141,92 @@ class UserState:
     page: int = 0
     live: Any = None  # the webcam's live stream on the server, while it streams
     live_key: tuple | None = None  # (model, conf) the live stream was opened with
+    tab: str | None = None  # this tab's id (kept in its sessionStorage): a reload finds the tab's run by it
+    browser: str | None = None  # this browser's id (kept in its localStorage): its past runs are listed by it
+
+
+BROWSER_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def valid_id(value: Any) -> str | None:
+    """A tab or browser id the page's script made, or ``None`` for anything else a client sends."""
+    return value if isinstance(value, str) and BROWSER_ID.match(value) else None
 
 
 class RunRegistry:
-    """Runs by session id, so a refreshed page finds its run again. Old finished runs are forgotten."""
+    """Runs by session id, by the tab that runs them and by the browser they belong to, so a reloaded tab
+    finds its own run and a browser lists its runs. Old runs are forgotten (and their files deleted)."""
 
     def __init__(self, keep: int = 64) -> None:
         self._runs: dict[str, Run] = {}
+        self._tabs: dict[str, str] = {}  # tab id -> session id of the run it shows
+        self._browsers: dict[str, list[str]] = {}  # browser id -> session ids, oldest first
+        self._starting: dict[str, threading.Event] = {}  # tabs whose Run was pressed and not answered yet
         self._lock = threading.Lock()
         self.keep = keep
 
-    def add(self, run: Run) -> None:
+    def add(self, run: Run, tab: str | None = None, browser: str | None = None) -> None:
         with self._lock:
             self._runs[run.id] = run
+            if browser:
+                self._browsers.setdefault(browser, []).append(run.id)
+            if tab:
+                self._tabs[tab] = run.id
             while len(self._runs) > self.keep:
                 old = self._runs.pop(next(iter(self._runs)))
                 shutil.rmtree(old.folder, ignore_errors=True)  # its thumbnails and downloaded video
+            known = self._runs.keys()
+            self._tabs = {t: r for t, r in self._tabs.items() if r in known}
+            self._browsers = {b: kept for b, ids in self._browsers.items() if (kept := [r for r in ids if r in known])}
 
     def get(self, session_id: str) -> Run | None:
         with self._lock:
             return self._runs.get(session_id)
+
+    def show_in(self, tab: str | None, run: Run) -> None:
+        """``tab`` shows ``run`` from now on (it opened a past run): a reload finds that one."""
+        if tab:
+            with self._lock:
+                self._tabs[tab] = run.id
+
+    def starting(self, tab: str | None) -> _Starting:
+        """Marks the tab's Run as pressed until the block ends, so a reload meanwhile waits for the run."""
+        return _Starting(self, tab)
+
+    def of_tab(self, tab: str | None, wait_s: float = 30.0) -> Run | None:
+        """The run the tab shows; if the tab's Run is being started, waits for it (at most ``wait_s``)."""
+        if not tab:
+            return None
+        with self._lock:
+            pending = self._starting.get(tab)
+        if pending is not None:
+            pending.wait(wait_s)
+        with self._lock:
+            session_id = self._tabs.get(tab)
+            return self._runs.get(session_id) if session_id else None
+
+    def of_browser(self, browser: str | None) -> list[Run]:
+        """The browser's runs the app still has, newest first."""
+        with self._lock:
+            return [self._runs[r] for r in reversed(self._browsers.get(browser or "", [])) if r in self._runs]
+
+
+class _Starting:
+    def __init__(self, registry: RunRegistry, tab: str | None) -> None:
+        self.registry, self.tab, self.event = registry, tab, threading.Event()
+
+    def __enter__(self) -> Self:
+        if self.tab:
+            with self.registry._lock:
+                self.registry._starting[self.tab] = self.event
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tab:
+            with self.registry._lock:
+                if self.registry._starting.get(self.tab) is self.event:
+                    del self.registry._starting[self.tab]
+        self.event.set()
 
 
 RUNS = RunRegistry()
@@ -160,7 +274,13 @@ def preview_pixels(model: RemoteModel, pred: Prediction, video_source: str | Non
     return source_pixels(model, pred, video_source)
 
 
+TEMP_PATH = re.compile("(?:" + "|".join(re.escape(d.rstrip("/")) for d in {tempfile.gettempdir(), "/tmp"}) + r")/[^\s'\"]*/([^/\s'\"]+)")
+
+
 def describe(value: Any) -> str:
-    """A short readable form of an exception for the page: the message, never a traceback."""
+    """A short readable form of an exception for the page (Markdown): the message, never a traceback, a
+    file in a temporary folder (an upload's copy on the server) by its name only, and ``<`` ``>`` kept."""
     text = str(value).strip() or type(value).__name__
+    text = TEMP_PATH.sub(r"\1", text)
+    text = text.replace("<", "&lt;").replace(">", "&gt;")  # Markdown would take "<key>" for a tag and drop it
     return text.splitlines()[0] if len(text) > 600 else text

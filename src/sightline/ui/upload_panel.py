@@ -66,17 +66,38 @@ def describe_target(state: UserState, mode: str) -> str:
     return f"Into the images these results came from, in **{', '.join(known[p] for p in sorted(projects))}**."
 
 
+def mode_for_run(state: UserState, mode: str) -> Any:
+    """After a new run: a workspace run is offered ``iou_merge`` (into the images it came from, without
+    duplicates), any other run ``create`` (the only mode that fits it)."""
+    run = state.run
+    if run is None:
+        return gr.skip()
+    wanted = "iou_merge" if run.kind == "workspace" else "create"
+    if run.kind == "workspace" and mode != "create":
+        return gr.skip()  # the reviewer chose a workspace mode already
+    return wanted if wanted != mode else gr.skip()
+
+
 def send(state: UserState, mode: str, threshold: float, project: str, conf: float, dry_run: bool) -> str:
     """Preview (``dry_run``) or perform the upload of what the reviewer keeps; a summary either way."""
     run = state.run
-    if run is None or not run.predictions:
+    if run is None:
         return "Nothing to upload yet: run the model first."
+    if run.is_going():
+        status = run.last_status
+        so_far = f" ({status.done} of {status.total or '?'} done)" if status is not None else ""
+        verb = "preview" if dry_run else "upload"
+        return f"**The run is still going**{so_far}: wait for it to finish, or press **Stop** (finished results stay), then {verb} what it found."
+    if not run.predictions:
+        return "This run has no results to upload."
     predictions = run.reviewed(conf)
     if not predictions:
         return "Every item of this run failed: there is nothing to upload."
     try:
+        # a video run creates a video item with per-frame objects and track ids, as a run with upload= does
+        video = run.video_source if run.kind == "video" and mode == "create" else None
         answer = run.model.upload(predictions, mode, project=(project or "").strip() or None, iou_merge_threshold=float(threshold),
-                                  dry_run=dry_run)
+                                  dry_run=dry_run, video=video)
     except SightlineError as exc:
         return f"**Could not {'preview' if dry_run else 'upload'}:** {describe(exc)}"
     return summary(state, answer, mode, dry_run)
@@ -96,18 +117,22 @@ def summary(state: UserState, answer: dict[str, Any], mode: str, dry_run: bool) 
     if not dry_run and pid is not None:
         try:
             p = state.run.model.workspace.project(int(pid))
-            lines.append(f"Project **{p.name}** now has {p.images} images in {p.datasets} datasets (see the Workspace input tab).")
+            videos = f" and {p.videos} video{'s' if p.videos != 1 else ''}" if p.videos else ""
+            lines.append(f"Project **{p.name}** now has {p.images} images{videos} in {p.datasets} datasets (see the Workspace input tab).")
         except SightlineError:
             pass
     return "\n\n".join(lines)
 
 
-def wire(panel: UploadPanel, state: gr.State, conf: gr.Slider) -> None:
+def wire(panel: UploadPanel, state: gr.State, conf: gr.Slider, followups: list | None = None) -> None:
+    """``followups``: (fn, inputs, outputs) to run after an upload, e.g. the workspace lists, which gain
+    the new project."""
     panel.mode.change(lambda m: (gr.update(visible=m == "iou_merge"), gr.update(visible=m == "create")), [panel.mode],
                       [panel.threshold, panel.project], queue=False)
     panel.mode.change(describe_target, [state, panel.mode], [panel.target])
     inputs = [state, panel.mode, panel.threshold, panel.project, conf]
     panel.preview.click(lambda s, m, t, p, c: send(s, m, t, p, c, True), inputs, [panel.summary])
-    panel.upload.click(lambda s, m, t, p, c: send(s, m, t, p, c, False), inputs, [panel.summary]).then(
-        describe_target, [state, panel.mode], [panel.target]
-    )
+    uploaded = panel.upload.click(lambda s, m, t, p, c: send(s, m, t, p, c, False), inputs, [panel.summary])
+    uploaded.then(describe_target, [state, panel.mode], [panel.target])
+    for fn, ins, outs in followups or []:
+        uploaded.then(fn, ins, outs)

@@ -78,6 +78,8 @@ class RunUploader:
         self.full_disk_raises = False  # True: a full disk ends the upload (a 507) instead of failing one image
         self._videos: dict[str, int] = {}
         if dry_run:
+            if mode is UploadMode.CREATE and into_project is None and project_name is not None:
+                ws.check_new_project_name(project_name)  # a preview says what the upload would say of the name
             return  # a preview creates nothing
         if mode is UploadMode.CREATE and into_project is not None:  # a later part of one upload sent in parts
             self.project_id = ws.project(into_project).id
@@ -248,22 +250,31 @@ def upload_predictions(
     images: list[bytes | None] | None = None,
     dry_run: bool = False,
     into_project: int | None = None,
+    video_file: str | None = None,
 ) -> tuple[UploadTotals, int | None]:
     """Upload already-made (and maybe reviewed) predictions; ``images`` gives each one's bytes for ``create``.
+
+    ``video_file``: the video the predictions' frames come from; ``create`` stores it once as a video with
+    each frame's objects (track ids included), as a run with ``upload="create"`` does.
 
     ``into_project`` continues a ``create`` sent in parts: the images join the project the first part made.
     Returns the totals and the project written to (``None`` for a dry run of ``create``).
     """
     on_platform = all(p.image_id is not None or p.video_id is not None for p in predictions)
-    if mode is UploadMode.CREATE and not dry_run:  # checked before anything is written
-        for k, pred in enumerate(predictions):
-            if images is None or k >= len(images) or images[k] is None:
-                raise InputError(f"prediction {k} ({pred.source!r}) has no image bytes to copy into a new project")
+    for k, pred in enumerate(predictions):  # checked before anything is written
+        if video_file is not None:
+            if pred.frame_idx is None:
+                raise InputError(f"prediction {k} ({pred.source!r}) is not a frame of the video sent with it (no frame_idx)")
+        elif mode is UploadMode.CREATE and not dry_run and (images is None or k >= len(images) or images[k] is None):
+            raise InputError(f"prediction {k} ({pred.source!r}) has no image bytes to copy into a new project")
     uploader = RunUploader(ws, mode, model_name, {}, threshold, project_name, on_platform, dry_run=dry_run, into_project=into_project)
     uploader.full_disk_raises = True  # the caller waits for the answer: a full disk is its 507, not one image's failure
     state = "interrupted"  # what a KeyboardInterrupt or a thread's exit leaves
     try:
         for k, pred in enumerate(predictions):
+            if video_file is not None:
+                uploader(pred, InputItem(meta={}, video_file=video_file))
+                continue
             data = images[k] if images is not None and k < len(images) else None
             uploader(pred, InputItem(meta={}, raw=(lambda d=data: d) if data is not None else None))
         state = "completed"

@@ -91,6 +91,14 @@ class Workspace:
         return f"<Workspace {self.engine.url.render_as_string(hide_password=True)}>"
 
     # --- projects and datasets -------------------------------------------------------------------
+    def check_new_project_name(self, name: str) -> str:
+        """The name, valid and not taken; ``InputError`` (what ``create_project`` raises) otherwise."""
+        name = valid_name(name, "project name")
+        with self.transaction() as s:
+            if s.scalar(select(Project.id).where(Project.name == name)) is not None:
+                raise InputError(f"a project named {name!r} already exists")
+        return name
+
     def create_project(self, name: str, description: str = "") -> ProjectInfo:
         name, description = valid_name(name, "project name"), valid_description(description)
         with self.transaction() as s:
