@@ -237,6 +237,7 @@ class InferenceWorker:
                     held.append(nxt)
             self._held = held + self._held
             self._run(batch)
+            first = nxt = batch = None  # type: ignore[assignment]  # answered: its images go now, not when the next request comes
 
     def _forward(self, images: list[np.ndarray], settings: PredictSettings) -> list[sv.Detections]:
         out: list[sv.Detections] = []

@@ -23,6 +23,8 @@ class ServerConfig:
     max_request_bytes: int = 200 * 1024 * 1024
     max_file_bytes: int = 50 * 1024 * 1024
     max_image_pixels: int = 50_000_000
+    # decoded pixels one predict request may use in all (4 × max_image_pixels); items past it fail, each with the reason
+    max_request_pixels: int = 200_000_000
     max_sessions: int = 16  # sessions not yet finished, at once
     max_items_per_request: int = 256
     session_ttl_s: float = 3600.0  # a finished session is deleted this long after its last read
@@ -51,6 +53,7 @@ class ServerConfig:
             "max_file_bytes": self.max_file_bytes,
             "max_checkpoint_bytes": self.max_checkpoint_bytes,
             "max_image_pixels": self.max_image_pixels,
+            "max_request_pixels": self.max_request_pixels,
             "max_sessions": self.max_sessions,
             "max_items_per_request": self.max_items_per_request,
             "session_ttl_s": self.session_ttl_s,
