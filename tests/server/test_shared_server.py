@@ -81,3 +81,81 @@ def test_a_request_over_its_pixel_budget_fails_the_remaining_items(start_server)
     assert [p.get("error") is None for p in preds] == [True, True, True, False, False, False]
     for p in preds[3:]:
         assert "max_request_pixels" in p["error"] and "35,000" in p["error"], p["error"]
+
+
+def _upload(url: str, name: str, checkpoint_path) -> httpx.Response:  # type: ignore[no-untyped-def]
+    files = {"file": (name, checkpoint_path.read_bytes(), "application/octet-stream")}
+    return httpx.post(f"{url}/v1/models/upload", files=files, data={"device": "cpu"}, timeout=120)
+
+
+def _checkpoint_named(tmp_path, name: str, file_name: str = "model.pt"):  # type: ignore[no-untyped-def]
+    from sightline.models.checkpoint import Checkpoint
+    from sightline.paths import DEMO_CHECKPOINT
+
+    checkpoint = Checkpoint.load(DEMO_CHECKPOINT)
+    checkpoint.meta["name"] = name
+    folder = tmp_path / f"ckpt-{len(list(tmp_path.iterdir()))}"
+    folder.mkdir()
+    checkpoint.save(folder / file_name)
+    return folder / file_name
+
+
+def test_an_upload_cannot_take_a_zoo_name_or_an_unprintable_one(start_server, tmp_path):
+    live = start_server(models_dir=str(tmp_path / "models"))
+    httpx.post(f"{live.url}/v1/models/unload", json={"model": "demo/shapes"}, timeout=30).raise_for_status()
+    for name, reason in [("demo/shapes", "zoo"), ("a\nb\x00c", "control character"), ("../x", "path separator"),
+                         ("torchvision/maskrcnn_resnet50_fpn", "zoo")]:
+        r = _upload(live.url, "model.pt", _checkpoint_named(tmp_path, name))
+        assert r.status_code == 422, (name, r.text)
+        message = r.json()["error"]["message"]
+        assert "meta.name" in message and reason in message, (name, message)
+    assert httpx.get(f"{live.url}/v1/models", timeout=30).json()["loaded"] == []
+    assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_uploads_never_evict_the_default_or_a_model_in_use(start_server, tmp_path):
+    live = start_server(models_dir=str(tmp_path / "models"), max_loaded_models=2)
+    assert _upload(live.url, "a.pt", _checkpoint_named(tmp_path, "a")).status_code == 200
+    # full: the next upload evicts the idle upload 'a', never the default model
+    assert _upload(live.url, "b.pt", _checkpoint_named(tmp_path, "b")).status_code == 200
+    loaded = {m["name"] for m in httpx.get(f"{live.url}/v1/models", timeout=30).json()["loaded"]}
+    assert loaded == {"demo/shapes", "b"}
+    # 'b' has a running session (waiting for uploads): nothing can be evicted, so the new model is refused
+    session = httpx.post(f"{live.url}/v1/sessions", json={"total": 2, "model": "b"}, timeout=30)
+    assert session.status_code in (200, 201), session.text
+    r = _upload(live.url, "c.pt", _checkpoint_named(tmp_path, "c"))
+    assert r.status_code == 429, r.text
+    assert "2 models are loaded and in use; unload one first" in r.json()["error"]["message"]
+    info = httpx.get(f"{live.url}/v1/models", timeout=30).json()
+    assert {m["name"] for m in info["loaded"]} == {"demo/shapes", "b"} and info["default_model"] == "demo/shapes"
+    assert sorted(p.name for p in (tmp_path / "models").iterdir() if not p.name.startswith(".")) == [
+        f"{_sha(tmp_path / 'models', 'b')}.pt"]
+
+
+def _sha(folder, name):  # type: ignore[no-untyped-def]
+    """The stored file of model ``name``: the only one whose checkpoint meta names it."""
+    from sightline.models.checkpoint import Checkpoint
+
+    for p in folder.glob("*.pt"):
+        if Checkpoint.load(p).meta.get("name") == name:
+            return p.stem
+    raise AssertionError(f"no stored checkpoint for {name!r}")
+
+
+def test_uploaded_checkpoint_files_go_with_their_model_and_the_folder_is_capped(start_server, tmp_path):
+    import os
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for i in range(5):  # left by an earlier run of the server
+        old = folder / f"{i:064x}.pt"
+        old.write_bytes(b"old")
+        os.utime(old, (1000 + i, 1000 + i))
+    live = start_server(models_dir=str(folder), max_checkpoint_files=3)
+    assert httpx.get(f"{live.url}/v1/info", timeout=30).json()["limits"]["max_checkpoint_files"] == 3
+    assert _upload(live.url, "a.pt", _checkpoint_named(tmp_path, "a")).status_code == 200
+    kept = sorted(p.name for p in folder.iterdir())
+    assert len(kept) == 3 and f"{_sha(folder, 'a')}.pt" in kept and f"{4:064x}.pt" in kept  # the oldest went first
+    httpx.post(f"{live.url}/v1/models/unload", json={"model": "a"}, timeout=30).raise_for_status()
+    assert not any(p.read_bytes() != b"old" for p in folder.iterdir())  # the unloaded model's file is gone
+    assert len(list(folder.iterdir())) == 2
