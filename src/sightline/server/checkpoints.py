@@ -87,7 +87,7 @@ class CheckpointStore:
         self._uploaded: dict[str, tuple[str, weakref.ref[Model]]] = {}  # model name -> (sha256, model) of uploads
 
     @classmethod
-    def for_config(cls, config: ServerConfig) -> "CheckpointStore":
+    def for_config(cls, config: ServerConfig) -> CheckpointStore:
         """``config.models_dir``, else ``models/`` in a folder workspace, else a new temp dir."""
         cap = config.max_checkpoint_files
         if config.models_dir:
