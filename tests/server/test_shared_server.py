@@ -159,3 +159,33 @@ def test_uploaded_checkpoint_files_go_with_their_model_and_the_folder_is_capped(
     httpx.post(f"{live.url}/v1/models/unload", json={"model": "a"}, timeout=30).raise_for_status()
     assert not any(p.read_bytes() != b"old" for p in folder.iterdir())  # the unloaded model's file is gone
     assert len(list(folder.iterdir())) == 2
+
+
+def test_large_images_go_to_the_model_as_soon_as_they_hold_one_maximal_image(start_server, monkeypatch):
+    import weakref
+
+    from sightline.server.routers import predict as predict_route
+
+    live = start_server(max_image_pixels=10_000)  # one 100×100 image is a maximal one
+    alive = most = 0
+    lock = threading.Lock()
+
+    def released() -> None:
+        nonlocal alive
+        with lock:
+            alive -= 1
+
+    def counting_decode(data, max_pixels):  # type: ignore[no-untyped-def]
+        nonlocal alive, most
+        image = real_decode(data, max_pixels)
+        with lock:
+            alive += 1
+            most = max(most, alive)
+        weakref.finalize(image, released)
+        return image
+
+    real_decode = predict_route.decode_image_bytes
+    monkeypatch.setattr(predict_route, "decode_image_bytes", counting_decode)
+    r = httpx.post(f"{live.url}/v1/predict", json={"images": [{"data": _png_b64(100, 100)} for _ in range(6)]}, timeout=120)
+    assert r.status_code == 200 and all(p.get("error") is None for p in r.json()["predictions"]), r.text
+    assert most == 1, f"{most} maximal images decoded at once"

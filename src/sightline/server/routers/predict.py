@@ -53,13 +53,24 @@ class PixelBudget:
 
 
 def predict_chunk(worker: InferenceWorker, chunk: list[tuple[dict[str, Any], Any]], settings: PredictSettings,
-                  first: int, budget: PixelBudget) -> list[Prediction]:
-    """Decode ``(meta, load)`` pairs (at most one batch) and predict them in one call to the model's worker;
-    a bad item, one over the budget, or one the model raises on fails only itself. Only each image's size
-    and detections outlive the call, so a request holds one batch of pixels at a time."""
-    images: list[Any] = []
-    failures: dict[int, str] = {}
-    for j, (_, get) in enumerate(chunk):
+                  first: int, budget: PixelBudget, pass_pixels: int) -> list[Prediction]:
+    """Decode ``(meta, load)`` pairs (at most one batch) and predict them through the model's worker; a bad
+    item, one over the budget, or one the model raises on fails only itself.
+
+    Images go to the model as soon as they hold ``pass_pixels`` (``max_image_pixels``) between them, and
+    only each image's size and detections outlive that pass: a request holds at most one batch of images,
+    and at most about one maximal image's pixels, however large its images are."""
+    done: dict[int, Prediction] = {}
+    pending: list[tuple[int, dict[str, Any], Any]] = []
+    pixels = 0
+
+    def run_pending() -> None:
+        results = worker.predict([image for _, _, image in pending], settings)
+        for (j, meta, image), result in zip(pending, results):
+            done[j] = prediction_of(result, image, index=first + j, **meta)
+        pending.clear()
+
+    for j, (meta, get) in enumerate(chunk):
         error = budget.refusal
         if error is None:
             try:
@@ -69,18 +80,17 @@ def predict_chunk(worker: InferenceWorker, chunk: list[tuple[dict[str, Any], Any
             else:
                 error = budget.take(image)
                 if error is None:
-                    images.append(image)
-                    continue
-        failures[j] = error
-    results = iter(worker.predict(images, settings))
-    pixels = iter(images)
-    out = []
-    for j, (meta, _) in enumerate(chunk):
-        if j in failures:
-            out.append(Prediction.failed(failures[j], index=first + j, **meta))
-        else:
-            out.append(prediction_of(next(results), next(pixels), index=first + j, **meta))
-    return out
+                    pending.append((j, meta, image))
+                    pixels += int(image.shape[0]) * int(image.shape[1])
+                del image
+                if pixels >= pass_pixels:
+                    run_pending()
+                    pixels = 0
+        if error is not None:
+            done[j] = Prediction.failed(error, index=first + j, **meta)
+    if pending:
+        run_pending()
+    return [done[j] for j in range(len(chunk))]
 
 
 async def predict_sources(state: ServerState, worker: InferenceWorker, sources: list[tuple[dict[str, Any], Any]],
@@ -95,7 +105,7 @@ async def predict_sources(state: ServerState, worker: InferenceWorker, sources: 
     for first in range(0, len(sources), size):
         chunk = sources[first : first + size]
         await fetch_urls(state.url_pool, chunk, refuse_when_all_busy=first == 0)
-        preds += await run_in_threadpool(predict_chunk, worker, chunk, settings, first, budget)
+        preds += await run_in_threadpool(predict_chunk, worker, chunk, settings, first, budget, state.config.max_image_pixels)
         del chunk  # its fetched images go before the next chunk's arrive
     return preds
 
