@@ -279,6 +279,9 @@ def cases() -> list[Case]:
         ("upload a checkpoint that is text", b"not a checkpoint"),
         ("upload an empty checkpoint", b""),
         ("upload a pickle that runs code", _evil_pickle()),
+        ("upload a checkpoint named like a zoo model", _named_checkpoint("demo/shapes")),
+        ("upload a checkpoint whose name has a line break and NUL", _named_checkpoint("a\nb\x00c")),
+        ("upload a checkpoint whose name is a path", _named_checkpoint("../../x")),
     ]:
         add(Case("models", what, _post("/v1/models/upload", files=[("file", ("m.pt", payload, "application/octet-stream"))])))
     return out
@@ -294,6 +297,21 @@ def _huge_png_header() -> bytes:
 
     header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+
+
+def _named_checkpoint(name: str) -> bytes:
+    """The demo checkpoint's bytes with ``meta.name`` set to ``name``."""
+    import tempfile
+    from pathlib import Path
+
+    from sightline.models.checkpoint import Checkpoint
+    from sightline.paths import DEMO_CHECKPOINT
+
+    checkpoint = Checkpoint.load(DEMO_CHECKPOINT)
+    checkpoint.meta["name"] = name
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint.save(Path(folder) / "m.pt")
+        return (Path(folder) / "m.pt").read_bytes()
 
 
 def _evil_pickle() -> bytes:

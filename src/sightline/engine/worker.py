@@ -97,6 +97,7 @@ class InferenceWorker:
         self._lock = threading.Lock()  # orders submit against close: nothing is queued after close
         self._thread = threading.Thread(target=self._loop, name=f"sightline-worker-{model.name}", daemon=True)
         self._closed = False
+        self._running = False  # a batch is in the model
         self.batches_run = 0
         self.images_run = 0
         self.on_batch: Callable[[int, bool], None] | None = None  # (images, succeeded) after each forward pass: metrics
@@ -128,6 +129,10 @@ class InferenceWorker:
     def queued(self) -> int:
         """Requests waiting for the model (not counting the batch it is running)."""
         return self._queue.qsize() + len(self._held)
+
+    def busy(self) -> bool:
+        """Requests are waiting for the model or in it: unloading it now would fail them."""
+        return self._running or self.queued() > 0
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the worker's own thread (between batches) and return its result.
@@ -236,7 +241,12 @@ class InferenceWorker:
                 else:
                     held.append(nxt)
             self._held = held + self._held
-            self._run(batch)
+            self._running = True
+            try:
+                self._run(batch)
+            finally:
+                self._running = False
+            first = nxt = batch = None  # type: ignore[assignment]  # answered: its images go now, not when the next request comes
 
     def _forward(self, images: list[np.ndarray], settings: PredictSettings) -> list[sv.Detections]:
         out: list[sv.Detections] = []

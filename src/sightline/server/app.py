@@ -38,7 +38,10 @@ def create_app(
     live_streams = LiveStreams(config.max_live_streams, config.live_idle_s)
     url_pool = UrlFetchPool(config)
     session_store = SessionStore(config, manager, url_pool=url_pool)
-    state = ServerState(config, manager, session_store, CheckpointStore.for_config(config), url_pool, workspace, live_streams)
+    manager.in_use = session_store.models_in_use
+    checkpoints = CheckpointStore.for_config(config)
+    manager.unloaded.append(checkpoints.forget)  # an uploaded model's file goes with it
+    state = ServerState(config, manager, session_store, checkpoints, url_pool, workspace, live_streams)
     sweep_every = max(0.25, min(30.0, config.live_idle_s / 2))
 
     @contextlib.asynccontextmanager

@@ -1,5 +1,9 @@
 """Model checkpoints uploaded to the server: received within a size limit, checked, kept by content hash.
 
+A file is kept while a loaded model came from it: unloading (or evicting) the model deletes it, and the
+folder holds at most ``max_checkpoint_files`` files (files no loaded model uses go first, oldest first),
+so uploads that change one byte each time cannot fill the disk.
+
 Only the sightline checkpoint format is accepted: it loads with ``torch.load(weights_only=True)``, so an
 uploaded file never runs code on the server. Files are named by their SHA-256, never by the client.
 """
@@ -7,6 +11,7 @@ uploaded file never runs code on the server. Files are named by their SHA-256, n
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import threading
@@ -32,8 +37,10 @@ from sightline.models.base import Model
 from sightline.models.checkpoint import Checkpoint
 from sightline.models.torchvision_adapter import from_checkpoint
 from sightline.models.ultralytics_adapter import looks_like_ultralytics
+from sightline.models.zoo import is_zoo_name
 from sightline.server.config import ServerConfig
 from sightline.server.manager import ModelManager
+from sightline.workspace.names import valid_name
 
 FIELDS = ("file", "device", "default")
 HOW_TO = (
@@ -71,21 +78,23 @@ def _as_bool(value: str, name: str) -> bool:
 class CheckpointStore:
     """The folder the server owns for uploaded checkpoints; a temporary one is removed on ``close``."""
 
-    def __init__(self, root: str | Path, temporary: bool = False) -> None:
+    def __init__(self, root: str | Path, temporary: bool = False, max_files: int = 16) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.temporary = temporary
-        self._lock = threading.Lock()
+        self.max_files = max_files
+        self._lock = threading.RLock()  # reentrant: serving an upload may evict another, which calls forget()
         self._uploaded: dict[str, tuple[str, weakref.ref[Model]]] = {}  # model name -> (sha256, model) of uploads
 
     @classmethod
-    def for_config(cls, config: ServerConfig) -> "CheckpointStore":
+    def for_config(cls, config: ServerConfig) -> CheckpointStore:
         """``config.models_dir``, else ``models/`` in a folder workspace, else a new temp dir."""
+        cap = config.max_checkpoint_files
         if config.models_dir:
-            return cls(Path(config.models_dir).expanduser())
+            return cls(Path(config.models_dir).expanduser(), max_files=cap)
         if config.workspace and "://" not in config.workspace:
-            return cls(Path(config.workspace).expanduser() / "models")
-        return cls(tempfile.mkdtemp(prefix="sightline-models-"), temporary=True)
+            return cls(Path(config.workspace).expanduser() / "models", max_files=cap)
+        return cls(tempfile.mkdtemp(prefix="sightline-models-"), temporary=True, max_files=cap)
 
     async def receive(self, request: Request, max_bytes: int) -> ReceivedCheckpoint:
         """Read a multipart body (``file``, ``device``, ``default``), refusing more than ``max_bytes`` of file."""
@@ -137,11 +146,32 @@ class CheckpointStore:
     def keep(self, received: ReceivedCheckpoint) -> Path:
         """Move a checked upload to its content-addressed name (``<sha256>.pt``)."""
         final = self.root / f"{received.sha256}.pt"
-        if final.exists():
-            received.path.unlink(missing_ok=True)
-        else:
-            received.path.replace(final)
+        with self._lock:
+            if final.exists():
+                received.path.unlink(missing_ok=True)
+                os.utime(final)  # recently used: the last to be pruned
+            else:
+                received.path.replace(final)
+            self._prune(keep=final)
         return final
+
+    def forget(self, name: str) -> None:
+        """Model ``name`` was unloaded: delete its uploaded file unless another loaded model came from it."""
+        with self._lock:
+            sha, _ = self._uploaded.pop(name, ("", None))
+            if sha and all(other != sha for other, _ in self._uploaded.values()):
+                (self.root / f"{sha}.pt").unlink(missing_ok=True)
+
+    def _prune(self, keep: Path) -> None:
+        """Hold the folder to ``max_files`` files: delete those no loaded model uses, oldest first."""
+        files = list(self.root.glob("*.pt"))
+        excess = len(files) - self.max_files
+        if excess <= 0:
+            return
+        used = {f"{sha}.pt" for sha, _ in self._uploaded.values()} | {keep.name}
+        unused = sorted((p for p in files if p.name not in used), key=lambda p: p.stat().st_mtime)
+        for p in unused[:excess]:
+            p.unlink(missing_ok=True)
 
     def discard(self, received: ReceivedCheckpoint) -> None:
         received.path.unlink(missing_ok=True)
@@ -205,5 +235,18 @@ def load_received(received: ReceivedCheckpoint) -> Model:
         else:
             reason = str(exc).replace(repr(str(received.path)), shown)
         raise ModelLoadError(f"{reason}; {HOW_TO}") from None
-    name = str(checkpoint.meta.get("name") or Path(received.filename).stem or received.sha256[:12])[:200]
-    return from_checkpoint(checkpoint, name=name, device=received.device)
+    return from_checkpoint(checkpoint, name=served_name(checkpoint, received), device=received.device)
+
+
+def served_name(checkpoint: Checkpoint, received: ReceivedCheckpoint) -> str:
+    """The name clients will call the upload by: its ``meta.name``, else the file's name, else its hash.
+
+    It follows the workspace's rule for names (one line of printable text, no path separator, bounded),
+    and may not be a zoo name, so an upload can never stand in for a model other clients ask for by name.
+    """
+    field = "meta.name" if checkpoint.meta.get("name") is not None else "file name"
+    raw = checkpoint.meta.get("name") if field == "meta.name" else (Path(received.filename).stem or received.sha256[:12])
+    if is_zoo_name(str(raw).strip()):
+        raise InvalidSettingError(f"checkpoint {field} {raw!r} is a zoo name; an upload cannot take the name of a model "
+                                  "the server provides: save it under another name")
+    return valid_name(raw, f"checkpoint {field}")

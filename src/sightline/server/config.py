@@ -23,6 +23,8 @@ class ServerConfig:
     max_request_bytes: int = 200 * 1024 * 1024
     max_file_bytes: int = 50 * 1024 * 1024
     max_image_pixels: int = 50_000_000
+    # decoded pixels one predict request may use in all (4 × max_image_pixels); items past it fail, each with the reason
+    max_request_pixels: int = 200_000_000
     max_sessions: int = 16  # sessions not yet finished, at once
     max_items_per_request: int = 256
     session_ttl_s: float = 3600.0  # a finished session is deleted this long after its last read
@@ -41,6 +43,9 @@ class ServerConfig:
     max_loaded_models: int = 3
     workspace: str | None = field(default_factory=lambda: os.environ.get("SIGHTLINE_WORKSPACE") or None)  # a folder or database URL
     max_checkpoint_bytes: int = 512 * 1024 * 1024  # one uploaded model checkpoint (POST /v1/models/upload)
+    # uploaded checkpoint files kept in models_dir; a file goes with its model, and past this many the
+    # oldest files no loaded model uses are deleted
+    max_checkpoint_files: int = 16
     # where uploaded checkpoints are kept; None: <workspace folder>/models, or a temp dir made at startup
     models_dir: str | None = field(default_factory=lambda: os.environ.get("SIGHTLINE_MODELS_DIR") or None)
 
@@ -50,7 +55,10 @@ class ServerConfig:
             "max_request_bytes": self.max_request_bytes,
             "max_file_bytes": self.max_file_bytes,
             "max_checkpoint_bytes": self.max_checkpoint_bytes,
+            "max_checkpoint_files": self.max_checkpoint_files,
+            "max_loaded_models": self.max_loaded_models,
             "max_image_pixels": self.max_image_pixels,
+            "max_request_pixels": self.max_request_pixels,
             "max_sessions": self.max_sessions,
             "max_items_per_request": self.max_items_per_request,
             "session_ttl_s": self.session_ttl_s,

@@ -1,7 +1,9 @@
 """The model manager: which models are loaded, each behind its own inference worker.
 
 Loading is serialised per name (two clients asking for the same model load it once); the least recently
-used model is unloaded when ``max_loaded_models`` would be exceeded.
+used model is unloaded when ``max_loaded_models`` would be exceeded, but never the default model nor one
+in use (requests queued or running, or sessions not finished): when every loaded model is, a new one is
+refused with 429 instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 import torch
 
 from sightline.engine.worker import InferenceWorker
-from sightline.errors import ConflictError, NotFoundError
+from sightline.errors import ConflictError, NotFoundError, RateLimitedError
 from sightline.models.base import Model
 from sightline.models.torchvision_adapter import resolve_device
 from sightline.models.zoo import load_model
@@ -36,6 +38,8 @@ class ModelManager:
         self._name_locks: dict[str, threading.Lock] = {}
         self.default: str | None = None
         self.batch_observer: Callable[[str, int, bool], None] | None = None  # (model, images, succeeded): metrics
+        self.in_use: Callable[[], set[str]] = set  # names with unfinished sessions (set by the app: its session store)
+        self.unloaded: list[Callable[[str], None]] = []  # called with each name unloaded or evicted, after its worker closed
 
     def _observe(self, name: str) -> Callable[[int, bool], None]:
         def observe(size: int, ok: bool) -> None:
@@ -45,23 +49,55 @@ class ModelManager:
         return observe
 
     def add(self, model: Model, make_default: bool = False) -> InferenceWorker:
-        """Register an already-loaded model (the server's start-up model, or one built in code)."""
+        """Register an already-loaded model (the server's start-up model, or one built in code).
+
+        ``RateLimitedError`` (429) when the server is full and no loaded model may be evicted."""
         worker = InferenceWorker(model, self.max_batch_size, self.batch_wait_ms)
         worker.on_batch = self._observe(model.name)
-        evicted = []
-        with self._lock:
-            old = self._workers.pop(model.name, None)
-            if old is not None:
-                evicted.append(old)
-            self._workers[model.name] = worker
-            while len(self._workers) > self.max_loaded:
-                name, w = next((n, w) for n, w in self._workers.items() if n != model.name)
-                evicted.append(self._workers.pop(name))
-            if make_default or self.default is None or self.default not in self._workers:
-                self.default = model.name
-        for w in evicted:
+        evicted: list[tuple[str, InferenceWorker]] = []
+        try:
+            with self._lock:
+                if model.name not in self._workers:
+                    evicted = self._make_room(keep=model.name)
+                old = self._workers.pop(model.name, None)
+                if old is not None:
+                    evicted.append((model.name, old))
+                self._workers[model.name] = worker
+                if make_default or self.default is None or self.default not in self._workers:
+                    self.default = model.name
+        except BaseException:
+            worker.close()
+            raise
+        for name, w in evicted:
             w.close()
+            if name != model.name:
+                self._notify_unloaded(name)
         return worker
+
+    def _evictable(self, keep: str) -> list[str]:
+        """Loaded names that may be unloaded to make room, least recently used first (under ``self._lock``):
+        not ``keep``, not the default model, not one with requests queued or running or unfinished sessions."""
+        busy = self.in_use()
+        return [n for n, w in self._workers.items() if n not in (keep, self.default) and n not in busy and not w.busy()]
+
+    def _full(self) -> RateLimitedError:
+        return RateLimitedError(f"{len(self._workers)} models are loaded and in use; unload one first "
+                                f"(POST /v1/models/unload; the server's limit is max_loaded_models={self.max_loaded})", 429)
+
+    def _make_room(self, keep: str) -> list[tuple[str, InferenceWorker]]:
+        """Take out least recently used models until one more fits (under ``self._lock``); when the models
+        that may go are too few, the new model is refused."""
+        excess = len(self._workers) + 1 - self.max_loaded
+        if excess <= 0:
+            return []
+        evictable = self._evictable(keep)
+        if len(evictable) < excess:
+            raise self._full()
+        return [(n, self._workers.pop(n)) for n in evictable[:excess]]
+
+    def _notify_unloaded(self, name: str) -> None:
+        for hook in self.unloaded:
+            hook(name)
 
     def load(self, name: str, device: str = "auto") -> InferenceWorker:
         """Load ``name`` unless it is loaded already; returns its worker. A device no model can use, or another
@@ -79,6 +115,9 @@ class ModelManager:
             with self._lock:
                 if name in self._workers:
                     return self._workers[name]
+            with self._lock:  # refuse a full server before spending seconds loading the weights
+                if len(self._workers) + 1 - self.max_loaded > len(self._evictable(name)):
+                    raise self._full()
             model = self._loader(name, device)
             model.name = name
             return self.add(model)
@@ -101,6 +140,7 @@ class ModelManager:
             if self.default == name:
                 self.default = next(iter(self._workers), None)
         worker.close()
+        self._notify_unloaded(name)
 
     def unload_all(self) -> list[str]:
         with self._lock:

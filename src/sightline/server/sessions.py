@@ -204,6 +204,10 @@ class SessionStore:
         with self._lock:
             return list(self._sessions.values())
 
+    def models_in_use(self) -> set[str]:
+        """Names of the models that unfinished sessions run on (the manager never evicts these)."""
+        return {s.runner.model.name for s in self.list() if not s.status().state.is_final}
+
     def sweep(self) -> None:
         """Stop sessions left waiting for uploads, and delete finished ones nobody read for a while."""
         now = time.monotonic()

@@ -28,7 +28,7 @@ from sightline.server.compat.arrays import decode_numpy_image
 from sightline.server.compat.common import check_key, error_route
 from sightline.server.requests import read_json
 from sightline.server.routers import models as models_router
-from sightline.server.routers.predict import fetch_urls, predict_sources
+from sightline.server.routers.predict import predict_sources
 from sightline.server.state import ServerState, get_state
 from sightline.settings import parse_settings, reject_unknown
 
@@ -198,8 +198,7 @@ async def _infer(request: Request, with_points: bool) -> Any:
     sources = [_image_loader(state, image, "image" if single else f"image[{i}]") for i, image in enumerate(items)]
     model = worker.model
     settings = _settings(body, model.classes).resolved(model.default_settings)
-    await fetch_urls(state.url_pool, sources)
-    preds = await run_in_threadpool(predict_sources, worker, sources, settings)
+    preds = await predict_sources(state, worker, sources, settings)
     for pred in preds:  # Roboflow answers a bad image with an error for the request
         if pred.error is not None:
             where = "image" if single else f"image[{pred.index}]"

@@ -17,7 +17,7 @@ from sightline.inputs.images import decode_image_bytes
 from sightline.prediction import Prediction
 from sightline.server.bodies import PredictBody, PredictForm, parse_body, request_body
 from sightline.server.requests import is_multipart, read_form, read_json
-from sightline.server.state import get_state
+from sightline.server.state import ServerState, get_state
 from sightline.server.uploads import client_meta
 from sightline.server.url_pool import BUSY_MESSAGE, UrlFetchPool
 from sightline.settings import PredictSettings, parse_settings
@@ -25,26 +25,89 @@ from sightline.settings import PredictSettings, parse_settings
 router = APIRouter(prefix="/v1", tags=["predict"])
 
 
-def _decode_all(sources: list[tuple[dict[str, Any], Any]]) -> list[tuple[dict[str, Any], Any, str | None]]:
-    """(meta, pixels, error) per item; a bad item gets an error and the others go on."""
-    out = []
-    for meta, get in sources:
-        try:
-            out.append((meta, get(), None))
-        except (ValueError, InputError) as exc:
-            out.append((meta, None, str(exc)))
-    return out
+class PixelBudget:
+    """The decoded pixels one request may still use (``max_request_pixels``); once they are spent, every
+    later item fails with the reason, undecoded, so a small upload of huge blank images costs a bounded
+    amount of work."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.spent = False
+
+    @property
+    def refusal(self) -> str | None:
+        if not self.spent:
+            return None
+        return (f"this request's images are over its limit of {self.limit:,} decoded pixels (max_request_pixels); "
+                "send the remaining items in another request")
+
+    def take(self, image: Any) -> str | None:
+        """Count ``image``; the reason it is refused when it does not fit."""
+        pixels = int(image.shape[0]) * int(image.shape[1])
+        if self.used + pixels > self.limit:
+            self.spent = True
+        else:
+            self.used += pixels
+        return self.refusal
 
 
-def predict_sources(worker: InferenceWorker, sources: list[tuple[dict[str, Any], Any]], settings: PredictSettings) -> list[Prediction]:
-    """Decode ``(meta, load)`` pairs and predict them in one call to the model's worker; a bad item, or one
-    the model raises on, fails only itself. The compatibility layers (``server/compat``) predict through it."""
-    decoded = _decode_all(sources)
-    good = [(i, image) for i, (_, image, err) in enumerate(decoded) if err is None]
-    results = worker.predict([image for _, image in good], settings)
-    by_index = dict(zip((i for i, _ in good), results))
-    return [Prediction.failed(err, index=i, **meta) if err is not None else prediction_of(by_index[i], image, index=i, **meta)
-            for i, (meta, image, err) in enumerate(decoded)]
+def predict_chunk(worker: InferenceWorker, chunk: list[tuple[dict[str, Any], Any]], settings: PredictSettings,
+                  first: int, budget: PixelBudget, pass_pixels: int) -> list[Prediction]:
+    """Decode ``(meta, load)`` pairs (at most one batch) and predict them through the model's worker; a bad
+    item, one over the budget, or one the model raises on fails only itself.
+
+    Images go to the model as soon as they hold ``pass_pixels`` (``max_image_pixels``) between them, and
+    only each image's size and detections outlive that pass: a request holds at most one batch of images,
+    and at most about one maximal image's pixels, however large its images are."""
+    done: dict[int, Prediction] = {}
+    pending: list[tuple[int, dict[str, Any], Any]] = []
+    pixels = 0
+
+    def run_pending() -> None:
+        results = worker.predict([image for _, _, image in pending], settings)
+        for (j, meta, image), result in zip(pending, results):
+            done[j] = prediction_of(result, image, index=first + j, **meta)
+        pending.clear()
+
+    for j, (meta, get) in enumerate(chunk):
+        error = budget.refusal
+        if error is None:
+            try:
+                image = get()
+            except (ValueError, InputError) as exc:
+                error = str(exc)
+            else:
+                error = budget.take(image)
+                if error is None:
+                    pending.append((j, meta, image))
+                    pixels += int(image.shape[0]) * int(image.shape[1])
+                del image
+                if pixels >= pass_pixels:
+                    run_pending()
+                    pixels = 0
+        if error is not None:
+            done[j] = Prediction.failed(error, index=first + j, **meta)
+    if pending:
+        run_pending()
+    return [done[j] for j in range(len(chunk))]
+
+
+async def predict_sources(state: ServerState, worker: InferenceWorker, sources: list[tuple[dict[str, Any], Any]],
+                          settings: PredictSettings) -> list[Prediction]:
+    """Predict ``(meta, load)`` pairs (a load is a callable, or a URL string fetched on the server's URL pool)
+    in chunks of the worker's batch size: each chunk's URLs are fetched, its images decoded, predicted and
+    dropped before the next, so a request's memory is one batch however many items it has. The
+    compatibility layers (``server/compat``) predict through it."""
+    budget = PixelBudget(state.config.max_request_pixels)
+    size = max(1, worker.max_batch_size)
+    preds: list[Prediction] = []
+    for first in range(0, len(sources), size):
+        chunk = sources[first : first + size]
+        await fetch_urls(state.url_pool, chunk, refuse_when_all_busy=first == 0)
+        preds += await run_in_threadpool(predict_chunk, worker, chunk, settings, first, budget, state.config.max_image_pixels)
+        del chunk  # its fetched images go before the next chunk's arrive
+    return preds
 
 
 def _raise(exc: BaseException) -> Any:
@@ -55,7 +118,7 @@ def _value(value: Any) -> Any:
     return value
 
 
-async def fetch_urls(pool: UrlFetchPool, sources: list[tuple[dict[str, Any], Any]]) -> None:
+async def fetch_urls(pool: UrlFetchPool, sources: list[tuple[dict[str, Any], Any]], refuse_when_all_busy: bool = True) -> None:
     """Fetch the URL items (given as strings) on the server's URL pool, in place: each becomes a loader of
     its image or of its error. Awaiting holds no thread, so slow hosts never take the threads other
     requests need. A request made only of URLs that all find the pool full is a 429."""
@@ -68,7 +131,7 @@ async def fetch_urls(pool: UrlFetchPool, sources: list[tuple[dict[str, Any], Any
             except RateLimitedError as exc:
                 busy += 1
                 sources[i] = (meta, partial(_raise, InputError(str(exc))))
-    if busy and busy == len(sources):
+    if refuse_when_all_busy and busy and busy == len(sources):
         raise RateLimitedError(f"{busy} URL(s) refused: {BUSY_MESSAGE}")
     results = await asyncio.gather(*pending.values(), return_exceptions=True)
     for i, result in zip(pending, results):
@@ -112,7 +175,5 @@ async def predict(request: Request) -> dict:
     worker = state.models.get(body.model)
     raw_settings = body.settings.model_dump(exclude_unset=True) if body.settings else {}
     settings = parse_settings(raw_settings, worker.model.classes).resolved(worker.model.default_settings)
-    await fetch_urls(state.url_pool, sources)
-
-    preds = await run_in_threadpool(predict_sources, worker, sources, settings)
+    preds = await predict_sources(state, worker, sources, settings)
     return {"model": worker.model.name, "predictions": [p.to_dict() for p in preds]}
