@@ -172,7 +172,7 @@ class Replay:
         words = shlex.split(substitute(text, self.image.variables()))
         chown = next((w.split("=", 1)[1] for w in words if w.startswith("--chown=")), None)
         *sources, dest = [w for w in words if not w.startswith("--")]
-        dest_path = os.path.join(self.image.workdir, dest)
+        dest_path = os.path.normpath(os.path.join(self.image.workdir, dest))
         target = self.root / dest_path.lstrip("/")
         files = context_files(self.context)
         copied = []
