@@ -184,6 +184,10 @@ class Replay:
                     copied.append((self.context / relative, target / inside))
         for src, dst in copied:
             dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_symlink():  # copied as the link, as Docker does (sightline/assets is one)
+                dst.unlink(missing_ok=True)
+                dst.symlink_to(os.readlink(src))
+                continue
             dst.write_bytes(src.read_bytes())
             dst.chmod(src.stat().st_mode & 0o777)
         if chown:
@@ -191,11 +195,11 @@ class Replay:
             spec = f"{self.uid(user)}:{self.gid(group or user)}"
             inside_paths = ["/" + str(d.relative_to(self.root)) for _, d in copied]
             # only what this COPY wrote, and the folders it made, as Docker does
-            subprocess.run(["chroot", str(self.root), "chown", spec, *inside_paths], check=True)
+            subprocess.run(["chroot", str(self.root), "chown", "-h", spec, *inside_paths], check=True)
             top = os.path.normpath(dest_path)
             folders = {str(parent) for p in inside_paths for parent in Path(p).parents if str(parent).startswith(top + "/")}
             if folders:
-                subprocess.run(["chroot", str(self.root), "chown", spec, *sorted(folders)], check=True)
+                subprocess.run(["chroot", str(self.root), "chown", "-h", spec, *sorted(folders)], check=True)
         print(f"    {len(copied)} files to {dest_path}" + (f", owned by {chown}" if chown else ""))
 
     def expose(self, text: str) -> None:
@@ -229,7 +233,7 @@ def context_files(context: Path) -> list[str]:
                 return True
         return False
 
-    return sorted(p for p in listed if p and (context / p).is_file() and not ignored(p))
+    return sorted(p for p in listed if p and ((context / p).is_file() or (context / p).is_symlink()) and not ignored(p))
 
 
 def free_port() -> int:

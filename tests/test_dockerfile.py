@@ -89,4 +89,5 @@ def test_the_parser_joins_continuations_and_substitutes_like_docker():
 def test_the_build_context_leaves_out_what_dockerignore_names():
     files = replay_dockerfile.context_files(REPO)
     assert "Dockerfile" in files and "app.py" in files
+    assert "src/sightline/assets" in files  # the link to assets/: without it the demo model is missing
     assert not [f for f in files if f.startswith((".venv/", "data/", ".git/")) or "__pycache__" in f]
