@@ -33,7 +33,7 @@ ARG TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
 
 COPY --chown=user requirements.txt .
 # torch and torchvision first, at requirements.txt's versions. The CPU build's `+cpu` versions exist only
-# on PyTorch's index, so both come from there; their plain dependencies from the package index. Then
+# on PyTorch's index, so both come from there (their dependencies from either index). Then
 # the rest, constrained to the torch just installed, so pip keeps it (`torch==2.14.1` is met by
 # 2.14.1+cpu) and fails rather than swapping it.
 RUN torch_pins=$(grep -E '^torch(vision)?==' requirements.txt) \
