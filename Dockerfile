@@ -26,8 +26,26 @@ ENV HOME=/home/user \
     SIGHTLINE_WORKSPACE=/home/user/app/data
 WORKDIR /home/user/app
 
+# Which PyTorch build: `cpu` (PyTorch's CPU wheels, for CPU Spaces: no CUDA libraries) or `cuda` (the
+# package index's build, for GPU hosts; it also runs on a CPU). docker build --build-arg TORCH=cuda .
+ARG TORCH=cpu
+ARG TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
+
 COPY --chown=user requirements.txt .
-RUN pip install --no-cache-dir --user -r requirements.txt
+# torch and torchvision first, at requirements.txt's versions. The CPU build's `+cpu` versions exist only
+# on PyTorch's index, so both come from there (their dependencies from either index). Then
+# the rest, constrained to the torch just installed, so pip keeps it (`torch==2.14.1` is met by
+# 2.14.1+cpu) and fails rather than swapping it.
+RUN torch_pins=$(grep -E '^torch(vision)?==' requirements.txt) \
+ && case "$TORCH" in \
+      cpu)  pip install --no-cache-dir --user --extra-index-url "$TORCH_CPU_INDEX" \
+              $(printf '%s+cpu ' $torch_pins) ;; \
+      cuda) pip install --no-cache-dir --user $torch_pins ;; \
+      *)    echo "TORCH must be cpu or cuda, not '$TORCH'" >&2; exit 1 ;; \
+    esac \
+ && pip freeze --user | grep -E '^torch(vision)?==' > /tmp/installed-torch.txt \
+ && pip install --no-cache-dir --user -c /tmp/installed-torch.txt -r requirements.txt \
+ && rm /tmp/installed-torch.txt
 COPY --chown=user . .
 
 EXPOSE 7860
