@@ -37,8 +37,20 @@ class SessionRunner:
         context: dict[str, Any] | None = None,
         postprocess: Callable[[Prediction, InputItem], None] | None = None,
         on_finish: Callable[[SessionStatus], None] | None = None,
+        on_results: Callable[[int, list[Prediction]], None] | None = None,
+        first: int = 0,
+        failed_before: int = 0,
+        skip_first: bool = False,
     ) -> None:
+        """``on_results(position, predictions)`` is called (on the inference thread) with each batch's results
+        once they are readable. A resumed run starts at cursor ``first`` (``failed_before`` of the earlier items
+        failed): its results are numbered from there, and with ``skip_first`` the plan's first ``first``
+        items are passed over unread (the plan is the whole input again); otherwise the plan holds only the
+        remaining items."""
         self.model, self.plan, self.settings = model, plan, settings
+        self.first, self._skip_first = first, skip_first
+        self._on_results = on_results
+        self._interrupted = False
         self.context = {"model": model.name, "input": plan.description, "settings": settings.to_dict(), **(context or {})}
         self._postprocess = postprocess
         self._on_finish = on_finish
@@ -46,8 +58,8 @@ class SessionRunner:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._state = SessionState.PENDING
-        self._total = plan.total
-        self._failed = 0
+        self._total = plan.total if skip_first else first + plan.total
+        self._failed = failed_before
         self._model_streak: list[ItemFailure] = []  # the model's failures since its last success
         self._model_succeeded = False
         self._error: str | None = None
@@ -77,6 +89,12 @@ class SessionRunner:
                 self._stop.set()
                 self._cond.notify_all()
 
+    def interrupt(self) -> None:
+        """Like ``stop``, but the run ends ``interrupted`` (resumable): the server is shutting down."""
+        with self._cond:
+            self._interrupted = True
+        self.stop()
+
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the run is final. A loader stuck on a slow item is not waited for: its item is dropped."""
         infer = self._threads[1] if self._threads else None
@@ -87,10 +105,10 @@ class SessionRunner:
     # --- reading ---------------------------------------------------------------------------------
     def status(self) -> SessionStatus:
         with self._cond:
-            done = len(self._results)
+            done = self.first + len(self._results)
             end = self._ended or time.monotonic()
             elapsed = (end - self._started) if self._started else 0.0
-            rate = done / elapsed if elapsed > 0 else 0.0
+            rate = len(self._results) / elapsed if elapsed > 0 else 0.0
             eta = None if self._state.is_final or rate == 0 else (self._total - done) / rate
             return SessionStatus(
                 state=self._state,
@@ -106,16 +124,17 @@ class SessionRunner:
             )
 
     def results(self, after: int = 0, limit: int | None = None) -> list[Prediction]:
-        """Results from cursor position ``after`` on (never removed by reading)."""
+        """Results from cursor position ``after`` on (never removed by reading); those before ``first`` are not here."""
         with self._cond:
-            end = len(self._results) if limit is None else after + limit
-            return self._results[after:end]
+            start = max(0, after - self.first)
+            end = len(self._results) if limit is None else max(start, after + limit - self.first)
+            return self._results[start:end]
 
     def wait(self, after: int, timeout: float | None = None) -> bool:
         """Block until a result past ``after`` exists or the run is final; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while len(self._results) <= after and not self._state.is_final:
+            while self.first + len(self._results) <= after and not self._state.is_final:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -137,9 +156,11 @@ class SessionRunner:
 
     def _load_loop(self) -> None:
         try:
-            for index, item in enumerate(self.plan):
+            for index, item in enumerate(self.plan, start=0 if self._skip_first else self.first):
                 if self._stop.is_set():
                     break
+                if self._skip_first and index < self.first:  # finished before the run was interrupted
+                    continue
                 item.meta.setdefault("index", index)
                 if item.image is None and item.error is None and item.load is not None:
                     try:
@@ -215,9 +236,12 @@ class SessionRunner:
             for p, it in zip(out, batch):
                 self._postprocess(p, it)
         with self._cond:
+            position = self.first + len(self._results)
             self._results.extend(out)
             self._failed += sum(1 for p in out if p.error)
             self._cond.notify_all()
+        if self._on_results is not None:
+            self._on_results(position, out)
         if len(self._model_streak) >= MODEL_BROKEN_AFTER:
             self._fail_for_model(f"the model failed on {len(self._model_streak)} images in a row")
 
@@ -242,9 +266,10 @@ class SessionRunner:
 
     def _finish(self) -> None:
         with self._cond:
-            final = {SessionState.STOPPING: SessionState.STOPPED, SessionState.RUNNING: SessionState.COMPLETED}.get(self._state, self._state)
+            stopped = SessionState.INTERRUPTED if self._interrupted else SessionState.STOPPED
+            final = {SessionState.STOPPING: stopped, SessionState.RUNNING: SessionState.COMPLETED}.get(self._state, self._state)
             if final is SessionState.COMPLETED:
-                self._total = len(self._results)  # a video that ended early has fewer frames than probed
+                self._total = self.first + len(self._results)  # a video that ended early has fewer frames than probed
         self._stop.set()  # releases the loader if it waits on a full queue
         if self._on_finish:  # finishing work (closing a video file, say) happens before the session reads as final
             try:

@@ -95,7 +95,8 @@ def progress_html(status: SessionStatus | None) -> str:
     parts.append(f"{_duration(status.elapsed_s)} elapsed")
     if status.failed:
         parts.append(f"<span class='sl-failed'>{status.failed} failed</span>")
-    state = {SessionState.COMPLETED: "Finished", SessionState.STOPPED: "Stopped", SessionState.FAILED: "Failed"}.get(status.state, "Running")
+    state = {SessionState.COMPLETED: "Finished", SessionState.STOPPED: "Stopped", SessionState.FAILED: "Failed",
+             SessionState.INTERRUPTED: "Interrupted (resumable)"}.get(status.state, "Running")
     error = f"<div class='sl-error'>{html.escape(status.error)}</div>" if status.error else ""
     return (
         f"<div class='sl-progress' data-state='{status.state.value}' data-done='{status.done}' data-total='{total}'>"

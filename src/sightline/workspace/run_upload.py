@@ -36,7 +36,9 @@ class RunUploader:
         platform_input: bool,
         dry_run: bool = False,
         into_project: int | None = None,
+        run_id: int | None = None,
     ) -> None:
+        """``run_id`` continues that run record (a resumed session): no new run, nor project, is made."""
         if mode is not UploadMode.CREATE and not platform_input:
             raise InputError(
                 f"upload={mode.value!r} changes images already in the workspace, so the input must be workspace IDs "
@@ -59,6 +61,11 @@ class RunUploader:
             name = project_name or f"{model_name} {stamp}"
             self.project_id = ws.create_project(name, f"predictions of {model_name}").id
             self.dataset_id = ws.create_dataset(self.project_id, "predictions").id
+        if run_id is not None:
+            with ws.transaction() as s:
+                s.get(PredictionRun, run_id).state = "running"
+            self.run_id = run_id
+            return
         with ws.transaction() as s:
             run = PredictionRun(project_id=self.project_id, model=model_name, mode=mode.value, settings=settings)
             s.add(run)

@@ -6,11 +6,17 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
+
+from sightline.engine.status import SessionState
+from sightline.inputs.items import InputPlan
+from sightline.prediction import Prediction
+from sightline.settings import InputOptions, PredictSettings
 
 from sightline.errors import ConflictError, InputError, NotFoundError, PayloadTooLargeError, RateLimitedError
 from sightline.video.timeline import build_timeline
@@ -39,11 +45,23 @@ def _describe(session: ServerSession) -> dict[str, Any]:
     return session.describe()
 
 
-@router.post("", status_code=201)
-async def create(request: Request) -> dict:
-    """Start a session. ``total`` items will follow by ``POST /items`` (``urls`` given here count too)."""
-    state: ServerState = get_state(request)
-    body = await read_json(request)
+@dataclass
+class _Prepared:
+    """A create request, checked and resolved: what ``SessionStore.create`` (or ``resume``) needs."""
+
+    worker: Any
+    settings: PredictSettings
+    options: InputOptions
+    total: int
+    urls: list[str]
+    callback: Callback | None
+    plan: InputPlan | None
+    uploader: RunUploader | None
+    video: dict[str, Any]
+
+
+async def _prepare(state: ServerState, body: dict[str, Any], run: dict[str, Any] | None = None) -> _Prepared:
+    """Check a create request (or a stored one, to resume: ``run`` continues its workspace run record)."""
     reject_unknown(body, CREATE_KEYS, "POST /v1/sessions")
     urls = body.get("urls") or []
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
@@ -75,20 +93,50 @@ async def create(request: Request) -> dict:
     uploader = None
     if body.get("upload") is not None:
         ws = state.require_workspace()
+        run = run or {}
         uploader = await run_in_threadpool(
             lambda: RunUploader(ws, parse_mode(body["upload"]), worker.model.name, settings.resolved(worker.model.default_settings).to_dict(),
-                                parse_threshold(body.get("iou_merge_threshold", 0.9)), body.get("upload_project"), bool(ids))
+                                parse_threshold(body.get("iou_merge_threshold", 0.9)), body.get("upload_project"), bool(ids),
+                                into_project=run.get("project_id"), run_id=run.get("run_id"))
         )
     elif body.get("upload_project") is not None or body.get("iou_merge_threshold") is not None:
         raise InputError("upload_project and iou_merge_threshold only apply with upload")
     video = parse_video_kwargs({k: body[k] for k in VIDEO_KWARGS if k in body})
     if isinstance(video["annotated_video"], str):
         raise InputError("annotated_video must be true or false on a server (the file is fetched from /video)")
-    session = await run_in_threadpool(state.sessions.create, worker.model.name, settings, options, total, callback, plan, uploader, video)
-    for url in urls:
+    return _Prepared(worker, settings, options, total, urls, callback, plan, uploader, video)
+
+
+@router.post("", status_code=201)
+async def create(request: Request) -> dict:
+    """Start a session. ``total`` items will follow by ``POST /items`` (``urls`` given here count too)."""
+    state: ServerState = get_state(request)
+    body = await read_json(request)
+    p = await _prepare(state, body)
+    # kept to resume the session after a restart: the request without its callback (a password) and URLs (sent as items)
+    definition = {k: v for k, v in body.items() if k not in ("callback", "urls", "close")} | {"model": p.worker.model.name, "total": p.total}
+    session = await run_in_threadpool(state.sessions.create, p.worker.model.name, p.settings, p.options, p.total, p.callback, p.plan,
+                                      p.uploader, p.video, definition)
+    for url in p.urls:
         session.uploads.add(Upload("url", {}, url=url), 1)
-    if body.get("close", bool(urls) and total == len(urls)):
+    if body.get("close", bool(p.urls) and p.total == len(p.urls)):
         session.uploads.close()
+    return _describe(session)
+
+
+@router.post("/{sid}/resume")
+async def resume(sid: str, request: Request) -> dict:
+    """Run an interrupted session on from its first unfinished item. Workspace inputs go on by themselves;
+    a client-fed session takes the remaining ``total - done`` items by ``POST /items`` as at creation."""
+    state: ServerState = get_state(request)
+    session = state.sessions.get(sid)
+    if session.status().state is not SessionState.INTERRUPTED:
+        raise ConflictError(f"session {sid} is {session.status().state.value}: only an interrupted session can be resumed", 409)
+    stored = {k: v for k, v in session.definition.items() if k in CREATE_KEYS}
+    if session.kind == "client":
+        stored.pop("total", None)
+    p = await _prepare(state, stored, run=session.definition.get("run"))
+    session = await run_in_threadpool(state.sessions.resume, sid, p.settings, p.options, p.plan, p.uploader, p.video)
     return _describe(session)
 
 
@@ -169,8 +217,7 @@ async def results(
     session = get_state(request).sessions.get(sid)
     if wait > 0:
         await session.wait_async(after, wait)  # on the event loop: a long poll holds no worker thread
-    page = session.runner.results(after, min(limit, MAX_PAGE))
-    items = await run_in_threadpool(lambda: [p.to_dict() for p in page])
+    items = await run_in_threadpool(session.result_dicts, after, min(limit, MAX_PAGE))
     return {"results": items, "next": after + len(items), "status": _describe(session)}
 
 
@@ -192,9 +239,9 @@ async def events(sid: str, request: Request, after: int = AFTER) -> StreamingRes
         yield ": connected\n\n"
         quiet_since = time.monotonic()
         while not await request.is_disconnected():
-            page = session.runner.results(cursor, 32)
+            page = await run_in_threadpool(session.result_dicts, cursor, 32)
             if page:
-                payloads = await run_in_threadpool(lambda: [json.dumps(p.to_dict()) for p in page])
+                payloads = await run_in_threadpool(lambda: [json.dumps(d) for d in page])
                 for data in payloads:
                     cursor += 1
                     yield f"id: {cursor}\nevent: result\ndata: {data}\n\n"
@@ -235,7 +282,7 @@ def annotated_video(sid: str, request: Request) -> FileResponse:
 async def timeline(sid: str, request: Request) -> dict:
     """Per tracked object: class, visible time ranges, one observation per sampled frame."""
     session = get_state(request).sessions.get(sid)
-    return await run_in_threadpool(lambda: build_timeline(session.runner.results()).to_dict())
+    return await run_in_threadpool(lambda: build_timeline([Prediction.from_dict(d) for d in session.result_dicts(0, None)]).to_dict())
 
 
 @router.post("/{sid}/stop")
