@@ -23,6 +23,7 @@ from sightline.prediction import Prediction
 from sightline.settings import PredictSettings
 
 _END = object()
+PUBLISH_TIMEOUT_S = 60.0  # how long the end of a run waits for its last results to be written
 MODEL_BROKEN_AFTER = 8  # images in a row the model raised on before the session fails as the model's own error
 
 
@@ -37,19 +38,21 @@ class SessionRunner:
         context: dict[str, Any] | None = None,
         postprocess: Callable[[Prediction, InputItem], None] | None = None,
         on_finish: Callable[[SessionStatus], None] | None = None,
-        on_results: Callable[[int, list[Prediction]], None] | None = None,
+        persist: Callable[[int, list[Prediction], Callable[[], None]], None] | None = None,
         first: int = 0,
         failed_before: int = 0,
         skip_first: bool = False,
     ) -> None:
-        """``on_results(position, predictions)`` is called (on the inference thread) with each batch's results
-        once they are readable. A resumed run starts at cursor ``first`` (``failed_before`` of the earlier items
+        """``persist(position, predictions, publish)`` is handed each batch's results (on the inference thread,
+        which goes on to the next batch); it must call ``publish()`` once they are written, in order: only
+        then are they readable, so a result a client has seen is never lost with the process. A resumed run starts at cursor ``first`` (``failed_before`` of the earlier items
         failed): its results are numbered from there, and with ``skip_first`` the plan's first ``first``
         items are passed over unread (the plan is the whole input again); otherwise the plan holds only the
         remaining items."""
         self.model, self.plan, self.settings = model, plan, settings
         self.first, self._skip_first = first, skip_first
-        self._on_results = on_results
+        self._persist = persist
+        self._submitted = 0  # results handed to ``persist``; those published are in ``_results``
         self._interrupted = False
         self.context = {"model": model.name, "input": plan.description, "settings": settings.to_dict(), **(context or {})}
         self._postprocess = postprocess
@@ -235,15 +238,20 @@ class SessionRunner:
         if self._postprocess:  # e.g. the workspace upload: done before anyone can read the result
             for p, it in zip(out, batch):
                 self._postprocess(p, it)
+        position = self.first + self._submitted
+        self._submitted += len(out)
+        if self._persist is None:
+            self._publish(out)
+        else:
+            self._persist(position, out, lambda: self._publish(out))
+        if len(self._model_streak) >= MODEL_BROKEN_AFTER:
+            self._fail_for_model(f"the model failed on {len(self._model_streak)} images in a row")
+
+    def _publish(self, out: list[Prediction]) -> None:
         with self._cond:
-            position = self.first + len(self._results)
             self._results.extend(out)
             self._failed += sum(1 for p in out if p.error)
             self._cond.notify_all()
-        if self._on_results is not None:
-            self._on_results(position, out)
-        if len(self._model_streak) >= MODEL_BROKEN_AFTER:
-            self._fail_for_model(f"the model failed on {len(self._model_streak)} images in a row")
 
     def _count_model_result(self, result: Any) -> None:
         if isinstance(result, ItemFailure):
@@ -265,7 +273,9 @@ class SessionRunner:
                 self._cond.notify_all()
 
     def _finish(self) -> None:
-        with self._cond:
+        with self._cond:  # the run is final once every result it made is written and readable
+            if not self._cond.wait_for(lambda: len(self._results) >= self._submitted, timeout=PUBLISH_TIMEOUT_S):
+                self._error = self._error or f"{self._submitted - len(self._results)} results were not written within {PUBLISH_TIMEOUT_S:g} s"
             stopped = SessionState.INTERRUPTED if self._interrupted else SessionState.STOPPED
             final = {SessionState.STOPPING: stopped, SessionState.RUNNING: SessionState.COMPLETED}.get(self._state, self._state)
             if final is SessionState.COMPLETED:

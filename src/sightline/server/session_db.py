@@ -109,8 +109,9 @@ class SessionDB:
     def set_definition(self, sid: str, definition: dict[str, Any]) -> None:
         self._queue.put(lambda s: s.execute(update(StoredSession).where(StoredSession.id == sid).values(definition=definition)))
 
-    def append(self, sid: str, position: int, preds: list[Prediction]) -> None:
-        """Queue results at cursor ``position`` on; they are encoded and written on the writer thread."""
+    def append(self, sid: str, position: int, preds: list[Prediction], then: Callable[[], None] | None = None) -> None:
+        """Queue results at cursor ``position`` on; they are encoded and written on the writer thread, which
+        calls ``then`` once they are committed (or failed to be: the run goes on, from memory)."""
 
         def write(s: Session) -> None:
             if s.get(StoredSession, sid) is None:  # deleted meanwhile: its last batch is dropped
@@ -118,6 +119,7 @@ class SessionDB:
             s.add_all(StoredResult(session_id=sid, position=position + k, failed=p.error is not None, data=encode_result(p))
                       for k, p in enumerate(preds))
 
+        write.then = then  # type: ignore[attr-defined]
         self._queue.put(write)
 
     def set_state(self, sid: str, status: SessionStatus) -> None:
@@ -171,6 +173,9 @@ class SessionDB:
                         except Exception:  # the results stay in memory; a restart would not find these rows
                             log.exception("session store: a queued write failed")
             for w in batch:
+                then = getattr(w, "then", None)
+                if then is not None:
+                    then()
                 if isinstance(w, threading.Event):
                     w.set()
                 elif w is None:

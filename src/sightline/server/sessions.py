@@ -233,6 +233,8 @@ class SessionStore:
                 new = self._build(sid, worker, settings, options, status.total - status.done if plan is None else status.total,
                                   None, plan, postprocess, video, first=status.done, failed_before=status.failed)
                 session.runner, session.uploads, session.video = new.runner, new.uploads, new.video
+                if plan is None and status.total == status.done:  # the last items were all finished: nothing to wait for
+                    session.uploads.close()
                 session.runner.context.update(session.definition.get("context", {}))
             if self.db is not None:
                 self.db.claim(sid)
@@ -295,7 +297,7 @@ class SessionStore:
             context={"session_id": sid},
             postprocess=chain_steps(steps),
             on_finish=finished,
-            on_results=None if db is None else (lambda position, preds: db.append(sid, position, preds)),
+            persist=None if db is None else (lambda position, preds, publish: db.append(sid, position, preds, publish)),
             first=first,
             failed_before=failed_before,
             skip_first=plan is not None,
