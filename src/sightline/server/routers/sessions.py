@@ -132,9 +132,7 @@ async def resume(sid: str, request: Request) -> dict:
     session = state.sessions.get(sid)
     if session.status().state is not SessionState.INTERRUPTED:
         raise ConflictError(f"session {sid} is {session.status().state.value}: only an interrupted session can be resumed", 409)
-    stored = {k: v for k, v in session.definition.items() if k in CREATE_KEYS}
-    if session.kind == "client":
-        stored.pop("total", None)
+    stored = {k: v for k, v in session.definition.items() if k in CREATE_KEYS and k != "total"}  # the store knows what remains
     p = await _prepare(state, stored, run=session.definition.get("run"))
     session = await run_in_threadpool(state.sessions.resume, sid, p.settings, p.options, p.plan, p.uploader, p.video)
     return _describe(session)
