@@ -263,3 +263,62 @@ def test_deleting_a_session_removes_it_after_a_restart_too(served, tmp_path):
     with engine.connect() as c:
         assert c.execute(text("select count(*) from server_session_results")).scalar() == 0
     engine.dispose()
+
+
+# --- in-process servers (tests/servers.py): the memory window, refusals, memory-only servers ---------------
+
+
+def test_a_session_keeps_only_a_window_in_memory_and_reads_older_results_from_the_database(start_server, tmp_path):
+    folder = _images(tmp_path / "images", 8)
+    live = start_server(session_memory_results=3)
+    with sightline.connect(live.url) as model:
+        session = model.predict_detached(folder)
+        session.wait_done(TIMEOUT_S)
+        held = live.state.sessions.get(session.id).runner
+        assert len(held.results(0)) <= 3  # the rest left memory once written
+        assert [r.index for r in session.results()] == list(range(8))
+        again = model.session(session.id)  # a reader that attaches late gets them all, from the database
+        assert [r.index for r in again.results()] == list(range(8))
+    assert [json.loads(d)["index"] for d in _streamed(live.url, session.id)] == list(range(8))
+    assert [json.loads(d)["index"] for d in _raw_results(live.url, session.id)] == list(range(8))
+
+
+def test_only_an_interrupted_session_can_be_resumed(start_server, tmp_path):
+    folder = _images(tmp_path / "images", 2)
+    live = start_server()
+    with sightline.connect(live.url) as model:
+        session = model.predict_detached(folder)
+        session.wait_done(TIMEOUT_S)
+        r = httpx.post(f"{live.url}/v1/sessions/{session.id}/resume")
+        assert r.status_code == 409 and "only an interrupted session can be resumed" in r.json()["error"]["message"]
+        r = httpx.post(f"{live.url}/v1/sessions/nosuch/resume")
+        assert r.status_code == 404
+
+
+def test_the_sdk_asks_for_the_same_input_to_resume_a_client_fed_session(served, tmp_path):
+    folder = _images(tmp_path / "images", 10)
+    state = tmp_path / "state"
+    first = _serve(served, state)
+    with sightline.connect(first.url) as model:
+        sid = model.predict_detached(folder).id
+        _wait_done(first.url, sid, 2)
+    first.kill()
+    second = _serve(served, state)
+    with sightline.connect(second.url) as model:
+        with pytest.raises(sightline.errors.InputError, match="resume\\(input=...\\) with the same input"):
+            model.resume(sid)
+        with pytest.raises(sightline.errors.InputError, match="the session was made for 10"):
+            model.resume(sid, _images(tmp_path / "other", 3))
+    with sightline.connect(second.url) as model:  # the refusals above changed nothing: the right input resumes it
+        resumed = model.resume(sid, folder)
+        assert resumed.wait_done(TIMEOUT_S).state.value == "completed"
+        assert [r.index for r in resumed.results()] == list(range(10))
+
+
+def test_a_server_without_persistence_still_runs_sessions(start_server, tmp_path):
+    folder = _images(tmp_path / "images", 3)
+    live = start_server(persist_sessions=False)
+    assert live.state.sessions.db is None
+    with sightline.connect(live.url) as model:
+        session = model.predict_detached(folder)
+        assert session.wait_done(TIMEOUT_S).state.value == "completed" and len(session.results()) == 3

@@ -143,16 +143,19 @@ class RemoteModel(PredictAPI):
         A session on workspace IDs goes on by itself. A session fed by this client needs ``input`` again:
         the same folder, list or files (with the same ``recursive``); the items it had finished are not
         sent again. Returns the session, re-attached."""
+        status = self._transport.get(f"/v1/sessions/{session_id}")
+        sources = None
+        if status.get("kind") == "client":  # checked before the server is asked, so a mistake changes nothing
+            if input is None:
+                raise InputError(f"session {session_id} was fed by its client: resume(input=...) with the same input, to send "
+                                 f"the remaining {status['total'] - status['done']} items")
+            _, parsed = split_kwargs(options, "resume", self.classes)
+            sources = collect_sources(input, parsed)
+            if sources.total != status["total"]:
+                raise InputError(f"this input has {sources.total} items, the session was made for {status['total']}: give the same input")
         status = self._transport.post(f"/v1/sessions/{session_id}/resume")
-        if status.get("kind") != "client" or status["input_closed"]:
+        if sources is None or status["input_closed"]:
             return self.session(session_id)
-        if input is None:
-            raise InputError(f"session {session_id} was fed by its client: resume(input=...) with the same input, to send "
-                             f"the remaining {status['total'] - status['done']} items")
-        _, parsed = split_kwargs(options, "resume", self.classes)
-        sources = collect_sources(input, parsed)
-        if sources.total != status["total"]:
-            raise InputError(f"this input has {sources.total} items, the session was made for {status['total']}: give the same input")
         return self._with_uploader(status, sources, 8, False, None, first=status["done"])
 
     # --- predicting ------------------------------------------------------------------------------

@@ -42,15 +42,19 @@ class SessionRunner:
         first: int = 0,
         failed_before: int = 0,
         skip_first: bool = False,
+        keep: int | None = None,
     ) -> None:
         """``persist(position, predictions, publish)`` is handed each batch's results (on the inference thread,
         which goes on to the next batch); it must call ``publish()`` once they are written, in order: only
         then are they readable, so a result a client has seen is never lost with the process. A resumed run starts at cursor ``first`` (``failed_before`` of the earlier items
         failed): its results are numbered from there, and with ``skip_first`` the plan's first ``first``
         items are passed over unread (the plan is the whole input again); otherwise the plan holds only the
-        remaining items."""
+        remaining items. ``keep``: at most this many published results stay in memory (the older ones are
+        read from where ``persist`` wrote them); None keeps them all."""
         self.model, self.plan, self.settings = model, plan, settings
-        self.first, self._skip_first = first, skip_first
+        self.first = first  # the cursor position of ``_results[0]``: advances as old results leave memory
+        self._resume_at, self._skip_first, self._keep = first, skip_first, keep
+        self._published = 0
         self._persist = persist
         self._submitted = 0  # results handed to ``persist``; those published are in ``_results``
         self._interrupted = False
@@ -133,6 +137,12 @@ class SessionRunner:
             end = len(self._results) if limit is None else max(start, after + limit - self.first)
             return self._results[start:end]
 
+    def window(self, after: int = 0, limit: int | None = None) -> tuple[int, list[Prediction]]:
+        """``(first, results)``: the cursor of the oldest result in memory, and those from ``max(after, first)``
+        on (at most ``limit`` counted from ``after``), read together."""
+        with self._cond:
+            return self.first, self.results(after, limit)
+
     def wait(self, after: int, timeout: float | None = None) -> bool:
         """Block until a result past ``after`` exists or the run is final; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -159,10 +169,10 @@ class SessionRunner:
 
     def _load_loop(self) -> None:
         try:
-            for index, item in enumerate(self.plan, start=0 if self._skip_first else self.first):
+            for index, item in enumerate(self.plan, start=0 if self._skip_first else self._resume_at):
                 if self._stop.is_set():
                     break
-                if self._skip_first and index < self.first:  # finished before the run was interrupted
+                if self._skip_first and index < self._resume_at:  # finished before the run was interrupted
                     continue
                 item.meta.setdefault("index", index)
                 if item.image is None and item.error is None and item.load is not None:
@@ -238,7 +248,7 @@ class SessionRunner:
         if self._postprocess:  # e.g. the workspace upload: done before anyone can read the result
             for p, it in zip(out, batch):
                 self._postprocess(p, it)
-        position = self.first + self._submitted
+        position = self._resume_at + self._submitted
         self._submitted += len(out)
         if self._persist is None:
             self._publish(out)
@@ -250,7 +260,12 @@ class SessionRunner:
     def _publish(self, out: list[Prediction]) -> None:
         with self._cond:
             self._results.extend(out)
+            self._published += len(out)
             self._failed += sum(1 for p in out if p.error)
+            if self._keep is not None and len(self._results) > self._keep:  # written already: readable from there
+                drop = len(self._results) - self._keep
+                del self._results[:drop]
+                self.first += drop
             self._cond.notify_all()
 
     def _count_model_result(self, result: Any) -> None:
@@ -274,8 +289,8 @@ class SessionRunner:
 
     def _finish(self) -> None:
         with self._cond:  # the run is final once every result it made is written and readable
-            if not self._cond.wait_for(lambda: len(self._results) >= self._submitted, timeout=PUBLISH_TIMEOUT_S):
-                self._error = self._error or f"{self._submitted - len(self._results)} results were not written within {PUBLISH_TIMEOUT_S:g} s"
+            if not self._cond.wait_for(lambda: self._published >= self._submitted, timeout=PUBLISH_TIMEOUT_S):
+                self._error = self._error or f"{self._submitted - self._published} results were not written within {PUBLISH_TIMEOUT_S:g} s"
             stopped = SessionState.INTERRUPTED if self._interrupted else SessionState.STOPPED
             final = {SessionState.STOPPING: stopped, SessionState.RUNNING: SessionState.COMPLETED}.get(self._state, self._state)
             if final is SessionState.COMPLETED:

@@ -48,6 +48,7 @@ class ServerConfig:
     # the workspace's database, else a SQLite file in state_dir, else a temp folder (not kept across restarts)
     persist_sessions: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_PERSIST_SESSIONS", True))
     state_dir: str | None = field(default_factory=lambda: os.environ.get("SIGHTLINE_STATE_DIR") or None)
+    session_memory_results: int = 1000  # with persistence, a session keeps its newest results in memory; older ones are read from the database
 
     def limits(self) -> dict[str, object]:
         return {

@@ -58,6 +58,9 @@ class StoredRun:
     def results(self, after: int = 0, limit: int | None = None) -> list:
         return []
 
+    def window(self, after: int = 0, limit: int | None = None) -> tuple[int, list]:
+        return self.first, []
+
     def wait(self, after: int, timeout: float | None = None) -> bool:
         return True
 
@@ -116,17 +119,14 @@ class ServerSession:
     def result_dicts(self, after: int, limit: int | None) -> list[dict[str, Any]]:
         """Results from cursor ``after`` as the JSON objects the server sends: those before the runner's
         ``first`` (an earlier run of a resumed session, or one read back after a restart) from the database."""
-        runner, out = self.runner, []
-        if after < runner.first and self.db is not None:
-            want = runner.first - after if limit is None else min(limit, runner.first - after)
-            out = self.db.results(self.id, after, want)
-            if len(out) < want:  # rows missing: never skip past a hole
-                return out
-            after += len(out)
-            limit = None if limit is None else limit - len(out)
-        if limit is None or limit > 0:
-            out += [p.to_dict() for p in runner.results(after, limit)]
-        return out
+        first, page = self.runner.window(after, limit)  # both at once: ``first`` moves as results leave memory
+        if after >= first or self.db is None:
+            return [p.to_dict() for p in page]
+        want = first - after if limit is None else min(limit, first - after)
+        out = self.db.results(self.id, after, want)
+        if len(out) < want:  # rows missing: never skip past a hole
+            return out
+        return out + [p.to_dict() for p in page]
 
     def describe(self) -> dict[str, Any]:
         """The status as a client reads it: the reason of a failure in words; its traceback for the owner only."""
@@ -301,6 +301,7 @@ class SessionStore:
             first=first,
             failed_before=failed_before,
             skip_first=plan is not None,
+            keep=None if db is None else self.config.session_memory_results,
         )
         return ServerSession(sid, runner, uploads, folder, video_steps, self.config.expose_tracebacks, db=db)
 
