@@ -31,8 +31,8 @@ TIMEOUT_S = 240  # a busy 2-core machine
 class Served:
     """``python -m sightline serve`` as a subprocess on a state folder (and maybe a workspace)."""
 
-    def __init__(self, state_dir: Path, workspace: Path | None = None) -> None:
-        self.state_dir, self.workspace = state_dir, workspace
+    def __init__(self, state_dir: Path, workspace: Path | str | None = None, env: dict[str, str] | None = None) -> None:
+        self.state_dir, self.workspace, self.env = state_dir, workspace, env or {}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Served":
@@ -42,7 +42,7 @@ class Served:
                "--log-level", "warning", "--state-dir", str(self.state_dir)]
         if self.workspace is not None:
             cmd += ["--workspace", str(self.workspace)]
-        env = {**os.environ, "PYTHONPATH": SRC}
+        env = {**os.environ, "PYTHONPATH": SRC, **self.env}
         log = Path(tempfile.mkstemp(prefix="sightline-durable-", suffix=".log")[1])
         with log.open("w") as out:
             self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -77,8 +77,8 @@ def served(tmp_path: Path) -> Iterator[list[Served]]:
         s.stop()
 
 
-def _serve(started: list[Served], state: Path, workspace: Path | None = None) -> Served:
-    s = Served(state, workspace).start()
+def _serve(started: list[Served], state: Path, workspace: Path | str | None = None, env: dict[str, str] | None = None) -> Served:
+    s = Served(state, workspace, env).start()
     started.append(s)
     return s
 
@@ -165,10 +165,37 @@ def test_a_killed_server_keeps_a_folder_sessions_results_and_the_client_resumes_
     model.close()
 
 
-@pytest.fixture()
-def workspace_with_images(tmp_path: Path) -> tuple[Path, int, list[int]]:
-    location = tmp_path / "ws"
-    ws = Workspace(location)
+def _own_postgres_database() -> str:
+    """A database of these tests' own on the test PostgreSQL server (the shared one is reset by other tests), emptied."""
+    from sqlalchemy import create_engine, make_url, text
+
+    from tests.workspace.conftest import PG_URL, postgres_unavailable
+
+    reason = postgres_unavailable(PG_URL)
+    if reason:
+        pytest.skip(reason)
+    url = make_url(PG_URL).set(database="sightline_durable_sessions")
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        if not c.execute(text("select 1 from pg_database where datname = 'sightline_durable_sessions'")).scalar():
+            c.execute(text("create database sightline_durable_sessions"))
+    admin.dispose()
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(text("drop schema public cascade"))
+        c.execute(text("create schema public"))
+    engine.dispose()
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def workspace_with_images(request, tmp_path: Path) -> tuple[Path | str, int, list[int], dict[str, str]]:
+    location: Path | str = tmp_path / "ws"
+    env: dict[str, str] = {}
+    if request.param == "postgresql":
+        location = _own_postgres_database()
+        env = {"SIGHTLINE_BLOBS": str(tmp_path / "blobs")}
+    ws = Workspace(location, blobs=tmp_path / "blobs") if env else Workspace(location)
     project = ws.create_project("durable")
     dataset = ws.create_dataset(project.id, "d")
     ids = []
@@ -176,20 +203,20 @@ def workspace_with_images(tmp_path: Path) -> tuple[Path, int, list[int]]:
     for p in sorted(folder.iterdir()):
         ids.append(ws.add_image(dataset.id, p.read_bytes(), name=p.name).id)
     ws.close()
-    return location, project.id, ids
+    return location, project.id, ids, env
 
 
 def test_a_killed_server_resumes_a_workspace_run_and_uploads_each_image_once(served, tmp_path, workspace_with_images):
-    location, project_id, image_ids = workspace_with_images
+    location, project_id, image_ids, env = workspace_with_images
     state = tmp_path / "state"
-    first = _serve(served, state, location)
+    first = _serve(served, state, location, env)
     created = httpx.post(f"{first.url}/v1/sessions", json={"project_id": project_id, "upload": "iou_merge"}, timeout=60).json()
     sid = created["id"]
     _wait_done(first.url, sid, 4)
     before = _raw_results(first.url, sid)
     first.kill()
 
-    second = _serve(served, state, location)
+    second = _serve(served, state, location, env)
     status = httpx.get(f"{second.url}/v1/sessions/{sid}", timeout=30).json()
     assert status["state"] == "interrupted"
     assert _raw_results(second.url, sid)[: len(before)] == before
@@ -202,9 +229,14 @@ def test_a_killed_server_resumes_a_workspace_run_and_uploads_each_image_once(ser
     assert [json.dumps(r.to_dict()) for r in results[: len(before)]] == before
     second.stop()
 
-    ws = Workspace(location)
+    ws = Workspace(location, blobs=tmp_path / "blobs") if env else Workspace(location)
     for r in results:  # each image's predicted objects are in the workspace exactly once
         assert len(ws.annotations(r.image_id)) == len(r.detections), r.image_id
+    from sightline.workspace.schema import PredictionRun
+
+    assert {r.upload["run_id"] for r in results} == {results[0].upload["run_id"]}  # one run record, continued
+    with ws.transaction() as s:
+        assert s.get(PredictionRun, results[0].upload["run_id"]).state == "completed"
     ws.close()
 
 

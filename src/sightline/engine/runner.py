@@ -115,10 +115,11 @@ class SessionRunner:
             done = self.first + len(self._results)
             end = self._ended or time.monotonic()
             elapsed = (end - self._started) if self._started else 0.0
-            rate = len(self._results) / elapsed if elapsed > 0 else 0.0
-            eta = None if self._state.is_final or rate == 0 else (self._total - done) / rate
+            rate = self._published / elapsed if elapsed > 0 else 0.0
+            state = self._visible_state()
+            eta = None if state.is_final or rate == 0 else (self._total - done) / rate
             return SessionStatus(
-                state=self._state,
+                state=state,
                 done=done,
                 total=self._total,
                 failed=self._failed,
@@ -147,7 +148,7 @@ class SessionRunner:
         """Block until a result past ``after`` exists or the run is final; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self.first + len(self._results) <= after and not self._state.is_final:
+            while self.first + len(self._results) <= after and not self._visible_state().is_final:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -156,6 +157,12 @@ class SessionRunner:
 
     def __len__(self) -> int:
         return self._total
+
+    def _visible_state(self) -> SessionState:
+        """The state readers see: a failed run reads final only once its last results are readable too."""
+        if self._state.is_final and self._published < self._submitted:
+            return SessionState.STOPPING
+        return self._state
 
     # --- the two threads -------------------------------------------------------------------------
     def _put(self, value: Any) -> bool:

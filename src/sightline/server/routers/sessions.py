@@ -237,7 +237,8 @@ async def events(sid: str, request: Request, after: int = AFTER) -> StreamingRes
         yield ": connected\n\n"
         quiet_since = time.monotonic()
         while not await request.is_disconnected():
-            page = await run_in_threadpool(session.result_dicts, cursor, 32)
+            # a worker thread only when there is something to read: a waiting stream holds none
+            page = await run_in_threadpool(session.result_dicts, cursor, 32) if session.status().done > cursor else []
             if page:
                 payloads = await run_in_threadpool(lambda: [json.dumps(d) for d in page])
                 for data in payloads:
