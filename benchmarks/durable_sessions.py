@@ -53,7 +53,9 @@ def timed_session(model, folder: Path, batch_size: int) -> float:  # type: ignor
 def throughput(args) -> None:  # type: ignore[no-untyped-def]
     images = make_images(args.images)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = write_jpegs(images, Path(tmp) / "images")
+        folder = Path(tmp) / "images"
+        folder.mkdir()
+        write_jpegs(images, folder)
         on_proc, on_url = start_server(args.batch_size, ["--state-dir", str(Path(tmp) / "state")])
         off_proc, off_url = start_server(args.batch_size, ["--no-persist-sessions"])
         try:

@@ -35,7 +35,7 @@ class Served:
         self.state_dir, self.workspace, self.env = state_dir, workspace, env or {}
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "Served":
+    def start(self) -> Served:
         port = _free_port("127.0.0.1")
         cmd = [sys.executable, "-m", "sightline", "serve", "--model", "demo/shapes", "--device", "cpu", "--port", str(port),
                "--max-batch-size", "2", "--allow-local-paths", "--allow-private-urls", "--expose-tracebacks",

@@ -18,7 +18,7 @@ import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,7 @@ class SessionDB:
         self._writer.start()
 
     @classmethod
-    def open_file(cls, path: Path) -> "SessionDB":
+    def open_file(cls, path: Path) -> SessionDB:
         """A SQLite file of its own (a server without a workspace)."""
         return cls(_sqlite_engine(path), owns_engine=True)
 
@@ -125,8 +125,8 @@ class SessionDB:
     def set_state(self, sid: str, status: SessionStatus) -> None:
         """Queue the session's state; a final state also releases this server's claim on it."""
         final = status.state.is_final
-        values = dict(state=status.state.value, total=status.total, error=status.error, traceback=status.traceback,
-                      owner=None if final else self.owner, updated_at=datetime.now(timezone.utc))
+        values = {"state": status.state.value, "total": status.total, "error": status.error, "traceback": status.traceback,
+                  "owner": None if final else self.owner, "updated_at": datetime.now(UTC)}
         self._queue.put(lambda s: s.execute(update(StoredSession).where(StoredSession.id == sid).values(**values)))
 
     def delete(self, sid: str) -> None:
@@ -220,7 +220,7 @@ class SessionDB:
                 run_id = (r.definition or {}).get("run", {}).get("run_id")
                 if run_id is not None:
                     s.execute(update(PredictionRun).where(PredictionRun.id == run_id, PredictionRun.state == "running")
-                              .values(state=SessionState.INTERRUPTED.value, finished_at=datetime.now(timezone.utc)))
+                              .values(state=SessionState.INTERRUPTED.value, finished_at=datetime.now(UTC)))
             return [r.id for r in rows]
 
     def claim(self, sid: str) -> None:
