@@ -39,8 +39,17 @@ FLUSH_TIMEOUT_S = 30.0
 
 
 def encode_result(pred: Prediction) -> bytes:
-    """A result as stored: the JSON the server sends (``Prediction.to_dict``, RLE masks), zlib'd."""
-    return zlib.compress(json.dumps(pred.to_dict()).encode(), 1)
+    """A result as stored: the JSON the server sends (``Prediction.to_dict``, RLE masks), zlib'd. The dict is
+    kept on the prediction (``wire_dict``), so the routes that send it do not encode its masks again."""
+    d = pred.to_dict()
+    pred._wire = d  # type: ignore[attr-defined]
+    return zlib.compress(json.dumps(d).encode(), 1)
+
+
+def wire_dict(pred: Prediction) -> dict[str, Any]:
+    """The JSON object the server sends for a result (made once, when it was written)."""
+    d = getattr(pred, "_wire", None)
+    return d if d is not None else pred.to_dict()
 
 
 def decode_result(data: bytes) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from sightline.server.config import ServerConfig
 from sightline.server.errors import without_internals
 from sightline.server.manager import ModelManager
 from sightline.server.security import check_url
-from sightline.server.session_db import SessionDB, StoredState
+from sightline.server.session_db import SessionDB, StoredState, wire_dict
 from sightline.server.uploads import UploadPlan
 from sightline.server.url_pool import UrlFetchPool
 from sightline.engine.worker import WorkerModel
@@ -121,12 +121,12 @@ class ServerSession:
         ``first`` (an earlier run of a resumed session, or one read back after a restart) from the database."""
         first, page = self.runner.window(after, limit)  # both at once: ``first`` moves as results leave memory
         if after >= first or self.db is None:
-            return [p.to_dict() for p in page]
+            return [wire_dict(p) for p in page]
         want = first - after if limit is None else min(limit, first - after)
         out = self.db.results(self.id, after, want)
         if len(out) < want:  # rows missing: never skip past a hole
             return out
-        return out + [p.to_dict() for p in page]
+        return out + [wire_dict(p) for p in page]
 
     def describe(self) -> dict[str, Any]:
         """The status as a client reads it: the reason of a failure in words; its traceback for the owner only."""
