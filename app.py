@@ -13,12 +13,12 @@ import os
 import sys
 import tempfile
 
-import uvicorn
 from fastapi import FastAPI
 
 from sightline.client.remote import RemoteModel
 from sightline.paths import filesystem_type, unwritable_folder
 from sightline.server import ServerConfig, create_app
+from sightline.server.run import serve
 from sightline.ui.app import mount_ui
 from sightline.workspace.seed import seed_demo
 from sightline.workspace.store import Workspace
@@ -61,7 +61,7 @@ def main() -> None:
     port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     print(f"sightline: http://{host}:{port}  (API docs at /docs)", flush=True)
     # open event streams (runs, the page) must not hold a stop or restart for long
-    uvicorn.run(build(host, port), host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    serve(build(host, port), host, port, "warning")
 
 
 if __name__ == "__main__":

@@ -247,17 +247,16 @@ def test_the_owner_gets_the_traceback(start_server):
 
 def test_deploy_starts_the_server_for_its_owner(monkeypatch):
     """deploy() starts `sightline serve --expose-tracebacks`, and serve passes it to the server's config."""
-    import uvicorn
-
     from sightline.cli import serve
     from sightline.cli.parser import build_parser
     from sightline.client import deploy
     from sightline.server import app as server_app
+    from sightline.server import run as server_run
 
     assert "--expose-tracebacks" in Path(deploy.__file__).read_text()
     seen = {}
     monkeypatch.setattr(server_app, "create_app", lambda config: seen.setdefault("config", config))
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    monkeypatch.setattr(server_run, "serve", lambda *a, **k: None)
     serve.run(build_parser().parse_args(["serve", "--expose-tracebacks", "--model", "demo/shapes"]))
     assert seen["config"].expose_tracebacks is True
     serve.run(build_parser().parse_args(["serve", "--model", "demo/shapes"]))

@@ -160,6 +160,9 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--expose-tracebacks", action="store_true",
                    help="send tracebacks to clients (a server for its owner only: they name this machine's files)")
     s.add_argument("--workspace", default=None, help="a folder (SQLite + blobs) or a database URL; default: $SIGHTLINE_WORKSPACE, or none")
+    s.add_argument("--state-dir", default=None,
+                   help="where sessions persist without a workspace (SQLite) and session files go; default: $SIGHTLINE_STATE_DIR, or a temp folder")
+    s.add_argument("--no-persist-sessions", action="store_true", help="keep sessions in memory only (a restart loses them)")
     s.add_argument("--log-level", default="info")
 
 

@@ -7,10 +7,9 @@ import logging
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from sightline.server.app import create_app
     from sightline.server.config import ServerConfig
+    from sightline.server.run import serve
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = ServerConfig(
@@ -26,6 +25,10 @@ def run(args: argparse.Namespace) -> int:
         config.api_key = args.api_key
     if args.workspace:
         config.workspace = args.workspace
+    if args.state_dir:
+        config.state_dir = args.state_dir
+    if args.no_persist_sessions:
+        config.persist_sessions = False
     app = create_app(config)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    serve(app, args.host, args.port, args.log_level)
     return 0

@@ -132,7 +132,30 @@ class RemoteModel(PredictAPI):
     def session(self, session_id: str, after: int = 0) -> RemotePredictionSession:
         """Re-attach to a session by id (after a crash, or from another process); reading resumes at ``after``."""
         status = self._transport.get(f"/v1/sessions/{session_id}")
-        return RemotePredictionSession(self._transport, session_id, status, start=after)
+        session = RemotePredictionSession(self._transport, session_id, status, start=after)
+        session._model = self
+        return session
+
+    def resume(self, session_id: str, input: Any = None, **options: Any) -> RemotePredictionSession:
+        """Resume an interrupted session (the server restarted mid-run) from its first unfinished item.
+
+        A session on workspace IDs goes on by itself. A session fed by this client needs ``input`` again:
+        the same folder, list or files (with the same ``recursive``); the items it had finished are not
+        sent again. Returns the session, re-attached."""
+        status = self._transport.get(f"/v1/sessions/{session_id}")
+        sources = None
+        if status.get("kind") == "client":  # checked before the server is asked, so a mistake changes nothing
+            if input is None:
+                raise InputError(f"session {session_id} was fed by its client: resume(input=...) with the same input, to send "
+                                 f"the remaining {status['total'] - status['done']} items")
+            _, parsed = split_kwargs(options, "resume", self.classes)
+            sources = collect_sources(input, parsed)
+            if sources.total != status["total"]:
+                raise InputError(f"this input has {sources.total} items, the session was made for {status['total']}: give the same input")
+        status = self._transport.post(f"/v1/sessions/{session_id}/resume")
+        if sources is None or status["input_closed"]:
+            return self.session(session_id)
+        return self._with_uploader(status, sources, 8, False, None, first=status["done"])
 
     # --- predicting ------------------------------------------------------------------------------
     def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
@@ -160,10 +183,16 @@ class RemoteModel(PredictAPI):
             status = self._transport.post("/v1/sessions", json=body)
             session = RemotePredictionSession(self._transport, status["id"], status, None, progress_bar=tqdm)
             session.video_target = video_path
+            session._model = self
             return session
         sources = collect_sources(input, options)
         body["total"] = sources.total
         status = self._transport.post("/v1/sessions", json=body)
+        return self._with_uploader(status, sources, settings.batch_size, tqdm, video_path)
+
+    def _with_uploader(self, status: dict[str, Any], sources: Any, batch_size: int, tqdm: Any, video_path: Any,
+                       first: int = 0) -> RemotePredictionSession:
+        """The session, with a thread sending ``sources`` from item ``first`` on."""
         longest = max(self.info.input_size) if self.downsize and self.info.input_size else None
         session: RemotePredictionSession | None = None
 
@@ -181,9 +210,10 @@ class RemoteModel(PredictAPI):
         # raw pixels would land in the workspace as they were sent: a run that uploads sends PNG
         encoding = "png" if extra.get("upload") else self.array_encoding
         uploader = Uploader(self._transport, status["id"], sources, window, done, wait, ended, downsize_to=longest, limits=self._limits(),
-                            encoding=encoding)
+                            encoding=encoding, first=first)
         session = RemotePredictionSession(self._transport, status["id"], status, uploader, progress_bar=tqdm)
         session.video_target = video_path
+        session._model = self
         return session
 
     def live(self, *, tracking: bool = False, tracking_config: dict[str, Any] | None = None, **settings: Any) -> RemoteLiveStream:

@@ -53,6 +53,7 @@ class RemotePredictionSession(PredictionSession):
         self.video_target: str | Path | None = None
         self._closed = threading.Event()
         self.reconnects = 0
+        self._model: Any = None  # the RemoteModel that made it (for resume)
         super().__init__(progress_bar)
         self._cursor = start
         self._reader = threading.Thread(target=self._read_events, name=f"sightline-events-{session_id[:8]}", daemon=True)
@@ -241,6 +242,14 @@ class RemotePredictionSession(PredictionSession):
     def timeline(self) -> VideoTimeline:
         """Per tracked object: class, visible time ranges, observations (see ``sightline.video.timeline``)."""
         return timeline_from_dict(self._transport.get(f"/v1/sessions/{self.id}/timeline"))
+
+    def resume(self, input: Any = None, **options: Any) -> "RemotePredictionSession":
+        """Resume this session after the server restarted mid-run (its state reads ``interrupted``); see
+        ``RemoteModel.resume``. Returns the session re-attached; this object stops reading."""
+        if self._model is None:
+            raise SightlineError("this session has no model handle to resume with: use model.resume(session_id, ...)")
+        self._closed.set()
+        return self._model.resume(self.id, input, **options)
 
     def delete(self) -> None:
         """Delete the session and its results on the server."""

@@ -21,7 +21,7 @@ import numpy as np
 from sightline.client.downsize import Scale, shrink
 from sightline.client.encoding import Encoding, encode_pixels
 from sightline.client.transport import Transport
-from sightline.errors import SightlineError
+from sightline.errors import InputError, SightlineError
 from sightline.inputs.images import array_to_rgb, decode_image_bytes, pil_to_rgb, read_image_file
 from sightline.inputs.sources import Source, SourceList
 
@@ -44,7 +44,9 @@ class Uploader(threading.Thread):
         downsize_to: int | None = None,
         limits: dict[str, Any] | None = None,
         encoding: Encoding = "png",
+        first: int = 0,
     ) -> None:
+        """``first``: items before it are not sent (the server has them: a resumed session)."""
         super().__init__(name=f"sightline-upload-{session_id[:8]}", daemon=True)
         self.transport = transport
         self.sid = session_id
@@ -65,7 +67,8 @@ class Uploader(threading.Thread):
         self.scales: dict[int, Scale] = {}  # item index -> how it was shrunk
         self.kept_images: dict[int, np.ndarray] = {}  # item index -> the caller's in-memory pixels
         self.error: BaseException | None = None
-        self.sent = 0
+        self.first = first
+        self.sent = first
         self._stopping = threading.Event()  # not "_stop": that name is threading.Thread's own method
         self._files: list[tuple[str, tuple[str, Any, str]]] = []
         self._metas: list[dict[str, Any]] = []
@@ -80,6 +83,12 @@ class Uploader(threading.Thread):
             for source in self.sources:
                 if self._stopping.is_set():
                     return
+                if index + source.count <= self.first:  # finished before the session was interrupted
+                    index += source.count
+                    continue
+                if index < self.first:
+                    raise InputError(f"the server finished part of {source.meta.get('source', 'a video')!r} before it was "
+                                     "interrupted: a video sent by the client cannot be resumed part way")
                 self._throttle()
                 self._add(source, index)
                 index += source.count

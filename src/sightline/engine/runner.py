@@ -23,6 +23,7 @@ from sightline.prediction import Prediction
 from sightline.settings import PredictSettings
 
 _END = object()
+PUBLISH_TIMEOUT_S = 60.0  # how long the end of a run waits for its last results to be written
 MODEL_BROKEN_AFTER = 8  # images in a row the model raised on before the session fails as the model's own error
 
 
@@ -37,8 +38,26 @@ class SessionRunner:
         context: dict[str, Any] | None = None,
         postprocess: Callable[[Prediction, InputItem], None] | None = None,
         on_finish: Callable[[SessionStatus], None] | None = None,
+        persist: Callable[[int, list[Prediction], Callable[[], None]], None] | None = None,
+        first: int = 0,
+        failed_before: int = 0,
+        skip_first: bool = False,
+        keep: int | None = None,
     ) -> None:
+        """``persist(position, predictions, publish)`` is handed each batch's results (on the inference thread,
+        which goes on to the next batch); it must call ``publish()`` once they are written, in order: only
+        then are they readable, so a result a client has seen is never lost with the process. A resumed run starts at cursor ``first`` (``failed_before`` of the earlier items
+        failed): its results are numbered from there, and with ``skip_first`` the plan's first ``first``
+        items are passed over unread (the plan is the whole input again); otherwise the plan holds only the
+        remaining items. ``keep``: at most this many published results stay in memory (the older ones are
+        read from where ``persist`` wrote them); None keeps them all."""
         self.model, self.plan, self.settings = model, plan, settings
+        self.first = first  # the cursor position of ``_results[0]``: advances as old results leave memory
+        self._resume_at, self._skip_first, self._keep = first, skip_first, keep
+        self._published = 0
+        self._persist = persist
+        self._submitted = 0  # results handed to ``persist``; those published are in ``_results``
+        self._interrupted = False
         self.context = {"model": model.name, "input": plan.description, "settings": settings.to_dict(), **(context or {})}
         self._postprocess = postprocess
         self._on_finish = on_finish
@@ -46,8 +65,8 @@ class SessionRunner:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._state = SessionState.PENDING
-        self._total = plan.total
-        self._failed = 0
+        self._total = plan.total if skip_first else first + plan.total
+        self._failed = failed_before
         self._model_streak: list[ItemFailure] = []  # the model's failures since its last success
         self._model_succeeded = False
         self._error: str | None = None
@@ -77,6 +96,12 @@ class SessionRunner:
                 self._stop.set()
                 self._cond.notify_all()
 
+    def interrupt(self) -> None:
+        """Like ``stop``, but the run ends ``interrupted`` (resumable): the server is shutting down."""
+        with self._cond:
+            self._interrupted = True
+        self.stop()
+
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the run is final. A loader stuck on a slow item is not waited for: its item is dropped."""
         infer = self._threads[1] if self._threads else None
@@ -87,13 +112,14 @@ class SessionRunner:
     # --- reading ---------------------------------------------------------------------------------
     def status(self) -> SessionStatus:
         with self._cond:
-            done = len(self._results)
+            done = self.first + len(self._results)
             end = self._ended or time.monotonic()
             elapsed = (end - self._started) if self._started else 0.0
-            rate = done / elapsed if elapsed > 0 else 0.0
-            eta = None if self._state.is_final or rate == 0 else (self._total - done) / rate
+            rate = self._published / elapsed if elapsed > 0 else 0.0
+            state = self._visible_state()
+            eta = None if state.is_final or rate == 0 else (self._total - done) / rate
             return SessionStatus(
-                state=self._state,
+                state=state,
                 done=done,
                 total=self._total,
                 failed=self._failed,
@@ -106,16 +132,23 @@ class SessionRunner:
             )
 
     def results(self, after: int = 0, limit: int | None = None) -> list[Prediction]:
-        """Results from cursor position ``after`` on (never removed by reading)."""
+        """Results from cursor position ``after`` on (never removed by reading); those before ``first`` are not here."""
         with self._cond:
-            end = len(self._results) if limit is None else after + limit
-            return self._results[after:end]
+            start = max(0, after - self.first)
+            end = len(self._results) if limit is None else max(start, after + limit - self.first)
+            return self._results[start:end]
+
+    def window(self, after: int = 0, limit: int | None = None) -> tuple[int, list[Prediction]]:
+        """``(first, results)``: the cursor of the oldest result in memory, and those from ``max(after, first)``
+        on (at most ``limit`` counted from ``after``), read together."""
+        with self._cond:
+            return self.first, self.results(after, limit)
 
     def wait(self, after: int, timeout: float | None = None) -> bool:
         """Block until a result past ``after`` exists or the run is final; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while len(self._results) <= after and not self._state.is_final:
+            while self.first + len(self._results) <= after and not self._visible_state().is_final:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -124,6 +157,12 @@ class SessionRunner:
 
     def __len__(self) -> int:
         return self._total
+
+    def _visible_state(self) -> SessionState:
+        """The state readers see: a failed run reads final only once its last results are readable too."""
+        if self._state.is_final and self._published < self._submitted:
+            return SessionState.STOPPING
+        return self._state
 
     # --- the two threads -------------------------------------------------------------------------
     def _put(self, value: Any) -> bool:
@@ -137,9 +176,11 @@ class SessionRunner:
 
     def _load_loop(self) -> None:
         try:
-            for index, item in enumerate(self.plan):
+            for index, item in enumerate(self.plan, start=0 if self._skip_first else self._resume_at):
                 if self._stop.is_set():
                     break
+                if self._skip_first and index < self._resume_at:  # finished before the run was interrupted
+                    continue
                 item.meta.setdefault("index", index)
                 if item.image is None and item.error is None and item.load is not None:
                     try:
@@ -214,12 +255,25 @@ class SessionRunner:
         if self._postprocess:  # e.g. the workspace upload: done before anyone can read the result
             for p, it in zip(out, batch):
                 self._postprocess(p, it)
-        with self._cond:
-            self._results.extend(out)
-            self._failed += sum(1 for p in out if p.error)
-            self._cond.notify_all()
+        position = self._resume_at + self._submitted
+        self._submitted += len(out)
+        if self._persist is None:
+            self._publish(out)
+        else:
+            self._persist(position, out, lambda: self._publish(out))
         if len(self._model_streak) >= MODEL_BROKEN_AFTER:
             self._fail_for_model(f"the model failed on {len(self._model_streak)} images in a row")
+
+    def _publish(self, out: list[Prediction]) -> None:
+        with self._cond:
+            self._results.extend(out)
+            self._published += len(out)
+            self._failed += sum(1 for p in out if p.error)
+            if self._keep is not None and len(self._results) > self._keep:  # written already: readable from there
+                drop = len(self._results) - self._keep
+                del self._results[:drop]
+                self.first += drop
+            self._cond.notify_all()
 
     def _count_model_result(self, result: Any) -> None:
         if isinstance(result, ItemFailure):
@@ -241,8 +295,11 @@ class SessionRunner:
                 self._cond.notify_all()
 
     def _finish(self) -> None:
-        with self._cond:
-            final = {SessionState.STOPPING: SessionState.STOPPED, SessionState.RUNNING: SessionState.COMPLETED}.get(self._state, self._state)
+        with self._cond:  # the run is final once every result it made is written and readable
+            if not self._cond.wait_for(lambda: self._published >= self._submitted, timeout=PUBLISH_TIMEOUT_S):
+                self._error = self._error or f"{self._submitted - self._published} results were not written within {PUBLISH_TIMEOUT_S:g} s"
+            stopped = SessionState.INTERRUPTED if self._interrupted else SessionState.STOPPED
+            final = {SessionState.STOPPING: stopped, SessionState.RUNNING: SessionState.COMPLETED}.get(self._state, self._state)
         self._stop.set()  # releases the loader if it waits on a full queue
         if self._on_finish:  # finishing work (closing a video file, say) happens before the session reads as final
             try:

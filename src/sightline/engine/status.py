@@ -8,7 +8,10 @@ from typing import Any
 
 
 class SessionState(str, enum.Enum):
-    """pending -> running -> (stopping ->) completed | stopped | failed."""
+    """pending -> running -> (stopping ->) completed | stopped | failed | interrupted.
+
+    ``interrupted``: the server shut down or died during the run. It is final (nothing runs), and a
+    server session can be resumed from its first unfinished item (``POST /v1/sessions/{id}/resume``)."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -16,10 +19,11 @@ class SessionState(str, enum.Enum):
     COMPLETED = "completed"
     STOPPED = "stopped"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
 
     @property
     def is_final(self) -> bool:
-        return self in (SessionState.COMPLETED, SessionState.STOPPED, SessionState.FAILED)
+        return self in (SessionState.COMPLETED, SessionState.STOPPED, SessionState.FAILED, SessionState.INTERRUPTED)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from sightline.server.metrics import install_metrics
 from sightline.server.routers import info, live, models, predict, sessions, uploads
 from sightline.server.routers import workspace as workspace_router
 from sightline.server.security import check_api_key
+from sightline.server.session_db import open_session_storage
 from sightline.server.sessions import SessionStore
 from sightline.server.state import ServerState
 from sightline.server.url_pool import UrlFetchPool
@@ -37,7 +38,8 @@ def create_app(
         workspace = Workspace(config.workspace)
     live_streams = LiveStreams(config.max_live_streams, config.live_idle_s)
     url_pool = UrlFetchPool(config)
-    session_store = SessionStore(config, manager, url_pool=url_pool)
+    session_db, session_root, temporary = open_session_storage(config.persist_sessions, config.state_dir, workspace.engine if workspace else None)
+    session_store = SessionStore(config, manager, session_root, url_pool=url_pool, db=session_db, temporary_root=temporary)
     manager.in_use = session_store.models_in_use
     checkpoints = CheckpointStore.for_config(config)
     manager.unloaded.append(checkpoints.forget)  # an uploaded model's file goes with it

@@ -49,6 +49,12 @@ class ServerConfig:
     # where uploaded checkpoints are kept; None: <workspace folder>/models, or a temp dir made at startup
     models_dir: str | None = field(default_factory=lambda: os.environ.get("SIGHTLINE_MODELS_DIR") or None)
 
+    # sessions (definition, state, results) are written to the database as they run and survive a restart:
+    # the workspace's database, else a SQLite file in state_dir, else a temp folder (not kept across restarts)
+    persist_sessions: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_PERSIST_SESSIONS", True))
+    state_dir: str | None = field(default_factory=lambda: os.environ.get("SIGHTLINE_STATE_DIR") or None)
+    session_memory_results: int = 1000  # with persistence, a session keeps its newest results in memory; older ones are read from the database
+
     def limits(self) -> dict[str, object]:
         return {
             "max_batch_size": self.max_batch_size,

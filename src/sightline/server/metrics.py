@@ -39,7 +39,7 @@ class _StateCollector(Collector):
         sessions = self.state.sessions.list()
         by_state = Counter(s.status().state.value for s in sessions)
         gauge = GaugeMetricFamily("sightline_sessions", "Sessions the server holds, by state", labels=["state"])
-        for name in ("pending", "running", "stopping", "completed", "stopped", "failed"):
+        for name in ("pending", "running", "stopping", "completed", "stopped", "failed", "interrupted"):
             gauge.add_metric([name], by_state.get(name, 0))
         yield gauge
         yield GaugeMetricFamily("sightline_session_failed_items", "Items that failed in the sessions the server holds",

@@ -98,7 +98,8 @@ def progress_html(status: SessionStatus | None, lost: bool = False) -> str:
     parts.append(f"{_duration(status.elapsed_s)} elapsed")
     if status.failed:
         parts.append(f"<span class='sl-failed'>{status.failed} failed</span>")
-    state = {SessionState.COMPLETED: "Finished", SessionState.STOPPED: "Stopped", SessionState.FAILED: "Failed"}.get(status.state, "Running")
+    state = {SessionState.COMPLETED: "Finished", SessionState.STOPPED: "Stopped", SessionState.FAILED: "Failed",
+             SessionState.INTERRUPTED: "Interrupted (resumable)"}.get(status.state, "Running")
     if lost and not status.state.is_final:
         state = "Server gone"
     value = "lost" if lost and not status.state.is_final else status.state.value

@@ -61,7 +61,9 @@ class RunUploader:
         platform_input: bool,
         dry_run: bool = False,
         into_project: int | None = None,
+        run_id: int | None = None,
     ) -> None:
+        """``run_id`` continues that run record (a resumed session): no new run, nor project, is made."""
         if mode is not UploadMode.CREATE and not platform_input:
             raise InputError(
                 f"upload={mode.value!r} changes images already in the workspace, so the input must be workspace IDs "
@@ -89,7 +91,18 @@ class RunUploader:
             self.project_id, self.dataset_id, self.run_id = self._new_project(name, model_name, settings)
             self._made_project = True
             return
+        if run_id is not None:  # a resumed session goes on writing to its run record
+            retried_transaction(ws.transaction, lambda s: self._continue_run(s, run_id), "continuing a run record")
+            self.run_id = run_id
+            return
         self.run_id = retried_transaction(ws.transaction, lambda s: self._new_run(s, model_name, settings), "starting a run record")
+
+    @staticmethod
+    def _continue_run(s: Session, run_id: int) -> None:
+        run = s.get(PredictionRun, run_id)
+        if run is None:
+            raise InputError(f"run record {run_id} is gone: the session cannot go on uploading")
+        run.state = "running"
 
     def _new_run(self, s: Session, model_name: str, settings: dict[str, Any]) -> int:
         run = PredictionRun(project_id=self.project_id, model=model_name, mode=self.mode.value, settings=settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -12,16 +13,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from sightline.engine.status import SessionState
 from sightline.engine.video_steps import parse_video_kwargs
 from sightline.errors import ConflictError, InputError, InvalidSettingError, NotFoundError, PayloadTooLargeError, RateLimitedError
+from sightline.inputs.items import InputPlan
 from sightline.inputs.resolve import plan_sources
 from sightline.inputs.workspace import ID_SOURCES, workspace_sources
+from sightline.prediction import Prediction
 from sightline.server.bodies import AddItems, CreateSession, ItemsForm, SessionItem, parse_body, request_body
 from sightline.server.requests import is_multipart, read_form, read_json, save_upload
 from sightline.server.sessions import Callback, ServerSession
 from sightline.server.state import ServerState, get_state
 from sightline.server.uploads import Upload, client_meta
-from sightline.settings import VIDEO_KWARGS, parse_options, parse_settings
+from sightline.settings import VIDEO_KWARGS, InputOptions, PredictSettings, parse_options, parse_settings
 from sightline.video.probe import is_video_path
 from sightline.video.timeline import build_timeline
 from sightline.workspace.run_upload import RunUploader
@@ -39,15 +43,24 @@ def _describe(session: ServerSession) -> dict[str, Any]:
     return session.describe()
 
 
-@router.post("", status_code=201, openapi_extra=request_body(CreateSession))
-async def create(request: Request) -> dict:
-    """Start a session. ``total`` items will follow by ``POST /items`` (``urls`` given here count too)."""
-    return _describe(await start_session(get_state(request), await read_json(request)))
+@dataclass
+class _Prepared:
+    """A create request, checked and resolved: what ``SessionStore.create`` (or ``resume``) needs."""
+
+    worker: Any
+    settings: PredictSettings
+    options: InputOptions
+    total: int
+    urls: list[str]
+    callback: Callback | None
+    plan: InputPlan | None
+    uploader: RunUploader | None
+    video: dict[str, Any]
+    close: bool | None = None  # close the input now (default: when the URLs given are all the items)
 
 
-async def start_session(state: ServerState, raw: dict[str, Any]) -> ServerSession:
-    """Validate a session request (the body of ``POST /v1/sessions``) and start the session. The
-    compatibility layers (``server/compat``) call this too, so every session gets the same checks."""
+async def _prepare(state: ServerState, raw: dict[str, Any], run: dict[str, Any] | None = None) -> _Prepared:
+    """Check a create request (or a stored one, to resume: ``run`` continues its workspace run record)."""
     body = await run_in_threadpool(parse_body, CreateSession, raw)
     urls = body.urls or []
     total = body.total if body.total is not None else len(urls)
@@ -72,23 +85,54 @@ async def start_session(state: ServerState, raw: dict[str, Any]) -> ServerSessio
     if body.upload is not None:
         ws = state.require_workspace()
         mode, threshold = parse_mode(body.upload), parse_threshold(body.iou_merge_threshold if body.iou_merge_threshold is not None else 0.9)
+        run = run or {}
         uploader = await run_in_threadpool(
             lambda: RunUploader(ws, mode, worker.model.name, settings.resolved(worker.model.default_settings).to_dict(),
-                                threshold, body.upload_project, bool(ids))
+                                threshold, body.upload_project, bool(ids), into_project=run.get("project_id"), run_id=run.get("run_id"))
         )
     elif body.upload_project is not None or body.iou_merge_threshold is not None:
         raise InputError("upload_project and iou_merge_threshold only apply with upload")
+    return _Prepared(worker, settings, options, total, urls, callback, plan, uploader, video, body.close)
+
+
+@router.post("", status_code=201, openapi_extra=request_body(CreateSession))
+async def create(request: Request) -> dict:
+    """Start a session. ``total`` items will follow by ``POST /items`` (``urls`` given here count too)."""
+    return _describe(await start_session(get_state(request), await read_json(request)))
+
+
+async def start_session(state: ServerState, raw: dict[str, Any]) -> ServerSession:
+    """Validate a session request (the body of ``POST /v1/sessions``) and start the session. The
+    compatibility layers (``server/compat``) call this too, so every session gets the same checks."""
+    p = await _prepare(state, raw)
+    # kept to resume the session after a restart: the request without its callback (a password) and URLs (sent as items)
+    definition = {k: v for k, v in raw.items() if k not in ("callback", "urls", "close")} | {"model": p.worker.model.name, "total": p.total}
     try:
-        session = await run_in_threadpool(state.sessions.create, worker.model.name, settings, options, total, callback, plan, uploader, video)
+        session = await run_in_threadpool(state.sessions.create, p.worker.model.name, p.settings, p.options, p.total, p.callback, p.plan,
+                                          p.uploader, p.video, definition)
     except Exception as exc:
-        if uploader is not None:  # its run record would stay 'running' and its project empty
-            await run_in_threadpool(uploader.abandon, f"the session was not started: {exc}")
+        if p.uploader is not None:  # its run record would stay 'running' and its project empty
+            await run_in_threadpool(p.uploader.abandon, f"the session was not started: {exc}")
         raise
-    for url in urls:
+    for url in p.urls:
         session.uploads.add(Upload("url", {}, url=url), 1)
-    if body.close if body.close is not None else (bool(urls) and total == len(urls)):
+    if p.close if p.close is not None else (bool(p.urls) and p.total == len(p.urls)):
         session.uploads.close()
     return session
+
+
+@router.post("/{sid}/resume")
+async def resume(sid: str, request: Request) -> dict:
+    """Run an interrupted session on from its first unfinished item. Workspace inputs go on by themselves;
+    a client-fed session takes the remaining ``total - done`` items by ``POST /items`` as at creation."""
+    state: ServerState = get_state(request)
+    session = state.sessions.get(sid)
+    if session.status().state is not SessionState.INTERRUPTED:
+        raise ConflictError(f"session {sid} is {session.status().state.value}: only an interrupted session can be resumed", 409)
+    stored = {k: v for k, v in session.definition.items() if k in CreateSession.model_fields and k != "total"}  # the store knows what remains
+    p = await _prepare(state, stored, run=session.definition.get("run"))
+    session = await run_in_threadpool(state.sessions.resume, sid, p.settings, p.options, p.plan, p.uploader, p.video)
+    return _describe(session)
 
 
 @router.get("")
@@ -169,8 +213,7 @@ async def results(
     session = get_state(request).sessions.get(sid)
     if wait > 0:
         await session.wait_async(after, wait)  # on the event loop: a long poll holds no worker thread
-    page = session.runner.results(after, min(limit, MAX_PAGE))
-    items = await run_in_threadpool(lambda: [p.to_dict() for p in page])
+    items = await run_in_threadpool(session.result_dicts, after, min(limit, MAX_PAGE))
     return {"results": items, "next": after + len(items), "status": _describe(session)}
 
 
@@ -192,9 +235,10 @@ async def events(sid: str, request: Request, after: int = AFTER) -> EventSourceR
         last = None
         yield ServerSentEvent(comment="connected")
         while not await request.is_disconnected():
-            page = session.runner.results(cursor, 32)
+            # a worker thread only when there is something to read: a waiting stream holds none
+            page = await run_in_threadpool(session.result_dicts, cursor, 32) if session.status().done > cursor else []
             if page:
-                payloads = await run_in_threadpool(lambda: [json.dumps(p.to_dict()) for p in page])
+                payloads = await run_in_threadpool(lambda: [json.dumps(d) for d in page])
                 for data in payloads:
                     cursor += 1
                     yield ServerSentEvent(data, event="result", id=str(cursor))
@@ -231,7 +275,7 @@ def annotated_video(sid: str, request: Request) -> FileResponse:
 async def timeline(sid: str, request: Request) -> dict:
     """Per tracked object: class, visible time ranges, one observation per sampled frame."""
     session = get_state(request).sessions.get(sid)
-    return await run_in_threadpool(lambda: build_timeline(session.runner.results()).to_dict())
+    return await run_in_threadpool(lambda: build_timeline([Prediction.from_dict(d) for d in session.result_dicts(0, None)]).to_dict())
 
 
 @router.post("/{sid}/stop")
