@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sightline.api import PredictAPI
-from sightline.client.encoding import encoding_for
+from sightline.client.encoding import Encoding, encoding_for
 from sightline.client.live import RemoteLiveStream
 from sightline.client.session import RemotePredictionSession
 from sightline.client.transport import Transport
@@ -188,10 +188,12 @@ class RemoteModel(PredictAPI):
         sources = collect_sources(input, options)
         body["total"] = sources.total
         status = self._transport.post("/v1/sessions", json=body)
-        return self._with_uploader(status, sources, settings.batch_size, tqdm, video_path)
+        # raw pixels would land in the workspace as they were sent: a run that uploads sends PNG
+        encoding = "png" if extra.get("upload") else self.array_encoding
+        return self._with_uploader(status, sources, settings.batch_size, tqdm, video_path, encoding=encoding)
 
     def _with_uploader(self, status: dict[str, Any], sources: Any, batch_size: int, tqdm: Any, video_path: Any,
-                       first: int = 0) -> RemotePredictionSession:
+                       first: int = 0, encoding: Encoding = "png") -> RemotePredictionSession:
         """The session, with a thread sending ``sources`` from item ``first`` on."""
         longest = max(self.info.input_size) if self.downsize and self.info.input_size else None
         session: RemotePredictionSession | None = None
@@ -206,9 +208,7 @@ class RemoteModel(PredictAPI):
         def ended() -> bool:
             return session is not None and session.ended()
 
-        window = max(self.upload_window, 2 * settings.batch_size)
-        # raw pixels would land in the workspace as they were sent: a run that uploads sends PNG
-        encoding = "png" if extra.get("upload") else self.array_encoding
+        window = max(self.upload_window, 2 * batch_size)
         uploader = Uploader(self._transport, status["id"], sources, window, done, wait, ended, downsize_to=longest, limits=self._limits(),
                             encoding=encoding, first=first)
         session = RemotePredictionSession(self._transport, status["id"], status, uploader, progress_bar=tqdm)
