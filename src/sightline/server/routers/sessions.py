@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from sightline.errors import ConflictError, InputError, InvalidSettingError, NotFoundError, PayloadTooLargeError, RateLimitedError
 from sightline.video.timeline import build_timeline
 from sightline.server.bodies import AddItems, CreateSession, ItemsForm, SessionItem, parse_body, request_body
-from sightline.server.requests import is_multipart, read_form, read_json, save_upload
+from sightline.server.requests import is_multipart, parse_last_event_id, read_form, read_json, save_upload
 from sightline.server.sessions import Callback, ServerSession
 from sightline.server.state import ServerState, get_state
 from sightline.server.uploads import Upload, client_meta
@@ -178,8 +178,7 @@ async def events(sid: str, request: Request, after: int = AFTER) -> StreamingRes
     down (uvicorn cancels open responses after its graceful-shutdown timeout).
     """
     session = get_state(request).sessions.get(sid)
-    last_id = request.headers.get("last-event-id")
-    cursor = int(last_id) if last_id and last_id.isdigit() else after
+    cursor = parse_last_event_id(request.headers.get("last-event-id"), after)
 
     async def stream() -> AsyncIterator[str]:
         nonlocal cursor
