@@ -13,6 +13,7 @@ from PIL import Image as PILImage
 
 from sightline.engine.status import SessionStatus
 from sightline.errors import InputError
+from sightline.inputs.images import ImageDecodeError, decode_image_bytes
 from sightline.inputs.items import InputItem
 from sightline.prediction import Prediction
 from sightline.workspace.schema import PredictionRun
@@ -140,18 +141,30 @@ def upload_predictions(
     ``into_project`` continues a ``create`` sent in parts: the images join the project the first part made.
     Returns the totals and the project written to (``None`` for a dry run of ``create``).
     """
+    if mode is UploadMode.CREATE and not dry_run:
+        _check_images(predictions, images)  # before the project is made: a refused upload leaves nothing behind
     on_platform = all(p.image_id is not None or p.video_id is not None for p in predictions)
     uploader = RunUploader(ws, mode, model_name, {}, threshold, project_name, on_platform, dry_run=dry_run, into_project=into_project)
     for k, pred in enumerate(predictions):
         data = images[k] if images is not None and k < len(images) else None
-        if mode is UploadMode.CREATE and data is None and not dry_run:
-            raise InputError(f"prediction {k} ({pred.source!r}) has no image bytes to copy into a new project")
         uploader(pred, InputItem(meta={}, raw=(lambda d=data: d) if data is not None else None))
     if uploader.run_id is not None:
         from sightline.engine.status import SessionState, SessionStatus
 
         uploader.finish(SessionStatus(SessionState.COMPLETED, len(predictions), len(predictions), 0, 0.0, 0.0, None))
     return uploader.totals, uploader.project_id if mode is UploadMode.CREATE else (predictions[0].project_id if predictions else None)
+
+
+def _check_images(predictions: list[Prediction], images: list[bytes | None] | None) -> None:
+    """Every prediction of a ``create`` has bytes that decode as an image; ``InputError`` naming the first that does not."""
+    for k, pred in enumerate(predictions):
+        data = images[k] if images is not None and k < len(images) else None
+        if data is None:
+            raise InputError(f"prediction {k} ({pred.source!r}) has no image bytes to copy into a new project")
+        try:
+            decode_image_bytes(data)
+        except ImageDecodeError as exc:
+            raise InputError(f"prediction {k} ({pred.source!r}): the file sent for it is not a readable image: {exc}") from None
 
 
 def prediction_bytes(pred: Prediction) -> bytes:
