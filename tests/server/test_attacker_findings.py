@@ -149,10 +149,11 @@ class _Logs(logging.Handler):
 
 def test_client_that_disconnects_mid_body_is_no_500(server, sample_dir):
     logs = _Logs()
-    logger = logging.getLogger("sightline.server")
-    logger.addHandler(logs)
+    loggers = [logging.getLogger(name) for name in ("sightline.server", "uvicorn.error")]
+    for logger in loggers:
+        logger.addHandler(logs)
     try:
-        for route in ("/v1/predict", "/v1/sessions"):
+        for route in ("/v1/predict", "/v1/sessions", "/v1/uploads", "/roboflow/infer/object_detection"):
             with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
                 head = (f"POST {route} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                         "Content-Length: 100000\r\n\r\n")
@@ -161,7 +162,8 @@ def test_client_that_disconnects_mid_body_is_no_500(server, sample_dir):
         time.sleep(1.0)
         assert httpx.get(f"{server.url}/health").status_code == 200
     finally:
-        logger.removeHandler(logs)
+        for logger in loggers:
+            logger.removeHandler(logs)
     errors = [r for r in logs.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]
 
