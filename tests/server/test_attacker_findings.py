@@ -233,3 +233,25 @@ def test_upload_with_too_many_mask_pixels_is_refused(ws_live):
     r = httpx.post(f"{live.url}/v1/uploads", json={"mode": "create", "predictions": [pred], "dry_run": True}, timeout=30)
     assert r.status_code in (413, 422), r.text[:300]
     assert "mask" in r.json()["error"]["message"]
+
+
+# --- URL policy: special-purpose ranges the standard library's tables let through ------------------
+
+SPECIAL = ["192.0.0.8", "192.0.0.171", "192.0.2.1", "198.18.0.1", "198.51.100.7", "203.0.113.9", "240.0.0.1", "255.255.255.255",
+           "100.64.0.1", "0.1.2.3", "192.88.99.1", "3fff::1", "3fff:fff::1", "2001:db8::1", "2001:2::1", "2001:10::1", "2001:20::1",
+           "100::1", "100:0:0:1::1", "5f00::1", "fc00::1", "fd12::1", "fe80::1", "ff02::1", "::ffff:192.0.0.8", "64:ff9b::c000:8"]
+PUBLIC = ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "2001:4860:4860::8888", "2a00:1450:4001::1"]
+
+
+@pytest.mark.parametrize("address", SPECIAL)
+def test_special_purpose_addresses_are_refused(address):
+    from sightline.inputs.url_policy import address_refusal
+
+    assert address_refusal(address) is not None
+
+
+@pytest.mark.parametrize("address", PUBLIC)
+def test_public_addresses_still_pass(address):
+    from sightline.inputs.url_policy import address_refusal
+
+    assert address_refusal(address) is None
