@@ -255,3 +255,12 @@ def test_public_addresses_still_pass(address):
     from sightline.inputs.url_policy import address_refusal
 
     assert address_refusal(address) is None
+
+
+def test_upload_with_too_many_objects_is_422(ws_live):
+    live, _ = ws_live
+    n = 10_001
+    pred = {"image_size": [48, 64], "boxes": [[0, 0, 1, 1]] * n, "classes": ["a"] * n}
+    r = httpx.post(f"{live.url}/v1/uploads", json={"mode": "create", "predictions": [pred], "dry_run": True}, timeout=30)
+    assert r.status_code == 422, r.text[:300]
+    assert "predictions[0].boxes" in r.json()["error"]["message"] and "10,000" in r.json()["error"]["message"]
