@@ -123,7 +123,7 @@ def test_video_over_the_pixel_limit_is_refused_when_probed(big_video):
 @pytest.mark.parametrize("damage", ["utf8", "nosize"])
 def test_damaged_video_is_refused_in_words(server, sample_video, damage, monkeypatch):
     """Probing errors PyAV raises besides its own (seen with mutated mp4s) are refusals, not 500s."""
-    import sightline.video.probe as probe
+    from sightline.video import probe
 
     def broken(*args, **kwargs):
         if damage == "utf8":
