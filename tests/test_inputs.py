@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -177,3 +178,22 @@ def test_videos_in_a_folder_are_named_in_a_warning(demo_model, tmp_path, sample_
     with pytest.warns(UserWarning, match=r"skipped 1 video in folder .*: clip\.mp4; give a video's path to predict its frames"):
         preds = demo_model.predict(str(tmp_path))
     assert [Path(p.image_path).name for p in preds] == ["a.png"]
+
+
+def test_only_documented_formats_are_opened_and_any_decoder_error_is_an_image_decode_error(monkeypatch):
+    """EPS would run Ghostscript on the sender's PostScript; crafted files make rarer decoders raise anything."""
+    from sightline.inputs import images
+
+    with pytest.raises(images.ImageDecodeError, match="not an image in a format"):
+        images.decode_image_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    with pytest.raises(images.ImageDecodeError, match="not an image in a format"):
+        images.decode_image_bytes(b"qoif\x00\x00\x00\x04\x00\x00\x00\x04\x03\x00" + b"\xfe" * 20)
+
+    def broken(*args, **kwargs):
+        raise IndexError("index out of range")
+
+    monkeypatch.setattr(images.ImageOps, "exif_transpose", broken)
+    png = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(png, "PNG")
+    with pytest.raises(images.ImageDecodeError, match="corrupt or truncated"):
+        images.decode_image_bytes(png.getvalue())

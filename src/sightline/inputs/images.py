@@ -10,6 +10,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".jfif"})
 MAX_PIXELS = 100_000_000  # refuse decompression bombs; PIL's own check only warns below 2x its limit
+# the formats the docs promise; Pillow would otherwise try every plugin it has (EPS runs Ghostscript, and
+# rarer decoders such as QOI, DDS or SPIDER raise unexpected errors on crafted bytes)
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF")  # JPEG includes MPO (phone photos)
 
 
 class ImageDecodeError(ValueError):
@@ -74,7 +77,7 @@ def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if not data:
         raise ImageDecodeError("the file is empty (0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
             check_pixels(image.width, image.height, max_pixels)
             image.load()
             return pil_to_rgb(image, max_pixels)
@@ -82,8 +85,10 @@ def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageDecodeError("not an image in a format sightline can read (JPEG, PNG, BMP, WebP, TIFF, GIF)") from None
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError(f"the image is too large to decode safely: {exc}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageDecodeError(f"the image is corrupt or truncated ({exc})") from None
+    except ImageDecodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001  any decoder failure on crafted bytes is this item's, never the request's
+        raise ImageDecodeError(f"the image is corrupt or truncated ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def read_image_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:

@@ -23,6 +23,16 @@ _COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated IPv4-compatible form 
 _TEREDO = ipaddress.IPv6Network("2001::/32")  # the client address inside is obfuscated: refuse
 _SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")  # deprecated, still routed inside some networks
 
+# IANA special-purpose registries (IPv4 and IPv6), refused whatever the running Python's ``ipaddress`` tables say
+# (3.11's let 192.0.0.0/24 and 3fff::/20 pass as global). Anycast services inside some of them serve no images.
+SPECIAL_PURPOSE = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+    "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+    "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
+    "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b:1::/48", "100::/64", "100:0:0:1::/64", "2001::/23", "2001:db8::/32",
+    "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+))
+
 PRIVATE_HINT = "this server only fetches public URLs (set SIGHTLINE_ALLOW_PRIVATE_URLS=1 on a trusted server)"
 
 
@@ -63,7 +73,7 @@ def _refusal_plain(ip: IPAddress) -> str | None:
         return "an unspecified address"
     if ip.is_private:
         return "a private address"
-    if ip.is_reserved or not ip.is_global:
+    if ip.is_reserved or not ip.is_global or any(ip in net for net in SPECIAL_PURPOSE if net.version == ip.version):
         return "a reserved or non-public address"
     return None
 

@@ -8,9 +8,10 @@ import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import exc as db
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from sightline.errors import SightlineError, status_of
 from sightline.workspace.blobs import no_room_error
@@ -61,6 +62,12 @@ def install(app: FastAPI, expose_tracebacks: bool = False) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}; see /docs for the API"
         return JSONResponse(error_body("HTTPError", message, exc.status_code), status_code=exc.status_code)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # the client left while sending its body: nobody reads an answer, and it is no fault of the server
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=499)  # nginx's "client closed request", for the access log and metrics
 
     @app.exception_handler(db.SQLAlchemyError)
     async def _database(request: Request, exc: db.SQLAlchemyError) -> JSONResponse:

@@ -67,6 +67,15 @@ class ServerMetrics:
             self.batch_failures.labels(model).inc()
 
 
+STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+
+
+def _method_of(scope: dict[str, Any]) -> str:
+    """The request's method, or ``OTHER``: any token is a valid method, and each label value makes new series."""
+    method = scope["method"]
+    return method if method in STANDARD_METHODS else "OTHER"
+
+
 def _route_of(scope: dict[str, Any]) -> str:
     """The route's template (``/v1/sessions/{session_id}``), so labels stay few whatever the URLs."""
     route = scope.get("route")
@@ -91,11 +100,11 @@ class AccessMiddleware:
             nonlocal noted
             noted = True
             seconds = time.perf_counter() - started
-            method, route = scope["method"], _route_of(scope)
+            method, route = _method_of(scope), _route_of(scope)
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(seconds)
             client = scope.get("client") or ("-", 0)
-            fields = {"method": method, "path": scope["path"], "status": status, "duration_ms": round(seconds * 1000, 1), "client": client[0]}
+            fields = {"method": scope["method"][:32], "path": scope["path"][:512], "status": status, "duration_ms": round(seconds * 1000, 1), "client": client[0]}
             access_log.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra={"access": fields})
 
         async def send_and_note(message: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
-from sightline.errors import InputError, PayloadTooLargeError
+from sightline.errors import InputError, InvalidSettingError, PayloadTooLargeError
 from sightline.server.config import ServerConfig
 from sightline.server.uploads import safe_name
 
@@ -25,6 +25,8 @@ def parse_json_field(value: Any, name: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise InputError(f"form field {name!r} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InputError(f"form field {name!r} is too deeply nested to read as JSON") from None
 
 
 def as_dict(value: Any, name: str) -> dict[str, Any]:
@@ -33,6 +35,15 @@ def as_dict(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InputError(f"{name!r} must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def parse_last_event_id(value: str | None, default: int) -> int:
+    """The SSE ``Last-Event-ID`` header as a cursor: ASCII digits within int64, else ``InvalidSettingError``."""
+    if not value:  # an empty id resets the stream's id (SSE spec): as if none was sent
+        return default
+    if not (0 < len(value) <= 19 and value.isascii() and value.isdigit()) or int(value) > 2**63 - 1:
+        raise InvalidSettingError(f"the Last-Event-ID header must be a result cursor (a whole number from 0 to {2**63 - 1}), got {value!r:.40}")
+    return int(value)
 
 
 async def read_form(request: Request, config: ServerConfig) -> tuple[dict[str, Any], list[UploadFile]]:
@@ -54,6 +65,8 @@ async def read_json(request: Request) -> dict[str, Any]:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:  # json's C parser gives up on arrays/objects nested ~1000 deep
+        raise InputError("the request body is too deeply nested to read as JSON") from None
     return as_dict(body, "body")
 
 

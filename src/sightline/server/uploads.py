@@ -65,7 +65,7 @@ class UploadPlan:
     def frames_in(self, path: Path, name: str | None = None) -> int:
         """Validate a video upload (``name``: the client's name for it) against the session's sampling options;
         returns its frame count."""
-        return len(frame_window(probe_video(path, name), self.options))
+        return len(frame_window(probe_video(path, name, self.max_pixels), self.options))
 
     def add(self, upload: Upload, items: int) -> None:
         with self._lock:
@@ -124,7 +124,7 @@ class UploadPlan:
         else:
             assert up.path is not None
             try:  # the file stays until the session is deleted: annotated output and uploads read it
-                info = probe_video(up.path)
+                info = probe_video(up.path, max_pixels=self.max_pixels)
                 frames = frame_window(info, self.options)
             except InputError as exc:  # checked when it arrived (frames_in), so only a file changed since
                 yield InputItem(meta=dict(up.meta), error=str(exc))

@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from sightline.errors import InputError
+from sightline.inputs.images import MAX_PIXELS
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"})
 
@@ -33,8 +34,9 @@ def video_error(exc: BaseException, path: str | Path) -> str:
     return str(reason).replace(str(path), Path(path).name)
 
 
-def probe_video(path: str | Path, name: str | None = None) -> VideoInfo:
-    """Probe a video file; ``InputError`` when it cannot be opened or has no video stream.
+def probe_video(path: str | Path, name: str | None = None, max_pixels: int = MAX_PIXELS) -> VideoInfo:
+    """Probe a video file; ``InputError`` when it cannot be opened, has no video stream, or its frames are
+    over ``max_pixels`` (checked here, since decoding frames does not check it).
 
     Messages call the file ``name`` (default: its file name), never by where it is kept."""
     import av  # imported here: a client that sends no video never needs PyAV
@@ -46,6 +48,9 @@ def probe_video(path: str | Path, name: str | None = None) -> VideoInfo:
             if not container.streams.video:
                 raise InputError(f"{name!r} has no video stream")
             stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            if width * height > max_pixels:
+                raise InputError(f"{name!r} has frames of {width}×{height} pixels, over the limit of {max_pixels:,}")
             rate = stream.average_rate or stream.guessed_rate or Fraction(25)
             count = stream.frames
             if not count:  # some containers do not record it: count packets, which needs no decoding
@@ -55,13 +60,13 @@ def probe_video(path: str | Path, name: str | None = None) -> VideoInfo:
                 path=path,
                 frame_count=int(count),
                 fps=float(rate),
-                width=stream.codec_context.width,
-                height=stream.codec_context.height,
+                width=width,
+                height=height,
                 duration_s=duration,
                 has_audio=bool(container.streams.audio),
                 name=name,
             )
     except InputError:
         raise
-    except (av.FFmpegError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001  crafted files make PyAV raise more than FFmpegError (UnicodeDecodeError, AttributeError)
         raise InputError(f"{name!r} could not be read as a video: {video_error(exc, path)}") from None

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import supervision as sv
 
-from sightline.errors import InvalidSettingError
+from sightline.errors import InvalidSettingError, PayloadTooLargeError
 from sightline.geometry import rle_to_masks
 from sightline.prediction import Prediction
 from sightline.workspace.ids import MAX_ID, is_id
@@ -23,6 +23,28 @@ ID_FIELDS = ("project_id", "dataset_id", "image_id", "video_id")
 COUNT_FIELDS = ("frame_idx", "timestamp_us", "index")
 KNOWN = (*TEXT_FIELDS, *ID_FIELDS, *COUNT_FIELDS, "image_size", "boxes", "scores", "class_ids", "classes", "track_ids", "masks", "upload")
 MAX_TEXT = 4096
+MAX_OBJECTS = 10_000  # boxes (and masks) in one posted prediction
+MASK_PIXEL_FACTOR = 16  # all masks of one request may cover at most this many largest images (masks × image pixels)
+
+
+def max_counts_chars(height: int, width: int) -> int:
+    """The longest compressed RLE text a ``height``×``width`` mask can have: each run takes at most one
+    character more than its length in pixels (5 bits a character), and there are at most h·w + 1 runs."""
+    return 2 * height * width + 64
+
+
+class MaskBudget:
+    """The mask pixels (masks × image pixels) one request may still decode, counted before any decoding."""
+
+    def __init__(self, max_pixels: int) -> None:
+        self.limit = self.left = max_pixels * MASK_PIXEL_FACTOR
+
+    def spend(self, masks: int, size: tuple[int, int], where: str) -> None:
+        self.left -= masks * size[0] * size[1]
+        if self.left < 0:
+            raise PayloadTooLargeError(
+                f"{where}: the masks of this request cover more than {self.limit:,} pixels in all (masks × image pixels); "
+                "send the predictions in several requests", 413)
 
 
 class _Fields:
@@ -74,6 +96,11 @@ def _rle(f: _Fields, k: int, rle: Any, size: tuple[int, int]) -> dict[str, Any]:
     if rle.get("size") != list(size):
         raise f.fail(f"{field}.size", f"must be image_size {list(size)}, got {rle.get('size')!r:.80}")
     counts = rle.get("counts")
+    if isinstance(counts, str) and len(counts) > max_counts_chars(*size):  # bound the work before pycocotools sees it
+        raise f.fail(f"{field}.counts", f"is {len(counts):,} characters, more than any RLE of a {size[0]}×{size[1]} mask "
+                                         f"(at most {max_counts_chars(*size):,})")
+    if isinstance(counts, list) and len(counts) > size[0] * size[1] + 1:
+        raise f.fail(f"{field}.counts", f"has {len(counts):,} runs, more than a {size[0]}×{size[1]} mask can have")
     if not (isinstance(counts, str) or (isinstance(counts, list) and all(is_id(c) and c >= 0 for c in counts))):
         raise f.fail(f"{field}.counts", "must be compressed RLE text or a list of run lengths")
     if isinstance(counts, list) and sum(counts) != size[0] * size[1]:
@@ -85,8 +112,8 @@ def _rle(f: _Fields, k: int, rle: Any, size: tuple[int, int]) -> dict[str, Any]:
     return rle
 
 
-def parse_prediction(data: Any, k: int, max_pixels: int) -> Prediction:
-    """One posted prediction as a ``Prediction``; ``max_pixels`` bounds ``image_size`` (masks are decoded)."""
+def parse_prediction(data: Any, k: int, max_pixels: int, budget: MaskBudget | None = None) -> Prediction:
+    """One posted prediction as a ``Prediction``; ``max_pixels`` bounds ``image_size``, ``budget`` the masks decoded."""
     where = f"predictions[{k}]"
     if not isinstance(data, dict):
         raise InvalidSettingError(f"{where} must be an object (as Prediction.to_dict() writes it), got {type(data).__name__}")
@@ -108,6 +135,8 @@ def parse_prediction(data: Any, k: int, max_pixels: int) -> Prediction:
     boxes = data.get("boxes") or []
     if not isinstance(boxes, list):
         raise f.fail("boxes", f"must be a list of [x0, y0, x1, y1], got {type(boxes).__name__}")
+    if len(boxes) > MAX_OBJECTS:
+        raise f.fail("boxes", f"has {len(boxes):,} boxes, over the limit of {MAX_OBJECTS:,} objects per prediction")
     for j, b in enumerate(boxes):
         if not (isinstance(b, list) and len(b) == 4 and all(_number(v) for v in b)):
             raise f.fail(f"boxes[{j}]", f"must be [x0, y0, x1, y1] (four finite numbers), got {b!r:.80}")
@@ -131,6 +160,7 @@ def parse_prediction(data: Any, k: int, max_pixels: int) -> Prediction:
             raise f.fail("masks", "need image_size, the [height, width] the masks cover")
         masks = f.items("masks", n, lambda v: True, "")
     if masks:
+        (budget or MaskBudget(max_pixels)).spend(len(masks), (size[0], size[1]), f"{where}.masks")
         masks = [_rle(f, j, rle, (size[0], size[1])) for j, rle in enumerate(masks)]
     detections = sv.Detections(
         xyxy=np.asarray(boxes, dtype=np.float32).reshape(n, 4),
@@ -148,5 +178,6 @@ def parse_predictions(raw: Any, max_pixels: int) -> list[Prediction]:
     """``predictions`` of an upload request: a non-empty list of posted predictions."""
     if not isinstance(raw, list) or not raw:
         raise InvalidSettingError("predictions must be a non-empty list of predictions (as Prediction.to_dict() writes them)")
-    return [parse_prediction(p, k, max_pixels) for k, p in enumerate(raw)]
+    budget = MaskBudget(max_pixels)
+    return [parse_prediction(p, k, max_pixels, budget) for k, p in enumerate(raw)]
 

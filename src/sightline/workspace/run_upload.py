@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from sightline.engine.status import SessionStatus
 from sightline.errors import InputError, InsufficientStorageError
-from sightline.inputs.images import decode_image_bytes
+from sightline.inputs.images import ImageDecodeError, decode_image_bytes
 from sightline.inputs.items import InputItem
 from sightline.prediction import Prediction, png_bytes
 from sightline.workspace.names import MAX_NAME_BYTES, valid_name
@@ -273,13 +273,13 @@ def upload_predictions(
     ``into_project`` continues a ``create`` sent in parts: the images join the project the first part made.
     Returns the totals and the project written to (``None`` for a dry run of ``create``).
     """
+    if mode is UploadMode.CREATE and not dry_run and video_file is None:
+        _check_images(predictions, images)  # before the project is made: a refused upload leaves nothing behind
     on_platform = all(p.image_id is not None or p.video_id is not None for p in predictions)
     for k, pred in enumerate(predictions):  # checked before anything is written
         if video_file is not None:
             if pred.frame_idx is None:
                 raise InputError(f"prediction {k} ({pred.source!r}) is not a frame of the video sent with it (no frame_idx)")
-        elif mode is UploadMode.CREATE and not dry_run and (images is None or k >= len(images) or images[k] is None):
-            raise InputError(f"prediction {k} ({pred.source!r}) has no image bytes to copy into a new project")
     uploader = RunUploader(ws, mode, model_name, {}, threshold, project_name, on_platform, dry_run=dry_run, into_project=into_project)
     uploader.full_disk_raises = True  # the caller waits for the answer: a full disk is its 507, not one image's failure
     state = "interrupted"  # what a KeyboardInterrupt or a thread's exit leaves
@@ -300,3 +300,15 @@ def upload_predictions(
         except Exception:  # the uploads are in; only the record's end is missing, and the log says so
             log.warning("run %s: could not record its end (%s)", uploader.run_id, state, exc_info=True)
     return uploader.totals, uploader.project_id if mode is UploadMode.CREATE else (predictions[0].project_id if predictions else None)
+
+
+def _check_images(predictions: list[Prediction], images: list[bytes | None] | None) -> None:
+    """Every prediction of a ``create`` has bytes that decode as an image; ``InputError`` naming the first that does not."""
+    for k, pred in enumerate(predictions):
+        data = images[k] if images is not None and k < len(images) else None
+        if data is None:
+            raise InputError(f"prediction {k} ({pred.source!r}) has no image bytes to copy into a new project")
+        try:
+            decode_image_bytes(data)
+        except ImageDecodeError as exc:
+            raise InputError(f"prediction {k} ({pred.source!r}): the file sent for it is not a readable image: {exc}") from None

@@ -65,6 +65,8 @@ def error_route(render: ErrorRenderer) -> type[APIRoute]:
                     return await handler(request)
                 except Exception as exc:  # the server's own answer to it (status, words, headers), in the vendor's shape
                     standard = await _standard_answer(request, exc)
+                    if not standard.body:  # no answer to shape (the client went away mid-body)
+                        return standard
                     error = json.loads(bytes(standard.body))["error"]
                     headers = {k: v for k, v in standard.headers.items() if k.lower() in ("connection", "www-authenticate", "retry-after")}
                     return JSONResponse(render(error["type"], error["message"], standard.status_code), standard.status_code, headers)

@@ -246,7 +246,7 @@ async def _upload_run(call: Call, video: bool) -> dict[str, Any]:
         if video:
             options = parse_options(body["options"])
             path, meta = staged[0][0], staged[0][1]
-            frames = await run_in_threadpool(lambda: len(frame_window(probe_video(path), options)))
+            frames = await run_in_threadpool(lambda: len(frame_window(probe_video(path, max_pixels=call.state.config.max_image_pixels), options)))
             staged = [(path, meta, frames)]
         body["total"] = sum(n for _, _, n in staged)
         session = await start_session(call.state, body)

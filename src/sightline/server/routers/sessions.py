@@ -21,7 +21,7 @@ from sightline.inputs.resolve import plan_sources
 from sightline.inputs.workspace import ID_SOURCES, workspace_sources
 from sightline.prediction import Prediction
 from sightline.server.bodies import AddItems, CreateSession, ItemsForm, SessionItem, parse_body, request_body
-from sightline.server.requests import is_multipart, read_form, read_json, save_upload
+from sightline.server.requests import is_multipart, parse_last_event_id, read_form, read_json, save_upload
 from sightline.server.sessions import Callback, ServerSession
 from sightline.server.state import ServerState, get_state
 from sightline.server.uploads import Upload, client_meta
@@ -227,8 +227,7 @@ async def events(sid: str, request: Request, after: int = AFTER) -> EventSourceR
     events and sends a keepalive comment every ``KEEPALIVE_S``, so clients tell a quiet run from a dead link.
     """
     session = get_state(request).sessions.get(sid)
-    last_id = request.headers.get("last-event-id")
-    cursor = int(last_id) if last_id and last_id.isdigit() else after
+    cursor = parse_last_event_id(request.headers.get("last-event-id"), after)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         nonlocal cursor
