@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import parse_args, rate_row, settle, bare_forward, load_demo, make_images, row, write_jpegs
+from common import bare_forward, load_demo, make_images, parse_args, rate_row, row, settle, write_jpegs
 
 import sightline
 

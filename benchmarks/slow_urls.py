@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 
 import httpx
-from PIL import Image
-
 from common import make_images
+from PIL import Image
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SERVER = """

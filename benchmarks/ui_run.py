@@ -18,9 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import parse_args, rate_row, row, settle, make_images, write_jpegs
-
 import httpx
+from common import make_images, parse_args, rate_row, row, settle, write_jpegs
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

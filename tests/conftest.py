@@ -52,11 +52,11 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def file_server(sample_dir: Path) -> Iterator[str]:
     """Serves ``sample_dir`` over HTTP on loopback; yields the base URL."""
     handler = functools.partial(_QuietHandler, directory=str(sample_dir))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
 
 
 def best_iou(box: np.ndarray, boxes: np.ndarray) -> float:

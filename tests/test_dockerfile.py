@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
-import replay_dockerfile
+import replay_dockerfile  # noqa: E402 (a script beside the Dockerfile, not a package)
 
 FAKE_PIP = """#!/bin/sh
 echo "$*" >> "$PIP_CALLS"

@@ -80,7 +80,7 @@ class AsyncPredictionSession:
     def status(self):  # type: ignore[no-untyped-def]
         return self.session.status()
 
-    async def __aenter__(self) -> "AsyncPredictionSession":
+    async def __aenter__(self) -> AsyncPredictionSession:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -186,7 +186,7 @@ class PredictAPI(ABC):
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def __enter__(self) -> "PredictAPI":
+    def __enter__(self) -> PredictAPI:
         return self
 
     def __exit__(self, *exc: object) -> None:

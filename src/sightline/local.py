@@ -45,7 +45,7 @@ LOCAL_MAX_BATCH = 256  # the session's batch_size decides; the worker only split
 class LocalModel(PredictAPI):
     """Predict with an in-process model; the same calls work on a server-backed ``RemoteModel``."""
 
-    def __init__(self, model: Model, workspace: "Workspace | None" = None) -> None:
+    def __init__(self, model: Model, workspace: Workspace | None = None) -> None:
         self._model = model
         # one long-lived thread runs the model for every session and live stream: fresh threads each
         # start their own OpenMP team, which measurably slows inference on small CPUs
@@ -141,7 +141,7 @@ class LocalModel(PredictAPI):
         return f"<LocalModel {self.name!r} {self.task.value} on {self._model.device}, {len(self.classes)} classes>"
 
 
-def load(model: str | Path = "demo/shapes", device: str = "auto", workspace: "Workspace | str | Path | None" = None) -> LocalModel:
+def load(model: str | Path = "demo/shapes", device: str = "auto", workspace: Workspace | str | Path | None = None) -> LocalModel:
     """Load a model into this process: a zoo name (see ``sightline.list_models()``) or a checkpoint path.
 
     ``workspace`` (a ``Workspace`` or its location) lets ``predict`` take workspace IDs and ``upload=``.

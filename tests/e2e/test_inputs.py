@@ -3,7 +3,19 @@ that is not an image, and the webcam with Chromium's fake camera."""
 
 from __future__ import annotations
 
-from tests.e2e.pages import LONG, SAMPLES, VIDEO, add_images, open_tab, progress, run, set_number, text_of, thumbnails, wait_state, wait_text
+from tests.e2e.pages import (
+    LONG,
+    SAMPLES,
+    VIDEO,
+    add_images,
+    open_tab,
+    progress,
+    run,
+    set_number,
+    text_of,
+    wait_state,
+    wait_text,
+)
 
 
 def test_video_runs_with_tracking_and_plays_annotated(page):

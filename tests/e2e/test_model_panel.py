@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.pages import LONG, ROOT, SAMPLES, add_images, choose, open_tab, progress, run, text_of, wait_state, wait_text
+from tests.e2e.pages import LONG, ROOT, SAMPLES, add_images, choose, progress, run, text_of, wait_state, wait_text
 
 
 def open_model_tab(page, name: str) -> None:

@@ -8,7 +8,20 @@ import time
 
 import httpx
 
-from tests.e2e.pages import LONG, OBJECT_ROWS, object_rows, SAMPLES, add_images, choose, open_tab, progress, run, set_number, text_of, thumbnails, wait_state, wait_text
+from tests.e2e.pages import (
+    LONG,
+    OBJECT_ROWS,
+    SAMPLES,
+    add_images,
+    object_rows,
+    progress,
+    run,
+    set_number,
+    text_of,
+    thumbnails,
+    wait_state,
+    wait_text,
+)
 
 
 def many_images(tmp_path, n: int) -> list:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sightline.ui.context import OWN_LABEL
-from sightline.ui import review_panel, run_panel
-from sightline.ui.render import THUMB_SIDE
 from sightline.paths import SAMPLES_DIR
+from sightline.ui import review_panel, run_panel
+from sightline.ui.context import OWN_LABEL
+from sightline.ui.render import THUMB_SIDE
 from sightline.ui.state import Run
 from tests.ui.conftest import is_skip, progress_attrs, settings, sources, tick_until_final, timer_active
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sightline.client.remote import RemoteModel
-from sightline.ui.context import OWN_LABEL
 from sightline.ui import live_panel, model_panel, run_panel, upload_panel
+from sightline.ui.context import OWN_LABEL
 from tests.ui.conftest import make_ctx, settings, sources, start_ws_server, tick_until_final
 
 NUMBERS = re.compile(r"add \*\*(\d+)\*\* objects, replace \*\*(\d+)\*\*, skip \*\*(\d+)\*\* duplicates, in (\d+) images")

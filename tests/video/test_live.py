@@ -22,9 +22,9 @@ def test_live_stream_predicts_frames(demo_model, samples):
 
 
 def test_newest_frame_wins_and_drops_are_counted(demo_model):
-    import supervision as sv
-
     import threading
+
+    import supervision as sv
 
     started = threading.Event()
     release = threading.Event()

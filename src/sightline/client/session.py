@@ -243,7 +243,7 @@ class RemotePredictionSession(PredictionSession):
         """Per tracked object: class, visible time ranges, observations (see ``sightline.video.timeline``)."""
         return timeline_from_dict(self._transport.get(f"/v1/sessions/{self.id}/timeline"))
 
-    def resume(self, input: Any = None, **options: Any) -> "RemotePredictionSession":
+    def resume(self, input: Any = None, **options: Any) -> RemotePredictionSession:
         """Resume this session after the server restarted mid-run (its state reads ``interrupted``); see
         ``RemoteModel.resume``. Returns the session re-attached; this object stops reading."""
         if self._model is None:

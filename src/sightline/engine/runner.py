@@ -76,7 +76,7 @@ class SessionRunner:
         self._threads: list[threading.Thread] = []
 
     # --- control ---------------------------------------------------------------------------------
-    def start(self) -> "SessionRunner":
+    def start(self) -> SessionRunner:
         with self._cond:
             self._state = SessionState.RUNNING
             self._started = time.monotonic()

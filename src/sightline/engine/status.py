@@ -51,7 +51,7 @@ class SessionStatus:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SessionStatus":
+    def from_dict(cls, d: dict[str, Any]) -> SessionStatus:
         return cls(**{**d, "state": SessionState(d["state"])})
 
 

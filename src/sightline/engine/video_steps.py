@@ -10,9 +10,9 @@ from typing import Any
 
 from sightline.engine.status import SessionStatus
 from sightline.errors import InvalidSettingError
-from sightline.settings import shown
 from sightline.inputs.items import InputItem
 from sightline.prediction import Prediction
+from sightline.settings import shown
 from sightline.video.encode import AnnotatedVideoWriter
 from sightline.video.tracking import VideoTracker, validate_tracking_config
 

@@ -18,9 +18,9 @@ import re
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -53,7 +53,7 @@ class ItemFailure:
     traceback: str = ""
 
     @classmethod
-    def from_exception(cls, exc: BaseException) -> "ItemFailure":
+    def from_exception(cls, exc: BaseException) -> ItemFailure:
         message = _PATH.sub("<path>", str(exc))
         words = f"{exc.__class__.__name__}: {message}" if message else exc.__class__.__name__
         if len(words) > MAX_REASON_CHARS:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from sightline.prediction import Prediction
 
 
-def load_source_image(pred: "Prediction") -> np.ndarray:
+def load_source_image(pred: Prediction) -> np.ndarray:
     """The RGB pixels of the item ``pred`` was made on."""
     try:
         if pred.image_path:

@@ -36,7 +36,7 @@ def pick_source(input: Any, ids: dict[str, Any]) -> str:
     return given[0]
 
 
-def workspace_sources(ws: "Workspace | None", ids: dict[str, Any], options: InputOptions) -> SourceList:
+def workspace_sources(ws: Workspace | None, ids: dict[str, Any], options: InputOptions) -> SourceList:
     """The images (or the video) the given platform IDs name, in a stable order."""
     if ws is None:
         raise InputError("workspace IDs need a workspace: sightline.load(..., workspace=...) or a server started with --workspace")

@@ -84,7 +84,7 @@ class Model(ABC):
         if device != self.device:
             raise ValueError(f"model {self.name!r} cannot move from {self.device!r} to {device!r}")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: most models free their memory with the object)
         """Release the model's memory; it cannot predict afterwards."""
 
 

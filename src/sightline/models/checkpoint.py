@@ -49,7 +49,7 @@ class Checkpoint:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Checkpoint":
+    def load(cls, path: str | Path) -> Checkpoint:
         """Read a checkpoint, raising ``ModelLoadError`` that says what is wrong with the file."""
         path = Path(path)
         if not path.is_file():

@@ -12,8 +12,8 @@ import torch
 import torchvision
 from torch import nn
 
-from sightline.geometry import compact_masks
 from sightline.errors import InvalidSettingError, ModelLoadError, UnknownArgumentError
+from sightline.geometry import compact_masks
 from sightline.models.base import Model, Task, finalize
 from sightline.models.checkpoint import Checkpoint
 from sightline.models.demo.architecture import build_slim_maskrcnn

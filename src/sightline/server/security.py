@@ -6,7 +6,7 @@ import hmac
 
 from fastapi import Request
 
-from sightline.errors import AuthenticationError, InputError
+from sightline.errors import AuthenticationError
 from sightline.inputs.url_policy import check_target
 
 

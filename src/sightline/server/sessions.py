@@ -16,11 +16,11 @@ from typing import Any
 from sightline.callbacks import send_callback
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import chain_finish, chain_steps
-from sightline.engine.video_steps import VideoSteps
 from sightline.engine.status import SessionState, SessionStatus
+from sightline.engine.video_steps import VideoSteps
+from sightline.engine.worker import WorkerModel
 from sightline.errors import ConflictError, NotFoundError, RateLimitedError
 from sightline.inputs.items import InputPlan
-from sightline.inputs.urls import FetchError, post_json
 from sightline.server.config import ServerConfig
 from sightline.server.errors import without_internals
 from sightline.server.manager import ModelManager
@@ -28,7 +28,6 @@ from sightline.server.security import check_url
 from sightline.server.session_db import SessionDB, StoredState, wire_dict
 from sightline.server.uploads import UploadPlan
 from sightline.server.url_pool import UrlFetchPool
-from sightline.engine.worker import WorkerModel
 from sightline.settings import InputOptions, PredictSettings
 from sightline.workspace.run_upload import RunUploader
 
@@ -65,7 +64,7 @@ class StoredRun:
     def wait(self, after: int, timeout: float | None = None) -> bool:
         return True
 
-    def start(self) -> "StoredRun":
+    def start(self) -> StoredRun:
         return self
 
     def stop(self) -> None:

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from sightline.errors import NotFoundError
 from sightline.server.checkpoints import CheckpointStore
 from sightline.server.config import ServerConfig
 from sightline.server.live_streams import LiveStreams
 from sightline.server.manager import ModelManager
-from sightline.errors import NotFoundError
 from sightline.server.sessions import SessionStore
 from sightline.server.url_pool import UrlFetchPool
 from sightline.workspace.store import Workspace

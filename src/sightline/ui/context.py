@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from sightline.client.remote import RemoteModel
 from sightline.models.base import ModelInfo
-from sightline.ui.state import Connection, RunRegistry, RUNS, UserState
+from sightline.ui.state import RUNS, Connection, RunRegistry, UserState
 
 OWN_LABEL = "this app's server"
 

@@ -8,8 +8,9 @@ run's server goes away, the page says so, keeps what arrived, and lets the user 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 

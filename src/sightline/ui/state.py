@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-from PIL import Image as PILImage, ImageOps
+from PIL import Image as PILImage
+from PIL import ImageOps
 
 from sightline.client.remote import RemoteModel
 from sightline.engine.session import PredictionSession
@@ -34,7 +35,7 @@ class Connection:
     model: RemoteModel
     label: str  # "this app's server" or the URL connected to
 
-    def __deepcopy__(self, memo: dict) -> "Connection":
+    def __deepcopy__(self, memo: dict) -> Connection:
         return self  # Gradio deep-copies each tab's new state; the model handle is shared and thread-safe
 
 

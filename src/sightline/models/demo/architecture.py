@@ -48,7 +48,7 @@ class SlimBackbone(nn.Module):
         self.fpn = FeaturePyramidNetwork(list(WIDTHS[FIRST_FPN_STAGE:]), FPN_CHANNELS, extra_blocks=LastLevelMaxPool())
         self.out_channels = FPN_CHANNELS
 
-    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         feats: OrderedDict[str, torch.Tensor] = OrderedDict()
         for i, stage in enumerate(self.stages):
             x = stage(x)

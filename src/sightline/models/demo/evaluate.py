@@ -13,7 +13,6 @@ import io
 import time
 from dataclasses import dataclass
 
-import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 

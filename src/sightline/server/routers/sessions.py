@@ -237,7 +237,7 @@ async def events(sid: str, request: Request, after: int = AFTER) -> EventSourceR
             # a worker thread only when there is something to read: a waiting stream holds none
             page = await run_in_threadpool(session.result_dicts, cursor, 32) if session.status().done > cursor else []
             if page:
-                payloads = await run_in_threadpool(lambda: [json.dumps(d) for d in page])
+                payloads = await run_in_threadpool(lambda page=page: [json.dumps(d) for d in page])
                 for data in payloads:
                     cursor += 1
                     yield ServerSentEvent(data, event="result", id=str(cursor))
