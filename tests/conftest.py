@@ -10,13 +10,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 import sightline
 from sightline.models.demo.synthetic import Sample, make_sample
 from sightline.paths import SAMPLES_DIR
 
 TEST_SEED = 4242  # neither the training seed nor the evaluation seed
+
+
+@pytest.fixture(autouse=True)
+def _strict_image_decoding() -> None:
+    """Importing the supervisely client (tests/compat) sets Pillow's process-wide LOAD_TRUNCATED_IMAGES, after
+    which truncated files decode silently; a sightline server never imports it, so tests run as it does."""
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
 @pytest.fixture(scope="session")

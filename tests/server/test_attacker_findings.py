@@ -123,14 +123,15 @@ def test_video_over_the_pixel_limit_is_refused_when_probed(big_video):
 @pytest.mark.parametrize("damage", ["utf8", "nosize"])
 def test_damaged_video_is_refused_in_words(server, sample_video, damage, monkeypatch):
     """Probing errors PyAV raises besides its own (seen with mutated mp4s) are refusals, not 500s."""
-    from sightline.video import probe
 
     def broken(*args, **kwargs):
         if damage == "utf8":
             raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
         raise AttributeError("'NoneType' object has no attribute 'width'")
 
-    monkeypatch.setattr(probe.av, "open", broken)
+    import av
+
+    monkeypatch.setattr(av, "open", broken)  # probe imports PyAV when it probes
     sid = httpx.post(f"{server.url}/v1/sessions", json={"total": 1000}).json()["id"]
     files = [("files", ("clip.mp4", sample_video.read_bytes(), "video/mp4"))]
     r = httpx.post(f"{server.url}/v1/sessions/{sid}/items", files=files, timeout=60)

@@ -111,11 +111,9 @@ def test_bad_multipart_field(server, sid, route, fields, status, words):
 
 def test_declared_bodies_match_the_argument_lists():
     """The schema the fuzzer and /docs see names exactly the arguments the engine accepts."""
-    from sightline.engine.video_steps import VIDEO_KWARGS
     from sightline.inputs.workspace import ID_SOURCES
     from sightline.server.bodies import CreateSession, Options, Settings
-    from sightline.settings import OPTION_NAMES, SETTING_NAMES
-    from sightline.workspace.run_upload import UPLOAD_KWARGS
+    from sightline.settings import OPTION_NAMES, SETTING_NAMES, UPLOAD_KWARGS, VIDEO_KWARGS
 
     assert set(Settings.model_fields) == set(SETTING_NAMES)
     assert set(Options.model_fields) == set(OPTION_NAMES)

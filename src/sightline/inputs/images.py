@@ -12,7 +12,8 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", 
 MAX_PIXELS = 100_000_000  # refuse decompression bombs; PIL's own check only warns below 2x its limit
 # the formats the docs promise; Pillow would otherwise try every plugin it has (EPS runs Ghostscript, and
 # rarer decoders such as QOI, DDS or SPIDER raise unexpected errors on crafted bytes)
-IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF")  # JPEG includes MPO (phone photos)
+# JPEG includes MPO (phone photos); PPM is how the SDK sends raw pixels to a server on the same machine
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF", "PPM")
 
 
 class ImageDecodeError(ValueError):

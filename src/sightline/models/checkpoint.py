@@ -82,8 +82,12 @@ def _problem(raw: dict[str, Any]) -> str | None:
     for name in ("architecture", "task"):
         if name not in raw:
             return f"field {name!r} is missing"
-        if not isinstance(raw[name], str) or not raw[name]:
-            return f"field {name!r} must be a non-empty string, got {type(raw[name]).__name__}"
+        if not isinstance(raw[name], str):
+            return f"field {name!r} must be a string, got {type(raw[name]).__name__}"
+    if not raw["architecture"]:
+        return "field 'architecture' must name an architecture, got an empty string"
+    if raw["task"] not in ("", "detection", "instance_segmentation"):  # empty: the architecture's own task
+        return f"field 'task' must be 'detection', 'instance_segmentation' or empty, got {raw['task'][:40]!r}"
     classes = raw.get("classes")
     if not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) and c for c in classes):
         return "field 'classes' must be a non-empty list of class names (strings)"

@@ -258,3 +258,6 @@ def upload_objects(
         return preview.result
     except Exception as exc:  # noqa: BLE001 (rolled back: this image is exactly as it was)
         return ImageUpload(failed=len(objects), error=failure_reason(exc))
+
+
+UploadMode.__module__ = "sightline"  # documented and shown where users import it from
