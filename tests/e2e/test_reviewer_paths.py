@@ -262,7 +262,7 @@ def test_the_end_of_a_long_video_is_reviewed_without_decoding_it_per_tile(page, 
     wait_total(page, 60)
     finished = time.monotonic()
     # one tile decoded from the start per frame would take minutes here; a page decoded in one pass, seconds
-    page.wait_for_function(f"{THUMBS} == 60", timeout=30_000)
+    page.wait_for_function(f"{THUMBS} == 60", timeout=LONG)  # seconds here; tile by tile it took minutes
     assert "frame 2999:" in text_of(page, "gallery")
     page.locator("#gallery button.thumbnail-item").nth(59).click()
     wait_text(page, "view-name", r"long_clip\.mp4.*frame 2999", timeout=30_000)

@@ -139,11 +139,13 @@ def prefetch_frames(run: Run, positions: list[int]) -> None:
     if len(wanted) < 2:  # one frame is read as it is needed
         return
     from sightline.ui.render import shrink
-    from sightline.video.decode import decode_frames
+    from sightline.video.decode import DecodedFrame, decode_frames
 
     got: dict[int, np.ndarray] = {}
     try:
         for frame in decode_frames(run.video_source, range(min(wanted), max(wanted) + 1)):
+            if not isinstance(frame, DecodedFrame):  # a frame that cannot be decoded is read alone, and says why
+                continue
             for k in wanted.get(frame.index, ()):
                 got[k] = shrink(frame.image, THUMB_SIDE)[0]
     except (ValueError, RuntimeError):
