@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import httpx
 
@@ -37,38 +38,15 @@ def _png_b64(width: int, height: int) -> str:
 
 
 def test_a_request_holds_at_most_one_batch_of_decoded_images(server, monkeypatch):
-    import weakref
-
-    from sightline.server.routers import predict as predict_route
-
     batch = server.state.config.max_batch_size
-    alive = 0
-    most = 0
-    lock = threading.Lock()
-
-    def released() -> None:
-        nonlocal alive
-        with lock:
-            alive -= 1
-
-    def counting_decode(data, max_pixels):  # type: ignore[no-untyped-def]
-        nonlocal alive, most
-        image = real_decode(data, max_pixels)
-        with lock:
-            alive += 1
-            most = max(most, alive)
-        weakref.finalize(image, released)
-        return image
-
-    real_decode = predict_route.decode_image_bytes
-    monkeypatch.setattr(predict_route, "decode_image_bytes", counting_decode)
+    most = _count_decoded_images_alive(monkeypatch)
     images = [{"data": _png_b64(64, 48)} for _ in range(20)]
     r = httpx.post(f"{server.url}/v1/predict", json={"images": images}, timeout=120)
     assert r.status_code == 200, r.text
     preds = r.json()["predictions"]
     assert len(preds) == 20 and all(p.get("error") is None for p in preds)
     assert [p["image_size"] for p in preds] == [[48, 64]] * 20
-    assert 0 < most <= batch, f"{most} decoded images alive at once, over one batch of {batch}"
+    assert 0 < most() <= batch, f"{most()} decoded images alive at once, over one batch of {batch}"
 
 
 def test_a_request_over_its_pixel_budget_fails_the_remaining_items(start_server):
@@ -162,30 +140,34 @@ def test_uploaded_checkpoint_files_go_with_their_model_and_the_folder_is_capped(
 
 
 def test_large_images_go_to_the_model_as_soon_as_they_hold_one_maximal_image(start_server, monkeypatch):
+    live = start_server(max_image_pixels=10_000)  # one 100×100 image is a maximal one
+    most = _count_decoded_images_alive(monkeypatch)
+    r = httpx.post(f"{live.url}/v1/predict", json={"images": [{"data": _png_b64(100, 100)} for _ in range(6)]}, timeout=120)
+    assert r.status_code == 200 and all(p.get("error") is None for p in r.json()["predictions"]), r.text
+    assert most() == 1, f"{most()} maximal images decoded at once"
+
+
+def _count_decoded_images_alive(monkeypatch) -> Callable[[], int]:  # type: ignore[no-untyped-def]
+    """Patch the predict route's decoder to count decoded images still alive; returns the peak so far."""
     import weakref
 
     from sightline.server.routers import predict as predict_route
 
-    live = start_server(max_image_pixels=10_000)  # one 100×100 image is a maximal one
-    alive = most = 0
+    real_decode = predict_route.decode_image_bytes
     lock = threading.Lock()
+    count = {"alive": 0, "most": 0}
 
     def released() -> None:
-        nonlocal alive
         with lock:
-            alive -= 1
+            count["alive"] -= 1
 
     def counting_decode(data, max_pixels):  # type: ignore[no-untyped-def]
-        nonlocal alive, most
         image = real_decode(data, max_pixels)
         with lock:
-            alive += 1
-            most = max(most, alive)
+            count["alive"] += 1
+            count["most"] = max(count["most"], count["alive"])
         weakref.finalize(image, released)
         return image
 
-    real_decode = predict_route.decode_image_bytes
     monkeypatch.setattr(predict_route, "decode_image_bytes", counting_decode)
-    r = httpx.post(f"{live.url}/v1/predict", json={"images": [{"data": _png_b64(100, 100)} for _ in range(6)]}, timeout=120)
-    assert r.status_code == 200 and all(p.get("error") is None for p in r.json()["predictions"]), r.text
-    assert most == 1, f"{most} maximal images decoded at once"
+    return lambda: count["most"]
