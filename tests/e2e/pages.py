@@ -28,9 +28,20 @@ def run(page: Page) -> None:
     page.locator("#run").click()
 
 
+def shown(page: Page) -> str:
+    """What the run's progress and message say now: the words a timed-out wait reports."""
+    try:
+        return f"progress {text_of(page, 'progress')!r} {progress(page)}, message {text_of(page, 'run-message')!r}"
+    except Exception as exc:  # noqa: BLE001 - a report of what is there, whatever is there
+        return f"(the page could not be read: {exc})"
+
+
 def wait_state(page: Page, *states: str, timeout: float = LONG) -> None:
     selector = ", ".join(f"#progress [data-state={s}]" for s in states)
-    page.locator(selector).first.wait_for(timeout=timeout)
+    try:
+        page.locator(selector).first.wait_for(timeout=timeout)
+    except Exception as exc:
+        raise AssertionError(f"the run never reached {' or '.join(states)}: {shown(page)}") from exc
 
 
 def progress(page: Page) -> tuple[int, int, str]:
@@ -42,11 +53,29 @@ def thumbnails(page: Page) -> int:
     return page.locator("#gallery button.thumbnail-item").count()
 
 
-def set_number(page: Page, elem_id: str, value: float) -> None:
-    """Type into a slider's or number's box and commit it, as a person does."""
+def set_number(page: Page, elem_id: str, value: float, settle_s: float = 1.0) -> None:
+    """Type into a slider's or number's box and commit it, as a person does, then check it stays.
+
+    Gradio mounts a closed accordion's components lazily when it opens; on a loaded machine a box can
+    be mounted again after the first one was typed into, and shows its default again. A person sees
+    that and types again; so does this (a number that never stays fails here, not as a wrong run)."""
     box = page.locator(f"#{elem_id} input[type=number]").first
-    box.fill(str(value))
-    box.press("Enter")
+    for _ in range(5):
+        box.fill(str(value))
+        box.press("Enter")
+        deadline = time.monotonic() + settle_s
+        while time.monotonic() < deadline and _number(box.input_value()) == float(value):
+            time.sleep(0.1)
+        if _number(box.input_value()) == float(value):
+            return
+    raise AssertionError(f"#{elem_id} does not keep {value}: it shows {box.input_value()!r}")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def choose(page: Page, elem_id: str, option: str) -> None:

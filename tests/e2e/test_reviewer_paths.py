@@ -20,6 +20,7 @@ from tests.e2e.pages import (
     progress,
     run,
     set_number,
+    shown,
     text_of,
     thumbnails,
     wait_state,
@@ -49,10 +50,13 @@ def new_tab(browser, app_url, context=None):  # type: ignore[no-untyped-def]
 def wait_total(page, total: int, *states: str) -> None:
     states = states or ("completed",)
     cond = " || ".join(f"b.dataset.state == '{s}'" for s in states)
-    page.wait_for_function(
-        f"(() => {{ const b = document.querySelector('#progress .sl-progress'); return b && b.dataset.total == '{total}' && ({cond}); }})()",
-        timeout=LONG,
-    )
+    try:
+        page.wait_for_function(
+            f"(() => {{ const b = document.querySelector('#progress .sl-progress'); return b && b.dataset.total == '{total}' && ({cond}); }})()",
+            timeout=LONG,
+        )
+    except Exception as exc:
+        raise AssertionError(f"the run never showed {total} items {' or '.join(states)}: {shown(page)}") from exc
 
 
 # --- 1: a connected server dies mid-run --------------------------------------------------------------
@@ -191,7 +195,7 @@ def test_the_annotated_video_survives_a_refresh_and_track_ids_read_the_same(page
     page.locator("#video-settings").get_by_text("Video").first.click()
     set_number(page, "stride", 6)
     run(page)
-    wait_state(page, "completed")
+    wait_total(page, 12)  # every sixth of the 72 frames
     page.locator("#annotated-video video").wait_for(timeout=LONG)
     page.reload()
     wait_state(page, "completed")
