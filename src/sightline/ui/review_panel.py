@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +100,7 @@ class PixelCache:
         if position in self._items:
             self._items.move_to_end(position)
             return self._items[position]
-        pixels = source_pixels(run.model, run.predictions[position], run.video_source)
+        pixels = source_pixels(run.model, run.predictions[position], local_video(run))
         self._items[position] = pixels
         while len(self._items) > self.size:
             self._items.popitem(last=False)
@@ -123,13 +125,39 @@ def _preview(run: Run, position: int) -> np.ndarray:
     return preview_pixels(run.model, run.predictions[position], run.video_source, THUMB_SIDE)
 
 
+def local_video(run: Run) -> str | None:
+    """The file the run's video frames are read from on the page's machine: the video the page sent, or,
+    for a workspace video, a copy fetched once from the run's server into the run's folder (the server's
+    own path for it means nothing on another machine, and reading frames through it tile by tile decodes
+    the video from its start each time). ``None`` when the run is not on one video or the copy failed."""
+    if run.video_source:
+        return run.video_source
+    videos = {p.video_id for p in run.predictions if p.video_id is not None and p.frame_idx is not None}
+    if len(videos) != 1 or "video_copy_failed" in run.extras:
+        return None
+    (video_id,) = videos
+    with run.extras.setdefault("video_copy_lock", threading.Lock()):  # the timer and a click may both want it
+        if run.video_source:
+            return run.video_source
+        target = run.folder / f"workspace-video-{int(video_id)}"
+        partial = target.with_suffix(".part")
+        try:
+            run.model.workspace.download_video(int(video_id), partial)
+            os.replace(partial, target)
+        except (SightlineError, OSError) as exc:  # frames are then read as the prediction says, and say why
+            run.extras["video_copy_failed"] = describe(exc)
+            return None
+        run.video_source = str(target)
+    return run.video_source
+
+
 def prefetch_frames(run: Run, positions: list[int]) -> None:
     """Decode the video frames a gallery page still needs in one pass over the video, small.
 
     Reading frames one by one decodes each from the start of the video (a page near the end of a long
     clip then decodes the clip sixty times); one pass decodes it once. Kept per run for one page only.
     """
-    if not run.video_source:
+    if not positions or local_video(run) is None:
         return
     wanted: dict[int, list[int]] = {}
     for k in positions:
