@@ -86,3 +86,111 @@ def test_a_workspace_videos_file_comes_whole_and_an_unknown_one_is_a_404(ctx, ws
     assert got.read_bytes() == (SAMPLES_DIR / "moving_shapes.mp4").read_bytes()
     with pytest.raises(NotFoundError, match="no video 999"):
         ctx.own.workspace.download_video(999, tmp_path / "none.mp4")
+
+
+# --- fixing objects: class, box, delete, draw -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def reviewed(ctx, sample_dir):  # type: ignore[no-untyped-def]
+    files = [str(sample_dir / f"img_{i:02d}.png") for i in range(4)]
+    return run_to_end(ctx, sources(files=files), conf=0.25)
+
+
+def editor_boxes(editor) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The boxes the editor was given, as the browser sends them back (colours as [r, g, b])."""
+    return [{**b, "color": list(b["color"])} for b in editor.value["boxes"]]
+
+
+def test_fixing_a_result_changes_what_is_uploaded(reviewed):
+    state = reviewed
+    run = state.run
+    k = next(i for i, p in enumerate(run.predictions) if len(p) >= 3)
+    state.selected = k
+    before = run.predictions[k]
+    classes = list(run.model.info.classes)
+    editor, message = review_panel.editor_for(state, 0.0)
+    boxes = editor_boxes(editor)
+    assert len(boxes) == len(before) and f"{len(before)} objects" in message
+    assert review_panel.save_fixes(state, {"boxes": boxes}).startswith("Nothing changed")
+    other = next(c for c in classes if c != boxes[0]["label"])
+    boxes[0]["label"] = other  # a new class
+    x0, y0, x1, y1 = (before.boxes[1] * 1.0).tolist()
+    boxes[1].update(xmin=10, ymin=12, xmax=60, ymax=70)  # a box moved and resized (the picture is shown at full size)
+    deleted = boxes.pop(2)  # a deleted object
+    boxes.append({"xmin": 5, "ymin": 5, "xmax": 25, "ymax": 30, "label": classes[0], "color": [1, 2, 3]})  # drawn by hand
+    said = review_panel.save_fixes(state, {"boxes": boxes})
+    assert said.startswith("Saved: 2 changed, 1 deleted, 1 drawn by hand"), said
+    after = run.predictions[k]
+    assert len(after) == len(before) and run.originals[k] is before
+    assert after.classes[0] == other and after.class_ids[0] == classes.index(other) and after.scores[0] == before.scores[0]
+    assert after.boxes[1].tolist() == [10, 12, 60, 70] and after.scores[1] == before.scores[1]
+    assert deleted["label"] == before.classes[2] and not any(np.allclose(b, before.boxes[2]) for b in after.boxes)
+    assert after.classes[-1] == classes[0] and after.scores[-1] == 1.0 and after.boxes[-1].tolist() == [5, 5, 25, 30]
+    if after.masks is not None:  # a moved box's mask is cut to it; a drawn box is filled as its mask
+        assert not after.masks[1][:, 61:].any() and after.masks[-1][5:30, 5:25].all()
+    uploaded = run.reviewed(0.0)[k]
+    assert uploaded.classes == after.classes and np.allclose(uploaded.boxes, after.boxes)
+    # the object list and the gallery say what was fixed
+    _, _, keep, rows, counts = review_panel.show(state, 0.0, True, True, True)
+    assert keep["choices"][0][0].endswith("· fixed") and rows[1][-1] == "yes (fixed)" and "1 result fixed by hand" in counts
+    # a rejection sticks to its object across a later fix
+    review_panel.set_kept(state, 0.0, [i for i in range(len(after)) if i != 1])
+    editor, _ = review_panel.editor_for(state, 0.0)
+    boxes = editor_boxes(editor)
+    assert len(boxes) == len(after) - 1  # a rejected object is not offered for fixing
+    boxes[0]["label"] = classes[0]
+    review_panel.save_fixes(state, {"boxes": boxes})
+    assert run.rejected[k] == {1} and run.predictions[k].classes[0] == classes[0]
+    # undo brings the model's objects back
+    assert review_panel.undo(state).startswith("The model's own objects")
+    assert run.predictions[k] is before and k not in run.originals and k not in run.rejected
+
+
+def test_fixes_refuse_unknown_classes_and_a_stale_editor(reviewed):
+    state = reviewed
+    state.selected = 0
+    editor, _ = review_panel.editor_for(state, 0.0)
+    boxes = editor_boxes(editor)
+    boxes[0]["label"] = "dragon"
+    said = review_panel.save_fixes(state, {"boxes": boxes})
+    assert said.startswith("**Not saved:** object 0 is labelled 'dragon': pick one of the model's classes")
+    state.selected = 1  # the selection moved, the editor did not
+    assert review_panel.save_fixes(state, {"boxes": editor_boxes(editor)}).startswith("The editor shows another result")
+    assert not state.run.originals
+
+
+# --- filters ----------------------------------------------------------------------------------------------
+def test_filters_pick_items_by_class_score_emptiness_and_failure(ctx, sample_dir, upload_folder):
+    broken = upload_folder / "broken.png"
+    broken.write_bytes(b"not an image")
+    files = [str(sample_dir / f"img_{i:02d}.png") for i in range(4)] + [str(broken)]
+    state = run_to_end(ctx, sources(files=files), conf=0.25)
+    run = state.run
+    assert run.predictions[4].error is not None
+    target = run.predictions[0].classes[0]
+    with_class = [k for k, p in enumerate(run.predictions) if target in p.classes]
+    state = review_panel.set_filter(state, [target], 0, 1, "all")
+    gallery, label, _ = review_panel.refresh(state, 0.0, 60)
+    assert len(gallery) == len(with_class) and state.shown == with_class
+    assert label.startswith(f"Page 1 of 1 · {len(with_class)} of 5 results match (items with an object of class {target})")
+    state = review_panel.select(state, 60, __import__("gradio").SelectData(None, {"index": len(with_class) - 1, "value": None}))
+    assert state.selected == with_class[-1]  # a click picks the item on the filtered page
+    scores = sorted(float(s) for p in run.predictions[:4] for s in p.scores)
+    low = round(scores[len(scores) // 2], 2)  # the upper half of the scores
+    expected = [k for k, p in enumerate(run.predictions[:4]) if any(s >= low for s in p.scores)]
+    review_panel.set_filter(state, None, low, 1.0, "all")
+    assert state.selected is None and len(review_panel.refresh(state, 0.0, 60)[0]) == len(expected) and state.shown == expected
+    review_panel.set_filter(state, [target], 0.0, max(0.0, scores[0] - 0.01), "all")
+    assert review_panel.refresh(state, 0.0, 60)[0] == [] and "score 0.00–" in run.filter.describe()
+    review_panel.set_filter(state, None, 0, 1, "failed")
+    gallery, label, _ = review_panel.refresh(state, 0.0, 60)
+    assert state.shown == [4] and gallery[0][1].endswith(": failed") and "(only failed items)" in label
+    review_panel.set_filter(state, None, 0, 1, "empty")
+    assert review_panel.refresh(state, 0.0, 60)[0] == []
+    run.rejected[0] = set(range(len(run.predictions[0])))  # every object of the first result rejected: it has none left
+    review_panel.refresh(state, 0.0, 60)
+    assert state.shown == [0]
+    review_panel.set_filter(state, None, 0.9, 0.1, "all")  # upside down: read as 0.1–0.9
+    assert run.filter.low == 0.1 and run.filter.high == 0.9
+    review_panel.set_filter(state, [], None, "x", "all")
+    assert not run.filter.active and review_panel.refresh(state, 0.0, 60)[1] == "Page 1 of 1 · results 1–5 of 5"
+    assert len(run.reviewed(0.0)) == 4  # filters never change what is uploaded
