@@ -194,3 +194,45 @@ def test_filters_pick_items_by_class_score_emptiness_and_failure(ctx, sample_dir
     review_panel.set_filter(state, [], None, "x", "all")
     assert not run.filter.active and review_panel.refresh(state, 0.0, 60)[1] == "Page 1 of 1 · results 1–5 of 5"
     assert len(run.reviewed(0.0)) == 4  # filters never change what is uploaded
+
+
+# --- existing labels of a workspace image, and what the mode does to each object ----------------------------
+def test_existing_labels_show_what_each_mode_does_per_object(tmp_path):
+    from sightline.ui import existing_panel, upload_panel
+    from tests.ui.conftest import make_ctx, start_ws_server
+
+    live, project_id = start_ws_server(tmp_path / "ws")
+    ctx = make_ctx(live.url)
+    try:
+        state = run_to_end(ctx, sources(kind="workspace", project=project_id), conf=0.3)
+        run = state.run
+        state.selected = k = next(i for i, p in enumerate(run.predictions) if len(p) >= 2)
+        pred = run.predictions[k]
+        note, rows = existing_panel.compare(state, "iou_merge", 0.5, 0.3)
+        assert note.startswith(f"Image {pred.image_id}: **0** existing objects, **{len(pred)}** predicted kept. **iou_merge** would add "
+                               f"**{len(pred)}**")
+        assert [r[-1] for r in rows] == ["added"] * len(pred)
+        assert "would add" in upload_panel.send(state, "append", 0.5, "", 0.3, False).replace("did add", "would add")  # labels now exist
+        note, rows = existing_panel.compare(state, "iou_merge", 0.5, 0.3)
+        existing = [r for r in rows if r[0] == "existing"]
+        predicted = [r for r in rows if r[0] == "predicted"]
+        assert len(existing) == len(pred) == len(predicted) and f"skip **{len(pred)}** duplicates" in note
+        assert all(r[-1].startswith("skipped: duplicate of #") and r[-1].endswith("(IoU 1.00 ≥ 0.50)") for r in predicted)
+        assert all(r[-1].startswith("kept; predicted object ") for r in existing)
+        note, rows = existing_panel.compare(state, "replace", 0.5, 0.3)
+        assert {r[-1] for r in rows if r[0] == "existing"} == {"replaced (deleted)"} and f"replace **{len(pred)}**" in note
+        assert "labels stay as they are" in existing_panel.compare(state, "create", 0.5, 0.3)[0]
+        # a fixed box moved off its old place is no duplicate any more
+        editor, _ = review_panel.editor_for(state, 0.3)
+        boxes = [{**b, "color": list(b["color"])} for b in editor.value["boxes"]]
+        h, w = pred.image_size
+        boxes[0].update(xmin=0, ymin=0, xmax=6, ymax=6)
+        assert review_panel.save_fixes(state, {"boxes": boxes}).startswith("Saved: 1 changed")
+        _, rows = existing_panel.compare(state, "iou_merge", 0.5, 0.3)
+        fates = [r[-1] for r in rows if r[0] == "predicted"]
+        assert fates[0] in ("added",) or fates[0].startswith("added (IoU 0.") and all(f.startswith("skipped") for f in fates[1:])
+        state.selected = None
+        assert existing_panel.compare(state, "iou_merge", 0.5, 0.3) == (existing_panel.NOTHING, [])
+    finally:
+        ctx.own.close()
+        live.stop()

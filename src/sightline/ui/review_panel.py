@@ -455,8 +455,11 @@ def undo(state: UserState) -> str:
     return "The model's own objects of this result are back (their rejections are cleared)."
 
 
-def wire(panel: ReviewPanel, state: gr.State, page_size: int) -> None:
+def wire(panel: ReviewPanel, state: gr.State, page_size: int) -> list[Any]:
+    """Returns the events after which the selected result, or its objects, may have changed (other panels
+    that show the selected result follow them with ``.then``)."""
     look = panel.look
+    changed: list[Any] = []
 
     def refresh_page(s: UserState, conf: float) -> tuple[Any, str, str]:
         return refresh(s, conf, page_size)
@@ -468,17 +471,17 @@ def wire(panel: ReviewPanel, state: gr.State, page_size: int) -> None:
         return editor_for(s, conf)
 
     editor_out = [panel.editor, panel.fix_message]
-    panel.gallery.select(on_select, [state], [state], queue=False).then(
+    changed.append(panel.gallery.select(on_select, [state], [state], queue=False).then(
         show, [state, *look], panel.shown
-    ).then(load_editor, [state, panel.conf], editor_out)
+    ).then(load_editor, [state, panel.conf], editor_out))
 
     def after_fix(s: UserState, conf: float, *look_values: Any) -> tuple[Any, ...]:
         gallery, label, _ = refresh(s, conf, page_size)
         return (gallery, label, *show(s, conf, *look_values), *editor_for(s, conf)[:1])
 
     fixed_out = [panel.gallery, panel.page_info, *panel.shown, panel.editor]
-    panel.save_fixes.click(save_fixes, [state, panel.editor], [panel.fix_message]).then(after_fix, [state, *look], fixed_out)
-    panel.undo_fixes.click(undo, [state], [panel.fix_message]).then(after_fix, [state, *look], fixed_out)
+    changed.append(panel.save_fixes.click(save_fixes, [state, panel.editor], [panel.fix_message]).then(after_fix, [state, *look], fixed_out))
+    changed.append(panel.undo_fixes.click(undo, [state], [panel.fix_message]).then(after_fix, [state, *look], fixed_out))
 
     def filtered(s: UserState, conf: float, *look_values: Any) -> tuple[Any, ...]:
         gallery, label, _ = refresh(s, conf, page_size)
@@ -487,22 +490,23 @@ def wire(panel: ReviewPanel, state: gr.State, page_size: int) -> None:
     events = [panel.filter_classes.input, panel.filter_show.input, panel.filter_low.submit, panel.filter_low.blur,
               panel.filter_high.submit, panel.filter_high.blur]
     for event in events:
-        event(set_filter, [state, *panel.filter_inputs], [state], queue=False).then(
+        changed.append(event(set_filter, [state, *panel.filter_inputs], [state], queue=False).then(
             filtered, [state, *look], [panel.gallery, panel.page_info, *panel.shown]
-        )
+        ))
     panel.filter_classes.focus(class_choices, [state], [panel.filter_classes], queue=False)
     for toggle in (panel.boxes, panel.masks, panel.labels):
         toggle.change(show, [state, *look], panel.shown, show_progress="hidden", concurrency_limit=None)
     panel.conf.change(show, [state, *look], panel.shown, show_progress="hidden")
     panel.conf.release(refresh_page, [state, panel.conf], panel.refreshed, show_progress="hidden")
-    panel.keep.input(set_kept, [state, panel.conf, panel.keep], [state], queue=False).then(
+    changed.append(panel.keep.input(set_kept, [state, panel.conf, panel.keep], [state], queue=False).then(
         show, [state, *look], panel.shown, show_progress="hidden"
-    ).then(refresh_page, [state, panel.conf], panel.refreshed, show_progress="hidden")
+    ).then(refresh_page, [state, panel.conf], panel.refreshed, show_progress="hidden"))
     def new_page(s: UserState, conf: float, *look_values: Any) -> tuple[Any, ...]:
         gallery, label, _ = refresh(s, conf, page_size)
         return (gallery, label, *show(s, conf, *look_values))
 
     for button, step in ((panel.prev_page, -1), (panel.next_page, 1)):
-        button.click(lambda s, c, k=step: turn_page(s, k, page_size, c), [state, panel.conf], [state], queue=False).then(
+        changed.append(button.click(lambda s, c, k=step: turn_page(s, k, page_size, c), [state, panel.conf], [state], queue=False).then(
             new_page, [state, *look], [panel.gallery, panel.page_info, *panel.shown]
-        ).then(load_editor, [state, panel.conf], editor_out)
+        ).then(load_editor, [state, panel.conf], editor_out))
+    return changed
