@@ -179,3 +179,22 @@ def test_predict_upload_errors(ws, sample_dir):
     bare = sightline.load("demo/shapes", device="cpu")
     with pytest.raises(sightline.InputError, match="need a workspace"):
         bare.predict(project_id=1)
+
+
+def test_details_say_per_object_what_iou_merge_does_and_a_preview_says_the_same(ws, image_id):
+    ws.add_annotations(image_id, [box(0, 0, 100, 10), box(0, 50, 40, 90, "circle")])
+    first, other = (o.id for o in ws.annotations(image_id))
+    sent = [box(5, 0, 105, 10), box(0, 50, 40, 90, "square"), box(0, 52, 40, 90, "circle"), box(150, 0, 160, 10, "star")]
+    preview = upload_objects(ws, sent, UploadMode.IOU_MERGE, image_id=image_id, threshold=0.9, dry_run=True, details=True)
+    assert preview.objects == [
+        {"action": "duplicate", "iou": 0.9048, "existing_id": first},  # 95 / 105
+        {"action": "added", "iou": None, "existing_id": None},  # no square overlaps it: another class is no duplicate
+        {"action": "duplicate", "iou": 0.95, "existing_id": other},
+        {"action": "added", "iou": None, "existing_id": None},
+    ]
+    assert len(ws.annotations(image_id)) == 2  # a preview changes nothing
+    done = upload_objects(ws, sent, UploadMode.IOU_MERGE, image_id=image_id, threshold=0.9, details=True)
+    assert done.objects == preview.objects and (done.added, done.skipped_duplicates) == (2, 2)
+    below = upload_objects(ws, [box(5, 0, 105, 10)], UploadMode.IOU_MERGE, image_id=image_id, threshold=0.95, dry_run=True, details=True)
+    assert below.objects == [{"action": "added", "iou": 0.9048, "existing_id": first}]  # the overlap is named, under the threshold
+    assert "objects" not in upload_objects(ws, sent, UploadMode.APPEND, image_id=image_id, dry_run=True).to_dict()  # not asked

@@ -224,13 +224,16 @@ class RemoteModel(PredictAPI):
         return RemoteLiveStream(self._transport, body)
 
     def upload(self, predictions: list[Prediction], mode: str, *, project: str | None = None, iou_merge_threshold: float = 0.9,
-               dry_run: bool = False, video: str | Path | None = None) -> dict[str, Any]:
+               dry_run: bool = False, video: str | Path | None = None, details: bool = False) -> dict[str, Any]:
         """Upload (or with ``dry_run`` preview) predictions into the server's workspace.
 
         Large uploads go in parts of at most ``UPLOAD_PART_ITEMS`` predictions (and, for ``create``, about
         ``UPLOAD_PART_BYTES`` of images); a ``create`` in parts fills one project. The answer sums the parts.
         ``video``: the local video file the predictions' frames come from; ``create`` then sends it once and
         the new project gets a video with each frame's objects and track ids (one request, no parts).
+        ``details``: each of ``answer["items"]`` also lists, per object sent, what the upload does with it:
+        ``{"action": "added" | "duplicate", "iou", "existing_id"}`` (``iou_merge`` gives the best IoU with an
+        existing object of its class and that object's id); with ``dry_run`` a preview of exactly that.
         """
         if video is not None and mode == "create" and not dry_run:
             return self._upload_video(predictions, Path(video), project, iou_merge_threshold)
@@ -238,6 +241,8 @@ class RemoteModel(PredictAPI):
         for part in self._upload_parts(predictions, mode, dry_run):
             request = {"mode": mode, "predictions": [p.to_dict() for p, _ in part], "iou_merge_threshold": iou_merge_threshold,
                        "project": project, "dry_run": dry_run, "model": self.info.name}
+            if details:
+                request["details"] = True  # asked only when wanted: older servers refuse keys they do not know
             if mode == "create" and answer["project_id"] is not None:
                 request["project_id"] = answer["project_id"]  # later parts join the project the first one made
             if mode == "create" and not dry_run:  # the server needs the pixels to copy them into the new project

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -59,6 +60,10 @@ class RemoteWorkspace:
     def image_bytes(self, image_id: int) -> bytes:
         """The image file exactly as stored."""
         return self._transport.request("GET", f"/v1/images/{int(image_id)}/file").content
+
+    def download_video(self, video_id: int, target: str | Path) -> Path:
+        """Save the video file exactly as stored to ``target`` (streamed in chunks, never whole in memory)."""
+        return self._transport.download(f"/v1/videos/{int(video_id)}/file", Path(target))
 
     def read_image(self, image_id: int) -> np.ndarray:
         """The image as an RGB uint8 array (H×W×3)."""

@@ -15,7 +15,16 @@ from fastapi import FastAPI
 from sightline.client.remote import RemoteModel
 from sightline.models.base import ModelInfo
 from sightline.models.zoo import list_models
-from sightline.ui import input_panel, live_panel, model_panel, review_panel, run_panel, settings_panel, upload_panel
+from sightline.ui import (
+    existing_panel,
+    input_panel,
+    live_panel,
+    model_panel,
+    review_panel,
+    run_panel,
+    settings_panel,
+    upload_panel,
+)
 from sightline.ui.context import AppContext, UIConfig
 from sightline.ui.login_throttle import LoginThrottle
 from sightline.ui.render import CSS
@@ -48,6 +57,7 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
             with gr.Column(scale=6):
                 gr.Markdown("### 4 · Review")
                 review = review_panel.build()
+                existing = existing_panel.build()
         with gr.Accordion("5 · Upload to the workspace", open=True, elem_id="upload-section"):
             upload = upload_panel.build()
 
@@ -56,9 +66,11 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
         model_panel.wire(model, ctx, state, followups)
         live_panel.wire(inputs.live, ctx, state, settings.conf)
         restore, open_run = run_panel.wire(run, ctx, state, inputs, settings, review, page_size)
-        review_panel.wire(review, state, page_size)
+        selection_changed = review_panel.wire(review, state, page_size)
         upload_panel.wire(upload, state, review.conf, followups)
+        existing_panel.wire(existing, state, review.conf, upload.mode, upload.threshold, selection_changed)
         run.started.then(upload_panel.mode_for_run, [state, upload.mode], [upload.mode])
+        run.started.then(review_panel.class_choices, [state], [review.filter_classes], queue=False)
         attached = [state, *run.attached, review.video, run.past]
 
         def redraw(event: Any) -> None:
@@ -68,7 +80,8 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
             ).then(
                 lambda s, *look: (*review_panel.refresh(s, look[0], page_size), *review_panel.show(s, *look)),
                 [state, *review.look], [*review.refreshed, *review.shown],
-            ).then(upload_panel.describe_target, [state, upload.mode], [upload.target])
+            ).then(upload_panel.describe_target, [state, upload.mode], [upload.target]
+            ).then(review_panel.class_choices, [state], [review.filter_classes], queue=False)
 
         # the tab's and the browser's ids come from the page's script (run_panel.IDS_JS), then the tab's run
         redraw(demo.load(None, None, [run.tab, run.browser], js=run_panel.IDS_JS).then(restore, [state, run.tab, run.browser], attached))

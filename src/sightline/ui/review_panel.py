@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ import gradio as gr
 import numpy as np
 
 from sightline.errors import SightlineError
+from sightline.ui import edits, filters
 from sightline.ui.render import THUMB_SIDE, caption, draw, failed_tile, item_name, save_jpeg
 from sightline.ui.state import Run, UserState, describe, preview_pixels, source_pixels
 
@@ -38,6 +41,18 @@ class ReviewPanel:
     table: gr.Dataframe
     counts: gr.Markdown
     video: gr.Video
+    filter_classes: gr.Dropdown
+    filter_low: gr.Number
+    filter_high: gr.Number
+    filter_show: gr.Radio
+    editor: Any  # gradio_image_annotation.image_annotator
+    save_fixes: gr.Button
+    undo_fixes: gr.Button
+    fix_message: gr.Markdown
+
+    @property
+    def filter_inputs(self) -> list[Any]:
+        return [self.filter_classes, self.filter_low, self.filter_high, self.filter_show]
 
     @property
     def look(self) -> list[Any]:
@@ -56,6 +71,12 @@ class ReviewPanel:
 
 
 def build() -> ReviewPanel:
+    with gr.Row(elem_id="filters"):
+        filter_classes = gr.Dropdown([], value=[], multiselect=True, label="Show items with an object of class (empty: any)",
+                                     elem_id="filter-classes", scale=3)
+        filter_low = gr.Number(0.0, minimum=0.0, maximum=1.0, step=0.05, label="score from", elem_id="filter-low", scale=1)
+        filter_high = gr.Number(1.0, minimum=0.0, maximum=1.0, step=0.05, label="to", elem_id="filter-high", scale=1)
+        filter_show = gr.Radio([(v, k) for k, v in filters.SHOW.items()], value="all", label="Show", elem_id="filter-show", scale=3)
     with gr.Row():
         with gr.Column(scale=5):
             gallery = gr.Gallery(label="Results", columns=3, height=430, object_fit="contain", allow_preview=False, elem_id="gallery",
@@ -78,9 +99,22 @@ def build() -> ReviewPanel:
             conf = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Review confidence: hide (and do not upload) objects below",
                              elem_id="review-conf")
     keep = gr.CheckboxGroup([], label="Objects of this image: untick to reject before upload", elem_id="keep")
+    with gr.Accordion("Fix objects: change a class, move or resize a box, delete or draw one", open=False, elem_id="fix"):
+        from gradio_image_annotation import image_annotator
+
+        gr.Markdown("Drag a box or its corners; double-click a box to change its class or remove it; **Create box** (C) draws "
+                    "a missing one. Then **Save fixes**: the fixed objects are what Upload sends.")
+        editor = image_annotator(None, label_list=[], image_type="numpy", sources=None, show_clear_button=False,
+                                 show_remove_button=True, show_download_button=False, label="Objects of the selected result",
+                                 height=480, elem_id="box-editor", enable_keyboard_shortcuts=False)
+        with gr.Row():
+            save_fixes = gr.Button("Save fixes", variant="primary", size="sm", elem_id="save-fixes")
+            undo_fixes = gr.Button("Undo fixes of this result", size="sm", elem_id="undo-fixes")
+        fix_message = gr.Markdown(elem_id="fix-message")
     table = gr.Dataframe(headers=TABLE_HEADERS, label="Objects", interactive=False, elem_id="objects")
     counts = gr.Markdown(elem_id="review-counts")
-    return ReviewPanel(gallery, page_info, prev_page, next_page, view, view_name, boxes, masks, labels, conf, keep, table, counts, video)
+    return ReviewPanel(gallery, page_info, prev_page, next_page, view, view_name, boxes, masks, labels, conf, keep, table, counts, video,
+                       filter_classes, filter_low, filter_high, filter_show, editor, save_fixes, undo_fixes, fix_message)
 
 
 # --- pictures -------------------------------------------------------------------------------------
@@ -98,7 +132,7 @@ class PixelCache:
         if position in self._items:
             self._items.move_to_end(position)
             return self._items[position]
-        pixels = source_pixels(run.model, run.predictions[position], run.video_source)
+        pixels = source_pixels(run.model, run.predictions[position], local_video(run))
         self._items[position] = pixels
         while len(self._items) > self.size:
             self._items.popitem(last=False)
@@ -123,13 +157,39 @@ def _preview(run: Run, position: int) -> np.ndarray:
     return preview_pixels(run.model, run.predictions[position], run.video_source, THUMB_SIDE)
 
 
+def local_video(run: Run) -> str | None:
+    """The file the run's video frames are read from on the page's machine: the video the page sent, or,
+    for a workspace video, a copy fetched once from the run's server into the run's folder (the server's
+    own path for it means nothing on another machine, and reading frames through it tile by tile decodes
+    the video from its start each time). ``None`` when the run is not on one video or the copy failed."""
+    if run.video_source:
+        return run.video_source
+    videos = {p.video_id for p in run.predictions if p.video_id is not None and p.frame_idx is not None}
+    if len(videos) != 1 or "video_copy_failed" in run.extras:
+        return None
+    (video_id,) = videos
+    with run.extras.setdefault("video_copy_lock", threading.Lock()):  # the timer and a click may both want it
+        if run.video_source:
+            return run.video_source
+        target = run.folder / f"workspace-video-{int(video_id)}"
+        partial = target.with_suffix(".part")
+        try:
+            run.model.workspace.download_video(int(video_id), partial)
+            os.replace(partial, target)
+        except (SightlineError, OSError) as exc:  # frames are then read as the prediction says, and say why
+            run.extras["video_copy_failed"] = describe(exc)
+            return None
+        run.video_source = str(target)
+    return run.video_source
+
+
 def prefetch_frames(run: Run, positions: list[int]) -> None:
     """Decode the video frames a gallery page still needs in one pass over the video, small.
 
     Reading frames one by one decodes each from the start of the video (a page near the end of a long
     clip then decodes the clip sixty times); one pass decodes it once. Kept per run for one page only.
     """
-    if not run.video_source:
+    if not positions or local_video(run) is None:
         return
     wanted: dict[int, list[int]] = {}
     for k in positions:
@@ -155,7 +215,7 @@ def prefetch_frames(run: Run, positions: list[int]) -> None:
 
 def _thumbnail_path(run: Run, position: int, conf: float) -> Path:
     keep = run.kept(position, conf)
-    key = hashlib.sha1(f"{position}|{keep.tobytes().hex()}".encode()).hexdigest()[:16]
+    key = hashlib.sha1(f"{position}|{run.versions.get(position, 0)}|{keep.tobytes().hex()}".encode()).hexdigest()[:16]
     return run.folder / f"{position:06d}-{key}.jpg"
 
 
@@ -173,29 +233,46 @@ def thumbnail(run: Run, position: int, conf: float) -> tuple[str, str]:
     return str(path), caption(pred, int(keep.sum()))
 
 
-def page_count(run: Run | None, page_size: int) -> int:
-    return max(1, -(-len(run.predictions) // page_size)) if run else 1
+def gallery_positions(run: Run | None, conf: float | None = None) -> list[int]:
+    """The positions the gallery pages over: every result, or those the run's filter shows."""
+    if run is None:
+        return []
+    return filters.positions(run, run.extras.get("review_conf", run.conf) if conf is None else conf)
+
+
+def page_count(run: Run | None, page_size: int, conf: float | None = None) -> int:
+    return max(1, -(-len(gallery_positions(run, conf)) // page_size)) if run else 1
 
 
 def refresh(state: UserState, conf: float, page_size: int) -> tuple[Any, str, str]:
     """The current gallery page, its label, and the review counts."""
     run = state.run
     if run is None:
+        state.shown = []
         return [], "", ""
-    pages = page_count(run, page_size)
+    run.extras["review_conf"] = conf  # the filter reads kept objects at the confidence on screen
+    matching = gallery_positions(run, conf)
+    pages = max(1, -(-len(matching) // page_size))
     state.page = min(max(0, state.page), pages - 1)
     lo = state.page * page_size
-    positions = range(lo, min(lo + page_size, len(run.predictions)))
+    positions = matching[lo:lo + page_size]
+    state.shown = list(positions)
     prefetch_frames(run, [k for k in positions if not _thumbnail_path(run, k, conf).exists()])
     items = [thumbnail(run, k, conf) for k in positions]
     run.extras.pop("page_frames", None)
-    return items, page_label(run, state.page, page_size), counts(run, conf)
+    return items, page_label(run, state.page, page_size, matching), counts(run, conf)
 
 
-def page_label(run: Run, page: int, page_size: int) -> str:
+def page_label(run: Run, page: int, page_size: int, matching: list[int] | None = None) -> str:
+    matching = gallery_positions(run) if matching is None else matching
+    pages = max(1, -(-len(matching) // page_size))
     lo = page * page_size
-    shown = max(0, min(page_size, len(run.predictions) - lo))
-    return f"Page {page + 1} of {page_count(run, page_size)} · results {lo + 1 if shown else 0}–{lo + shown} of {len(run.predictions)}"
+    shown = max(0, min(page_size, len(matching) - lo))
+    total = len(run.predictions)
+    if run.filter is not None and run.filter.active:
+        return (f"Page {page + 1} of {pages} · {len(matching)} of {total} results match ({run.filter.describe()})"
+                + (f" · {lo + 1}–{lo + shown} shown" if shown else ""))
+    return f"Page {page + 1} of {pages} · results {lo + 1 if shown else 0}–{lo + shown} of {total}"
 
 
 def counts(run: Run, conf: float) -> str:
@@ -205,6 +282,8 @@ def counts(run: Run, conf: float) -> str:
     total = sum(len(run.predictions[k]) for k in ok)
     rejected = sum(len(v) for v in run.rejected.values())
     text = f"**{kept}** of {total} objects in {len(ok)} results will be uploaded (confidence ≥ {conf:.2f}, {rejected} rejected by hand)."
+    if run.originals:
+        text += f" {len(run.originals)} result{'s' if len(run.originals) != 1 else ''} fixed by hand."
     if failed:
         lines = "\n".join(f"- **{item_name(p)}**: {p.error}" for p in failed[:20])
         more = f"\n- …and {len(failed) - 20} more" if len(failed) > 20 else ""
@@ -252,17 +331,22 @@ def show(state: UserState, conf: float, boxes: bool, masks: bool, labels: bool) 
 def object_label(pred: Any, i: int) -> str:
     # "#N" is a track id everywhere, as drawn in the picture; an object's place in the list is "object N"
     track = f" · track #{int(pred.track_ids[i])}" if pred.track_ids is not None and pred.track_ids[i] >= 0 else ""
-    return f"object {i}: {pred.classes[i]} {float(pred.scores[i]):.2f}{track}"
+    fixed = " · fixed" if edits.is_edited(pred, i) else ""
+    return f"object {i}: {pred.classes[i]} {float(pred.scores[i]):.2f}{track}{fixed}"
 
 
 def object_row(pred: Any, i: int, kept: bool) -> list[Any]:
     track = int(pred.track_ids[i]) if pred.track_ids is not None and pred.track_ids[i] >= 0 else ""
     x0, y0, x1, y1 = (round(float(v), 1) for v in pred.boxes[i])
-    return [i, pred.classes[i], round(float(pred.scores[i]), 3), track, x0, y0, x1, y1, "yes" if kept else "rejected"]
+    kept_word = "yes" if kept else "rejected"
+    return [i, pred.classes[i], round(float(pred.scores[i]), 3), track, x0, y0, x1, y1,
+            f"{kept_word} (fixed)" if edits.is_edited(pred, i) else kept_word]
 
 
 def select(state: UserState, page_size: int, evt: gr.SelectData) -> UserState:
-    state.selected = state.page * page_size + int(evt.index)
+    slot = state.page * page_size + int(evt.index)
+    matching = gallery_positions(state.run)  # the pages on screen, filtered or not
+    state.selected = matching[slot] if slot < len(matching) else slot
     return state
 
 
@@ -281,21 +365,101 @@ def set_kept(state: UserState, conf: float, kept: list[int] | None) -> UserState
     return state
 
 
-def turn_page(state: UserState, step: int, page_size: int) -> UserState:
+def turn_page(state: UserState, step: int, page_size: int, conf: float | None = None) -> UserState:
     """Another gallery page. The gallery keeps its highlighted place across pages, so the selection
     follows it: the item at that place on the new page, or none if the page is shorter."""
-    on_page = state.selected - state.page * page_size if state.selected is not None else None
+    matching = gallery_positions(state.run, conf)
+    where = {p: k for k, p in enumerate(matching)}
+    on_page = where[state.selected] - state.page * page_size if state.selected in where else None
     state.page += step
-    pages = page_count(state.run, page_size)
+    pages = max(1, -(-len(matching) // page_size))
     state.page = min(max(0, state.page), pages - 1)
-    position = state.page * page_size + on_page if on_page is not None else None
-    n = len(state.run.predictions) if state.run is not None else 0
-    state.selected = position if position is not None and position < n else None
+    slot = state.page * page_size + on_page if on_page is not None else None
+    state.selected = matching[slot] if slot is not None and slot < len(matching) else None
     return state
 
 
-def wire(panel: ReviewPanel, state: gr.State, page_size: int) -> None:
+# --- filters --------------------------------------------------------------------------------------
+def class_choices(state: UserState) -> Any:
+    """The filter's classes: those of the run's model (kept as chosen when they still exist)."""
+    run = state.run
+    try:
+        classes = list(run.model.info.classes) if run is not None else list(state.connection.model.info.classes)
+    except SightlineError:
+        return gr.skip()
+    chosen = sorted(run.filter.classes & set(classes)) if run is not None and run.filter is not None else []
+    return gr.update(choices=classes, value=chosen)
+
+
+def set_filter(state: UserState, classes: list[str] | None, low: Any, high: Any, show: str | None) -> UserState:
+    """Filter the gallery; the view goes to its first page with nothing selected."""
+    if state.run is not None:
+        state.run.filter = filters.make_filter(classes, low, high, show)
+    state.page, state.selected = 0, None
+    return state
+
+
+# --- fixing objects -------------------------------------------------------------------------------
+def editor_for(state: UserState, conf: float) -> tuple[Any, str]:
+    """The box editor's value for the selected result (its kept objects), or empty with a reason."""
+    from gradio_image_annotation import image_annotator
+
+    run, position = state.run, state.selected
+    empty = image_annotator(None, label_list=[])
+    if run is None or position is None or position >= len(run.predictions):
+        return empty, "Click a picture in the gallery, then fix its objects here."
+    pred = run.predictions[position]
+    if pred.error:
+        return empty, f"**{html.escape(item_name(pred))}** could not be used: there is nothing to fix."
+    try:
+        image = _pixels(run, position)
+        info = run.model.info
+    except SightlineError as exc:
+        return empty, f"The picture cannot be shown: {describe(exc)}"
+    keep = run.kept(position, conf)
+    visible = [i for i in range(len(pred)) if keep[i]]
+    value, editing = edits.editor_value(run, position, image, visible, dict(zip(info.classes, info.class_colors)))
+    run.extras["editing"] = editing
+    hidden = len(pred) - len(visible)
+    note = f" ({hidden} rejected or under the review confidence are not shown and stay as they are)" if hidden else ""
+    return image_annotator(value, label_list=list(info.classes)), f"Fixing {view_title(pred)}: {len(visible)} objects{note}."
+
+
+def save_fixes(state: UserState, value: dict | None) -> str:
+    """Apply the editor's boxes to the result it shows; says what changed, or why nothing did."""
+    run, position = state.run, state.selected
+    editing = run.extras.get("editing") if run is not None else None
+    if run is None or position is None or editing is None or value is None:
+        return "Click a picture in the gallery first: its objects open here to be fixed."
+    if (editing.run_id, editing.position, editing.version) != (run.id, position, run.versions.get(position, 0)):
+        return "The editor shows another result than the one selected: click the picture again, then fix it."
+    pred = run.predictions[position]
+    classes = list(run.model.info.classes)
+    try:
+        fixes = edits.read_fixes(pred, editing, value.get("boxes"), classes)
+    except SightlineError as exc:
+        return f"**Not saved:** {describe(exc)}"
+    if not fixes:
+        return "Nothing changed: the boxes and classes are as the model found them."
+    fixed, kept_from = edits.apply_fixes(pred, fixes, classes)
+    run.edit(position, fixed, kept_from)
+    return f"Saved: {fixes.describe()}. Upload sends the fixed objects."
+
+
+def undo(state: UserState) -> str:
+    run, position = state.run, state.selected
+    if run is None or position is None:
+        return "Click a picture in the gallery first."
+    if not run.undo_edits(position):
+        return "This result has no fixes to undo."
+    return "The model's own objects of this result are back (their rejections are cleared)."
+
+
+def wire(panel: ReviewPanel, state: gr.State, page_size: int) -> list[Any]:
+    """Returns the events after which the selected result, or its objects, may have changed (other panels
+    that show the selected result follow them with ``.then``)."""
     look = panel.look
+    changed: list[Any] = []
 
     def refresh_page(s: UserState, conf: float) -> tuple[Any, str, str]:
         return refresh(s, conf, page_size)
@@ -303,21 +467,46 @@ def wire(panel: ReviewPanel, state: gr.State, page_size: int) -> None:
     def on_select(s: UserState, evt: gr.SelectData) -> UserState:
         return select(s, page_size, evt)
 
-    panel.gallery.select(on_select, [state], [state], queue=False).then(
+    def load_editor(s: UserState, conf: float) -> tuple[Any, str]:
+        return editor_for(s, conf)
+
+    editor_out = [panel.editor, panel.fix_message]
+    changed.append(panel.gallery.select(on_select, [state], [state], queue=False).then(
         show, [state, *look], panel.shown
-    )
+    ).then(load_editor, [state, panel.conf], editor_out))
+
+    def after_fix(s: UserState, conf: float, *look_values: Any) -> tuple[Any, ...]:
+        gallery, label, _ = refresh(s, conf, page_size)
+        return (gallery, label, *show(s, conf, *look_values), *editor_for(s, conf)[:1])
+
+    fixed_out = [panel.gallery, panel.page_info, *panel.shown, panel.editor]
+    changed.append(panel.save_fixes.click(save_fixes, [state, panel.editor], [panel.fix_message]).then(after_fix, [state, *look], fixed_out))
+    changed.append(panel.undo_fixes.click(undo, [state], [panel.fix_message]).then(after_fix, [state, *look], fixed_out))
+
+    def filtered(s: UserState, conf: float, *look_values: Any) -> tuple[Any, ...]:
+        gallery, label, _ = refresh(s, conf, page_size)
+        return (gallery, label, *show(s, conf, *look_values))
+
+    events = [panel.filter_classes.input, panel.filter_show.input, panel.filter_low.submit, panel.filter_low.blur,
+              panel.filter_high.submit, panel.filter_high.blur]
+    for event in events:
+        changed.append(event(set_filter, [state, *panel.filter_inputs], [state], queue=False).then(
+            filtered, [state, *look], [panel.gallery, panel.page_info, *panel.shown]
+        ))
+    panel.filter_classes.focus(class_choices, [state], [panel.filter_classes], queue=False)
     for toggle in (panel.boxes, panel.masks, panel.labels):
         toggle.change(show, [state, *look], panel.shown, show_progress="hidden", concurrency_limit=None)
     panel.conf.change(show, [state, *look], panel.shown, show_progress="hidden")
     panel.conf.release(refresh_page, [state, panel.conf], panel.refreshed, show_progress="hidden")
-    panel.keep.input(set_kept, [state, panel.conf, panel.keep], [state], queue=False).then(
+    changed.append(panel.keep.input(set_kept, [state, panel.conf, panel.keep], [state], queue=False).then(
         show, [state, *look], panel.shown, show_progress="hidden"
-    ).then(refresh_page, [state, panel.conf], panel.refreshed, show_progress="hidden")
+    ).then(refresh_page, [state, panel.conf], panel.refreshed, show_progress="hidden"))
     def new_page(s: UserState, conf: float, *look_values: Any) -> tuple[Any, ...]:
         gallery, label, _ = refresh(s, conf, page_size)
         return (gallery, label, *show(s, conf, *look_values))
 
     for button, step in ((panel.prev_page, -1), (panel.next_page, 1)):
-        button.click(lambda s, k=step: turn_page(s, k, page_size), [state], [state], queue=False).then(
+        changed.append(button.click(lambda s, c, k=step: turn_page(s, k, page_size, c), [state, panel.conf], [state], queue=False).then(
             new_page, [state, *look], [panel.gallery, panel.page_info, *panel.shown]
-        )
+        ).then(load_editor, [state, panel.conf], editor_out))
+    return changed

@@ -57,6 +57,10 @@ class Run:
     lost: str | None = None  # why the page can no longer follow the run (its server is gone): set once
     last_status: SessionStatus | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # caches the panels keep per run
+    # the reviewer's fixes: the model's own prediction of each edited position, and an edit count per position
+    originals: dict[int, Prediction] = field(default_factory=dict)
+    versions: dict[int, int] = field(default_factory=dict)
+    filter: Any = None  # the gallery's filter (``filters.ReviewFilter``) of the tab viewing this run; None shows all
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sightline-ui-")))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -124,12 +128,38 @@ class Run:
         return keep
 
     def reviewed(self, conf: float) -> list[Prediction]:
-        """The successful predictions with only the objects the reviewer keeps: what an upload sends."""
-        out = []
-        for k, pred in enumerate(self.predictions):
-            if pred.error is None:
-                out.append(dataclasses.replace(pred, detections=pred.detections[self.kept(k, conf)], upload=None))
-        return out
+        """The successful predictions as reviewed: the reviewer's fixes (class, box, deleted objects) applied,
+        and only the objects kept (at or above ``conf``, not rejected). What an upload or an export sends."""
+        return [self.reviewed_one(k, conf) for k, pred in enumerate(self.predictions) if pred.error is None]
+
+    def reviewed_one(self, position: int, conf: float) -> Prediction:
+        """One prediction as reviewed (see ``reviewed``)."""
+        pred = self.predictions[position]
+        return dataclasses.replace(pred, detections=pred.detections[self.kept(position, conf)], upload=None)
+
+    def edit(self, position: int, fixed: Prediction, kept_from: dict[int, int]) -> None:
+        """Put the reviewer's fixed prediction in place of ``position``'s; ``kept_from`` maps each object index
+        of the prediction it replaces that lives on to its index in ``fixed`` (rejections follow them)."""
+        with self._lock:
+            self.originals.setdefault(position, self.predictions[position])
+            rejected = {kept_from[i] for i in self.rejected.get(position, ()) if i in kept_from}
+            self.predictions[position] = fixed
+            self.versions[position] = self.versions.get(position, 0) + 1
+            if rejected:
+                self.rejected[position] = rejected
+            else:
+                self.rejected.pop(position, None)
+
+    def undo_edits(self, position: int) -> bool:
+        """The model's own objects back at ``position`` (its rejections are cleared); False if it had no fixes."""
+        with self._lock:
+            original = self.originals.pop(position, None)
+            if original is None:
+                return False
+            self.predictions[position] = original
+            self.versions[position] = self.versions.get(position, 0) + 1
+            self.rejected.pop(position, None)
+            return True
 
 
 @dataclass
@@ -140,6 +170,7 @@ class UserState:
     run: Run | None = None
     selected: int | None = None  # position of the prediction in the large view
     page: int = 0
+    shown: list[int] = field(default_factory=list)  # the positions of the results on the gallery page on screen
     live: Any = None  # the webcam's live stream on the server, while it streams
     live_key: tuple | None = None  # (model, conf) the live stream was opened with
     tab: str | None = None  # this tab's id (kept in its sessionStorage): a reload finds the tab's run by it

@@ -78,6 +78,7 @@ class RunUploader:
         self.dataset_id: int | None = None
         self._made_project = False
         self.full_disk_raises = False  # True: a full disk ends the upload (a 507) instead of failing one image
+        self.details = False  # True: each prediction's ``upload`` says what happened to each of its objects
         self._videos: dict[str, int] = {}
         if dry_run:
             if mode is UploadMode.CREATE and into_project is None and project_name is not None:
@@ -138,6 +139,8 @@ class RunUploader:
         try:
             if self.mode is UploadMode.CREATE and self.dry_run:
                 result = ImageUpload(added=len(objects))
+                if self.details:
+                    result.objects = [{"action": "added", "iou": None, "existing_id": None} for _ in objects]
             elif self.mode is UploadMode.CREATE:
                 result = self._copy_in(pred, item, objects)
             elif pred.image_id is not None:
@@ -156,7 +159,8 @@ class RunUploader:
             self.totals.add(result)
 
     def _upload(self, objects: list[Obj], **target: Any) -> ImageUpload:
-        return upload_objects(self.ws, objects, self.mode, threshold=self.threshold, run_id=self.run_id, dry_run=self.dry_run, **target)
+        return upload_objects(self.ws, objects, self.mode, threshold=self.threshold, run_id=self.run_id, dry_run=self.dry_run,
+                              details=self.details, **target)
 
     def _copy_in(self, pred: Prediction, item: InputItem, objects: list[Obj]) -> ImageUpload:
         """Put the item and its objects into the new project; the prediction then carries the new IDs."""
@@ -189,7 +193,8 @@ class RunUploader:
             row = self.ws.new_image_row(s, self.dataset_id, name, width, height, digest, len(data))
             chosen[:] = [row.name]
             target = Target(self.project_id, height, width, image_id=row.id)
-            return row.id, write_objects(s, self.ws, objects, self.mode, target, threshold=self.threshold, run_id=self.run_id)
+            return row.id, write_objects(s, self.ws, objects, self.mode, target, threshold=self.threshold, run_id=self.run_id,
+                                         details=self.details)
 
         def landed(s: Session, value: tuple[int, ImageUpload]) -> bool:  # the row, by the name its try chose
             found = s.scalar(select(Image.id).where(Image.dataset_id == self.dataset_id, Image.name == chosen[0], Image.hash == digest))
@@ -264,11 +269,14 @@ def upload_predictions(
     dry_run: bool = False,
     into_project: int | None = None,
     video_file: str | None = None,
+    details: bool = False,
 ) -> tuple[UploadTotals, int | None]:
     """Upload already-made (and maybe reviewed) predictions; ``images`` gives each one's bytes for ``create``.
 
     ``video_file``: the video the predictions' frames come from; ``create`` stores it once as a video with
     each frame's objects (track ids included), as a run with ``upload="create"`` does.
+
+    ``details``: each prediction's ``upload`` also says what happens to each of its objects (``ImageUpload.objects``).
 
     ``into_project`` continues a ``create`` sent in parts: the images join the project the first part made.
     Returns the totals and the project written to (``None`` for a dry run of ``create``).
@@ -282,6 +290,7 @@ def upload_predictions(
                 raise InputError(f"prediction {k} ({pred.source!r}) is not a frame of the video sent with it (no frame_idx)")
     uploader = RunUploader(ws, mode, model_name, {}, threshold, project_name, on_platform, dry_run=dry_run, into_project=into_project)
     uploader.full_disk_raises = True  # the caller waits for the answer: a full disk is its 507, not one image's failure
+    uploader.details = details
     state = "interrupted"  # what a KeyboardInterrupt or a thread's exit leaves
     try:
         for k, pred in enumerate(predictions):

@@ -58,9 +58,16 @@ class ImageUpload:
     skipped_duplicates: int = 0
     failed: int = 0
     error: str | None = None
+    # asked for with ``details``: per object sent, in order, what the upload does with it:
+    # {"action": "added" | "duplicate", "iou": best IoU with an existing object of its class or None,
+    #  "existing_id": that object's id or None}
+    objects: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["objects"] is None:
+            del out["objects"]  # only asked for by previews that show each object
+        return out
 
 
 @dataclass
@@ -118,14 +125,22 @@ def _xywh(objs: list[Obj]) -> np.ndarray:
 
 
 def duplicates(new: list[Obj], existing: list[Obj], threshold: float, height: int, width: int) -> np.ndarray:
-    """For each new object: does an existing object of the same class overlap it with IoU >= threshold?
+    """For each new object: does an existing object of the same class overlap it with IoU >= threshold?"""
+    best, _ = best_matches(new, existing, height, width)
+    return best >= threshold if len(best) else np.zeros(0, dtype=bool)
+
+
+def best_matches(new: list[Obj], existing: list[Obj], height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each new object: the highest IoU with an existing object of the same class (-1.0 when there is
+    none) and that object's position in ``existing`` (-1 when there is none).
 
     Masks are compared as masks when both objects have one, boxes as boxes otherwise; IoU is computed
     by pycocotools on RLE, per class, all pairs at once.
     """
-    dup = np.zeros(len(new), dtype=bool)
+    best = np.full(len(new), -1.0, dtype=np.float64)
+    which = np.full(len(new), -1, dtype=np.int64)
     if not new or not existing:
-        return dup
+        return best, which
     for name in {o.class_name for o in new}:
         ni = [i for i, o in enumerate(new) if o.class_name == name]
         ej = [j for j, o in enumerate(existing) if o.class_name == name]
@@ -141,8 +156,9 @@ def duplicates(new: list[Obj], existing: list[Obj], threshold: float, height: in
             rles_b = [{"size": [height, width], "counts": b[k].mask_rle.encode("ascii")} for k in bm]
             miou = np.asarray(coco_mask.iou(rles_a, rles_b, [0] * len(bm)), dtype=np.float64).reshape(len(am), len(bm))
             iou[np.ix_(am, bm)] = miou
-        dup[ni] = iou.max(axis=1) >= threshold
-    return dup
+        best[ni] = iou.max(axis=1)
+        which[ni] = np.asarray(ej)[iou.argmax(axis=1)]
+    return best, which
 
 
 class _Preview(Exception):
@@ -179,20 +195,27 @@ def find_target(s: Session, image_id: int | None, video_id: int | None, frame_id
 
 
 def write_objects(s: Session, ws: Workspace, objects: list[Obj], mode: UploadMode, target: Target, *, threshold: float = 0.9,
-                  run_id: int | None = None) -> ImageUpload:
-    """Write ``objects`` onto ``target`` in ``mode`` inside the caller's transaction ``s``."""
+                  run_id: int | None = None, details: bool = False) -> ImageUpload:
+    """Write ``objects`` onto ``target`` in ``mode`` inside the caller's transaction ``s``; ``details``: the
+    result says what happens to each object (``ImageUpload.objects``), as decided here."""
     image_id, video_id, frame_idx = target.image_id, target.video_id, target.frame_idx
     shapes = {o.class_name: ("mask" if o.mask_rle else "box") for o in objects}
     class_ids = ws.ensure_classes(s, target.project_id, shapes)
     result = ImageUpload()
     keep = objects
+    if details:
+        result.objects = [{"action": "added", "iou": None, "existing_id": None} for _ in objects]
     if mode is UploadMode.REPLACE:
         result.replaced = s.execute(delete(Annotation).where(*_on(target))).rowcount
     elif mode is UploadMode.IOU_MERGE:
         existing = ws._objects(s, image_id=image_id, video_id=video_id, frame_idx=frame_idx)
-        dup = duplicates(objects, existing, threshold, target.height, target.width)
+        best, which = best_matches(objects, existing, target.height, target.width)
+        dup = best >= threshold if len(best) else np.zeros(0, dtype=bool)
         keep = [o for o, d in zip(objects, dup) if not d]
         result.skipped_duplicates = int(dup.sum())
+        for k, entry in enumerate(result.objects or []):
+            if which[k] >= 0 and best[k] > 0:  # an overlap to name
+                entry.update(action="duplicate" if dup[k] else "added", iou=round(float(best[k]), 4), existing_id=existing[which[k]].id)
     for o in keep:
         o.frame_idx = frame_idx if video_id is not None else None
     s.add_all(ws.rows(keep, class_ids, image_id=image_id, video_id=video_id, run_id=run_id))
@@ -232,17 +255,19 @@ def upload_objects(
     threshold: float = 0.9,
     run_id: int | None = None,
     dry_run: bool = False,
+    details: bool = False,
 ) -> ImageUpload:
     """Write ``objects`` onto one image (or one video frame) in ``mode``, in one transaction.
 
     A transient database error (a dropped connection, SQLite busy) tries the whole transaction again
     (``workspace/retry.py``); what still fails is this image's ``error``, and the image is as it was.
-    ``dry_run`` does all the same work, then rolls the transaction back: a preview of the counts.
+    ``dry_run`` does all the same work, then rolls the transaction back: a preview of the counts (and, with
+    ``details``, of what happens to each object).
     """
 
     def body(s: Session) -> ImageUpload:
         target = find_target(s, image_id, video_id, frame_idx)
-        result = write_objects(s, ws, objects, mode, target, threshold=threshold, run_id=run_id)
+        result = write_objects(s, ws, objects, mode, target, threshold=threshold, run_id=run_id, details=details)
         if dry_run:
             s.flush()  # constraint errors show up in a preview too
             raise _Preview(result)

@@ -21,13 +21,14 @@ from sightline.workspace.run_upload import upload_predictions
 from sightline.workspace.uploads import parse_mode, parse_threshold
 
 router = APIRouter(prefix="/v1", tags=["uploads"])
-KEYS = ("mode", "predictions", "iou_merge_threshold", "project", "project_id", "dry_run", "model", "video")
+KEYS = ("mode", "predictions", "iou_merge_threshold", "project", "project_id", "dry_run", "model", "video", "details")
 
 
 @router.post("/uploads")
 async def upload(request: Request) -> dict[str, Any]:
     """Body (JSON, or multipart with a ``request`` JSON field and one ``files`` part per prediction for
-    ``create``): ``{"mode", "predictions": [...], "iou_merge_threshold", "project", "dry_run"}``.
+    ``create``): ``{"mode", "predictions": [...], "iou_merge_threshold", "project", "dry_run", "details"}``;
+    ``"details": true``: each item's answer also says what happens to each of its objects.
 
     ``"video": true`` with ``create``: the one ``files`` part is the video the predictions' frames come
     from; the new project gets it as a video with per-frame objects (and track ids), as a run does."""
@@ -40,6 +41,9 @@ async def upload(request: Request) -> dict[str, Any]:
     else:
         body = await read_json(request)
     reject_unknown(body, KEYS, "POST /v1/uploads")
+    details = body.get("details", False)
+    if not isinstance(details, bool):
+        raise InputError(f"details must be true or false, got {details!r:.40}")
     predictions = await run_in_threadpool(parse_predictions, body.get("predictions"), state.config.max_image_pixels)
     mode = parse_mode(body.get("mode"))
     video = body.get("video", False)
@@ -56,6 +60,7 @@ async def upload(request: Request) -> dict[str, Any]:
         lambda: upload_predictions(
             ws, predictions, mode, model_name=valid_name(body.get("model") or "review", "model", path_safe=False), threshold=parse_threshold(body.get("iou_merge_threshold", 0.9)),
             project_name=body.get("project"), images=images, dry_run=bool(body.get("dry_run", False)), into_project=into_project,
+            details=details,
         )
     )
     return {"totals": totals.to_dict(), "project_id": project_id, "items": [p.upload for p in predictions]}

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
 from PIL import Image as PILImage
 
 from sightline.errors import InputError
@@ -102,3 +103,11 @@ def annotations(image_id: int, request: Request) -> dict:
 @router.get("/videos/{video_id}")
 def video(video_id: int, request: Request) -> dict:
     return _d(_ws(request).video(video_id))
+
+
+@router.get("/videos/{video_id}/file")
+def video_file(video_id: int, request: Request) -> FileResponse:
+    """The video file exactly as stored (streamed; a client reads its frames itself, e.g. to draw them)."""
+    ws = _ws(request)
+    info = ws.video(video_id)  # an unknown id is a 404 before any path is looked at
+    return FileResponse(ws.video_path(video_id), media_type="application/octet-stream", filename=info.name)
