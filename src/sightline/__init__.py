@@ -36,7 +36,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 }
 # top-level modules of the `server` extra (pyproject.toml)
 _SERVER_EXTRA = frozenset({"torch", "torchvision", "trackers", "av", "sqlalchemy", "alembic", "psycopg", "fastapi", "starlette",
-                           "pydantic", "multipart", "uvicorn", "prometheus_client", "sse_starlette"})
+                           "multipart", "uvicorn", "prometheus_client", "sse_starlette"})
 _LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
 
 

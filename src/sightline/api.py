@@ -15,7 +15,7 @@ from sightline.engine.session import PredictionSession
 from sightline.errors import PredictionFailedError, ResultsNotReadyError, SessionTimeoutError
 from sightline.models.base import ModelInfo, Task
 from sightline.prediction import Prediction
-from sightline.settings import PredictKwargs
+from sightline.request import PredictKwargs, PredictRequest
 
 
 class PredictionFuture:
@@ -111,16 +111,11 @@ class PredictAPI(ABC):
         return self.info.task
 
     @abstractmethod
-    def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession: ...
+    def _start(self, request: PredictRequest, input: Any, tqdm: Any) -> PredictionSession:
+        """Run a parsed request (the one place each handle differs)."""
 
     def _begin(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
-        """Fold the alternative spellings (``settings={}``, ``video_params={}``, ``image_id=``, callbacks) in, then start."""
-        from sightline.settings import expand_seed_kwargs
-
-        plain, callback = expand_seed_kwargs(kwargs, where)
-        if callback is not None:
-            plain["_callback"] = callback
-        return self._start(where, input, tqdm, plain)
+        return self._start(PredictRequest.from_kwargs(kwargs, where, self.classes), input, tqdm)
 
     def predict_detached(self, input: Any = None, *, tqdm: Any = False, **kwargs: Unpack[PredictKwargs]) -> PredictionSession:
         """Start predicting in the background and return the session at once (``tqdm=True`` shows a bar).
@@ -140,12 +135,17 @@ class PredictAPI(ABC):
         with self._begin("stream", input, False, dict(kwargs)) as session:
             yield from session
 
+    def _run(self, request: PredictRequest, input: Any) -> list[Prediction]:
+        with self._start(request, input, False) as session:
+            return list(session)
+
     def predict_async(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> PredictionFuture:
-        """Start ``predict`` without waiting; at most ``max_concurrent_requests`` run at once."""
-        self._start_check(kwargs)
+        """Start ``predict`` without waiting; at most ``max_concurrent_requests`` run at once. The arguments are
+        checked at the call (a mistake raises here, not at ``get``)."""
+        request = PredictRequest.from_kwargs(dict(kwargs), "predict_async", self.classes)
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(self.max_concurrent_requests, thread_name_prefix="sightline-async")
-        return PredictionFuture(self._executor.submit(self.predict, input, **kwargs))
+        return PredictionFuture(self._executor.submit(self._run, request, input))
 
     async def apredict(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> list[Prediction]:
         """``predict`` for asyncio code."""
@@ -173,14 +173,6 @@ class PredictAPI(ABC):
 
         Returns ``{"totals": {...}, "project_id": ..., "items": [per-prediction counts]}``.
         """
-
-    def _start_check(self, kwargs: dict[str, Any]) -> None:
-        """Validate arguments now, so ``predict_async`` raises at the call, not at ``get``."""
-        from sightline.inputs.workspace import ID_SOURCES
-        from sightline.settings import UPLOAD_KWARGS, VIDEO_KWARGS, expand_seed_kwargs, split_kwargs
-
-        plain, _ = expand_seed_kwargs(kwargs, "predict_async")
-        split_kwargs(plain, "predict_async", self.classes, extra=(*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS, "device"))
 
     def close(self) -> None:
         if self._executor is not None:

@@ -17,10 +17,9 @@ from sightline.client.workspace import RemoteWorkspace
 from sightline.engine.session import PredictionSession
 from sightline.errors import InputError, InvalidSettingError, PayloadTooLargeError
 from sightline.inputs.sources import collect_sources
-from sightline.inputs.workspace import ID_SOURCES, pick_source
 from sightline.models.base import ModelInfo, info_from_dict
 from sightline.prediction import Prediction, prediction_bytes
-from sightline.settings import UPLOAD_KWARGS, VIDEO_KWARGS, split_kwargs
+from sightline.request import LiveRequest, PredictRequest, options_from_kwargs
 
 UPLOAD_PART_ITEMS = 64  # predictions per upload request (servers take up to 256 files per request)
 UPLOAD_PART_BYTES = 32 * 1024 * 1024  # image bytes per upload request of a ``create``
@@ -148,8 +147,7 @@ class RemoteModel(PredictAPI):
             if input is None:
                 raise InputError(f"session {session_id} was fed by its client: resume(input=...) with the same input, to send "
                                  f"the remaining {status['total'] - status['done']} items")
-            _, parsed = split_kwargs(options, "resume", self.classes)
-            sources = collect_sources(input, parsed)
+            sources = collect_sources(input, options_from_kwargs(options, "resume"))
             if sources.total != status["total"]:
                 raise InputError(f"this input has {sources.total} items, the session was made for {status['total']}: give the same input")
         status = self._transport.post(f"/v1/sessions/{session_id}/resume")
@@ -158,39 +156,25 @@ class RemoteModel(PredictAPI):
         return self._with_uploader(status, sources, 8, False, None, first=status["done"])
 
     # --- predicting ------------------------------------------------------------------------------
-    def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
-        if "device" in kwargs:  # a server's model is shared: it moves only by an explicit load
+    def _start(self, request: PredictRequest, input: Any, tqdm: Any) -> PredictionSession:
+        if request.device is not None:  # a server's model is shared: it moves only by an explicit load
             raise InvalidSettingError(
-                f"device={kwargs['device']!r}: a served model runs where the server loaded it; "
+                f"device={request.device!r}: a served model runs where the server loaded it; "
                 "use model.load_model(name, device=...) to load it elsewhere"
             )
-        callback = kwargs.pop("_callback", None)
-        extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS) if k in kwargs}
-        video_path = extra.get("annotated_video") if isinstance(extra.get("annotated_video"), (str, Path)) else None
-        if video_path is not None:
-            extra["annotated_video"] = True  # the server writes it; the session downloads it to video_path
-        settings, options = split_kwargs(kwargs, where, self.classes)
-        kind = pick_source(input, extra)
-        body: dict[str, Any] = {
-            "model": self.info.name,
-            "settings": {k: v for k, v in settings.to_dict().items() if v is not None},
-            "options": options.to_dict(),
-            **extra,  # workspace IDs and uploads are resolved by the server, which owns the workspace
-        }
-        if callback is not None:
-            body["callback"] = callback  # the server calls it when the session ends
-        if kind != "input":
+        video_path = request.annotated_video if isinstance(request.annotated_video, (str, Path)) else None  # downloaded there
+        body = request.wire() | {"model": self.info.name}  # workspace IDs and uploads are resolved by the server, which owns the workspace
+        if request.source(input) != "input":
             status = self._transport.post("/v1/sessions", json=body)
             session = RemotePredictionSession(self._transport, status["id"], status, None, progress_bar=tqdm)
             session.video_target = video_path
             session._model = self
             return session
-        sources = collect_sources(input, options)
-        body["total"] = sources.total
-        status = self._transport.post("/v1/sessions", json=body)
+        sources = collect_sources(input, request.input_options())
+        status = self._transport.post("/v1/sessions", json=body | {"total": sources.total})
         # raw pixels would land in the workspace as they were sent: a run that uploads sends PNG
-        encoding = "png" if extra.get("upload") else self.array_encoding
-        return self._with_uploader(status, sources, settings.batch_size, tqdm, video_path, encoding=encoding)
+        encoding = "png" if request.upload else self.array_encoding
+        return self._with_uploader(status, sources, request.predict_settings().batch_size, tqdm, video_path, encoding=encoding)
 
     def _with_uploader(self, status: dict[str, Any], sources: Any, batch_size: int, tqdm: Any, video_path: Any,
                        first: int = 0, encoding: Encoding = "png") -> RemotePredictionSession:
@@ -218,10 +202,8 @@ class RemoteModel(PredictAPI):
 
     def live(self, *, tracking: bool = False, tracking_config: dict[str, Any] | None = None, **settings: Any) -> RemoteLiveStream:
         """A live stream on the server: ``push(frame)``, ``latest()``, ``stats()``."""
-        parsed, _ = split_kwargs(settings, "live", self.classes)
-        body = {"model": self.info.name, "settings": {k: v for k, v in parsed.to_dict().items() if v is not None},
-                "tracking": tracking, "tracking_config": tracking_config}
-        return RemoteLiveStream(self._transport, body)
+        request = LiveRequest.from_kwargs(tracking, tracking_config, settings, self.classes)
+        return RemoteLiveStream(self._transport, request.wire() | {"model": self.info.name})
 
     def upload(self, predictions: list[Prediction], mode: str, *, project: str | None = None, iou_merge_threshold: float = 0.9,
                dry_run: bool = False, video: str | Path | None = None) -> dict[str, Any]:
