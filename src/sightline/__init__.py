@@ -27,8 +27,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SightlineError", "UnknownArgumentError",
     ),
     "sightline.local": ("LocalModel", "load"),
-    "sightline.models.base": ("Model", "ModelInfo", "Task"),
-    "sightline.models.zoo": ("ZooEntry", "list_models"),
+    "sightline.models.base": ("Model", "ModelInfo", "Task", "ZooEntry"),
+    "sightline.models.zoo": ("list_models",),
     "sightline.prediction": ("Prediction",),
     "sightline.settings": ("PredictSettings",),
     "sightline.workspace.store": ("Workspace",),
@@ -94,8 +94,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         UnknownArgumentError,
     )
     from sightline.local import LocalModel, load
-    from sightline.models.base import Model, ModelInfo, Task
-    from sightline.models.zoo import ZooEntry, list_models
+    from sightline.models.base import Model, ModelInfo, Task, ZooEntry
+    from sightline.models.zoo import list_models
     from sightline.prediction import Prediction
     from sightline.settings import PredictSettings
     from sightline.workspace.store import Workspace

@@ -11,9 +11,10 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from sightline.engine.live import NewestFrameWorker
 from sightline.engine.session import PredictionSession
 from sightline.errors import PredictionFailedError, ResultsNotReadyError, SessionTimeoutError
-from sightline.models.base import ModelInfo, Task
+from sightline.models.base import ModelInfo, Task, ZooEntry
 from sightline.prediction import Prediction
 from sightline.request import PredictKwargs, PredictRequest
 
@@ -154,6 +155,19 @@ class PredictAPI(ABC):
     async def apredict_detached(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> AsyncPredictionSession:
         """``predict_detached`` for asyncio code: ``async for pred in session``."""
         return AsyncPredictionSession(await asyncio.to_thread(self.predict_detached, input, **kwargs))
+
+    @abstractmethod
+    def live(self, *, tracking: bool = False, tracking_config: dict[str, Any] | None = None, **settings: Any) -> NewestFrameWorker:
+        """A live stream: ``push(frame)`` each camera frame and get the newest finished prediction back (maybe of
+        an earlier frame: frames that arrive while the model is busy are dropped, and counted in ``stats()``)."""
+
+    @abstractmethod
+    def list_models(self) -> list[ZooEntry]:
+        """The models this handle can load by name: the zoo of this process, or of the server."""
+
+    @abstractmethod
+    def loaded_models(self) -> list[ModelInfo]:
+        """The models loaded now: this handle's own, or every one the server has loaded."""
 
     @abstractmethod
     def upload(

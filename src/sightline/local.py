@@ -16,9 +16,9 @@ from sightline.errors import InputError, InvalidSettingError
 from sightline.inputs.resolve import plan_sources
 from sightline.inputs.sources import collect_sources
 from sightline.inputs.workspace import workspace_sources
-from sightline.models.base import Model, ModelInfo
+from sightline.models.base import Model, ModelInfo, ZooEntry
 from sightline.models.torchvision_adapter import resolve_device
-from sightline.models.zoo import load_model
+from sightline.models.zoo import list_models, load_model
 from sightline.prediction import Prediction, prediction_bytes
 from sightline.request import Callback, LiveRequest, PredictRequest
 from sightline.workspace.run_upload import RunUploader, upload_predictions
@@ -81,9 +81,7 @@ class LocalModel(PredictAPI):
             on_finish=_with_callback(chain_finish(steps), request.callback),
             context={"upload": request.upload, "tracking": request.tracking},
         )
-        session = LocalPredictionSession(runner.start(), progress_bar=tqdm)
-        session.video_outputs = video.outputs
-        return session
+        return LocalPredictionSession(runner.start(), progress_bar=tqdm, video=video if video.annotated_video else None)
 
     def _move(self, device: Any) -> None:
         """``device=`` on a call moves the model there (on its own thread, between batches) for this and later calls."""
@@ -113,6 +111,12 @@ class LocalModel(PredictAPI):
             return prediction_of(result, image, source="<live>")
 
         return LiveStream(predict, config)
+
+    def list_models(self) -> list[ZooEntry]:
+        return list_models()
+
+    def loaded_models(self) -> list[ModelInfo]:
+        return [self.info]
 
     def upload(self, predictions: list[Prediction], mode: str, *, project: str | None = None, iou_merge_threshold: float = 0.9,
                dry_run: bool = False, video: str | Path | None = None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from sightline.client.workspace import RemoteWorkspace
 from sightline.engine.session import PredictionSession
 from sightline.errors import InputError, InvalidSettingError, PayloadTooLargeError
 from sightline.inputs.sources import collect_sources
-from sightline.models.base import ModelInfo, info_from_dict
+from sightline.models.base import ModelInfo, ZooEntry, info_from_dict
 from sightline.prediction import Prediction, prediction_bytes
 from sightline.request import LiveRequest, PredictRequest, options_from_kwargs
 
@@ -92,9 +92,13 @@ class RemoteModel(PredictAPI):
         """Versions, limits and loaded models of the server."""
         return self._transport.get("/v1/info")
 
-    def list_models(self) -> dict[str, Any]:
-        """``{"loaded": [...], "available": [...], "default_model": ...}``."""
-        return self._transport.get("/v1/models")
+    def list_models(self) -> list[ZooEntry]:
+        """The models the server can load by name (``load_model``); ``server_info()`` names its default."""
+        return [ZooEntry.from_dict(e) for e in self._transport.get("/v1/models")["available"]]
+
+    def loaded_models(self) -> list[ModelInfo]:
+        """Every model the server has loaded now."""
+        return [info_from_dict(m) for m in self._transport.get("/v1/models")["loaded"]]
 
     def load_model(self, model: str, device: str = "auto", default: bool = False) -> ModelInfo:
         """Load another model on the server (idempotent)."""

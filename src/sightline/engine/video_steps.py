@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sightline.engine.status import SessionStatus
+from sightline.errors import NotFoundError
 from sightline.inputs.items import InputItem
 from sightline.prediction import Prediction
 from sightline.request import Tracking
@@ -35,6 +36,7 @@ class VideoSteps:
         self._trackers: dict[str, VideoTracker] = {}
         self._writers: dict[str, AnnotatedVideoWriter] = {}
         self.outputs: dict[str, Path] = {}  # source video -> annotated video
+        self._by_source: dict[str, Path] = {}  # the predictions' ``source`` -> annotated video
 
     @property
     def active(self) -> bool:
@@ -56,7 +58,19 @@ class VideoSteps:
                 target = self._target(pred.source or path)
                 writer = self._writers[path] = AnnotatedVideoWriter(target, fps / self.stride, traces=self.traces, audio_from=path)
                 self.outputs[pred.video_path or path] = target
+                self._by_source.setdefault(pred.source or path, target)
             writer.write(item.image, pred)
+
+    def output(self, source: str | None = None) -> Path:
+        """The annotated video of ``source`` (a prediction's ``source`` or its video's path), by default the first."""
+        if not self.outputs:
+            raise NotFoundError("this session made no annotated video (ask for one with annotated_video and a video input)")
+        if source is None:
+            return next(iter(self.outputs.values()))
+        found = self._by_source.get(source) or self.outputs.get(source)
+        if found is None:
+            raise NotFoundError(f"no annotated video of {source!r}; this session made one of {', '.join(map(repr, self._by_source))}")
+        return found
 
     def _target(self, source: str) -> Path:
         if isinstance(self.annotated_video, (str, Path)) and not self._writers:

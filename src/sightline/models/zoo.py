@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from sightline.errors import ModelLoadError
-from sightline.models.base import Model, Task
+from sightline.models.base import Model, Task, ZooEntry
 from sightline.models.checkpoint import Checkpoint
 from sightline.models.torchvision_adapter import TORCHVISION_DETECTORS, from_checkpoint, from_coco_weights
 from sightline.models.ultralytics_adapter import UltralyticsModel, looks_like_ultralytics
 from sightline.paths import DEMO_CHECKPOINT
 
 DEMO_MODEL = "demo/shapes"
-
-
-@dataclass(frozen=True)
-class ZooEntry:
-    name: str
-    task: Task
-    description: str
-    needs_download: bool
 
 
 def list_models() -> list[ZooEntry]:

@@ -15,12 +15,12 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from sightline.engine.status import SessionState
 from sightline.engine.video_steps import video_args
-from sightline.errors import ConflictError, InputError, InvalidSettingError, NotFoundError, PayloadTooLargeError, RateLimitedError
+from sightline.errors import ConflictError, InputError, InvalidSettingError, PayloadTooLargeError, RateLimitedError
 from sightline.inputs.items import InputPlan
 from sightline.inputs.resolve import plan_sources
 from sightline.inputs.workspace import workspace_sources
 from sightline.prediction import Prediction
-from sightline.request import Callback
+from sightline.request import MAX_NAME, Callback
 from sightline.server.bodies import AddItems, CreateSession, ItemsForm, SessionItem, parse_body, request_body
 from sightline.server.requests import is_multipart, parse_last_event_id, read_form, read_json, save_upload
 from sightline.server.sessions import ServerSession
@@ -256,15 +256,15 @@ async def events(sid: str, request: Request, after: int = AFTER) -> EventSourceR
 
 
 @router.get("/{sid}/video")
-def annotated_video(sid: str, request: Request) -> FileResponse:
+def annotated_video(
+    sid: str, request: Request,
+    source: str | None = Query(None, max_length=MAX_NAME, description="which video: a prediction's source (default: the first)"),
+) -> FileResponse:
     """The annotated H.264 video of a finished video session that asked for one."""
     session = get_state(request).sessions.get(sid)
     if not session.status().state.is_final:
         raise ConflictError("the session is still running: the annotated video is ready when it ends")
-    if not session.video.outputs:
-        raise NotFoundError("this session made no annotated video (create it with annotated_video=true and a video input)")
-    path = next(iter(session.video.outputs.values()))
-    return FileResponse(path, media_type="video/mp4", filename="annotated.mp4")
+    return FileResponse(session.video.output(source), media_type="video/mp4", filename="annotated.mp4")
 
 
 @router.get("/{sid}/timeline")
