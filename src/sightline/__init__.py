@@ -31,6 +31,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "sightline.models.zoo": ("list_models",),
     "sightline.prediction": ("Prediction",),
     "sightline.settings": ("PredictSettings",),
+    "sightline.upload_result": ("UploadResult",),
     "sightline.workspace.store": ("Workspace",),
     "sightline.workspace.uploads": ("UploadMode",),
 }
@@ -98,6 +99,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from sightline.models.zoo import list_models
     from sightline.prediction import Prediction
     from sightline.settings import PredictSettings
+    from sightline.upload_result import UploadResult
     from sightline.workspace.store import Workspace
     from sightline.workspace.uploads import UploadMode
 
@@ -135,6 +137,7 @@ __all__ = [
     "Task",
     "UnknownArgumentError",
     "UploadMode",
+    "UploadResult",
     "Workspace",
     "ZooEntry",
     "connect",

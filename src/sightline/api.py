@@ -17,6 +17,7 @@ from sightline.errors import PredictionFailedError, ResultsNotReadyError, Sessio
 from sightline.models.base import ModelInfo, Task, ZooEntry
 from sightline.prediction import Prediction
 from sightline.request import PredictKwargs, PredictRequest
+from sightline.upload_result import UploadResult
 
 
 class PredictionFuture:
@@ -179,13 +180,14 @@ class PredictAPI(ABC):
         iou_merge_threshold: float = 0.9,
         dry_run: bool = False,
         video: str | Path | None = None,
-    ) -> dict[str, Any]:
+    ) -> UploadResult:
         """Upload predictions already made (after review) to the workspace; ``dry_run`` previews the counts.
 
         ``video``: the video file the predictions' frames come from; ``create`` then adds it as a video with
         each frame's objects and track ids, rather than one image per frame.
 
-        Returns ``{"totals": {...}, "project_id": ..., "items": [per-prediction counts]}``.
+        Returns an ``UploadResult``: ``totals`` (objects added, replaced, skipped, failed), the ``project_id`` a
+        ``create`` made, and ``items``, what each prediction's upload did.
         """
 
     def close(self) -> None:

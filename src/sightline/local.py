@@ -21,6 +21,7 @@ from sightline.models.torchvision_adapter import resolve_device
 from sightline.models.zoo import list_models, load_model
 from sightline.prediction import Prediction, prediction_bytes
 from sightline.request import Callback, LiveRequest, PredictRequest
+from sightline.upload_result import UploadResult
 from sightline.workspace.run_upload import RunUploader, upload_predictions
 from sightline.workspace.store import Workspace
 from sightline.workspace.uploads import UploadMode, parse_mode, parse_threshold
@@ -119,7 +120,7 @@ class LocalModel(PredictAPI):
         return [self.info]
 
     def upload(self, predictions: list[Prediction], mode: str, *, project: str | None = None, iou_merge_threshold: float = 0.9,
-               dry_run: bool = False, video: str | Path | None = None) -> dict[str, Any]:
+               dry_run: bool = False, video: str | Path | None = None) -> UploadResult:
         if self.workspace is None:
             raise InputError("upload needs a workspace: sightline.load(..., workspace=sightline.Workspace(...))")
         parsed = parse_mode(mode)
@@ -129,7 +130,7 @@ class LocalModel(PredictAPI):
         totals, project_id = upload_predictions(self.workspace, copies, parsed, model_name=self.name, threshold=parse_threshold(iou_merge_threshold),
                                                 project_name=project, images=images, dry_run=dry_run,
                                                 video_file=str(video) if with_video else None)
-        return {"totals": totals.to_dict(), "project_id": project_id, "items": [p.upload for p in copies]}
+        return UploadResult(totals, project_id, [p.upload for p in copies])
 
     def close(self) -> None:
         super().close()

@@ -20,14 +20,10 @@ from sightline.inputs.sources import collect_sources
 from sightline.models.base import ModelInfo, ZooEntry, info_from_dict
 from sightline.prediction import Prediction, prediction_bytes
 from sightline.request import LiveRequest, PredictRequest, options_from_kwargs
+from sightline.upload_result import UploadResult, UploadTotals
 
 UPLOAD_PART_ITEMS = 64  # predictions per upload request (servers take up to 256 files per request)
 UPLOAD_PART_BYTES = 32 * 1024 * 1024  # image bytes per upload request of a ``create``
-
-
-def _add_totals(into: dict[str, Any], part: dict[str, Any]) -> None:
-    for key, value in part.items():
-        into[key] = into.get(key, [] if isinstance(value, list) else 0) + value
 
 
 class RemoteModel(PredictAPI):
@@ -210,7 +206,7 @@ class RemoteModel(PredictAPI):
         return RemoteLiveStream(self._transport, request.wire() | {"model": self.info.name})
 
     def upload(self, predictions: list[Prediction], mode: str, *, project: str | None = None, iou_merge_threshold: float = 0.9,
-               dry_run: bool = False, video: str | Path | None = None) -> dict[str, Any]:
+               dry_run: bool = False, video: str | Path | None = None) -> UploadResult:
         """Upload (or with ``dry_run`` preview) predictions into the server's workspace.
 
         Large uploads go in parts of at most ``UPLOAD_PART_ITEMS`` predictions (and, for ``create``, about
@@ -220,23 +216,24 @@ class RemoteModel(PredictAPI):
         """
         if video is not None and mode == "create" and not dry_run:
             return self._upload_video(predictions, Path(video), project, iou_merge_threshold)
-        answer: dict[str, Any] = {"totals": {}, "project_id": None, "items": []}
+        answer = UploadResult(UploadTotals())
         for part in self._upload_parts(predictions, mode, dry_run):
             request = {"mode": mode, "predictions": [p.to_dict() for p, _ in part], "iou_merge_threshold": iou_merge_threshold,
                        "project": project, "dry_run": dry_run, "model": self.info.name}
-            if mode == "create" and answer["project_id"] is not None:
-                request["project_id"] = answer["project_id"]  # later parts join the project the first one made
+            if mode == "create" and answer.project_id is not None:
+                request["project_id"] = answer.project_id  # later parts join the project the first one made
             if mode == "create" and not dry_run:  # the server needs the pixels to copy them into the new project
                 files = [("files", (f"{k}.img", data, "application/octet-stream")) for k, (_, data) in enumerate(part)]
                 got = self._transport.post("/v1/uploads", files=files, data={"request": json.dumps(request)})
             else:
                 got = self._transport.post("/v1/uploads", json=request)
-            _add_totals(answer["totals"], got["totals"])
-            answer["project_id"] = answer["project_id"] if answer["project_id"] is not None else got.get("project_id")
-            answer["items"].extend(got.get("items") or [])
+            part_result = UploadResult.from_dict(got)
+            answer.totals.merge(part_result.totals)
+            answer.project_id = answer.project_id if answer.project_id is not None else part_result.project_id
+            answer.items.extend(part_result.items)
         return answer
 
-    def _upload_video(self, predictions: list[Prediction], video: Path, project: str | None, threshold: float) -> dict[str, Any]:
+    def _upload_video(self, predictions: list[Prediction], video: Path, project: str | None, threshold: float) -> UploadResult:
         if any(p.frame_idx is None for p in predictions):
             raise InputError("video= is for predictions of that video's frames: some of these have no frame_idx")
         request = {"mode": "create", "predictions": [p.to_dict() for p in predictions], "iou_merge_threshold": threshold,
@@ -247,7 +244,7 @@ class RemoteModel(PredictAPI):
                                            data={"request": json.dumps(request)})
         except OSError as exc:
             raise InputError(f"the video {video.name!r} could not be read: {exc.strerror or exc}") from None
-        return {"totals": got["totals"], "project_id": got.get("project_id"), "items": got.get("items") or []}
+        return UploadResult.from_dict(got)
 
     def _upload_parts(self, predictions: list[Prediction], mode: str, dry_run: bool) -> Any:
         """Predictions in request-sized parts, each paired with its image bytes when the server needs them."""
