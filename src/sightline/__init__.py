@@ -27,16 +27,17 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SightlineError", "UnknownArgumentError",
     ),
     "sightline.local": ("LocalModel", "load"),
-    "sightline.models.base": ("Model", "ModelInfo", "Task"),
-    "sightline.models.zoo": ("ZooEntry", "list_models"),
+    "sightline.models.base": ("Model", "ModelInfo", "Task", "ZooEntry"),
+    "sightline.models.zoo": ("list_models",),
     "sightline.prediction": ("Prediction",),
     "sightline.settings": ("PredictSettings",),
+    "sightline.upload_result": ("UploadResult",),
     "sightline.workspace.store": ("Workspace",),
     "sightline.workspace.uploads": ("UploadMode",),
 }
 # top-level modules of the `server` extra (pyproject.toml)
 _SERVER_EXTRA = frozenset({"torch", "torchvision", "trackers", "av", "sqlalchemy", "alembic", "psycopg", "fastapi", "starlette",
-                           "pydantic", "multipart", "uvicorn", "prometheus_client", "sse_starlette"})
+                           "multipart", "uvicorn", "prometheus_client", "sse_starlette"})
 _LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
 
 
@@ -94,10 +95,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         UnknownArgumentError,
     )
     from sightline.local import LocalModel, load
-    from sightline.models.base import Model, ModelInfo, Task
-    from sightline.models.zoo import ZooEntry, list_models
+    from sightline.models.base import Model, ModelInfo, Task, ZooEntry
+    from sightline.models.zoo import list_models
     from sightline.prediction import Prediction
     from sightline.settings import PredictSettings
+    from sightline.upload_result import UploadResult
     from sightline.workspace.store import Workspace
     from sightline.workspace.uploads import UploadMode
 
@@ -135,6 +137,7 @@ __all__ = [
     "Task",
     "UnknownArgumentError",
     "UploadMode",
+    "UploadResult",
     "Workspace",
     "ZooEntry",
     "connect",

@@ -11,11 +11,13 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from sightline.engine.live import NewestFrameWorker
 from sightline.engine.session import PredictionSession
 from sightline.errors import PredictionFailedError, ResultsNotReadyError, SessionTimeoutError
-from sightline.models.base import ModelInfo, Task
+from sightline.models.base import ModelInfo, Task, ZooEntry
 from sightline.prediction import Prediction
-from sightline.settings import PredictKwargs
+from sightline.request import PredictKwargs, PredictRequest
+from sightline.upload_result import UploadResult
 
 
 class PredictionFuture:
@@ -111,16 +113,11 @@ class PredictAPI(ABC):
         return self.info.task
 
     @abstractmethod
-    def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession: ...
+    def _start(self, request: PredictRequest, input: Any, tqdm: Any) -> PredictionSession:
+        """Run a parsed request (the one place each handle differs)."""
 
     def _begin(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
-        """Fold the alternative spellings (``settings={}``, ``video_params={}``, ``image_id=``, callbacks) in, then start."""
-        from sightline.settings import expand_seed_kwargs
-
-        plain, callback = expand_seed_kwargs(kwargs, where)
-        if callback is not None:
-            plain["_callback"] = callback
-        return self._start(where, input, tqdm, plain)
+        return self._start(PredictRequest.from_kwargs(kwargs, where, self.classes), input, tqdm)
 
     def predict_detached(self, input: Any = None, *, tqdm: Any = False, **kwargs: Unpack[PredictKwargs]) -> PredictionSession:
         """Start predicting in the background and return the session at once (``tqdm=True`` shows a bar).
@@ -140,12 +137,17 @@ class PredictAPI(ABC):
         with self._begin("stream", input, False, dict(kwargs)) as session:
             yield from session
 
+    def _run(self, request: PredictRequest, input: Any) -> list[Prediction]:
+        with self._start(request, input, False) as session:
+            return list(session)
+
     def predict_async(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> PredictionFuture:
-        """Start ``predict`` without waiting; at most ``max_concurrent_requests`` run at once."""
-        self._start_check(kwargs)
+        """Start ``predict`` without waiting; at most ``max_concurrent_requests`` run at once. The arguments are
+        checked at the call (a mistake raises here, not at ``get``)."""
+        request = PredictRequest.from_kwargs(dict(kwargs), "predict_async", self.classes)
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(self.max_concurrent_requests, thread_name_prefix="sightline-async")
-        return PredictionFuture(self._executor.submit(self.predict, input, **kwargs))
+        return PredictionFuture(self._executor.submit(self._run, request, input))
 
     async def apredict(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> list[Prediction]:
         """``predict`` for asyncio code."""
@@ -154,6 +156,19 @@ class PredictAPI(ABC):
     async def apredict_detached(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> AsyncPredictionSession:
         """``predict_detached`` for asyncio code: ``async for pred in session``."""
         return AsyncPredictionSession(await asyncio.to_thread(self.predict_detached, input, **kwargs))
+
+    @abstractmethod
+    def live(self, *, tracking: bool = False, tracking_config: dict[str, Any] | None = None, **settings: Any) -> NewestFrameWorker:
+        """A live stream: ``push(frame)`` each camera frame and get the newest finished prediction back (maybe of
+        an earlier frame: frames that arrive while the model is busy are dropped, and counted in ``stats()``)."""
+
+    @abstractmethod
+    def list_models(self) -> list[ZooEntry]:
+        """The models this handle can load by name: the zoo of this process, or of the server."""
+
+    @abstractmethod
+    def loaded_models(self) -> list[ModelInfo]:
+        """The models loaded now: this handle's own, or every one the server has loaded."""
 
     @abstractmethod
     def upload(
@@ -165,22 +180,19 @@ class PredictAPI(ABC):
         iou_merge_threshold: float = 0.9,
         dry_run: bool = False,
         video: str | Path | None = None,
-    ) -> dict[str, Any]:
+        details: bool = False,
+    ) -> UploadResult:
         """Upload predictions already made (after review) to the workspace; ``dry_run`` previews the counts.
+
+        ``details``: each of the answer's ``items`` also lists, per object sent, what the upload does with it
+        (``{"action": "added" | "duplicate", "iou", "existing_id"}``); with ``dry_run`` a preview of exactly that.
 
         ``video``: the video file the predictions' frames come from; ``create`` then adds it as a video with
         each frame's objects and track ids, rather than one image per frame.
 
-        Returns ``{"totals": {...}, "project_id": ..., "items": [per-prediction counts]}``.
+        Returns an ``UploadResult``: ``totals`` (objects added, replaced, skipped, failed), the ``project_id`` a
+        ``create`` made, and ``items``, what each prediction's upload did.
         """
-
-    def _start_check(self, kwargs: dict[str, Any]) -> None:
-        """Validate arguments now, so ``predict_async`` raises at the call, not at ``get``."""
-        from sightline.inputs.workspace import ID_SOURCES
-        from sightline.settings import UPLOAD_KWARGS, VIDEO_KWARGS, expand_seed_kwargs, split_kwargs
-
-        plain, _ = expand_seed_kwargs(kwargs, "predict_async")
-        split_kwargs(plain, "predict_async", self.classes, extra=(*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS, "device"))
 
     def close(self) -> None:
         if self._executor is not None:

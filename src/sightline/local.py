@@ -10,23 +10,24 @@ from sightline.callbacks import send_callback
 from sightline.engine.live import LiveStream
 from sightline.engine.runner import SessionRunner
 from sightline.engine.session import LocalPredictionSession, PredictionSession, chain_finish, chain_steps
-from sightline.engine.video_steps import VideoSteps, parse_video_kwargs
+from sightline.engine.video_steps import VideoSteps, video_args
 from sightline.engine.worker import InferenceWorker, WorkerModel, prediction_of
 from sightline.errors import InputError, InvalidSettingError
 from sightline.inputs.resolve import plan_sources
 from sightline.inputs.sources import collect_sources
-from sightline.inputs.workspace import ID_SOURCES, pick_source, workspace_sources
-from sightline.models.base import Model, ModelInfo
+from sightline.inputs.workspace import workspace_sources
+from sightline.models.base import Model, ModelInfo, ZooEntry
 from sightline.models.torchvision_adapter import resolve_device
-from sightline.models.zoo import load_model
+from sightline.models.zoo import list_models, load_model
 from sightline.prediction import Prediction, prediction_bytes
-from sightline.settings import UPLOAD_KWARGS, VIDEO_KWARGS, split_kwargs
+from sightline.request import Callback, LiveRequest, PredictRequest
+from sightline.upload_result import UploadResult
 from sightline.workspace.run_upload import RunUploader, upload_predictions
 from sightline.workspace.store import Workspace
 from sightline.workspace.uploads import UploadMode, parse_mode, parse_threshold
 
 
-def _with_callback(finish: Any, callback: dict[str, Any] | None) -> Any:
+def _with_callback(finish: Any, callback: Callback | None) -> Any:
     """``finish`` then, with ``callback_url``, a POST of the status (a local run has no results link)."""
     if callback is None:
         return finish
@@ -34,7 +35,7 @@ def _with_callback(finish: Any, callback: dict[str, Any] | None) -> Any:
     def run(status: Any) -> None:
         if finish is not None:
             finish(status)
-        send_callback(callback["url"], {"session_id": None, **status.to_dict(), "results": None}, callback["username"], callback["password"])
+        send_callback(callback.url, {"session_id": None, **status.to_dict(), "results": None}, callback.username, callback.password)
 
     return run
 
@@ -63,29 +64,25 @@ class LocalModel(PredictAPI):
         """The adapter underneath (for benchmarks and advanced use)."""
         return self._model
 
-    def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
-        callback = kwargs.pop("_callback", None)
-        extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS, "device") if k in kwargs}
-        settings, options = split_kwargs(kwargs, where, self._model.classes)
-        if extra.get("device") is not None:
-            self._move(extra.pop("device"))
-        kind = pick_source(input, extra)
-        sources = collect_sources(input, options) if kind == "input" else workspace_sources(self.workspace, extra, options)
+    def _start(self, request: PredictRequest, input: Any, tqdm: Any) -> PredictionSession:
+        settings, options = request.predict_settings(), request.input_options()  # classes were checked when it was parsed
+        if request.device is not None:
+            self._move(request.device)
+        kind = request.source(input)
+        sources = collect_sources(input, options) if kind == "input" else workspace_sources(self.workspace, request, options)
         resolved = settings.resolved(self._model.default_settings)
-        video = VideoSteps(**parse_video_kwargs(extra), stride=options.stride)
-        uploader = self._uploader(extra, kind != "input", resolved)
+        video = VideoSteps(**video_args(request), stride=options.stride)
+        uploader = self._uploader(request, kind != "input", resolved)
         steps = [s for s in (video if video.active else None, uploader) if s is not None]
         runner = SessionRunner(
             self._runner_model,
             plan_sources(sources),
             resolved,
             postprocess=chain_steps(steps),
-            on_finish=_with_callback(chain_finish(steps), callback),
-            context={"upload": extra.get("upload"), "tracking": extra.get("tracking", False)},
+            on_finish=_with_callback(chain_finish(steps), request.callback),
+            context={"upload": request.upload, "tracking": request.tracking},
         )
-        session = LocalPredictionSession(runner.start(), progress_bar=tqdm)
-        session.video_outputs = video.outputs
-        return session
+        return LocalPredictionSession(runner.start(), progress_bar=tqdm, video=video if video.annotated_video else None)
 
     def _move(self, device: Any) -> None:
         """``device=`` on a call moves the model there (on its own thread, between batches) for this and later calls."""
@@ -96,23 +93,19 @@ class LocalModel(PredictAPI):
             self._worker.call(lambda: self._model.to_device(target))
             self._info = self._model.info()
 
-    def _uploader(self, extra: dict[str, Any], platform_input: bool, settings: Any) -> RunUploader | None:
-        if extra.get("upload") is None:
-            for k in ("upload_project", "iou_merge_threshold"):
-                if k in extra:
-                    raise InvalidSettingError(f"{k} only applies with upload=")
+    def _uploader(self, request: PredictRequest, platform_input: bool, settings: Any) -> RunUploader | None:
+        if request.upload is None:
             return None
         if self.workspace is None:
             raise InputError("upload= needs a workspace: sightline.load(..., workspace=sightline.Workspace(...))")
-        mode = parse_mode(extra["upload"])
-        threshold = parse_threshold(extra.get("iou_merge_threshold", 0.9))
-        return RunUploader(self.workspace, mode, self.name, settings.to_dict(), threshold, extra.get("upload_project"), platform_input)
+        threshold = request.iou_merge_threshold if request.iou_merge_threshold is not None else 0.9
+        return RunUploader(self.workspace, UploadMode(request.upload), self.name, settings.to_dict(), threshold, request.upload_project, platform_input)
 
     def live(self, *, tracking: bool = False, tracking_config: dict[str, Any] | None = None, **settings: Any) -> LiveStream:
         """A live stream: ``push(frame)`` each camera frame, get the newest prediction back."""
-        parsed, _ = split_kwargs(settings, "live", self._model.classes)
-        resolved = parsed.resolved(self._model.default_settings)
-        config = parse_video_kwargs({"tracking": tracking, "tracking_config": tracking_config})["tracking_config"]
+        request = LiveRequest.from_kwargs(tracking, tracking_config, settings, self._model.classes)
+        resolved = request.predict_settings().resolved(self._model.default_settings)
+        config = video_args(request)["tracking_config"]
 
         def predict(image: Any) -> Prediction:
             (result,) = self._worker.predict([image], resolved)
@@ -120,8 +113,14 @@ class LocalModel(PredictAPI):
 
         return LiveStream(predict, config)
 
+    def list_models(self) -> list[ZooEntry]:
+        return list_models()
+
+    def loaded_models(self) -> list[ModelInfo]:
+        return [self.info]
+
     def upload(self, predictions: list[Prediction], mode: str, *, project: str | None = None, iou_merge_threshold: float = 0.9,
-               dry_run: bool = False, video: str | Path | None = None) -> dict[str, Any]:
+               dry_run: bool = False, video: str | Path | None = None, details: bool = False) -> UploadResult:
         if self.workspace is None:
             raise InputError("upload needs a workspace: sightline.load(..., workspace=sightline.Workspace(...))")
         parsed = parse_mode(mode)
@@ -130,8 +129,8 @@ class LocalModel(PredictAPI):
         copies = [Prediction.from_dict(p.to_dict()) for p in predictions]  # the caller's objects stay as they are
         totals, project_id = upload_predictions(self.workspace, copies, parsed, model_name=self.name, threshold=parse_threshold(iou_merge_threshold),
                                                 project_name=project, images=images, dry_run=dry_run,
-                                                video_file=str(video) if with_video else None)
-        return {"totals": totals.to_dict(), "project_id": project_id, "items": [p.upload for p in copies]}
+                                                video_file=str(video) if with_video else None, details=details)
+        return UploadResult(totals, project_id, [p.upload for p in copies])
 
     def close(self) -> None:
         super().close()

@@ -7,14 +7,9 @@ import math
 import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, TypedDict
+from typing import Any
 
 from sightline.errors import InputError, InvalidSettingError, UnknownArgumentError
-
-# Names of predict keywords handled beside settings and input options. They live here, in a module with no
-# heavy imports, so the client can route them without importing the workspace (SQLAlchemy) or video (PyAV).
-UPLOAD_KWARGS = ("upload", "upload_project", "iou_merge_threshold")  # workspace/run_upload.py
-VIDEO_KWARGS = ("tracking", "tracking_config", "annotated_video", "traces")  # engine/video_steps.py
 
 
 @dataclass(frozen=True)
@@ -169,101 +164,12 @@ def parse_options(values: Mapping[str, Any]) -> InputOptions:
 
 
 def reject_unknown(kwargs: Mapping[str, Any], accepted: Sequence[str], where: str) -> None:
-    """Raise ``UnknownArgumentError`` for any keyword not in ``accepted``, suggesting the closest name."""
+    """Raise ``UnknownArgumentError`` for any keyword not in ``accepted``: the closest name, then every accepted one."""
     for name in kwargs:
         if name not in accepted:
-            close = difflib.get_close_matches(name, accepted, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; accepted: {', '.join(sorted(accepted))}"
+            close = difflib.get_close_matches(str(name), accepted, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint += f" (accepted: {', '.join(sorted(accepted))})"
             if where.endswith("()"):
                 raise UnknownArgumentError(f"{where} got an unexpected keyword argument {shown(name)}{hint}")
             raise UnknownArgumentError(f"unexpected field {shown(name)} in {where}{hint}")
-
-
-class PredictKwargs(TypedDict, total=False):
-    """Keyword arguments of ``predict`` / ``predict_detached``, for type checkers and IDEs."""
-
-    conf: float
-    iou: float
-    max_detections: int
-    classes: Sequence[str]
-    img_size: int | tuple[int, int]
-    batch_size: int
-    agnostic_nms: bool
-    device: str
-    recursive: bool
-    stride: int
-    start_frame: int
-    end_frame: int
-    num_frames: int
-    duration: float
-    project_id: int
-    dataset_id: int | list[int]
-    image_ids: int | list[int]
-    video_id: int
-    upload: str
-    upload_project: str
-    iou_merge_threshold: float
-    tracking: bool
-    tracking_config: dict[str, Any]
-    annotated_video: bool | str
-    traces: bool
-    settings: dict[str, Any]
-    video_params: dict[str, Any]
-    image_id: int | list[int]
-    callback_url: str
-    callback_auth_kind: str
-    callback_auth_username: str
-    callback_auth_password: str
-
-
-def split_kwargs(kwargs: Mapping[str, Any], where: str, known_classes: Sequence[str] | None, extra: Sequence[str] = ()) -> tuple[PredictSettings, InputOptions]:
-    """Validate all keyword arguments of a predict call at once; unknown names are an error."""
-    reject_unknown(kwargs, (*SETTING_NAMES, *OPTION_NAMES, *extra), f"{where}()")
-    return parse_settings(kwargs, known_classes), parse_options(kwargs)
-
-
-# --- the spellings of the Supervisely Prediction API draft and Scale Launch, accepted by predict() --------------
-VIDEO_PARAM_NAMES = ("stride", "start_frame", "end_frame", "num_frames", "duration", "tracking", "tracking_config", "annotated_video", "traces")
-CALLBACK_KWARGS = ("callback_url", "callback_auth_kind", "callback_auth_username", "callback_auth_password")
-SEED_KWARGS = ("settings", "video_params", "image_id", *CALLBACK_KWARGS)
-
-
-def _merge(into: dict[str, Any], extra: Any, name: str, accepted: Sequence[str], where: str) -> None:
-    if not isinstance(extra, Mapping):
-        raise InvalidSettingError(f"{name} must be a dict, got {extra!r}")
-    reject_unknown(extra, accepted, f"{where}({name}=...)")
-    for key, value in extra.items():
-        if key in into and into[key] != value:
-            raise InvalidSettingError(f"{key} is given twice, as {key}={into[key]!r} and in {name} as {value!r}")
-        into[key] = value
-
-
-def expand_seed_kwargs(kwargs: Mapping[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """``settings={...}``, ``video_params={...}`` and ``image_id=`` folded into ordinary keywords (still validated
-    strictly afterwards), and the completion callback as ``{"url", "username", "password"}`` (or None)."""
-    out = {k: v for k, v in kwargs.items() if k not in SEED_KWARGS}
-    if kwargs.get("settings") is not None:
-        _merge(out, kwargs["settings"], "settings", SETTING_NAMES, where)
-    if kwargs.get("video_params") is not None:
-        _merge(out, kwargs["video_params"], "video_params", VIDEO_PARAM_NAMES, where)
-    if kwargs.get("image_id") is not None:
-        if out.get("image_ids") is not None:
-            raise InvalidSettingError("give image_id or image_ids, not both")
-        out["image_ids"] = kwargs["image_id"]
-    url = kwargs.get("callback_url")
-    kind = kwargs.get("callback_auth_kind")
-    user, password = kwargs.get("callback_auth_username"), kwargs.get("callback_auth_password")
-    if url is None:
-        given = [k for k in CALLBACK_KWARGS[1:] if kwargs.get(k) is not None]
-        if given:
-            raise InvalidSettingError(f"{', '.join(given)} only apply with callback_url")
-        return out, None
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise InvalidSettingError(f"callback_url must be an http:// or https:// URL, got {url!r}")
-    if kind not in (None, "basic"):
-        raise InvalidSettingError(f"callback_auth_kind must be 'basic' (mTLS is not supported), got {kind!r}")
-    if kind == "basic" and not (isinstance(user, str) and user and isinstance(password, str)):
-        raise InvalidSettingError("callback_auth_kind='basic' needs callback_auth_username and callback_auth_password strings")
-    if kind is None and (user is not None or password is not None):
-        raise InvalidSettingError("callback_auth_username/password need callback_auth_kind='basic'")
-    return out, {"url": url, "username": user if kind else None, "password": password if kind else None}

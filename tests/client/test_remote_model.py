@@ -275,9 +275,9 @@ def test_retries_on_503_then_succeeds(server):
 def test_remote_load_and_unload_models(start_server):
     live = start_server()
     with sightline.connect(live.url) as model:
-        assert [m["name"] for m in model.list_models()["loaded"]] == ["demo/shapes"]
+        assert [m.name for m in model.loaded_models()] == ["demo/shapes"]
         model.unload_model("demo/shapes")
-        assert model.list_models()["loaded"] == []
+        assert model.loaded_models() == []
         info = model.load_model("demo/shapes", device="cpu")
         assert info.name == "demo/shapes"
         with pytest.raises(sightline.NotFoundError):

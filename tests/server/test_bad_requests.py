@@ -109,16 +109,17 @@ def test_bad_multipart_field(server, sid, route, fields, status, words):
     _check(r, status, words)
 
 
-def test_declared_bodies_match_the_argument_lists():
-    """The schema the fuzzer and /docs see names exactly the arguments the engine accepts."""
-    from sightline.inputs.workspace import ID_SOURCES
-    from sightline.server.bodies import CreateSession, Options, Settings
-    from sightline.settings import OPTION_NAMES, SETTING_NAMES, UPLOAD_KWARGS, VIDEO_KWARGS
+def test_declared_bodies_are_the_sdks_request_model():
+    """The schema the fuzzer and /docs see names exactly the arguments the engine and the SDK accept."""
+    from sightline.request import Options, PredictRequest, RunRequest, Settings
+    from sightline.server.bodies import CreateSession
+    from sightline.settings import OPTION_NAMES, SETTING_NAMES
 
     assert set(Settings.model_fields) == set(SETTING_NAMES)
     assert set(Options.model_fields) == set(OPTION_NAMES)
-    session_args = {"model", "settings", "options", "total", "urls", "callback", "close", *ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS}
-    assert set(CreateSession.model_fields) == session_args
+    assert issubclass(CreateSession, RunRequest) and issubclass(PredictRequest, RunRequest)
+    assert set(CreateSession.model_fields) - set(RunRequest.model_fields) == {"total", "urls", "close"}
+    assert set(PredictRequest.model_fields) - set(RunRequest.model_fields) == {"device"}
 
 
 GOOD_SETTINGS = [{"img_size": [64, 96]}, {"img_size": 64}, {"classes": "circle"}, {"classes": ["circle", "square"]}, {"conf": 0},

@@ -56,7 +56,7 @@ def test_upload_then_predict_with_it_by_name(start_server, tmp_path, samples, de
         # the same file again is a no-op; default=True makes it the server's default
         assert remote.upload_model(DEMO_CHECKPOINT, device="cpu", default=True) == info
         assert remote.server_info()["default_model"] == "shapes"
-        assert sorted(m["name"] for m in remote.list_models()["loaded"]) == ["demo/shapes", "shapes"]
+        assert sorted(m.name for m in remote.loaded_models()) == ["demo/shapes", "shapes"]
 
 
 def test_other_weights_under_a_loaded_name_conflict(start_server, tmp_path):
@@ -85,7 +85,7 @@ def test_random_bytes_are_a_readable_422(start_server, tmp_path):
         with pytest.raises(sightline.InputError, match=r"(?s)'junk.pt' could not be read.*Checkpoint.save") as caught:
             remote.upload_model(tmp_path / "junk.pt")
         assert caught.value.status == 422 and caught.value.detail["type"] == "ModelLoadError"  # type: ignore[attr-defined]
-        assert [m["name"] for m in remote.list_models()["loaded"]] == ["demo/shapes"]
+        assert [m.name for m in remote.loaded_models()] == ["demo/shapes"]
     assert _kept(tmp_path / "models") == []  # refused files are not kept
 
 

@@ -66,7 +66,7 @@ def test_a_reviewed_video_run_uploads_as_a_video_over_http(ws, sample_video, tmp
     (video,) = ws.videos(ws.datasets(project.id)[0].id)
     assert video.name == sample_video.name and video.frame_count == 72
     objs = ws.annotations(video_id=video.id)
-    assert len(objs) == answer["totals"]["added"] == preview["totals"]["added"] == sum(len(p) for p in preds)
+    assert len(objs) == answer.totals.added == preview.totals.added == sum(len(p) for p in preds)
     assert {o.frame_idx for o in objs} == {p.frame_idx for p in preds if len(p)}
     for p in preds:
         ids = sorted(t for t in p.track_ids.tolist() if t >= 0)

@@ -11,24 +11,20 @@ def run(args: argparse.Namespace) -> int:
         import sightline
 
         with sightline.connect(args.server, args.api_key) as remote:
-            listing = remote.list_models()
+            default, loaded, available = remote.server_info().get("default_model"), remote.loaded_models(), remote.list_models()
         if args.json:
-            print(json.dumps(listing, indent=1))
+            print(json.dumps({"default_model": default, "loaded": [m.to_dict() for m in loaded], "available": [e.to_dict() for e in available]}, indent=1))
             return 0
-        default = listing.get("default_model")
-        for m in listing.get("loaded", []):
-            name = m.get("name") if isinstance(m, dict) else m
-            print(f"{name}\tloaded{' (default)' if name == default else ''}")
-        for m in listing.get("available", []):
-            name = m.get("name") if isinstance(m, dict) else m
-            print(f"{name}\tavailable")
+        for m in loaded:
+            print(f"{m.name}\tloaded{' (default)' if m.name == default else ''}")
+        for e in available:
+            print(f"{e.name}\tavailable")
         return 0
     from sightline.models.zoo import list_models
 
     entries = list_models()
     if args.json:
-        print(json.dumps([{"name": e.name, "task": e.task.value, "description": e.description, "needs_download": e.needs_download}
-                          for e in entries], indent=1))
+        print(json.dumps([e.to_dict() for e in entries], indent=1))
         return 0
     width = max(len(e.name) for e in entries)
     for e in entries:

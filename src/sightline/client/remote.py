@@ -17,18 +17,13 @@ from sightline.client.workspace import RemoteWorkspace
 from sightline.engine.session import PredictionSession
 from sightline.errors import InputError, InvalidSettingError, PayloadTooLargeError
 from sightline.inputs.sources import collect_sources
-from sightline.inputs.workspace import ID_SOURCES, pick_source
-from sightline.models.base import ModelInfo, info_from_dict
+from sightline.models.base import ModelInfo, ZooEntry, info_from_dict
 from sightline.prediction import Prediction, prediction_bytes
-from sightline.settings import UPLOAD_KWARGS, VIDEO_KWARGS, split_kwargs
+from sightline.request import LiveRequest, PredictRequest, options_from_kwargs
+from sightline.upload_result import UploadResult, UploadTotals
 
 UPLOAD_PART_ITEMS = 64  # predictions per upload request (servers take up to 256 files per request)
 UPLOAD_PART_BYTES = 32 * 1024 * 1024  # image bytes per upload request of a ``create``
-
-
-def _add_totals(into: dict[str, Any], part: dict[str, Any]) -> None:
-    for key, value in part.items():
-        into[key] = into.get(key, [] if isinstance(value, list) else 0) + value
 
 
 class RemoteModel(PredictAPI):
@@ -93,9 +88,13 @@ class RemoteModel(PredictAPI):
         """Versions, limits and loaded models of the server."""
         return self._transport.get("/v1/info")
 
-    def list_models(self) -> dict[str, Any]:
-        """``{"loaded": [...], "available": [...], "default_model": ...}``."""
-        return self._transport.get("/v1/models")
+    def list_models(self) -> list[ZooEntry]:
+        """The models the server can load by name (``load_model``); ``server_info()`` names its default."""
+        return [ZooEntry.from_dict(e) for e in self._transport.get("/v1/models")["available"]]
+
+    def loaded_models(self) -> list[ModelInfo]:
+        """Every model the server has loaded now."""
+        return [info_from_dict(m) for m in self._transport.get("/v1/models")["loaded"]]
 
     def load_model(self, model: str, device: str = "auto", default: bool = False) -> ModelInfo:
         """Load another model on the server (idempotent)."""
@@ -148,8 +147,7 @@ class RemoteModel(PredictAPI):
             if input is None:
                 raise InputError(f"session {session_id} was fed by its client: resume(input=...) with the same input, to send "
                                  f"the remaining {status['total'] - status['done']} items")
-            _, parsed = split_kwargs(options, "resume", self.classes)
-            sources = collect_sources(input, parsed)
+            sources = collect_sources(input, options_from_kwargs(options, "resume"))
             if sources.total != status["total"]:
                 raise InputError(f"this input has {sources.total} items, the session was made for {status['total']}: give the same input")
         status = self._transport.post(f"/v1/sessions/{session_id}/resume")
@@ -158,39 +156,25 @@ class RemoteModel(PredictAPI):
         return self._with_uploader(status, sources, 8, False, None, first=status["done"])
 
     # --- predicting ------------------------------------------------------------------------------
-    def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
-        if "device" in kwargs:  # a server's model is shared: it moves only by an explicit load
+    def _start(self, request: PredictRequest, input: Any, tqdm: Any) -> PredictionSession:
+        if request.device is not None:  # a server's model is shared: it moves only by an explicit load
             raise InvalidSettingError(
-                f"device={kwargs['device']!r}: a served model runs where the server loaded it; "
+                f"device={request.device!r}: a served model runs where the server loaded it; "
                 "use model.load_model(name, device=...) to load it elsewhere"
             )
-        callback = kwargs.pop("_callback", None)
-        extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS) if k in kwargs}
-        video_path = extra.get("annotated_video") if isinstance(extra.get("annotated_video"), (str, Path)) else None
-        if video_path is not None:
-            extra["annotated_video"] = True  # the server writes it; the session downloads it to video_path
-        settings, options = split_kwargs(kwargs, where, self.classes)
-        kind = pick_source(input, extra)
-        body: dict[str, Any] = {
-            "model": self.info.name,
-            "settings": {k: v for k, v in settings.to_dict().items() if v is not None},
-            "options": options.to_dict(),
-            **extra,  # workspace IDs and uploads are resolved by the server, which owns the workspace
-        }
-        if callback is not None:
-            body["callback"] = callback  # the server calls it when the session ends
-        if kind != "input":
+        video_path = request.annotated_video if isinstance(request.annotated_video, (str, Path)) else None  # downloaded there
+        body = request.wire() | {"model": self.info.name}  # workspace IDs and uploads are resolved by the server, which owns the workspace
+        if request.source(input) != "input":
             status = self._transport.post("/v1/sessions", json=body)
             session = RemotePredictionSession(self._transport, status["id"], status, None, progress_bar=tqdm)
             session.video_target = video_path
             session._model = self
             return session
-        sources = collect_sources(input, options)
-        body["total"] = sources.total
-        status = self._transport.post("/v1/sessions", json=body)
+        sources = collect_sources(input, request.input_options())
+        status = self._transport.post("/v1/sessions", json=body | {"total": sources.total})
         # raw pixels would land in the workspace as they were sent: a run that uploads sends PNG
-        encoding = "png" if extra.get("upload") else self.array_encoding
-        return self._with_uploader(status, sources, settings.batch_size, tqdm, video_path, encoding=encoding)
+        encoding = "png" if request.upload else self.array_encoding
+        return self._with_uploader(status, sources, request.predict_settings().batch_size, tqdm, video_path, encoding=encoding)
 
     def _with_uploader(self, status: dict[str, Any], sources: Any, batch_size: int, tqdm: Any, video_path: Any,
                        first: int = 0, encoding: Encoding = "png") -> RemotePredictionSession:
@@ -218,44 +202,43 @@ class RemoteModel(PredictAPI):
 
     def live(self, *, tracking: bool = False, tracking_config: dict[str, Any] | None = None, **settings: Any) -> RemoteLiveStream:
         """A live stream on the server: ``push(frame)``, ``latest()``, ``stats()``."""
-        parsed, _ = split_kwargs(settings, "live", self.classes)
-        body = {"model": self.info.name, "settings": {k: v for k, v in parsed.to_dict().items() if v is not None},
-                "tracking": tracking, "tracking_config": tracking_config}
-        return RemoteLiveStream(self._transport, body)
+        request = LiveRequest.from_kwargs(tracking, tracking_config, settings, self.classes)
+        return RemoteLiveStream(self._transport, request.wire() | {"model": self.info.name})
 
     def upload(self, predictions: list[Prediction], mode: str, *, project: str | None = None, iou_merge_threshold: float = 0.9,
-               dry_run: bool = False, video: str | Path | None = None, details: bool = False) -> dict[str, Any]:
+               dry_run: bool = False, video: str | Path | None = None, details: bool = False) -> UploadResult:
         """Upload (or with ``dry_run`` preview) predictions into the server's workspace.
 
         Large uploads go in parts of at most ``UPLOAD_PART_ITEMS`` predictions (and, for ``create``, about
         ``UPLOAD_PART_BYTES`` of images); a ``create`` in parts fills one project. The answer sums the parts.
         ``video``: the local video file the predictions' frames come from; ``create`` then sends it once and
         the new project gets a video with each frame's objects and track ids (one request, no parts).
-        ``details``: each of ``answer["items"]`` also lists, per object sent, what the upload does with it:
+        ``details``: each of the answer's ``items`` also lists, per object sent, what the upload does with it:
         ``{"action": "added" | "duplicate", "iou", "existing_id"}`` (``iou_merge`` gives the best IoU with an
         existing object of its class and that object's id); with ``dry_run`` a preview of exactly that.
         """
         if video is not None and mode == "create" and not dry_run:
             return self._upload_video(predictions, Path(video), project, iou_merge_threshold)
-        answer: dict[str, Any] = {"totals": {}, "project_id": None, "items": []}
+        answer = UploadResult(UploadTotals())
         for part in self._upload_parts(predictions, mode, dry_run):
             request = {"mode": mode, "predictions": [p.to_dict() for p, _ in part], "iou_merge_threshold": iou_merge_threshold,
                        "project": project, "dry_run": dry_run, "model": self.info.name}
             if details:
                 request["details"] = True  # asked only when wanted: older servers refuse keys they do not know
-            if mode == "create" and answer["project_id"] is not None:
-                request["project_id"] = answer["project_id"]  # later parts join the project the first one made
+            if mode == "create" and answer.project_id is not None:
+                request["project_id"] = answer.project_id  # later parts join the project the first one made
             if mode == "create" and not dry_run:  # the server needs the pixels to copy them into the new project
                 files = [("files", (f"{k}.img", data, "application/octet-stream")) for k, (_, data) in enumerate(part)]
                 got = self._transport.post("/v1/uploads", files=files, data={"request": json.dumps(request)})
             else:
                 got = self._transport.post("/v1/uploads", json=request)
-            _add_totals(answer["totals"], got["totals"])
-            answer["project_id"] = answer["project_id"] if answer["project_id"] is not None else got.get("project_id")
-            answer["items"].extend(got.get("items") or [])
+            part_result = UploadResult.from_dict(got)
+            answer.totals.merge(part_result.totals)
+            answer.project_id = answer.project_id if answer.project_id is not None else part_result.project_id
+            answer.items.extend(part_result.items)
         return answer
 
-    def _upload_video(self, predictions: list[Prediction], video: Path, project: str | None, threshold: float) -> dict[str, Any]:
+    def _upload_video(self, predictions: list[Prediction], video: Path, project: str | None, threshold: float) -> UploadResult:
         if any(p.frame_idx is None for p in predictions):
             raise InputError("video= is for predictions of that video's frames: some of these have no frame_idx")
         request = {"mode": "create", "predictions": [p.to_dict() for p in predictions], "iou_merge_threshold": threshold,
@@ -266,7 +249,7 @@ class RemoteModel(PredictAPI):
                                            data={"request": json.dumps(request)})
         except OSError as exc:
             raise InputError(f"the video {video.name!r} could not be read: {exc.strerror or exc}") from None
-        return {"totals": got["totals"], "project_id": got.get("project_id"), "items": got.get("items") or []}
+        return UploadResult.from_dict(got)
 
     def _upload_parts(self, predictions: list[Prediction], mode: str, dry_run: bool) -> Any:
         """Predictions in request-sized parts, each paired with its image bytes when the server needs them."""

@@ -22,7 +22,6 @@ from sightline.engine.session import PredictionSession
 from sightline.engine.status import SessionState, SessionStatus
 from sightline.errors import ServerConnectionError, ServerError, SightlineError, TransportError
 from sightline.prediction import Prediction
-from sightline.video.timeline import VideoTimeline, timeline_from_dict
 
 RESULTS_PAGE = 1000  # the server's largest page
 
@@ -233,15 +232,10 @@ class RemotePredictionSession(PredictionSession):
                     return
                 self._cond.wait(remaining)
 
-    def annotated_video(self, path: str | Path | None = None) -> Path:
-        """Wait for the end, then download the annotated video (to ``path``, the one given at the call, or a temp file)."""
-        self.wait_done()
+    def _annotated_video(self, path: Path | None, source: str | None) -> Path:
+        """Downloaded from the server: to ``path``, else to the path given at the call, else to a temporary file."""
         target = Path(path or self.video_target or tempfile.mkstemp(prefix="sightline-", suffix=".mp4")[1])
-        return self._transport.download(f"/v1/sessions/{self.id}/video", target)
-
-    def timeline(self) -> VideoTimeline:
-        """Per tracked object: class, visible time ranges, observations (see ``sightline.video.timeline``)."""
-        return timeline_from_dict(self._transport.get(f"/v1/sessions/{self.id}/timeline"))
+        return self._transport.download(f"/v1/sessions/{self.id}/video", target, params={"source": source} if source else None)
 
     def resume(self, input: Any = None, **options: Any) -> RemotePredictionSession:
         """Resume this session after the server restarted mid-run (its state reads ``interrupted``); see

@@ -78,7 +78,7 @@ class Transport:
             raise error_from_response(response)
         return response
 
-    def download(self, path: str, target: Path, *, timeout: float | None = None) -> Path:
+    def download(self, path: str, target: Path, *, timeout: float | None = None, params: dict[str, Any] | None = None) -> Path:
         """GET ``path`` into the file ``target`` in chunks, never whole in memory, with the retries and typed
         errors of ``request``; a transfer that breaks part-way starts again (a GET changes nothing)."""
         wait = timeout or self.timeout
@@ -86,7 +86,7 @@ class Transport:
         while True:
             attempt += 1
             try:
-                with self._slots, self._typed_errors("GET", path, wait), self.client.stream("GET", path, timeout=wait) as response:
+                with self._slots, self._typed_errors("GET", path, wait), self.client.stream("GET", path, timeout=wait, params=params) as response:
                     if response.status_code >= 400:
                         response.read()  # the error's JSON, for error_from_response
                         raise error_from_response(response)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sightline.engine.status import SessionState, SessionStatus
-from sightline.errors import InputError, PredictionFailedError, SessionTimeoutError
+from sightline.errors import NotFoundError, PredictionFailedError, SessionTimeoutError
 from sightline.prediction import Prediction
+from sightline.video.timeline import VideoTimeline, build_timeline
 
 if TYPE_CHECKING:
     from sightline.engine.runner import SessionRunner
+    from sightline.engine.video_steps import VideoSteps
 
 
 class PredictionSession(ABC):
@@ -20,6 +25,8 @@ class PredictionSession(ABC):
 
     ``next()`` returns the next unread prediction; ``results()`` pages any part of them by cursor.
     """
+
+    id: str  # the server's id of a remote session (``model.session(id)`` re-attaches); unique in this process for a local one
 
     def __init__(self, progress_bar: Any = False) -> None:
         self._cursor = 0
@@ -49,6 +56,23 @@ class PredictionSession(ABC):
     @abstractmethod
     def __len__(self) -> int:
         """How many items the session will predict."""
+
+    @abstractmethod
+    def _annotated_video(self, path: Path | None, source: str | None) -> Path:
+        """The finished session's annotated video of ``source`` (None: the first), at ``path`` when given."""
+
+    # --- video outputs ---------------------------------------------------------------------------
+    def annotated_video(self, path: str | Path | None = None, *, source: str | None = None) -> Path:
+        """Wait for the end, then the annotated video (asked for with ``annotated_video=``): of ``source`` (a
+        prediction's ``source``; by default the first video), saved to ``path`` when given. Its file path is
+        returned; ``NotFoundError`` when the session made none (or none of ``source``)."""
+        self.wait_done()
+        return self._annotated_video(Path(path) if path is not None else None, source)
+
+    def timeline(self) -> VideoTimeline:
+        """Wait for the end, then per tracked object: class, visible time ranges, one observation per sampled frame."""
+        self.wait_done()
+        return build_timeline(self.results())
 
     # --- shared behaviour ------------------------------------------------------------------------
     def progress(self) -> tuple[int, int]:
@@ -143,24 +167,20 @@ def chain_finish(steps: list[Any]) -> Any:
 class LocalPredictionSession(PredictionSession):
     """A session run by the in-process engine."""
 
-    def __init__(self, runner: SessionRunner, progress_bar: Any = False) -> None:
+    def __init__(self, runner: SessionRunner, progress_bar: Any = False, video: VideoSteps | None = None) -> None:
         self._runner = runner
-        self.video_outputs: dict[str, Any] = {}  # source video -> annotated video file, when asked for
+        self._video = video  # writes the annotated videos, when asked for
+        self.id = uuid.uuid4().hex
         super().__init__(progress_bar)
 
-    def timeline(self) -> Any:
-        """Per tracked object: class, visible time ranges, observations (after the session ends)."""
-        from sightline.video.timeline import build_timeline
-
-        self.wait_done()
-        return build_timeline(self.results())
-
-    def annotated_video(self, source: str | None = None) -> Any:
-        """The annotated video's path once the session is done (of ``source``, or of the only video)."""
-        self.wait_done()
-        if not self.video_outputs:
-            raise InputError("no annotated video: pass annotated_video=True (or a path) with a video input")
-        return self.video_outputs[source] if source else next(iter(self.video_outputs.values()))
+    def _annotated_video(self, path: Path | None, source: str | None) -> Path:
+        if self._video is None:
+            raise NotFoundError("this session made no annotated video (pass annotated_video=True or a path with a video input)")
+        made = self._video.output(source)
+        if path is None or path == made:
+            return made
+        shutil.copyfile(made, path)
+        return path
 
     def status(self) -> SessionStatus:
         return self._runner.status()

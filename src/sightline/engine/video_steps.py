@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
-import math
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sightline.engine.status import SessionStatus
-from sightline.errors import InvalidSettingError
+from sightline.errors import NotFoundError
 from sightline.inputs.items import InputItem
 from sightline.prediction import Prediction
-from sightline.settings import shown
+from sightline.request import Tracking
 from sightline.video.encode import AnnotatedVideoWriter
 from sightline.video.tracking import VideoTracker, validate_tracking_config
 
 
-def parse_video_kwargs(extra: Mapping[str, Any]) -> dict[str, Any]:
-    tracking = extra.get("tracking", False)
-    if not isinstance(tracking, bool):
-        raise InvalidSettingError(f"tracking must be True or False, got {shown(tracking)}")
-    if extra.get("tracking_config") is not None and not tracking:
-        raise InvalidSettingError("tracking_config only applies with tracking=True")
-    config = validate_tracking_config(_tracking_config(extra.get("tracking_config"))) if tracking else None
-    out = extra.get("annotated_video", False)
-    if not isinstance(out, (bool, str, Path)):
-        raise InvalidSettingError(f"annotated_video must be True, False or a file path, got {shown(out)}")
-    traces = extra.get("traces", False)
-    if not isinstance(traces, bool):
-        raise InvalidSettingError(f"traces must be True or False, got {shown(traces)}")
-    return {"tracking_config": config, "annotated_video": out, "traces": traces}
-
-
-def _tracking_config(config: Any) -> Any:
-    """Types a client can get wrong over JSON, checked before the tracker's own settings are."""
-    if not isinstance(config, Mapping):
-        return config  # validate_tracking_config says what it must be
-    tracker = config.get("tracker", "bytetrack")
-    if not isinstance(tracker, str):
-        raise InvalidSettingError(f"tracking_config tracker must be a tracker name (a string), got {shown(tracker)}")
-    for key, value in config.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidSettingError(f"tracker setting {key!r} must be a finite number, got {shown(value)}")
-    return config
+def video_args(request: Tracking) -> dict[str, Any]:
+    """``VideoSteps``' arguments from a request (a live stream's has tracking only); the tracker's own settings
+    are checked here, where the ``trackers`` package is at hand."""
+    config = validate_tracking_config(request.tracking_config) if request.tracking else None
+    return {"tracking_config": config, "annotated_video": getattr(request, "annotated_video", False), "traces": getattr(request, "traces", False)}
 
 
 class VideoSteps:
@@ -60,6 +36,7 @@ class VideoSteps:
         self._trackers: dict[str, VideoTracker] = {}
         self._writers: dict[str, AnnotatedVideoWriter] = {}
         self.outputs: dict[str, Path] = {}  # source video -> annotated video
+        self._by_source: dict[str, Path] = {}  # the predictions' ``source`` -> annotated video
 
     @property
     def active(self) -> bool:
@@ -81,7 +58,19 @@ class VideoSteps:
                 target = self._target(pred.source or path)
                 writer = self._writers[path] = AnnotatedVideoWriter(target, fps / self.stride, traces=self.traces, audio_from=path)
                 self.outputs[pred.video_path or path] = target
+                self._by_source.setdefault(pred.source or path, target)
             writer.write(item.image, pred)
+
+    def output(self, source: str | None = None) -> Path:
+        """The annotated video of ``source`` (a prediction's ``source`` or its video's path), by default the first."""
+        if not self.outputs:
+            raise NotFoundError("this session made no annotated video (ask for one with annotated_video and a video input)")
+        if source is None:
+            return next(iter(self.outputs.values()))
+        found = self._by_source.get(source) or self.outputs.get(source)
+        if found is None:
+            raise NotFoundError(f"no annotated video of {source!r}; this session made one of {', '.join(map(repr, self._by_source))}")
+        return found
 
     def _target(self, source: str) -> Path:
         if isinstance(self.annotated_video, (str, Path)) and not self._writers:

@@ -5,10 +5,11 @@ Resolved by the side that owns the workspace (the local engine, or the server)."
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sightline.errors import InputError, InvalidSettingError
+from sightline.errors import InputError
 from sightline.inputs.sources import Source, SourceList
+from sightline.request import WorkspaceSource
 from sightline.settings import InputOptions
 from sightline.video.probe import probe_video
 from sightline.video.sampling import frame_window
@@ -16,44 +17,31 @@ from sightline.video.sampling import frame_window
 if TYPE_CHECKING:
     from sightline.workspace.store import Workspace
 
-ID_SOURCES = ("project_id", "dataset_id", "image_ids", "video_id")
+
+def _ids(value: int | list[int]) -> list[int]:
+    """One ID or a list of them (their types were checked with the request)."""
+    return list(value) if isinstance(value, list) else [value]
 
 
-def _ids(name: str, value: Any) -> list[int]:
-    values = value if isinstance(value, (list, tuple)) else [value]
-    if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise InvalidSettingError(f"{name} must be an integer ID or a list of them, got {value!r}")
-    return list(values)
-
-
-def pick_source(input: Any, ids: dict[str, Any]) -> str:
-    """Exactly one input source, or a clear error naming what was given."""
-    given = (["input"] if input is not None else []) + [k for k in ID_SOURCES if ids.get(k) is not None]
-    if not given:
-        raise InputError("nothing to predict: pass input= (a path, URL, folder, video, image, array or a list) or a workspace ID")
-    if len(given) > 1:
-        raise InputError(f"give exactly one input source, got {' and '.join(given)}")
-    return given[0]
-
-
-def workspace_sources(ws: Workspace | None, ids: dict[str, Any], options: InputOptions) -> SourceList:
-    """The images (or the video) the given platform IDs name, in a stable order."""
+def workspace_sources(ws: Workspace | None, request: WorkspaceSource, options: InputOptions) -> SourceList:
+    """The images (or the video) the request's workspace IDs name, in a stable order."""
     if ws is None:
         raise InputError("workspace IDs need a workspace: sightline.load(..., workspace=...) or a server started with --workspace")
-    name = pick_source(None, ids)  # exactly one kind of ID, whoever calls (the SDK checked already; a server body not)
+    name = request.source()  # exactly one kind of ID, whoever calls (the SDK checked already; a server body not)
+    ids = request.ids()
     if name == "video_id":
-        (vid,) = _ids(name, ids[name])[:1]
+        (vid,) = _ids(ids[name])[:1]
         video = ws.video(vid)
         path = str(ws.video_path(vid))
         frames = frame_window(probe_video(path), options)
         meta = {"source": video.name, "video_path": path, "video_id": vid, "dataset_id": video.dataset_id, "project_id": video.project_id}
         return SourceList([Source("video", meta, path, frames=frames)], f"video {vid} ({video.name})")
     if name == "project_id":
-        images = [img for pid in _ids(name, ids[name]) for img in (ws.project(pid), ws.images(project_id=pid))[1]]
+        images = [img for pid in _ids(ids[name]) for img in (ws.project(pid), ws.images(project_id=pid))[1]]
     elif name == "dataset_id":
-        images = [img for did in _ids(name, ids[name]) for img in (ws.dataset(did), ws.images(dataset_id=did))[1]]
+        images = [img for did in _ids(ids[name]) for img in (ws.dataset(did), ws.images(dataset_id=did))[1]]
     else:
-        images = [ws.image(i) for i in _ids(name, ids[name])]
+        images = [ws.image(i) for i in _ids(ids[name])]
     sources = []
     paths: dict[int, str] = {}
     for img in images:

@@ -20,6 +20,23 @@ class Task(str, enum.Enum):
     INSTANCE_SEGMENTATION = "instance_segmentation"
 
 
+@dataclass(frozen=True)
+class ZooEntry:
+    """A model the zoo can load by name (``list_models()``, locally or on a server)."""
+
+    name: str
+    task: Task
+    description: str
+    needs_download: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "task": self.task.value, "description": self.description, "needs_download": self.needs_download}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ZooEntry:
+        return cls(d["name"], Task(d["task"]), d.get("description", ""), bool(d.get("needs_download", False)))
+
+
 @dataclass
 class ModelInfo:
     """What a client needs to know about a loaded model."""

@@ -37,10 +37,9 @@ from sightline.models.base import Model
 from sightline.models.checkpoint import Checkpoint
 from sightline.models.torchvision_adapter import from_checkpoint
 from sightline.models.ultralytics_adapter import looks_like_ultralytics
-from sightline.models.zoo import is_zoo_name
+from sightline.models.zoo import checkpoint_name
 from sightline.server.config import ServerConfig
 from sightline.server.manager import ModelManager
-from sightline.workspace.names import valid_name
 
 FIELDS = ("file", "device", "default")
 HOW_TO = (
@@ -235,18 +234,4 @@ def load_received(received: ReceivedCheckpoint) -> Model:
         else:
             reason = str(exc).replace(repr(str(received.path)), shown)
         raise ModelLoadError(f"{reason}; {HOW_TO}") from None
-    return from_checkpoint(checkpoint, name=served_name(checkpoint, received), device=received.device)
-
-
-def served_name(checkpoint: Checkpoint, received: ReceivedCheckpoint) -> str:
-    """The name clients will call the upload by: its ``meta.name``, else the file's name, else its hash.
-
-    It follows the workspace's rule for names (one line of printable text, no path separator, bounded),
-    and may not be a zoo name, so an upload can never stand in for a model other clients ask for by name.
-    """
-    field = "meta.name" if checkpoint.meta.get("name") is not None else "file name"
-    raw = checkpoint.meta.get("name") if field == "meta.name" else (Path(received.filename).stem or received.sha256[:12])
-    if is_zoo_name(str(raw).strip()):
-        raise InvalidSettingError(f"checkpoint {field} {raw!r} is a zoo name; an upload cannot take the name of a model "
-                                  "the server provides: save it under another name")
-    return valid_name(raw, f"checkpoint {field}")
+    return from_checkpoint(checkpoint, name=checkpoint_name(checkpoint, received.filename, received.sha256[:12]), device=received.device)

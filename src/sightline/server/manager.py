@@ -36,6 +36,7 @@ class ModelManager:
         self._workers: OrderedDict[str, InferenceWorker] = OrderedDict()
         self._lock = threading.Lock()
         self._name_locks: dict[str, threading.Lock] = {}
+        self._loaded_as: dict[str, str] = {}  # checkpoint path asked for -> the loaded model's name
         self.default: str | None = None
         self.batch_observer: Callable[[str, int, bool], None] | None = None  # (model, images, succeeded): metrics
         self.in_use: Callable[[], set[str]] = set  # names with unfinished sessions (set by the app: its session store)
@@ -104,28 +105,32 @@ class ModelManager:
         device than the loaded model's, is refused rather than ignored."""
         wanted = str(resolve_device(device))  # InvalidSettingError for 'quantum', or 'cuda' without a GPU
         with self._lock:
-            if name in self._workers:
-                loaded = self._workers[name].model.device
+            key = self._loaded_as.get(name, name)  # a checkpoint path loaded before: the name its model goes by
+            if key in self._workers:
+                loaded = self._workers[key].model.device
                 if device != "auto" and torch.device(wanted) != torch.device(loaded):
-                    raise ConflictError(f"model {name!r} is loaded on {loaded!r}: unload it first to load it on {device!r}", 409)
-                self._workers.move_to_end(name)
-                return self._workers[name]
+                    raise ConflictError(f"model {key!r} is loaded on {loaded!r}: unload it first to load it on {device!r}", 409)
+                self._workers.move_to_end(key)
+                return self._workers[key]
             name_lock = self._name_locks.setdefault(name, threading.Lock())
         with name_lock:
             with self._lock:
-                if name in self._workers:
-                    return self._workers[name]
+                key = self._loaded_as.get(name, name)
+                if key in self._workers:
+                    return self._workers[key]
             with self._lock:  # refuse a full server before spending seconds loading the weights
                 if len(self._workers) + 1 - self.max_loaded > len(self._evictable(name)):
                     raise self._full()
-            model = self._loader(name, device)
-            model.name = name
-            return self.add(model)
+            model = self._loader(name, device)  # named as sightline.load names it (a checkpoint: its meta.name or file stem)
+            worker = self.add(model)
+            with self._lock:
+                self._loaded_as[name] = model.name
+            return worker
 
     def get(self, name: str | None = None) -> InferenceWorker:
         """The worker of ``name`` (the default model when None); ``NotFoundError`` when not loaded."""
         with self._lock:
-            key = name or self.default
+            key = self._loaded_as.get(name, name) if name else self.default
             if key is None or key not in self._workers:
                 loaded = ", ".join(self._workers) or "none"
                 raise NotFoundError(f"model {key!r} is not loaded (loaded: {loaded}); load it with POST /v1/models/load")

@@ -21,6 +21,7 @@ from sightline.engine.video_steps import VideoSteps
 from sightline.engine.worker import WorkerModel
 from sightline.errors import ConflictError, NotFoundError, RateLimitedError
 from sightline.inputs.items import InputPlan
+from sightline.request import Callback
 from sightline.server.config import ServerConfig
 from sightline.server.errors import without_internals
 from sightline.server.manager import ModelManager
@@ -36,13 +37,6 @@ log = logging.getLogger("sightline.server")
 POLL_FIRST_S = 0.01  # how soon an async reader looks again after progress...
 POLL_MAX_S = 0.1  # ...backing off to this while the session is quiet
 SHUTDOWN_JOIN_S = 30.0  # how long shutdown waits for a session's batch in flight
-
-
-@dataclass
-class Callback:
-    url: str
-    username: str | None = None
-    password: str | None = None
 
 
 class StoredRun:

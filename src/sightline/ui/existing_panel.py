@@ -60,7 +60,7 @@ def compare(state: UserState, mode: str, threshold: float, conf: float) -> tuple
     except SightlineError as exc:
         return f"**The existing labels could not be compared:** {describe(exc)}", []
     kept = np.flatnonzero(run.kept(position, conf))
-    per_object = ((answer or {}).get("items") or [{}])[0] or {}
+    per_object = ((answer.items if answer is not None else None) or [{}])[0] or {}
     decisions = per_object.get("objects") or [{"action": "added", "iou": None, "existing_id": None}] * len(kept)
     matched: dict[int, tuple[int, float]] = {}  # existing id -> (prediction object, IoU) of a duplicate
     rows: list[list[Any]] = []
@@ -72,8 +72,8 @@ def compare(state: UserState, mode: str, threshold: float, conf: float) -> tuple
     existing_rows = [["existing", f"#{o['id']}", o["class"], "" if o.get("score") is None else round(float(o["score"]), 3),
                       *_box(o["box"]), _existing_fate(mode, matched.get(int(o["id"])))] for o in existing]
     if answer is not None:
-        t = answer["totals"]
-        said = (f"**{mode}** would add **{t['added']}**, replace **{t['replaced']}**, skip **{t['skipped_duplicates']}** "
+        t = answer.totals
+        said = (f"**{mode}** would add **{t.added}**, replace **{t.replaced}**, skip **{t.skipped_duplicates}** "
                 "duplicates (a dry run on the server: what Upload does)")
     else:
         said = "**create** copies the image into a new project with the kept predictions only; this image's labels stay as they are"

@@ -10,6 +10,7 @@ import gradio as gr
 
 from sightline.errors import SightlineError
 from sightline.ui.state import UserState, describe
+from sightline.upload_result import UploadResult
 
 MODES = {
     "create": "create: a new project with these images and objects",
@@ -103,17 +104,17 @@ def send(state: UserState, mode: str, threshold: float, project: str, conf: floa
     return summary(state, answer, mode, dry_run)
 
 
-def summary(state: UserState, answer: dict[str, Any], mode: str, dry_run: bool) -> str:
-    t = answer["totals"]
+def summary(state: UserState, answer: UploadResult, mode: str, dry_run: bool) -> str:
+    t = answer.totals
     verb = "would" if dry_run else "did"
     head = "Preview" if dry_run else "Uploaded"
     lines = [
-        f"**{head}** ({mode}): {verb} add **{t['added']}** objects, replace **{t['replaced']}**, "
-        f"skip **{t['skipped_duplicates']}** duplicates, in {t['images']} images."
+        f"**{head}** ({mode}): {verb} add **{t.added}** objects, replace **{t.replaced}**, "
+        f"skip **{t.skipped_duplicates}** duplicates, in {t.images} images."
     ]
-    if t.get("failed_objects") or t.get("failed_images"):
-        lines.append(f"{t.get('failed_objects', 0)} objects and {t.get('failed_images', 0)} images failed: " + "; ".join(t.get("errors", [])[:5]))
-    pid = answer.get("project_id")
+    if t.failed_objects or t.failed_images:
+        lines.append(f"{t.failed_objects} objects and {t.failed_images} images failed: " + "; ".join(t.errors[:5]))
+    pid = answer.project_id
     if not dry_run and pid is not None:
         try:
             p = state.run.model.workspace.project(int(pid))

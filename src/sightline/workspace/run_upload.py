@@ -16,16 +16,15 @@ from sightline.errors import InputError, InsufficientStorageError
 from sightline.inputs.images import ImageDecodeError, decode_image_bytes
 from sightline.inputs.items import InputItem
 from sightline.prediction import Prediction, png_bytes
+from sightline.upload_result import ImageUpload, UploadTotals
 from sightline.workspace.names import MAX_NAME_BYTES, valid_name
 from sightline.workspace.records import Obj
 from sightline.workspace.retry import retried_transaction, with_retries
 from sightline.workspace.schema import Dataset, Image, PredictionRun, Project
 from sightline.workspace.store import Workspace
 from sightline.workspace.uploads import (
-    ImageUpload,
     Target,
     UploadMode,
-    UploadTotals,
     failure_reason,
     objects_of,
     upload_objects,

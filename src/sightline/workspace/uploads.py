@@ -8,7 +8,7 @@ reason; other images go on.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from sightline.errors import InvalidSettingError, NotFoundError
 from sightline.prediction import Prediction
+from sightline.upload_result import ImageUpload
 from sightline.workspace.records import Obj
 from sightline.workspace.retry import retried_transaction
 from sightline.workspace.schema import Annotation, Dataset, Image, Video
@@ -47,52 +48,6 @@ def parse_threshold(value: Any) -> float:
     if not 0.0 <= float(value) <= 1.0:
         raise InvalidSettingError(f"iou_merge_threshold must be between 0 and 1, got {value!r}")
     return float(value)
-
-
-@dataclass
-class ImageUpload:
-    """What one upload did to one image or frame."""
-
-    added: int = 0
-    replaced: int = 0
-    skipped_duplicates: int = 0
-    failed: int = 0
-    error: str | None = None
-    # asked for with ``details``: per object sent, in order, what the upload does with it:
-    # {"action": "added" | "duplicate", "iou": best IoU with an existing object of its class or None,
-    #  "existing_id": that object's id or None}
-    objects: list[dict[str, Any]] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if out["objects"] is None:
-            del out["objects"]  # only asked for by previews that show each object
-        return out
-
-
-@dataclass
-class UploadTotals:
-    images: int = 0
-    added: int = 0
-    replaced: int = 0
-    skipped_duplicates: int = 0
-    failed_objects: int = 0
-    failed_images: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, one: ImageUpload) -> None:
-        self.images += 1
-        self.added += one.added
-        self.replaced += one.replaced
-        self.skipped_duplicates += one.skipped_duplicates
-        self.failed_objects += one.failed
-        if one.error:
-            self.failed_images += 1
-            if len(self.errors) < 20:
-                self.errors.append(one.error)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def objects_of(pred: Prediction, source: str = "model", run_id: int | None = None) -> list[Obj]:

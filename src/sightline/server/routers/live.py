@@ -8,14 +8,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from sightline.engine.live import LiveStream
-from sightline.engine.video_steps import parse_video_kwargs
+from sightline.engine.video_steps import video_args
 from sightline.engine.worker import prediction_of
 from sightline.errors import ConflictError, InputError
 from sightline.inputs.images import ImageDecodeError, decode_image_bytes
 from sightline.prediction import Prediction
-from sightline.server.requests import as_dict, read_json
+from sightline.request import LiveRequest
+from sightline.server.bodies import parse_body, request_body
+from sightline.server.requests import read_json
 from sightline.server.state import get_state
-from sightline.settings import SETTING_NAMES, parse_settings, reject_unknown
 
 router = APIRouter(prefix="/v1/live", tags=["live"])
 
@@ -24,17 +25,14 @@ def _answer(stream: LiveStream, latest: Prediction | None) -> dict[str, Any]:
     return {"prediction": None if latest is None else latest.to_dict(), "stats": stream.stats().to_dict()}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, openapi_extra=request_body(LiveRequest))
 async def open_stream(request: Request) -> dict:
     """Open a stream: ``{"model", "settings", "tracking", "tracking_config"}``."""
     state = get_state(request)
-    body = await read_json(request)
-    reject_unknown(body, ("model", "settings", "tracking", "tracking_config"), "POST /v1/live")
-    worker = state.models.get(body.get("model"))
-    raw = as_dict(body.get("settings"), "settings")
-    reject_unknown(raw, SETTING_NAMES, "settings")
-    settings = parse_settings(raw, worker.model.classes).resolved(worker.model.default_settings)
-    tracking = parse_video_kwargs({"tracking": body.get("tracking", False), "tracking_config": body.get("tracking_config")})["tracking_config"]
+    body = await run_in_threadpool(parse_body, LiveRequest, await read_json(request))
+    worker = state.models.get(body.model)
+    settings = body.predict_settings(worker.model.classes).resolved(worker.model.default_settings)
+    tracking = video_args(body)["tracking_config"]
 
     def predict(image: Any) -> Prediction:
         (result,) = worker.predict([image], settings)

@@ -47,7 +47,7 @@ def list_loaded(state: ServerState = Depends(get_state)) -> dict:
     return {
         "default_model": state.models.default,
         "loaded": [w.model.info().to_dict() for w in state.models.loaded()],
-        "available": [{"name": e.name, "task": e.task.value, "description": e.description, "needs_download": e.needs_download} for e in list_models()],
+        "available": [e.to_dict() for e in list_models()],
     }
 
 

@@ -14,22 +14,23 @@ from fastapi.responses import FileResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from sightline.engine.status import SessionState
-from sightline.engine.video_steps import parse_video_kwargs
-from sightline.errors import ConflictError, InputError, InvalidSettingError, NotFoundError, PayloadTooLargeError, RateLimitedError
+from sightline.engine.video_steps import video_args
+from sightline.errors import ConflictError, InputError, InvalidSettingError, PayloadTooLargeError, RateLimitedError
 from sightline.inputs.items import InputPlan
 from sightline.inputs.resolve import plan_sources
-from sightline.inputs.workspace import ID_SOURCES, workspace_sources
+from sightline.inputs.workspace import workspace_sources
 from sightline.prediction import Prediction
+from sightline.request import MAX_NAME, Callback
 from sightline.server.bodies import AddItems, CreateSession, ItemsForm, SessionItem, parse_body, request_body
 from sightline.server.requests import is_multipart, parse_last_event_id, read_form, read_json, save_upload
-from sightline.server.sessions import Callback, ServerSession
+from sightline.server.sessions import ServerSession
 from sightline.server.state import ServerState, get_state
 from sightline.server.uploads import Upload, client_meta
-from sightline.settings import VIDEO_KWARGS, InputOptions, PredictSettings, parse_options, parse_settings
+from sightline.settings import InputOptions, PredictSettings
 from sightline.video.probe import is_video_path
 from sightline.video.timeline import build_timeline
 from sightline.workspace.run_upload import RunUploader
-from sightline.workspace.uploads import parse_mode, parse_threshold
+from sightline.workspace.uploads import UploadMode
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
@@ -66,32 +67,28 @@ async def _prepare(state: ServerState, raw: dict[str, Any], run: dict[str, Any] 
     total = body.total if body.total is not None else len(urls)
     if total < len(urls):
         raise InvalidSettingError(f"total must be at least the {len(urls)} URLs given, got {total}")
-    raw_settings = body.settings.model_dump(exclude_unset=True) if body.settings else {}
-    raw_options = body.options.model_dump(exclude_unset=True) if body.options else {}
     worker = state.models.get(body.model)
-    settings = parse_settings(raw_settings, worker.model.classes)
-    options = parse_options(raw_options)
-    callback = Callback(body.callback.url, body.callback.username, body.callback.password) if body.callback else None
-    ids = {k: getattr(body, k) for k in ID_SOURCES if getattr(body, k) is not None}
+    settings = body.predict_settings(worker.model.classes)
+    options = body.input_options()
+    ids = body.ids()
     plan = None
     if ids:
         if urls or body.total:
             raise InputError(f"give exactly one input source: workspace IDs ({', '.join(ids)}) or uploaded items, not both")
-        sources = await run_in_threadpool(workspace_sources, state.workspace, ids, options)
+        sources = await run_in_threadpool(workspace_sources, state.workspace, body, options)
         plan = plan_sources(sources)
         total = plan.total
-    video = parse_video_kwargs({k: getattr(body, k) for k in VIDEO_KWARGS})
+    video = video_args(body)
     uploader = None  # made last: nothing after it may fail without abandoning it
     if body.upload is not None:
         ws = state.require_workspace()
-        mode, threshold = parse_mode(body.upload), parse_threshold(body.iou_merge_threshold if body.iou_merge_threshold is not None else 0.9)
+        mode, threshold = UploadMode(body.upload), body.iou_merge_threshold if body.iou_merge_threshold is not None else 0.9
         run = run or {}
         uploader = await run_in_threadpool(
             lambda: RunUploader(ws, mode, worker.model.name, settings.resolved(worker.model.default_settings).to_dict(),
                                 threshold, body.upload_project, bool(ids), into_project=run.get("project_id"), run_id=run.get("run_id"))
         )
-    elif body.upload_project is not None or body.iou_merge_threshold is not None:
-        raise InputError("upload_project and iou_merge_threshold only apply with upload")
+    callback = body.callback
     return _Prepared(worker, settings, options, total, urls, callback, plan, uploader, video, body.close)
 
 
@@ -259,15 +256,15 @@ async def events(sid: str, request: Request, after: int = AFTER) -> EventSourceR
 
 
 @router.get("/{sid}/video")
-def annotated_video(sid: str, request: Request) -> FileResponse:
+def annotated_video(
+    sid: str, request: Request,
+    source: str | None = Query(None, max_length=MAX_NAME, description="which video: a prediction's source (default: the first)"),
+) -> FileResponse:
     """The annotated H.264 video of a finished video session that asked for one."""
     session = get_state(request).sessions.get(sid)
     if not session.status().state.is_final:
         raise ConflictError("the session is still running: the annotated video is ready when it ends")
-    if not session.video.outputs:
-        raise NotFoundError("this session made no annotated video (create it with annotated_video=true and a video input)")
-    path = next(iter(session.video.outputs.values()))
-    return FileResponse(path, media_type="video/mp4", filename="annotated.mp4")
+    return FileResponse(session.video.output(source), media_type="video/mp4", filename="annotated.mp4")
 
 
 @router.get("/{sid}/timeline")
