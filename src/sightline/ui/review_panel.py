@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import html
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class ReviewPanel:
     table: gr.Dataframe
     counts: gr.Markdown
     video: gr.Video
+    under_view: Any = None  # what ``build``'s ``under_view`` made (the keyboard's lines)
 
     @property
     def look(self) -> list[Any]:
@@ -55,9 +57,11 @@ class ReviewPanel:
         return [self.view, self.view_name, self.keep, self.table, self.counts]
 
 
-def build() -> ReviewPanel:
-    with gr.Row():
-        with gr.Column(scale=5):
+def build(under_view: Callable[[], Any] | None = None) -> ReviewPanel:
+    """The gallery and, beside it, the large view; ``under_view`` adds components under the large view."""
+    extra = None
+    with gr.Row(equal_height=False, elem_id="review-row"):
+        with gr.Column(scale=5, min_width=300):
             gallery = gr.Gallery(label="Results", columns=3, height=430, object_fit="contain", allow_preview=False, elem_id="gallery",
                                  buttons=["download", "fullscreen"])
             with gr.Row():
@@ -65,7 +69,7 @@ def build() -> ReviewPanel:
                 page_info = gr.Markdown("", elem_id="page-info")
                 next_page = gr.Button("Next ▶", size="sm", elem_id="next-page")
             video = gr.Video(label="Annotated video", visible=False, autoplay=False, elem_id="annotated-video")
-        with gr.Column(scale=6):
+        with gr.Column(scale=6, min_width=340):
             view_name = gr.Markdown(NO_SELECTION, elem_id="view-name")
             # PNG: "Download" saves a lossless picture (the default WebP is lossy and surprises people)
             # no "share": it posts to Hugging Face Spaces discussions and fails anywhere else
@@ -77,10 +81,13 @@ def build() -> ReviewPanel:
                 labels = gr.Checkbox(True, label="Labels", elem_id="show-labels")
             conf = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Review confidence: hide (and do not upload) objects below",
                              elem_id="review-conf")
+            if under_view is not None:
+                extra = under_view()
     keep = gr.CheckboxGroup([], label="Objects of this image: untick to reject before upload", elem_id="keep")
     table = gr.Dataframe(headers=TABLE_HEADERS, label="Objects", interactive=False, elem_id="objects")
     counts = gr.Markdown(elem_id="review-counts")
-    return ReviewPanel(gallery, page_info, prev_page, next_page, view, view_name, boxes, masks, labels, conf, keep, table, counts, video)
+    return ReviewPanel(gallery, page_info, prev_page, next_page, view, view_name, boxes, masks, labels, conf, keep, table, counts, video,
+                       extra)
 
 
 # --- pictures -------------------------------------------------------------------------------------

@@ -139,6 +139,7 @@ class UserState:
     connection: Connection
     run: Run | None = None
     selected: int | None = None  # position of the prediction in the large view
+    focus: tuple[int, int] | None = None  # (result, object) the keyboard accepts or rejects (``keys``)
     page: int = 0
     live: Any = None  # the webcam's live stream on the server, while it streams
     live_key: tuple | None = None  # (model, conf) the live stream was opened with
