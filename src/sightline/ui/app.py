@@ -108,6 +108,7 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
         # the tab's and the browser's ids come from the page's script (run_panel.IDS_JS), then the tab's run
         redraw(demo.load(None, None, [run.tab, run.browser], js=run_panel.IDS_JS).then(restore, [state, run.tab, run.browser], attached))
         demo.load(None, None, None, js=keys.JS)
+        demo.load(None, None, None, js=live_panel.STOP_JS)
         def open_clicked(s: Any, evt: gr.SelectData) -> tuple[Any, ...]:
             return open_run(s, run_panel.past_id(evt))
 

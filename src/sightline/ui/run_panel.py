@@ -98,7 +98,10 @@ def start(ctx: AppContext, state: UserState, sources: list[Any], settings: list[
                       model_name=model.info.name, label=chosen.label)
             ctx.runs.add(run, tab=state.tab, browser=state.browser)
     except SightlineError as exc:
-        return state, gr.skip(), f"**Could not start:** {describe(exc)}", gr.skip(), gr.skip()
+        # the new reason replaces the old run's failure in the bar: one error on screen, the current one
+        old = state.run.last_status if state.run is not None else None
+        bar = progress_html(old, lost=state.run.lost is not None, error=False) if old is not None and old.error else gr.skip()
+        return state, bar, f"**Could not start:** {describe(exc)}", gr.skip(), gr.skip()
     state.run, state.selected, state.page = run, None, 0
     return state, progress_html(run.status()), "", gr.Timer(active=True), past_runs(ctx, state)
 
