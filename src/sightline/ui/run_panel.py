@@ -277,11 +277,12 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
     def on_tick(s: UserState, conf: float, *look: Any) -> tuple[Any, ...]:
         progress, gallery, *rest = tick(s, conf, page_size)
         gallery, *first = show_first(s, conf, look, gallery)
-        return (progress, gallery, *rest, *first)
+        ended = s.run is not None and not rest[-2].active  # the timer stops: the list of past runs shows the end
+        return (progress, gallery, *rest, *first, past_runs(ctx, s) if ended else gr.skip())
 
     panel.timer.tick(
         on_tick, [state, *review.look],
-        [panel.progress, review.gallery, review.page_info, review.counts, panel.message, panel.timer, review.video, *first_shown],
+        [panel.progress, review.gallery, review.page_info, review.counts, panel.message, panel.timer, review.video, *first_shown, panel.past],
         show_progress="hidden", concurrency_limit=None,
     )
     return (lambda s, t, b: restore(ctx, s, t, b)), (lambda s, r: open_run(ctx, s, r))
