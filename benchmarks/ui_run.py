@@ -147,7 +147,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_jpegs(make_images(args.images), Path(tmp))
         files = sorted(str(f) for f in folder.glob("*.jpg"))
-        app, url = start_app(env={"SIGHTLINE_DEVICE": "cpu", "SIGHTLINE_WORKSPACE": str(Path(tmp) / "ws")})
+        app, url = start_app(env={"SIGHTLINE_DEVICE": "cpu", "SIGHTLINE_WORKSPACE": str(Path(tmp) / "ws")}, startup_timeout=600)
         client = RemoteModel(url)
         try:
             with sync_playwright() as p:

@@ -65,7 +65,7 @@ def capture_app(full_page: bool) -> bytes:
 
     with tempfile.TemporaryDirectory() as workspace:
         try:
-            app, url = start_app(env={"SIGHTLINE_DEVICE": "cpu", "SIGHTLINE_WORKSPACE": workspace})
+            app, url = start_app(env={"SIGHTLINE_DEVICE": "cpu", "SIGHTLINE_WORKSPACE": workspace}, startup_timeout=600)
         except DeployError as exc:
             raise Failed(f"the app did not start: {exc}") from None
         try:

@@ -36,7 +36,7 @@ LAYOUT_CSS = """
 .gradio-container { overflow: clip !important; }  /* "hidden" makes it a scroll box, in which the bar could not stick */
 #run-bar { position: sticky; top: 0; z-index: 50; padding: 6px 8px; background: var(--background-fill-primary);
            box-shadow: 0 2px 6px rgba(0, 0, 0, 0.08); }
-#gallery .caption-label { white-space: normal; overflow-wrap: anywhere; max-width: calc(100% - 8px); left: 4px; }
+#gallery .caption-label { white-space: normal; overflow-wrap: break-word; max-width: none; left: 4px; right: 4px; font-size: 0.8em; line-height: 1.25; }
 .sl-keys { color: var(--body-text-color-subdued, #6b7280); font-size: 0.9em; }
 .sl-keys kbd, #key-object kbd { border: 1px solid var(--border-color-primary); border-radius: 3px; padding: 0 4px; font-size: 0.9em; }
 .sl-examples { align-items: center; }

@@ -2,7 +2,8 @@
 drawing toggles, without the mouse.
 
 The page's script (``JS``) turns a key press into a click on a hidden button (results, objects, accept,
-reject) or on a drawing toggle; keys typed into a text box, number or slider are left alone. Accept and
+reject) or on a drawing toggle; keys typed into a text box, number or slider are left alone (a checkbox
+just ticked keeps no keys: the reviewer goes on with them). Accept and
 reject go through ``review_panel.set_kept``, the same path as the object checkboxes.
 """
 
@@ -38,7 +39,9 @@ JS = """() => {
   document.addEventListener('keydown', (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || e.repeat && !e.key.startsWith('Arrow')) return;
     const t = e.target;
-    if (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))) return;
+    const typing = t && (t.isContentEditable || ['TEXTAREA', 'SELECT'].includes(t.tagName) ||
+                         (t.tagName === 'INPUT' && !['checkbox', 'radio', 'button', 'submit'].includes(t.type)));
+    if (typing) return;  // text, numbers and sliders keep their keys; a ticked checkbox does not
     const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
     const viewing = !!document.querySelector('#large-view img');
     if ((key === 'ArrowDown' || key === 'ArrowUp') && !viewing) return;  // nothing open: the page scrolls

@@ -62,7 +62,7 @@ def build(under_view: Callable[[], Any] | None = None) -> ReviewPanel:
     extra = None
     with gr.Row(equal_height=False, elem_id="review-row"):
         with gr.Column(scale=5, min_width=300):
-            gallery = gr.Gallery(label="Results", columns=3, height=430, object_fit="contain", allow_preview=False, elem_id="gallery",
+            gallery = gr.Gallery(label="Results", columns=2, height=430, object_fit="contain", allow_preview=False, elem_id="gallery",
                                  buttons=["download", "fullscreen"])
             with gr.Row():
                 prev_page = gr.Button("◀ Previous", size="sm", elem_id="prev-page")
