@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 from common import make_images, parse_args, rate_row, row, settle, write_jpegs
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -163,22 +164,27 @@ def main() -> None:
                     firsts.append(first)
                 clicks = large_view_clicks(page)
                 stop_s, after = page_stop(page, files, url)
+                print(f"{args.images} JPEGs 640x480, batch size {args.batch_size}, {args.rounds} interleaved rounds")
+                rate_row("SDK run (predict_detached)", sdk_rates, "img/s")
+                rate_row("page run (Run button, gallery filling)", page_rates, "img/s", sdk_rates, "target >= 0.90")
+                row("first gallery picture after Run (best)", min(firsts) * 1000, "ms",
+                    f"median {sorted(firsts)[len(firsts) // 2] * 1000:.0f} ms")
+                row("Stop click to 'stopped' on the page", stop_s * 1000, "ms", f"{after} item(s) finished after the click")
+                row("large view after a click (best)", min(clicks) * 1000, "ms",
+                    f"median {sorted(clicks)[len(clicks) // 2] * 1000:.0f} ms of {len(clicks)}")
+                sys.stdout.flush()  # the figures so far stand even if the long video below times out
                 long_clip = Path(tmp) / "long_clip.mp4"
                 write_long_video(long_clip)
-                long_page_s = long_video_page(page, long_clip, 3000)
+                label = "gallery page at the end of a 3,000-frame 720p video"
+                try:
+                    row(label, long_video_page(page, long_clip, 3000) * 1000, "ms", "first visit, 60 frames; target < 2000 ms")
+                except PlaywrightTimeout:
+                    print(f"{label:<44}  not shown within the wait (600 s); target < 2000 ms")
                 browser.close()
         finally:
             client.close()
             app.terminate()
             app.wait(timeout=30)
-    print(f"{args.images} JPEGs 640x480, batch size {args.batch_size}, {args.rounds} interleaved rounds")
-    rate_row("SDK run (predict_detached)", sdk_rates, "img/s")
-    rate_row("page run (Run button, gallery filling)", page_rates, "img/s", sdk_rates, "target >= 0.90")
-    row("first gallery picture after Run (best)", min(firsts) * 1000, "ms", f"median {sorted(firsts)[len(firsts) // 2] * 1000:.0f} ms")
-    row("Stop click to 'stopped' on the page", stop_s * 1000, "ms", f"{after} item(s) finished after the click")
-    row("large view after a click (best)", min(clicks) * 1000, "ms", f"median {sorted(clicks)[len(clicks) // 2] * 1000:.0f} ms of {len(clicks)}")
-    row("gallery page at the end of a 3,000-frame 720p video", long_page_s * 1000, "ms", "first visit, 60 frames; target < 2000 ms")
-
 
 if __name__ == "__main__":
     main()
