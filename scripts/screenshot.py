@@ -2,8 +2,9 @@
 
     .venv/bin/python scripts/screenshot.py [--out docs/screenshot.png] [--full-page]
 
-Uploads assets/samples/shapes_*.jpg in the Images tab, presses Run, waits for the run to finish, opens
-the first result in the large view and waits until it is drawn and its objects table is filled. The
+Clicks the "Four images" example (assets/samples/shapes_*.jpg, run in one click), waits for the run to
+finish and for its first result, which opens in the large view by itself, to be drawn and its objects
+table filled. The
 capture is a clip from the model card down to the end of the review section (input, settings, run and
 review side by side); ``--full-page`` takes the whole page instead. Needs Chromium at /usr/bin/chromium
 (Debian's package; `.ci/run` installs it). Exits non-zero with the step that failed.
@@ -64,7 +65,7 @@ def capture_app(full_page: bool) -> bytes:
 
     with tempfile.TemporaryDirectory() as workspace:
         try:
-            app, url = start_app(env={"SIGHTLINE_DEVICE": "cpu", "SIGHTLINE_WORKSPACE": workspace})
+            app, url = start_app(env={"SIGHTLINE_DEVICE": "cpu", "SIGHTLINE_WORKSPACE": workspace}, startup_timeout=600)
         except DeployError as exc:
             raise Failed(f"the app did not start: {exc}") from None
         try:
@@ -94,19 +95,13 @@ def shoot(url: str, full_page: bool) -> bytes:
             page.goto(url, timeout=SHORT)
             page.locator("#run").wait_for(timeout=SHORT)
 
-            step = "adding the sample images in the Images tab"
-            page.get_by_role("tab", name="Images").click()
-            page.locator("#input-files input[type=file]").set_input_files([str(s) for s in SAMPLES])
-            page.locator("#input-files").get_by_text(SAMPLES[-1].stem, exact=True).first.wait_for(state="attached", timeout=SHORT)
-
-            step = "running the model (waiting for the run to complete)"
-            page.locator("#run").click()
+            step = "running the four sample images from their example button (waiting for the run to complete)"
+            page.locator("#example-images").click()
             page.locator("#progress [data-state=completed]").wait_for(timeout=LONG)
             page.wait_for_function(f"document.querySelectorAll('#gallery button.thumbnail-item').length == {len(SAMPLES)}",
                                    timeout=SHORT)
 
-            step = "opening the first result in the large view"
-            page.locator("#gallery button.thumbnail-item").first.click()
+            step = "waiting for the first result in the large view (it opens by itself)"
             page.wait_for_function(VIEW_PAINTED, timeout=SHORT)
             page.wait_for_function(f"{OBJECT_ROWS} >= 1", timeout=SHORT)
             page.wait_for_function(  # every thumbnail painted too

@@ -35,7 +35,7 @@ def finished(ctx, sample_dir):  # type: ignore[no-untyped-def]
     state.tab, state.browser = "tab-0000001", "browser-0001"
     state, progress, message, timer, past = start(ctx, state, sources(files=files), conf=0.25)
     assert message == "" and timer_active(timer) and state.run is not None and state.run.id
-    assert [v for _, v in past["choices"]] == [state.run.id] and "4 images" in past["choices"][0][0]
+    assert [r[-1] for r in past["value"]] == [state.run.id] and past["value"][0][2] == "4 images"
     assert "data-state=" in progress
     return state, tick_until_final(state, conf=0.0, page_size=3)
 
@@ -146,7 +146,7 @@ def test_restore_after_a_refresh_finds_the_same_run(finished, ctx):
     state, _ = finished
     fresh, progress, timer, _, _, past = run_panel.restore(ctx, None, state.tab, state.browser)
     assert fresh is not state and fresh.run is state.run and timer_active(timer)  # the next tick shows the end
-    assert [v for _, v in past["choices"]] == [state.run.id] and past["value"] == state.run.id
+    assert [r[-1] for r in past["value"]] == [state.run.id] and "(shown)" in past["value"][0][0]
     assert progress_attrs(progress) == {"state": "completed", "done": "4", "total": "4"}
     *_, timer, _ = run_panel.tick(fresh, 0.0, 3)
     assert not timer_active(timer)
@@ -154,13 +154,13 @@ def test_restore_after_a_refresh_finds_the_same_run(finished, ctx):
     # another tab of the same browser starts empty, with this run in its list of past runs
     other, progress, timer, _, _, past = run_panel.restore(ctx, None, "tab-0000002", state.browser)
     assert other.run is None and not timer_active(timer) and "No run yet" in progress
-    assert [v for _, v in past["choices"]] == [state.run.id] and past["value"] is None
+    assert [r[-1] for r in past["value"]] == [state.run.id] and "(shown)" not in past["value"][0][0]
     opened = run_panel.open_run(ctx, other, state.run.id)
     assert other.run is state.run and progress_attrs(opened[1])["state"] == "completed"
     assert run_panel.restore(ctx, None, "tab-0000002", state.browser)[0].run is state.run  # a reload keeps what it opened
     for tab, browser in (("no-such-tab-id", "no-such-browser"), (None, None), ("<script>", "../../etc")):
         fresh, progress, timer, _, _, past = run_panel.restore(ctx, None, tab, browser)
-        assert fresh.run is None and not timer_active(timer) and "No run yet" in progress and past["choices"] == []
+        assert fresh.run is None and not timer_active(timer) and "No run yet" in progress and past["value"] == []
         assert fresh.connection.label == OWN_LABEL
         assert run_panel.open_run(ctx, fresh, state.run.id)[0].run is None  # another browser's run is not opened
 

@@ -16,8 +16,11 @@ from sightline.client.remote import RemoteModel
 from sightline.models.base import ModelInfo
 from sightline.models.zoo import list_models
 from sightline.ui import (
+    examples_panel,
     existing_panel,
+    export_panel,
     input_panel,
+    keys,
     live_panel,
     model_panel,
     review_panel,
@@ -28,6 +31,17 @@ from sightline.ui import (
 from sightline.ui.context import AppContext, UIConfig
 from sightline.ui.login_throttle import LoginThrottle
 from sightline.ui.render import CSS
+
+# the page's layout: a run bar that stays in view, gallery captions read whole, the list of keys
+LAYOUT_CSS = """
+.gradio-container { overflow: clip !important; }  /* "hidden" makes it a scroll box, in which the bar could not stick */
+#run-bar { position: sticky; top: 0; z-index: 50; padding: 6px 8px; background: var(--background-fill-primary);
+           box-shadow: 0 2px 6px rgba(0, 0, 0, 0.08); }
+#gallery .caption-label { white-space: normal; overflow-wrap: break-word; max-width: none; left: 4px; right: 4px; font-size: 0.8em; line-height: 1.25; }
+.sl-keys { color: var(--body-text-color-subdued, #6b7280); font-size: 0.9em; }
+.sl-keys kbd, #key-object kbd { border: 1px solid var(--border-color-primary); border-radius: 3px; padding: 0 4px; font-size: 0.9em; }
+.sl-examples { align-items: center; }
+"""
 
 TITLE = "sightline"
 INTRO = (
@@ -46,31 +60,44 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
         state = gr.State(lambda: ctx.new_user(), delete_callback=lambda s: live_panel.close(s) if s is not None else None)
         gr.Markdown(INTRO)
         model = model_panel.build(ctx)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=5, min_width=420):
+        examples = examples_panel.build()
+        # the run bar sticks to the top of the window: Run, Stop and progress stay in view however long
+        # the page grows (many files, a long object list, the upload section)
+        with gr.Group(elem_id="run-bar"):
+            run = run_panel.build()
+        with gr.Row(equal_height=False, elem_id="main-row"):
+            with gr.Column(scale=5, min_width=380):
                 gr.Markdown("### 1 · Input")
                 inputs = input_panel.build(ctx)
                 with gr.Accordion("2 · Settings", open=True, elem_id="settings"):
                     settings = settings_panel.build(ctx.own_info)
-                gr.Markdown("### 3 · Run")
-                run = run_panel.build()
-            with gr.Column(scale=6):
-                gr.Markdown("### 4 · Review")
-                review = review_panel.build()
+            with gr.Column(scale=7, min_width=660):
+                gr.Markdown("### 3 · Review")
+                review = review_panel.build(under_view=keys.build)
                 existing = existing_panel.build()
-        with gr.Accordion("5 · Upload to the workspace", open=True, elem_id="upload-section"):
+        with gr.Accordion("4 · Upload to the workspace", open=True, elem_id="upload-section"):
             upload = upload_panel.build()
+        with gr.Accordion("5 · Export", open=True, elem_id="export-section"):
+            export = export_panel.build()
+        with gr.Accordion("Past runs", open=True, elem_id="past-section"):
+            run_panel.build_past(run)
 
         followups = settings_panel.wire(settings, state)
         followups += input_panel.wire(inputs, ctx, state)
         model_panel.wire(model, ctx, state, followups)
         live_panel.wire(inputs.live, ctx, state, settings.conf)
         restore, open_run = run_panel.wire(run, ctx, state, inputs, settings, review, page_size)
+        for key, button in examples.buttons.items():
+            run.start_with(button.click(lambda k=key: examples_panel.pick(k), None,
+                                        [inputs.kind, inputs.files, inputs.video, inputs.group], queue=False))
         selection_changed = review_panel.wire(review, state, page_size)
+        keys.wire(review.under_view, review, state, page_size)
         upload_panel.wire(upload, state, review.conf, followups)
         existing_panel.wire(existing, state, review.conf, upload.mode, upload.threshold, selection_changed)
-        run.started.then(upload_panel.mode_for_run, [state, upload.mode], [upload.mode])
-        run.started.then(review_panel.class_choices, [state], [review.filter_classes], queue=False)
+        export_panel.wire(export, state, review.conf)
+        for started in run.started:
+            started.then(upload_panel.mode_for_run, [state, upload.mode], [upload.mode])
+            started.then(review_panel.class_choices, [state], [review.filter_classes], queue=False)
         attached = [state, *run.attached, review.video, run.past]
 
         def redraw(event: Any) -> None:
@@ -85,7 +112,12 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
 
         # the tab's and the browser's ids come from the page's script (run_panel.IDS_JS), then the tab's run
         redraw(demo.load(None, None, [run.tab, run.browser], js=run_panel.IDS_JS).then(restore, [state, run.tab, run.browser], attached))
-        redraw(run.open_past.click(open_run, [state, run.past], attached))
+        demo.load(None, None, None, js=keys.JS)
+        demo.load(None, None, None, js=live_panel.STOP_JS)
+        def open_clicked(s: Any, evt: gr.SelectData) -> tuple[Any, ...]:
+            return open_run(s, run_panel.past_id(evt))
+
+        redraw(run.past.select(open_clicked, [state], attached))
         run.timer.tick(upload_panel.describe_target, [state, upload.mode], [upload.target], show_progress="hidden")
     # handlers are short (runs happen in the session's own threads), so many users' clicks proceed at once
     demo.queue(default_concurrency_limit=16)
@@ -104,7 +136,7 @@ def mount_ui(api: FastAPI, own: RemoteModel, info: ModelInfo, config: UIConfig |
     demo = build_ui(ctx)
     mounted = gr.mount_gradio_app(
         api, demo, path="/", auth=config.auth(), auth_message=config.auth_message(),
-        max_file_size=f"{config.max_file_mb:g}mb", css=CSS, theme=gr.themes.Soft(), footer_links=["api"],
+        max_file_size=f"{config.max_file_mb:g}mb", css=CSS + LAYOUT_CSS, theme=gr.themes.Soft(), footer_links=["api"],
         allowed_paths=_paths_from_env("GRADIO_ALLOWED_PATHS"), blocked_paths=_paths_from_env("GRADIO_BLOCKED_PATHS"),
     )
     check_files_as_launched(demo)

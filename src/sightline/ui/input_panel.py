@@ -15,6 +15,7 @@ from sightline.ui.state import UserState, describe
 from sightline.ui.uploads import uploaded_file
 
 KINDS = ("images", "video", "urls", "webcam", "workspace")
+FILES_HEIGHT = 220  # px: the image list's box (about six files; more scroll inside it)
 VIDEO_TYPES = [".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"]
 
 
@@ -32,6 +33,7 @@ class InputPanel:
     live: live_panel.LivePanel
     message: gr.Markdown
     sources: list[Any] = field(default_factory=list)
+    group: Any = None  # the gr.Tabs holding the tabs (an example switches it)
 
     def __post_init__(self) -> None:
         self.sources = [self.kind, self.files, self.video, self.urls, self.project, self.datasets, self.images]
@@ -64,9 +66,11 @@ class ChosenInput:
 def build(ctx: AppContext) -> InputPanel:
     kind = gr.State("images")
     tabs: dict[str, gr.Tab] = {}
-    with gr.Tabs(elem_id="input-tabs"):
+    with gr.Tabs(elem_id="input-tabs") as group:
         with gr.Tab("Images", id="images", elem_id="tab-images") as tabs["images"]:
-            files = gr.File(label="Images (drop many at once)", file_count="multiple", file_types=["image"], elem_id="input-files")
+            # a fixed height: a long list scrolls inside the box instead of pushing the page down
+            files = gr.File(label="Images (drop many at once)", file_count="multiple", file_types=["image"], height=FILES_HEIGHT,
+                            elem_id="input-files")
         with gr.Tab("Video", id="video", elem_id="tab-video") as tabs["video"]:
             video = gr.File(label="A video file", file_types=VIDEO_TYPES, elem_id="input-video")
             gr.Markdown("Sampling, tracking and the annotated video are set under **Settings → Video**.")
@@ -81,7 +85,7 @@ def build(ctx: AppContext) -> InputPanel:
                                  elem_id="ws-images")
             refresh = gr.Button("Refresh lists", size="sm", elem_id="ws-refresh")
     message = gr.Markdown(elem_id="input-message")
-    return InputPanel(kind, tabs, files, video, urls, project, datasets, images, refresh, live, message)
+    return InputPanel(kind, tabs, files, video, urls, project, datasets, images, refresh, live, message, group=group)
 
 
 # --- handlers -------------------------------------------------------------------------------------
@@ -188,7 +192,25 @@ def image_choices(state: UserState, datasets: list[int] | None) -> Any:
     return gr.update(choices=choices, value=[])
 
 
+def files_note(files: list[str] | None, before: list[str] | None) -> tuple[str, list[str]]:
+    """Say what the image list holds now, and how many files were just added to those already there
+    (Gradio adds dropped files to the list; a reviewer should not run old files without knowing)."""
+    now = list(files or [])
+    if not now:
+        return "", []
+    old = set(before or [])
+    added = [f for f in now if f not in old]
+    kept = len(now) - len(added)
+    s = "s" if len(now) != 1 else ""
+    if added and kept:
+        return (f"**{len(now)} image{s}** will run: {len(added)} just added to the {kept} already in the list "
+                "(the list's ✕ clears it)."), now
+    return f"**{len(now)} image{s}** will run.", now
+
+
 def wire(panel: InputPanel, ctx: AppContext, state: gr.State) -> list:
+    listed = gr.State([])  # the image list as last seen, to tell what a drop added
+    panel.files.change(files_note, [panel.files, listed], [panel.message, listed], queue=False, show_progress="hidden")
     for kind, tab in panel.tabs.items():
         tab.select(lambda k=kind: k, None, panel.kind, queue=False)
     panel.project.change(dataset_choices, [state, panel.project], [panel.datasets, panel.images])

@@ -18,6 +18,19 @@ from sightline.ui.state import UserState, describe
 
 STREAM_EVERY_S = 0.15
 TIME_LIMIT_S = 600
+# Gradio tells the server nothing when the visitor stops recording: the page's script sees the click on
+# the camera's Stop (its icon says "stop recording" until the click) and presses a hidden button
+STOP_JS = """() => {
+  if (window.sightlineWebcamStop) return [];
+  window.sightlineWebcamStop = true;
+  document.addEventListener('click', (e) => {
+    const button = e.target.closest && e.target.closest('#webcam button.capture-button');
+    if (button && button.querySelector('[title="stop recording"]')) {
+      setTimeout(() => document.getElementById('webcam-stopped')?.click(), 300);
+    }
+  }, true);
+  return [];
+}"""
 
 
 @dataclass
@@ -25,6 +38,7 @@ class LivePanel:
     camera: gr.Image
     output: gr.Image
     stats: gr.Markdown
+    stopped: gr.Button
 
 
 def build() -> LivePanel:
@@ -37,7 +51,8 @@ def build() -> LivePanel:
         output = gr.Image(label="Live predictions", type="numpy", interactive=False, elem_id="webcam-output")
     stats = gr.Markdown("Click **Click to Access Webcam** and allow the camera, then press the record button under it to "
                         "predict live.", elem_id="webcam-stats")
-    return LivePanel(camera, output, stats)
+    stopped = gr.Button("Webcam stopped", visible="hidden", elem_id="webcam-stopped")
+    return LivePanel(camera, output, stats, stopped)
 
 
 def on_frame(state: UserState, frame: np.ndarray | None, conf: float) -> tuple[UserState, np.ndarray | None, str]:
@@ -64,6 +79,20 @@ def on_frame(state: UserState, frame: np.ndarray | None, conf: float) -> tuple[U
     return state, drawn, text
 
 
+def stopped(state: UserState) -> tuple[UserState, str]:
+    """The visitor stopped recording: close the live stream on the server and say what it did."""
+    live = state.live
+    if live is None:
+        return state, "**Webcam stopped.** Press the record button to predict live again."
+    try:
+        stats = live.stats()
+        did = f"{stats.processed} frames predicted of {stats.received} sent ({stats.dropped} skipped to stay live); the live stream is closed. "
+    except SightlineError:
+        did = ""
+    close(state)
+    return state, f"**Webcam stopped.** {did}Press the record button to predict live again."
+
+
 def close(state: UserState) -> None:
     if state.live is not None:
         try:
@@ -78,3 +107,4 @@ def wire(panel: LivePanel, ctx: AppContext, state: gr.State, conf: gr.Slider | N
     fn = on_frame if conf is not None else (lambda s, f: on_frame(s, f, 0.5))
     panel.camera.stream(fn, inputs, [state, panel.output, panel.stats], stream_every=STREAM_EVERY_S, time_limit=TIME_LIMIT_S,
                         concurrency_limit=None, show_progress="hidden")
+    panel.stopped.click(stopped, [state], [state, panel.stats], queue=False, show_progress="hidden")

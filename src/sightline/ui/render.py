@@ -81,9 +81,10 @@ def failed_tile(side: int = THUMB_SIDE) -> np.ndarray:
     return tile
 
 
-def progress_html(status: SessionStatus | None, lost: bool = False) -> str:
+def progress_html(status: SessionStatus | None, lost: bool = False, error: bool = True) -> str:
     """The run's progress bar: done/total, rate, time left and failures, in words a person reads.
-    ``lost``: the run's server is gone; the bar keeps the last progress seen and says so."""
+    ``lost``: the run's server is gone; the bar keeps the last progress seen and says so. ``error``:
+    whether to show the run's failure (not when a newer message replaces it)."""
     if status is None and lost:
         return "<div class='sl-progress' data-state='lost'><b>Server gone</b> before the run's progress was read.</div>"
     if status is None:
@@ -103,7 +104,7 @@ def progress_html(status: SessionStatus | None, lost: bool = False) -> str:
     if lost and not status.state.is_final:
         state = "Server gone"
     value = "lost" if lost and not status.state.is_final else status.state.value
-    error = f"<div class='sl-error'>{html.escape(status.error)}</div>" if status.error else ""
+    error = f"<div class='sl-error'>{html.escape(status.error)}</div>" if status.error and error else ""
     return (
         f"<div class='sl-progress' data-state='{value}' data-done='{status.done}' data-total='{total}'>"
         f"<div class='sl-bar'><div class='sl-fill' style='width:{pct:.1f}%'></div></div>"

@@ -9,6 +9,7 @@ import html
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ class ReviewPanel:
     undo_fixes: gr.Button
     fix_message: gr.Markdown
 
+    under_view: Any = None  # what ``build``'s ``under_view`` made (the keyboard's lines)
+
     @property
     def filter_inputs(self) -> list[Any]:
         return [self.filter_classes, self.filter_low, self.filter_high, self.filter_show]
@@ -70,23 +73,25 @@ class ReviewPanel:
         return [self.view, self.view_name, self.keep, self.table, self.counts]
 
 
-def build() -> ReviewPanel:
+def build(under_view: Callable[[], Any] | None = None) -> ReviewPanel:
+    """Filters, the gallery and, beside it, the large view; ``under_view`` adds components under the large view."""
+    extra = None
     with gr.Row(elem_id="filters"):
         filter_classes = gr.Dropdown([], value=[], multiselect=True, label="Show items with an object of class (empty: any)",
                                      elem_id="filter-classes", scale=3)
         filter_low = gr.Number(0.0, minimum=0.0, maximum=1.0, step=0.05, label="score from", elem_id="filter-low", scale=1)
         filter_high = gr.Number(1.0, minimum=0.0, maximum=1.0, step=0.05, label="to", elem_id="filter-high", scale=1)
         filter_show = gr.Radio([(v, k) for k, v in filters.SHOW.items()], value="all", label="Show", elem_id="filter-show", scale=3)
-    with gr.Row():
-        with gr.Column(scale=5):
-            gallery = gr.Gallery(label="Results", columns=3, height=430, object_fit="contain", allow_preview=False, elem_id="gallery",
+    with gr.Row(equal_height=False, elem_id="review-row"):
+        with gr.Column(scale=5, min_width=300):
+            gallery = gr.Gallery(label="Results", columns=2, height=430, object_fit="contain", allow_preview=False, elem_id="gallery",
                                  buttons=["download", "fullscreen"])
             with gr.Row():
                 prev_page = gr.Button("◀ Previous", size="sm", elem_id="prev-page")
                 page_info = gr.Markdown("", elem_id="page-info")
                 next_page = gr.Button("Next ▶", size="sm", elem_id="next-page")
             video = gr.Video(label="Annotated video", visible=False, autoplay=False, elem_id="annotated-video")
-        with gr.Column(scale=6):
+        with gr.Column(scale=6, min_width=340):
             view_name = gr.Markdown(NO_SELECTION, elem_id="view-name")
             # PNG: "Download" saves a lossless picture (the default WebP is lossy and surprises people)
             # no "share": it posts to Hugging Face Spaces discussions and fails anywhere else
@@ -98,6 +103,8 @@ def build() -> ReviewPanel:
                 labels = gr.Checkbox(True, label="Labels", elem_id="show-labels")
             conf = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Review confidence: hide (and do not upload) objects below",
                              elem_id="review-conf")
+            if under_view is not None:
+                extra = under_view()
     keep = gr.CheckboxGroup([], label="Objects of this image: untick to reject before upload", elem_id="keep")
     with gr.Accordion("Fix objects: change a class, move or resize a box, delete or draw one", open=False, elem_id="fix"):
         from gradio_image_annotation import image_annotator
@@ -114,7 +121,7 @@ def build() -> ReviewPanel:
     table = gr.Dataframe(headers=TABLE_HEADERS, label="Objects", interactive=False, elem_id="objects")
     counts = gr.Markdown(elem_id="review-counts")
     return ReviewPanel(gallery, page_info, prev_page, next_page, view, view_name, boxes, masks, labels, conf, keep, table, counts, video,
-                       filter_classes, filter_low, filter_high, filter_show, editor, save_fixes, undo_fixes, fix_message)
+                       filter_classes, filter_low, filter_high, filter_show, editor, save_fixes, undo_fixes, fix_message, extra)
 
 
 # --- pictures -------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ run's server goes away, the page says so, keeps what arrived, and lets the user 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -30,6 +31,9 @@ IDS_JS = """() => {
 }"""
 
 
+PAST_HEADERS = ["when", "model", "input", "state", "results", "objects kept", "failed", "run"]
+
+
 @dataclass
 class RunPanel:
     run: gr.Button
@@ -37,31 +41,43 @@ class RunPanel:
     progress: gr.HTML
     message: gr.Markdown
     timer: gr.Timer
-    past: gr.Dropdown
-    open_past: gr.Button
     tab: gr.Textbox
     browser: gr.Textbox
-    started: Any = None  # the Run click's event, once wired: other panels follow it with .then
+    past: gr.Dataframe | None = None  # made by ``build_past``, where the page puts the list
+    started: list[Any] = field(default_factory=list)  # the events that start a run: other panels follow them with .then
+    start_inputs: list[Any] = field(default_factory=list)  # set by ``wire``: what ``start_with`` chains
+    start_outputs: list[Any] = field(default_factory=list)
+    on_start: Callable | None = None
 
     @property
     def attached(self) -> list[Any]:
         """What ``restore`` and ``open_run`` return after the state, in order (the video comes from review)."""
         return [self.progress, self.timer, self.message]
 
+    def start_with(self, event: Any) -> Any:
+        """Start a run after ``event`` (an example's click) as the Run button does; returns the event."""
+        started = event.then(self.on_start, self.start_inputs, self.start_outputs)
+        self.started.append(started)
+        return started
+
 
 def build() -> RunPanel:
-    with gr.Row():
-        run = gr.Button("Run", variant="primary", elem_id="run", scale=3)
-        stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
-    progress = gr.HTML(progress_html(None), elem_id="progress")
+    """The run bar: Run, Stop, the progress bar and the run's message (the page keeps it in view)."""
+    with gr.Row(equal_height=True, elem_classes=["sl-run-row"]):
+        run = gr.Button("▶ Run", variant="primary", elem_id="run", scale=1, min_width=110)
+        stop = gr.Button("■ Stop", variant="stop", elem_id="stop", scale=1, min_width=90)
+        progress = gr.HTML(progress_html(None), elem_id="progress", scale=6, min_width=300)
     message = gr.Markdown(elem_id="run-message")
     timer = gr.Timer(TICK_S, active=False)
-    with gr.Row(equal_height=True):
-        past = gr.Dropdown([], value=None, label="Past runs of this browser", scale=4, elem_id="past-runs")
-        open_past = gr.Button("Open", size="sm", scale=1, elem_id="open-run")
     tab = gr.Textbox(visible="hidden", elem_id="tab-id")
     browser = gr.Textbox(visible="hidden", elem_id="browser-id")
-    return RunPanel(run, stop, progress, message, timer, past, open_past, tab, browser)
+    return RunPanel(run, stop, progress, message, timer, tab, browser)
+
+
+def build_past(panel: RunPanel) -> None:
+    """The list of this browser's runs; a click on one opens it in this tab."""
+    panel.past = gr.Dataframe(headers=PAST_HEADERS, value=[], label="Past runs of this browser: click one to open it here",
+                              interactive=False, wrap=True, elem_id="past-runs")
 
 
 # --- handlers -------------------------------------------------------------------------------------
@@ -82,7 +98,10 @@ def start(ctx: AppContext, state: UserState, sources: list[Any], settings: list[
                       model_name=model.info.name, label=chosen.label)
             ctx.runs.add(run, tab=state.tab, browser=state.browser)
     except SightlineError as exc:
-        return state, gr.skip(), f"**Could not start:** {describe(exc)}", gr.skip(), gr.skip()
+        # the new reason replaces the old run's failure in the bar: one error on screen, the current one
+        old = state.run.last_status if state.run is not None else None
+        bar = progress_html(old, lost=state.run.lost is not None, error=False) if old is not None and old.error else gr.skip()
+        return state, bar, f"**Could not start:** {describe(exc)}", gr.skip(), gr.skip()
     state.run, state.selected, state.page = run, None, 0
     return state, progress_html(run.status()), "", gr.Timer(active=True), past_runs(ctx, state)
 
@@ -147,17 +166,55 @@ def lost_message(run: Run) -> str:
             "back to this app's server (Change model), then press **Run** to start again.")
 
 
+def show_first(state: UserState, conf: float, look: tuple[Any, ...], gallery: Any) -> tuple[Any, ...]:
+    """When a run's first result arrives and nothing is selected, it opens in the large view by itself (a
+    one-image run needs no click). Returns the gallery output (``gallery``, the tick's, with the highlight
+    on that result), the large view, its name, objects and table."""
+    run = state.run
+    if run is None or state.selected is not None or not run.predictions or run.extras.get("first_shown") or state.page != 0:
+        return (gallery, *(gr.skip(),) * 4)
+    run.extras["first_shown"] = True
+    state.selected = 0
+    view, name, keep, table, _ = review_panel.show(state, conf, *look)
+    highlighted = gr.update(value=gallery, selected_index=0) if isinstance(gallery, list) else gr.update(selected_index=0)
+    return highlighted, view, name, keep, table
+
+
 def video_shown(run: Run | None) -> Any:
     if run is not None and run.annotated_video:
         return gr.update(value=run.annotated_video, visible=True)
     return gr.update(value=None, visible=False)
 
 
+def past_row(run: Run, shown: bool) -> list[Any]:
+    """One line of the past runs: when, model, input, state, results, objects kept, failed, session id."""
+    status = run.last_status
+    if status is None and run.lost is None:
+        try:
+            status = run.status()
+        except SightlineError as exc:
+            run.lose(exc)
+    when = time.strftime("%H:%M:%S", time.localtime(run.started_at)) + (" (shown)" if shown else "")
+    state = "server gone" if run.lost else status.state.value if status is not None else "?"
+    results = f"{status.done} of {status.total or '?'}" if status is not None else f"{len(run.predictions)} of ?"
+    ok = [k for k, p in enumerate(run.predictions) if p.error is None]
+    found = sum(len(run.predictions[k]) for k in ok)
+    kept = sum(int(run.kept(k, run.conf).sum()) for k in ok)
+    objects = f"{kept} of {found}" if kept != found else str(found)
+    failed = status.failed if status is not None else sum(1 for p in run.predictions if p.error is not None)
+    return [when, run.model_name, run.label or run.kind, state, results, objects, failed, run.id]
+
+
 def past_runs(ctx: AppContext, state: UserState) -> Any:
-    """The browser's runs the app still has, newest first, as (title, session id) choices."""
-    runs = ctx.runs.of_browser(state.browser)
+    """The browser's runs the app still has, newest first, one row each (the run this tab shows is marked)."""
     current = state.run.id if state.run is not None else None
-    return gr.update(choices=[(r.title(), r.id) for r in runs], value=current if any(r.id == current for r in runs) else None)
+    return gr.update(value=[past_row(r, r.id == current) for r in ctx.runs.of_browser(state.browser)])
+
+
+def past_id(evt: gr.SelectData) -> str | None:
+    """The session id of the row clicked in the list of past runs (its last column)."""
+    row = evt.row_value if isinstance(evt.row_value, list) else None
+    return str(row[-1]) if row else None
 
 
 def attach(state: UserState, run: Run | None) -> tuple[str, Any, Any, Any]:
@@ -186,7 +243,7 @@ def open_run(ctx: AppContext, state: UserState, session_id: str | None) -> tuple
     """Show one of this browser's past runs in this tab (a reload then finds that one)."""
     run = next((r for r in ctx.runs.of_browser(state.browser) if r.id == session_id), None)
     if run is None:
-        return (state, gr.skip(), gr.skip(), "Pick one of this browser's past runs first.", gr.skip(), past_runs(ctx, state))
+        return (state, gr.skip(), gr.skip(), "Click one of this browser's past runs first.", gr.skip(), past_runs(ctx, state))
     if state.run is not None and state.run is not run and state.run.is_going():
         return (state, gr.skip(), gr.skip(), "A run is still going in this tab: stop it first, or wait for it to finish.",
                 gr.skip(), gr.skip())
@@ -211,14 +268,21 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
 
     # queue=False: the start is handled as its request arrives, so a reload right after pressing Run
     # cannot drop it from the queue; the reloaded tab then waits for it (RunRegistry.starting)
-    panel.started = panel.run.click(
-        on_start, [state, *inputs.sources, *settings.all], [state, panel.progress, panel.message, panel.timer, panel.past, *cleared],
-        queue=False,
-    )
+    panel.on_start, panel.start_inputs = on_start, [state, *inputs.sources, *settings.all]
+    panel.start_outputs = [state, panel.progress, panel.message, panel.timer, panel.past, *cleared]
+    panel.started.append(panel.run.click(on_start, panel.start_inputs, panel.start_outputs, queue=False))
     panel.stop.click(stop, [state], [panel.message], queue=False)
+    first_shown = [review.view, review.view_name, review.keep, review.table]  # review.shown less the counts tick gives
+
+    def on_tick(s: UserState, conf: float, *look: Any) -> tuple[Any, ...]:
+        progress, gallery, *rest = tick(s, conf, page_size)
+        gallery, *first = show_first(s, conf, look, gallery)
+        ended = s.run is not None and not rest[-2].active  # the timer stops: the list of past runs shows the end
+        return (progress, gallery, *rest, *first, past_runs(ctx, s) if ended else gr.skip())
+
     panel.timer.tick(
-        lambda s, c: tick(s, c, page_size), [state, review.conf],
-        [panel.progress, review.gallery, review.page_info, review.counts, panel.message, panel.timer, review.video],
+        on_tick, [state, *review.look],
+        [panel.progress, review.gallery, review.page_info, review.counts, panel.message, panel.timer, review.video, *first_shown, panel.past],
         show_progress="hidden", concurrency_limit=None,
     )
     return (lambda s, t, b: restore(ctx, s, t, b)), (lambda s, r: open_run(ctx, s, r))

@@ -169,6 +169,7 @@ class UserState:
     connection: Connection
     run: Run | None = None
     selected: int | None = None  # position of the prediction in the large view
+    focus: tuple[int, int] | None = None  # (result, object) the keyboard accepts or rejects (``keys``)
     page: int = 0
     shown: list[int] = field(default_factory=list)  # the positions of the results on the gallery page on screen
     live: Any = None  # the webcam's live stream on the server, while it streams
