@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from typing_extensions import Unpack
+from typing_extensions import Self, Unpack
 
 from sightline.engine.session import PredictionSession
 from sightline.errors import PredictionFailedError, ResultsNotReadyError, SessionTimeoutError
@@ -21,7 +21,7 @@ from sightline.settings import PredictKwargs
 class PredictionFuture:
     """The eventual result of ``predict_async``: ``get(timeout)`` blocks until it is ready."""
 
-    def __init__(self, future: concurrent.futures.Future) -> None:
+    def __init__(self, future: concurrent.futures.Future[list[Prediction]]) -> None:
         self._future = future
 
     def get(self, timeout: float | None = None) -> list[Prediction]:
@@ -142,7 +142,7 @@ class PredictAPI(ABC):
 
     def predict_async(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> PredictionFuture:
         """Start ``predict`` without waiting; at most ``max_concurrent_requests`` run at once."""
-        self._start_check(kwargs)
+        self._start_check(dict(kwargs))
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(self.max_concurrent_requests, thread_name_prefix="sightline-async")
         return PredictionFuture(self._executor.submit(self.predict, input, **kwargs))
@@ -186,7 +186,7 @@ class PredictAPI(ABC):
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def __enter__(self) -> PredictAPI:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
