@@ -7,9 +7,9 @@ import concurrent.futures
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from typing_extensions import Self, Unpack
+from typing_extensions import Unpack
 
 from sightline.engine.session import PredictionSession
 from sightline.errors import PredictionFailedError, ResultsNotReadyError, SessionTimeoutError

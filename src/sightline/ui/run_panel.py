@@ -135,7 +135,8 @@ def _finish(run: Run, status: Any) -> tuple[Any, Any]:
     if run.annotated_video is not None:  # fetched before: a restored page shows it again
         return gr.update(value=run.annotated_video, visible=True), note or gr.skip()
     try:
-        run.annotated_video = str(run.session.annotated_video(run.folder / "annotated.mp4"))
+        # a RemotePredictionSession's (where to save); issue 12 puts one annotated_video() on the base class
+        run.annotated_video = str(run.session.annotated_video(run.folder / "annotated.mp4"))  # type: ignore[attr-defined]
     except SightlineError as exc:
         return gr.skip(), f"{note}\n\nThe annotated video is not available: {describe(exc)}"
     return gr.update(value=run.annotated_video, visible=True), note or gr.skip()
@@ -203,7 +204,7 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
     def on_start(s: UserState, *values: Any) -> tuple[Any, ...]:
         before = s.run
         out = start(ctx, s, list(values[:n_sources]), list(values[n_sources:n_sources + n_settings]))
-        if s.run is before:  # nothing started: the old run stays on screen
+        if s.run is None or s.run is before:  # nothing started: the old run stays on screen
             return (*out, *[gr.skip()] * len(cleared))
         # a new run: the old one's gallery, large view, objects and counts go at once, not at its first result
         conf = s.run.conf

@@ -22,6 +22,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 
 from sightline.client.remote import RemoteModel
+from sightline.detections import subset
 from sightline.engine.session import PredictionSession
 from sightline.engine.status import SessionStatus
 from sightline.errors import RequestTimeoutError, ServerConnectionError, SightlineError
@@ -128,7 +129,7 @@ class Run:
         out = []
         for k, pred in enumerate(self.predictions):
             if pred.error is None:
-                out.append(dataclasses.replace(pred, detections=pred.detections[self.kept(k, conf)], upload=None))
+                out.append(dataclasses.replace(pred, detections=subset(pred.detections, self.kept(k, conf)), upload=None))
         return out
 
 
