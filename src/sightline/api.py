@@ -7,7 +7,7 @@ import concurrent.futures
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from typing_extensions import Unpack
 
@@ -23,7 +23,7 @@ from sightline.upload_result import UploadResult
 class PredictionFuture:
     """The eventual result of ``predict_async``: ``get(timeout)`` blocks until it is ready."""
 
-    def __init__(self, future: concurrent.futures.Future) -> None:
+    def __init__(self, future: concurrent.futures.Future[list[Prediction]]) -> None:
         self._future = future
 
     def get(self, timeout: float | None = None) -> list[Prediction]:
@@ -198,7 +198,7 @@ class PredictAPI(ABC):
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def __enter__(self) -> PredictAPI:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

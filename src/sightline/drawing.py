@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import supervision as sv
 
+from sightline.detections import class_ids
+
 PALETTE = sv.ColorPalette.DEFAULT
 RGB_PALETTE = sv.ColorPalette([sv.Color(r=c.b, g=c.g, b=c.r) for c in PALETTE.colors])  # written as "BGR" = RGB
 
@@ -23,9 +25,11 @@ def class_color(class_id: int) -> str:
 
 def detection_labels(detections: sv.Detections, class_names: Sequence[str] | None = None) -> list[str]:
     names = detections.data.get("class_name")
+    ids = class_ids(detections)
     labels = []
     for i in range(len(detections)):
-        name = str(names[i]) if names is not None else str(class_names[detections.class_id[i]]) if class_names else str(detections.class_id[i])
+        class_id = int(ids[i])
+        name = str(names[i]) if names is not None else str(class_names[class_id]) if class_names else str(class_id)
         text = name if detections.confidence is None else f"{name} {detections.confidence[i]:.2f}"
         if detections.tracker_id is not None and detections.tracker_id[i] >= 0:
             text = f"#{int(detections.tracker_id[i])} {text}"

@@ -8,25 +8,42 @@ import numpy as np
 from pycocotools import mask as coco_mask
 
 if TYPE_CHECKING:  # supervision (with SciPy) loads on first use, so importing the client stays fast
+    from pycocotools import _EncodedRLE  # pycocotools' RLE object, as its type stubs name it (no runtime class)
     from supervision.detection.compact_mask import CompactMask
 
 MaskLike: TypeAlias = "np.ndarray | CompactMask"
 
 
+def encoded_rle(counts: str | bytes, height: int, width: int) -> _EncodedRLE:
+    """pycocotools' RLE object for compressed ``counts`` (the JSON string or its bytes)."""
+    return {"size": [height, width], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+
+
+def counts_text(rle: _EncodedRLE) -> str:
+    """The compressed ``counts`` of a pycocotools RLE object as a JSON-safe string."""
+    counts = rle["counts"]
+    return counts if isinstance(counts, str) else counts.decode("ascii")
+
+
+def _from_run_lengths(counts: list[int], height: int, width: int) -> _EncodedRLE:
+    """Compress uncompressed RLE (a list of run lengths, column-major, starting with background)."""
+    uncompressed = {"size": [height, width], "counts": counts}
+    # the type stubs leave out this form, which frPyObjects takes (pycocotools' frUncompressedRLE)
+    encoded: _EncodedRLE = coco_mask.frPyObjects(uncompressed, height, width)  # type: ignore[call-overload]
+    return encoded
+
+
 def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
     """Encode one H×W bool mask as COCO compressed RLE with a JSON-safe ``counts`` string."""
     rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts_text(rle)}
 
 
 def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
     """Decode COCO RLE (compressed string or uncompressed list ``counts``) to an H×W bool mask."""
     h, w = (int(v) for v in rle["size"])
     counts = rle["counts"]
-    if isinstance(counts, list):
-        encoded = coco_mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)
-    else:
-        encoded = {"size": [h, w], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    encoded = _from_run_lengths(counts, h, w) if isinstance(counts, list) else encoded_rle(counts, h, w)
     return coco_mask.decode(encoded).astype(bool)
 
 
@@ -69,8 +86,7 @@ def crop_to_rle(crop: np.ndarray, x0: int, y0: int, height: int, width: int) -> 
         edges = np.empty(2 * len(starts) + 2, dtype=np.int64)
         edges[0], edges[1:-1:2], edges[2:-1:2], edges[-1] = 0, starts, ends, height * width
         counts = np.diff(edges).tolist()
-    rle = coco_mask.frPyObjects({"size": [height, width], "counts": counts}, height, width)
-    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+    return {"size": [height, width], "counts": counts_text(_from_run_lengths(counts, height, width))}
 
 
 def masks_to_rle(masks: MaskLike | None) -> list[dict[str, Any]] | None:
@@ -90,13 +106,10 @@ def rle_to_masks(rles: list[dict[str, Any]] | None, shape: tuple[int, int]) -> C
         return None
     if not rles:
         return np.zeros((0, *shape), dtype=bool)
-    encoded = []
+    encoded: list[_EncodedRLE] = []
     for r in rles:
-        counts = r["counts"]
-        if isinstance(counts, list):
-            encoded.append(coco_mask.frPyObjects({"size": list(r["size"]), "counts": counts}, *shape))
-        else:
-            encoded.append({"size": list(r["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts})
+        counts, (rh, rw) = r["counts"], (int(v) for v in r["size"])
+        encoded.append(_from_run_lengths(counts, *shape) if isinstance(counts, list) else encoded_rle(counts, rh, rw))
     x, y, w, h = np.asarray(coco_mask.toBbox(encoded), dtype=np.float64).reshape(-1, 4).T
     # tight boxes of the masks themselves (inclusive max), so the crops lose no pixel
     xyxy = np.stack([x, y, np.maximum(x, x + w - 1), np.maximum(y, y + h - 1)], axis=1)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sightline.detections import subset
 from sightline.geometry import dense_masks, masks_to_rle, rle_to_masks
 
 if TYPE_CHECKING:  # supervision (with SciPy) loads with the first prediction, so importing the client stays fast
@@ -112,7 +113,7 @@ class Prediction:
         """The image with this prediction drawn on it (RGB); ``conf`` hides objects scoring below it."""
         detections = self.detections
         if conf is not None and len(detections) and detections.confidence is not None:
-            detections = detections[detections.confidence >= conf]
+            detections = subset(detections, detections.confidence >= conf)
         from sightline.drawing import draw_detections
 
         return draw_detections(self.image if image is None else image, detections, boxes=boxes, masks=masks, labels=labels)

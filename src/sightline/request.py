@@ -236,7 +236,8 @@ class PredictRequest(RunRequest):
 
     where: ClassVar[str | None] = "predict()"
     device: str | None = Field(None, description="move an in-process model there for this and later calls")
-    annotated_video: bool | str | Path = Field(False, description="True, or a file path to save the annotated video to")
+    # wider than the wire's bool: the SDK also takes where to save the video (sent as True, saved by the SDK)
+    annotated_video: bool | str | Path = Field(False, description="True, or a file path to save the annotated video to")  # type: ignore[assignment]
 
     # the spellings of the Supervisely Prediction API draft and Scale Launch: folded into the keywords above
     SEED_KEYWORDS: ClassVar[tuple[str, ...]] = ("settings", "video_params", "image_id", "callback_url", "callback_auth_kind",

@@ -354,3 +354,21 @@ def test_a_server_without_persistence_still_runs_sessions(start_server, tmp_path
     with sightline.connect(live.url) as model:
         session = model.predict_detached(folder)
         assert session.wait_done(TIMEOUT_S).state.value == "completed" and len(session.results()) == 3
+
+
+def test_a_supervisely_client_pops_its_results_after_a_restart(served, tmp_path):
+    """The Supervisely ``pop_inference_results`` of a session read back from the database gives the results it had
+    not popped (a 500 before: a session read back has no runner with a model)."""
+    state = tmp_path / "state"
+    first = _serve(served, state)
+    images = sorted(_images(tmp_path / "in", 3).iterdir())
+    files = [("files", (p.name, p.read_bytes())) for p in images]
+    answer = httpx.post(f"{first.url}/supervisely/inference_batch_async", files=files, data={"state": "{}"}, timeout=60).json()
+    uuid = answer["inference_request_uuid"]
+    assert _wait_final(first.url, uuid)["state"] == "completed"
+    first.terminate()
+    again = _serve(served, state)
+    popped = httpx.post(f"{again.url}/supervisely/pop_inference_results", json={"state": {"inference_request_uuid": uuid}}, timeout=60)
+    assert popped.status_code == 200, popped.text
+    assert [r["name"] for r in popped.json()["pending_results"]] == [p.name for p in images]
+    assert popped.json()["finished"] is True

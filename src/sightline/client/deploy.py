@@ -19,7 +19,8 @@ from sightline.errors import DeployError
 def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -29,7 +30,7 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: float, what: str) -> None:
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float, what: str) -> None:
     """Poll ``url``/ready until it answers 200; ``DeployError`` with the log tail if the process dies or time runs out."""
     deadline = time.monotonic() + timeout
     while True:
@@ -46,7 +47,7 @@ def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: fl
         time.sleep(0.2)
 
 
-def start_app(port: int | None = None, env: dict[str, str] | None = None, startup_timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+def start_app(port: int | None = None, env: dict[str, str] | None = None, startup_timeout: float = 120.0) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``app.py`` (page and API) as ``make run`` does, on a free port; returns the process and its URL."""
     port = port or _free_port("127.0.0.1")
     log = Path(tempfile.mkstemp(prefix="sightline-app-", suffix=".log")[1])

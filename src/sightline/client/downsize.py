@@ -25,7 +25,7 @@ def shrink(image: np.ndarray, longest: int) -> tuple[bytes, Scale] | None:
     if factor >= 1:
         return None
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    small = Image.fromarray(image).resize(size, Image.BILINEAR)
+    small = Image.fromarray(image).resize(size, Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     small.save(buf, format="JPEG", quality=95)
     return buf.getvalue(), Scale((h, w), (size[1], size[0]))
@@ -40,7 +40,7 @@ def restore(pred: Prediction, scale: Scale) -> Prediction:
     d.xyxy = (d.xyxy * np.array([ow / sw, oh / sh, ow / sw, oh / sh], dtype=np.float32)).astype(np.float32)
     masks = pred.masks
     if masks is not None and len(masks):
-        big = np.stack([np.asarray(Image.fromarray(m).resize((ow, oh), Image.NEAREST)) for m in masks])
+        big = np.stack([np.asarray(Image.fromarray(m).resize((ow, oh), Image.Resampling.NEAREST)) for m in masks])
         d.mask = compact_masks(big)
     elif masks is not None:
         d.mask = np.zeros((0, oh, ow), dtype=bool)

@@ -29,7 +29,8 @@ CATCH_UP_S = 30.0  # the longest the sender asks before it gives up on the serve
 
 def _server_busy(stats: dict[str, Any]) -> bool:
     """The server still holds a frame it has neither predicted nor dropped."""
-    return stats.get("received", 0) > stats.get("processed", 0) + stats.get("dropped", 0)
+    received, processed, dropped = (int(stats.get(k, 0)) for k in ("received", "processed", "dropped"))
+    return received > processed + dropped
 
 
 class RemoteLiveStream(NewestFrameWorker):
@@ -66,7 +67,9 @@ class RemoteLiveStream(NewestFrameWorker):
                 if self._closed or self._pending is not None:
                     break
             answer = self._transport.get(f"/v1/live/{self.id}")
-            newest = self._take(answer) or newest
+            taken = self._take(answer)  # a prediction with no objects is news too (it is falsy: len() 0)
+            if taken is not None:
+                newest = taken
         return newest
 
     def _take(self, answer: dict[str, Any]) -> Prediction | None:

@@ -46,7 +46,7 @@ class RemoteModel(PredictAPI):
         downsize: bool = False,
         upload_window: int = 64,
         _transport: Transport | None = None,
-        _process: subprocess.Popen | None = None,
+        _process: subprocess.Popen[bytes] | None = None,
     ) -> None:
         self._owns_transport = _transport is None  # a handle from use_model borrows its parent's connection
         self._transport = _transport or Transport(url, api_key, timeout, max_retries, max_backoff_time, max_concurrent_requests)
@@ -86,7 +86,8 @@ class RemoteModel(PredictAPI):
 
     def server_info(self) -> dict[str, Any]:
         """Versions, limits and loaded models of the server."""
-        return self._transport.get("/v1/info")
+        info: dict[str, Any] = self._transport.get("/v1/info")
+        return info
 
     def list_models(self) -> list[ZooEntry]:
         """The models the server can load by name (``load_model``); ``server_info()`` names its default."""
@@ -121,7 +122,8 @@ class RemoteModel(PredictAPI):
         self._transport.post("/v1/models/unload", json={"model": model})
 
     def unload_all_models(self) -> list[str]:
-        return self._transport.post("/v1/models/unload_all")["unloaded"]
+        unloaded: list[str] = self._transport.post("/v1/models/unload_all")["unloaded"]
+        return unloaded
 
     def use_model(self, model: str) -> RemoteModel:
         """A handle on another model of the same server, sharing this connection."""

@@ -63,7 +63,7 @@ class RetryTransport(httpx.BaseTransport):
         asked = retry_after_seconds(retry_after)
         if asked is not None:
             return min(asked, self.max_backoff_time)
-        return min(self.max_backoff_time, 0.25 * 2 ** (attempt - 1)) * random.uniform(0.75, 1.25)
+        return min(self.max_backoff_time, 0.25 * 2.0 ** (attempt - 1)) * random.uniform(0.75, 1.25)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout") or {}

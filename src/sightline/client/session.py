@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from httpx_sse import EventSource
 
@@ -22,6 +22,9 @@ from sightline.engine.session import PredictionSession
 from sightline.engine.status import SessionState, SessionStatus
 from sightline.errors import ServerConnectionError, ServerError, SightlineError, TransportError
 from sightline.prediction import Prediction
+
+if TYPE_CHECKING:  # remote.py imports this module
+    from sightline.client.remote import RemoteModel
 
 RESULTS_PAGE = 1000  # the server's largest page
 
@@ -52,7 +55,7 @@ class RemotePredictionSession(PredictionSession):
         self.video_target: str | Path | None = None
         self._closed = threading.Event()
         self.reconnects = 0
-        self._model: Any = None  # the RemoteModel that made it (for resume)
+        self._model: RemoteModel | None = None  # the RemoteModel that made it (for resume)
         super().__init__(progress_bar)
         self._cursor = start
         self._reader = threading.Thread(target=self._read_events, name=f"sightline-events-{session_id[:8]}", daemon=True)

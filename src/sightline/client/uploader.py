@@ -197,7 +197,7 @@ class Uploader(threading.Thread):
         elif close:
             self.transport.post(f"/v1/sessions/{self.sid}/close")
 
-    def _send(self, files: list, metas: list[dict[str, Any]], count: int, close: bool = False) -> None:
+    def _send(self, files: list[tuple[str, tuple[str, Any, str]]], metas: list[dict[str, Any]], count: int, close: bool = False) -> None:
         data = {"meta": json.dumps(metas)}
         if close:
             data["close"] = "true"

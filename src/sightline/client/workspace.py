@@ -49,7 +49,8 @@ class RemoteWorkspace:
         return [record(VideoInfo, v) for v in self._contents(dataset_id)["videos"]]
 
     def _contents(self, dataset_id: int) -> dict[str, Any]:
-        return self._transport.get(f"/v1/datasets/{int(dataset_id)}/images")
+        contents: dict[str, Any] = self._transport.get(f"/v1/datasets/{int(dataset_id)}/images")
+        return contents
 
     def image(self, image_id: int) -> ImageInfo:
         return record(ImageInfo, self._transport.get(f"/v1/images/{int(image_id)}"))
@@ -76,7 +77,8 @@ class RemoteWorkspace:
     def annotations(self, image_id: int) -> list[dict[str, Any]]:
         """The image's objects: ``id``, ``class``, ``box`` (xyxy), ``score``, ``track_id``, ``source``,
         ``run_id``, ``mask`` (COCO RLE or ``None``)."""
-        return self._transport.get(f"/v1/images/{int(image_id)}/annotations")["objects"]
+        objects: list[dict[str, Any]] = self._transport.get(f"/v1/images/{int(image_id)}/annotations")["objects"]
+        return objects
 
     def __repr__(self) -> str:
         return f"<RemoteWorkspace at {self._transport.url}>"

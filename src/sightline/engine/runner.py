@@ -238,9 +238,9 @@ class SessionRunner:
             check()
 
     def _run_batch(self, batch: list[InputItem]) -> None:
-        good = [it for it in batch if it.error is None and it.image is not None]
-        results = self.model.predict_batch([it.image for it in good], self.settings) if good else []
-        by_item = {id(it): r for it, r in zip(good, results)}
+        good = [(it, it.image) for it in batch if it.error is None and it.image is not None]
+        results = self.model.predict_batch([image for _, image in good], self.settings) if good else []
+        by_item = {id(it): r for (it, _), r in zip(good, results)}
         out = []
         for it in batch:
             meta = dict(it.meta)

@@ -8,7 +8,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from sightline.engine.status import SessionState, SessionStatus
 from sightline.errors import NotFoundError, PredictionFailedError, SessionTimeoutError
@@ -82,6 +82,11 @@ class PredictionSession(ABC):
 
     def is_done(self) -> bool:
         return self.status().state.is_final
+
+    @overload
+    def next(self, timeout: float | None = None, block: Literal[True] = True) -> Prediction: ...
+    @overload
+    def next(self, timeout: float | None = None, *, block: bool) -> Prediction | None: ...
 
     def next(self, timeout: float | None = None, block: bool = True) -> Prediction | None:
         """The next unread prediction.

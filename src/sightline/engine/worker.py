@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import supervision as sv
@@ -176,7 +176,7 @@ class InferenceWorker:
             log.warning("model %r: the batch in flight did not end within %.0f s; it is released when it does", self.model.name, timeout)
 
     def _drain(self) -> list[_Request]:
-        out = []
+        out: list[_Request] = []
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -190,7 +190,8 @@ class InferenceWorker:
             if not r.future.done():
                 r.future.set_exception(self._unloaded())
 
-    def _take(self, timeout: float | None) -> _Request | None | bool:
+    def _take(self, timeout: float | None) -> _Request | None | Literal[False]:
+        """The next request (held ones first); ``None`` is the closing signal, ``False`` a timed take that found nothing."""
         if self._held:
             return self._held.pop(0)
         try:
@@ -215,6 +216,8 @@ class InferenceWorker:
     def _serve(self) -> None:
         while not self._closed:
             first = self._take(None)
+            if first is False:  # only a timed take comes back empty
+                continue
             if first is None or self._closed:
                 if first is not None:
                     self._held.insert(0, first)  # failed by _loop with the rest

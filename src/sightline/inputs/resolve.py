@@ -39,7 +39,7 @@ def source_items(source: Source) -> Iterator[InputItem]:
         yield InputItem(meta=meta, load=partial(decode_image_bytes, source.value), keep_image=True)
     elif source.kind == "encoded":  # bytes from a store (a workspace blob)
         yield InputItem(meta=meta, load=lambda: decode_image_bytes(source.value()), raw=source.value)
-    elif source.kind == "video":
+    elif source.kind == "video" and source.frames is not None:  # a video source always has its sampled frames
         fps = probe_video(source.value).fps
         for f in decode_frames(source.value, source.frames):  # one item per sampled frame, decoded or not
             if isinstance(f, FrameFailure):

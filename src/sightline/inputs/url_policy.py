@@ -104,7 +104,7 @@ def check_scheme(url: str) -> tuple[str, str, int]:
 def resolve(host: str, port: int) -> list[str]:
     """The addresses of ``host`` in the resolver's order (one lookup; tests replace this function)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def check_target(url: str, allow_private: bool) -> Target:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sightline.detections import class_ids, subset
 from sightline.settings import PredictSettings
 
 if TYPE_CHECKING:  # supervision (with SciPy) loads on first use, so importing the client stays fast
@@ -113,18 +114,20 @@ def finalize(detections: sv.Detections, settings: PredictSettings, classes: list
             keep &= detections.confidence >= settings.conf
         if settings.classes is not None:
             wanted = [classes.index(c) for c in settings.classes]
-            keep &= np.isin(detections.class_id, wanted)
-        detections = detections[keep]
+            keep &= np.isin(class_ids(detections), wanted)
+        detections = subset(detections, keep)
         if settings.agnostic_nms and len(detections) > 1 and detections.confidence is not None:
             import torch
             from torchvision.ops import nms
 
-            kept = nms(torch.from_numpy(detections.xyxy.astype("float32")), torch.from_numpy(detections.confidence.astype("float32")), float(settings.iou))
-            detections = detections[np.sort(kept.numpy())]
+            iou = settings.iou if settings.iou is not None else 0.5  # resolved settings always carry one
+            kept = nms(torch.from_numpy(detections.xyxy.astype("float32")), torch.from_numpy(detections.confidence.astype("float32")), iou)
+            detections = subset(detections, np.sort(kept.numpy()))
         if settings.max_detections is not None and len(detections) > settings.max_detections:
-            order = np.argsort(-detections.confidence, kind="stable")[: settings.max_detections]
-            detections = detections[np.sort(order)]
-    names = np.asarray([classes[int(c)] for c in detections.class_id], dtype=object)
+            scores = detections.confidence if detections.confidence is not None else np.zeros(len(detections))
+            order = np.argsort(-scores, kind="stable")[: settings.max_detections]
+            detections = subset(detections, np.sort(order))
+    names = np.array([classes[int(c)] for c in class_ids(detections)], dtype=object)
     detections.data["class_name"] = names
     return detections
 

@@ -11,6 +11,7 @@ import supervision as sv
 import torch
 import torchvision
 from torch import nn
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from sightline.errors import InvalidSettingError, ModelLoadError, UnknownArgumentError
 from sightline.geometry import compact_masks
@@ -63,7 +64,12 @@ def resolve_device(device: str) -> torch.device:
 
 
 def _task_of(module: nn.Module) -> Task:
-    return Task.INSTANCE_SEGMENTATION if hasattr(getattr(module, "roi_heads", None), "mask_head") and module.roi_heads.mask_head is not None else Task.DETECTION
+    return Task.INSTANCE_SEGMENTATION if getattr(getattr(module, "roi_heads", None), "mask_head", None) is not None else Task.DETECTION
+
+
+def _transform(module: nn.Module) -> GeneralizedRCNNTransform:
+    """The detector's resize-and-normalise step (every torchvision detector has one, as ``transform``)."""
+    return module.transform
 
 
 class TorchvisionModel(Model):
@@ -86,17 +92,18 @@ class TorchvisionModel(Model):
         self.name = name
         self.task = _task_of(module)
         self.default_settings = {"conf": 0.5, "iou": 0.5, "max_detections": 100, **(default_settings or {})}
-        t = module.transform
+        t = _transform(module)
         self.input_size = tuple(t.fixed_size) if getattr(t, "fixed_size", None) else (int(t.min_size[0]), int(t.max_size))
         self._defaults = (tuple(t.min_size), t.max_size, getattr(t, "fixed_size", None))
         self._lock = threading.Lock()  # the module's thresholds are set per call
 
     def _configure(self, settings: PredictSettings) -> None:
-        m, t = self.module, self.module.transform
-        heads = m.roi_heads if hasattr(m, "roi_heads") else m
+        m, t = self.module, _transform(self.module)
+        # the thresholds live on the R-CNN's RoI heads, or on the detector itself (RetinaNet, FCOS, SSD)
+        heads: Any = getattr(m, "roi_heads", m)
         heads.score_thresh = float(settings.conf or 0.0)
-        heads.nms_thresh = float(settings.iou)
-        heads.detections_per_img = int(settings.max_detections)
+        heads.nms_thresh = float(settings.iou if settings.iou is not None else 0.5)  # resolved settings carry both
+        heads.detections_per_img = int(settings.max_detections if settings.max_detections is not None else 100)
         min_size, max_size, fixed = self._defaults
         size = settings.img_size
         if fixed is not None:
@@ -112,7 +119,7 @@ class TorchvisionModel(Model):
         if not image.flags.writeable:  # torch warns on read-only arrays (PIL's, say); the copy is cheap
             image = image.copy()
         x = torch.from_numpy(image).to(self._device).permute(2, 0, 1).float().div_(255)
-        if isinstance(size, tuple) and getattr(self.module.transform, "fixed_size", None) is None:
+        if isinstance(size, tuple) and getattr(_transform(self.module), "fixed_size", None) is None:
             x = torch.nn.functional.interpolate(x[None], size=size, mode="bilinear", align_corners=False)[0]
         return x
 
@@ -130,7 +137,7 @@ class TorchvisionModel(Model):
             if probs.shape[-2:] != shape:  # an exact (h, w) img_size: back to the image's pixels
                 probs = torch.nn.functional.interpolate(probs[None], size=shape, mode="bilinear", align_corners=False)[0]
             mask = (probs > 0.5).cpu().numpy()
-        if isinstance(settings.img_size, tuple) and getattr(self.module.transform, "fixed_size", None) is None:
+        if isinstance(settings.img_size, tuple) and getattr(_transform(self.module), "fixed_size", None) is None:
             sy, sx = shape[0] / settings.img_size[0], shape[1] / settings.img_size[1]
             boxes = boxes * np.array([sx, sy, sx, sy], dtype=np.float32)
         labels = out["labels"].cpu().numpy().astype(np.int64) - 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import supervision as sv
@@ -62,7 +63,7 @@ class UltralyticsModel(Model):
         self.device = str(resolve_device(device))  # ultralytics moves the model on its next call
 
     def predict_batch(self, images: list[np.ndarray], settings: PredictSettings) -> list[sv.Detections]:
-        kwargs = {"conf": settings.conf, "iou": settings.iou, "max_det": settings.max_detections, "verbose": False, "device": self.device}
+        kwargs: dict[str, Any] = {"conf": settings.conf, "iou": settings.iou, "max_det": settings.max_detections, "verbose": False, "device": self.device}
         if settings.img_size is not None:
             kwargs["imgsz"] = settings.img_size if isinstance(settings.img_size, int) else list(settings.img_size)
         with self._lock:

@@ -58,7 +58,8 @@ def install(app: FastAPI, expose_tracebacks: bool = False) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        detail: object = exc.detail  # typed str, but FastAPI's HTTPException (a subclass) carries any JSON
+        message = detail if isinstance(detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}; see /docs for the API"
         return JSONResponse(error_body("HTTPError", message, exc.status_code), status_code=exc.status_code)

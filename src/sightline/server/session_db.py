@@ -86,6 +86,15 @@ class StoredState:
                              {"model": self.model, **self.definition.get("context", {})})
 
 
+@dataclass(frozen=True)
+class _Write:
+    """One queued write: ``apply`` runs in the writer's transaction (what it returns is ignored); ``then`` runs
+    on the writer thread once that transaction committed or failed."""
+
+    apply: Callable[[Session], object]
+    then: Callable[[], None] | None = None
+
+
 class SessionDB:
     """The ``server_sessions`` and ``server_session_results`` tables of one database, and their writer thread.
 
@@ -99,7 +108,7 @@ class SessionDB:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this server process
         migrate.upgrade(engine)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._queue: queue.Queue[Callable[[Session], None] | threading.Event | None] = queue.Queue()
+        self._queue: queue.Queue[_Write | threading.Event | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="sightline-session-writer", daemon=True)
         self._writer.start()
 
@@ -116,7 +125,7 @@ class SessionDB:
                                 total=total, owner=self.owner))
 
     def set_definition(self, sid: str, definition: dict[str, Any]) -> None:
-        self._queue.put(lambda s: s.execute(update(StoredSession).where(StoredSession.id == sid).values(definition=definition)))
+        self._queue.put(_Write(lambda s: s.execute(update(StoredSession).where(StoredSession.id == sid).values(definition=definition))))
 
     def append(self, sid: str, position: int, preds: list[Prediction], then: Callable[[], None] | None = None) -> None:
         """Queue results at cursor ``position`` on; they are encoded and written on the writer thread, which
@@ -128,22 +137,21 @@ class SessionDB:
             s.add_all(StoredResult(session_id=sid, position=position + k, failed=p.error is not None, data=encode_result(p))
                       for k, p in enumerate(preds))
 
-        write.then = then  # type: ignore[attr-defined]
-        self._queue.put(write)
+        self._queue.put(_Write(write, then))
 
     def set_state(self, sid: str, status: SessionStatus) -> None:
         """Queue the session's state; a final state also releases this server's claim on it."""
         final = status.state.is_final
         values = {"state": status.state.value, "total": status.total, "error": status.error, "traceback": status.traceback,
                   "owner": None if final else self.owner, "updated_at": datetime.now(UTC)}
-        self._queue.put(lambda s: s.execute(update(StoredSession).where(StoredSession.id == sid).values(**values)))
+        self._queue.put(_Write(lambda s: s.execute(update(StoredSession).where(StoredSession.id == sid).values(**values))))
 
     def delete(self, sid: str) -> None:
         def remove(s: Session) -> None:
             s.execute(delete(StoredResult).where(StoredResult.session_id == sid))  # SQLite without FK cascade too
             s.execute(delete(StoredSession).where(StoredSession.id == sid))
 
-        self._queue.put(remove)
+        self._queue.put(_Write(remove))
 
     def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> bool:
         """Wait until everything queued so far is written; False after ``timeout``."""
@@ -171,7 +179,7 @@ class SessionDB:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            writes = [w for w in batch if callable(w) and not isinstance(w, threading.Event)]
+            writes = [w for w in batch if isinstance(w, _Write)]
             if writes:
                 try:
                     self._write(writes)
@@ -181,19 +189,18 @@ class SessionDB:
                             self._write([w])
                         except Exception:  # the results stay in memory; a restart would not find these rows
                             log.exception("session store: a queued write failed")
-            for w in batch:
-                then = getattr(w, "then", None)
-                if then is not None:
-                    then()
-                if isinstance(w, threading.Event):
-                    w.set()
-                elif w is None:
+            for item in batch:
+                if isinstance(item, _Write) and item.then is not None:
+                    item.then()
+                if isinstance(item, threading.Event):
+                    item.set()
+                elif item is None:
                     ending = True
 
-    def _write(self, writes: list[Callable[[Session], None]]) -> None:
+    def _write(self, writes: list[_Write]) -> None:
         with self._sessions.begin() as s:
             for w in writes:
-                w(s)
+                w.apply(s)
 
     # --- reads -------------------------------------------------------------------------------------
     def results(self, sid: str, after: int, limit: int | None) -> list[dict[str, Any]]:
@@ -215,7 +222,7 @@ class SessionDB:
         for r in rows:
             done, failed = counts.get(r.id, (0, 0))
             out.append(StoredState(r.id, r.model, r.kind, r.definition or {}, SessionState(r.state), r.total, done, failed,
-                                   r.error, r.traceback, r.created_at.timestamp() if r.created_at else 0.0))
+                                   r.error, r.traceback, r.created_at.timestamp()))
         return out
 
     def interrupt_orphans(self) -> list[str]:
@@ -234,8 +241,8 @@ class SessionDB:
 
     def claim(self, sid: str) -> None:
         """This server runs the session again (a resume)."""
-        self._queue.put(lambda s: s.execute(update(StoredSession).where(StoredSession.id == sid)
-                                            .values(state=SessionState.RUNNING.value, owner=self.owner, error=None, traceback=None)))
+        self._queue.put(_Write(lambda s: s.execute(update(StoredSession).where(StoredSession.id == sid)
+                                                   .values(state=SessionState.RUNNING.value, owner=self.owner, error=None, traceback=None))))
 
 
 def open_session_storage(persist: bool, state_dir: str | None, workspace_engine: Engine | None) -> tuple[SessionDB | None, Path, bool]:

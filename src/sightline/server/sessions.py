@@ -184,9 +184,9 @@ class SessionStore:
             check_url(callback.url, self.config.allow_private_urls)
         self._reserve()
         try:
-            session = self._build(uuid.uuid4().hex, worker, settings, options, total, callback, plan, postprocess, video)
+            session, runner = self._build(uuid.uuid4().hex, worker, settings, options, total, callback, plan, postprocess, video)
             session.kind = "client" if plan is None else "workspace"
-            session.definition = {**(definition or {}), "context": {"input": session.runner.plan.description}}
+            session.definition = {**(definition or {}), "context": {"input": runner.plan.description}}
             if postprocess is not None and postprocess.run_id is not None:
                 session.definition["run"] = {"run_id": postprocess.run_id, "project_id": postprocess.project_id}
             if self.db is not None:
@@ -224,12 +224,12 @@ class SessionStore:
             with self._lock:
                 if session.status().state is not SessionState.INTERRUPTED:  # resumed meanwhile by another request
                     raise ConflictError(f"session {sid} is being resumed already", 409)
-                new = self._build(sid, worker, settings, options, status.total - status.done if plan is None else status.total,
+                new, runner = self._build(sid, worker, settings, options, status.total - status.done if plan is None else status.total,
                                   None, plan, postprocess, video, first=status.done, failed_before=status.failed)
                 session.runner, session.uploads, session.video = new.runner, new.uploads, new.video
                 if plan is None and status.total == status.done:  # the last items were all finished: nothing to wait for
                     session.uploads.close()
-                session.runner.context.update(session.definition.get("context", {}))
+                runner.context.update(session.definition.get("context", {}))
             if self.db is not None:
                 self.db.claim(sid)
         finally:
@@ -262,8 +262,8 @@ class SessionStore:
         video: dict[str, Any] | None,
         first: int = 0,
         failed_before: int = 0,
-    ) -> ServerSession:
-        """A session, not yet listed or started, whose place under ``max_sessions`` is reserved."""
+    ) -> tuple[ServerSession, SessionRunner]:
+        """A session, not yet listed or started, whose place under ``max_sessions`` is reserved, and its runner."""
         folder = self.root / sid
         folder.mkdir(parents=True, exist_ok=True)
         uploads = UploadPlan(total, options, self.url_pool.image_blocking, self.config.max_image_pixels)
@@ -297,7 +297,7 @@ class SessionStore:
             skip_first=plan is not None,
             keep=None if db is None else self.config.session_memory_results,
         )
-        return ServerSession(sid, runner, uploads, folder, video_steps, self.config.expose_tracebacks, db=db)
+        return ServerSession(sid, runner, uploads, folder, video_steps, self.config.expose_tracebacks, db=db), runner
 
     def get(self, sid: str) -> ServerSession:
         with self._lock:
@@ -330,7 +330,8 @@ class SessionStore:
 
     def models_in_use(self) -> set[str]:
         """Names of the models that unfinished sessions run on (the manager never evicts these)."""
-        return {s.runner.model.name for s in self.list() if not s.status().state.is_final}
+        # a session read back after a restart (StoredRun) runs nothing: it is final, and has no model
+        return {s.runner.model.name for s in self.list() if isinstance(s.runner, SessionRunner) and not s.status().state.is_final}
 
     def sweep(self) -> None:
         """Stop sessions left waiting for uploads, and delete finished ones nobody read for a while."""

@@ -117,6 +117,7 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
         def open_clicked(s: Any, evt: gr.SelectData) -> tuple[Any, ...]:
             return open_run(s, run_panel.past_id(evt))
 
+        assert run.past is not None  # laid out above (build_past)
         redraw(run.past.select(open_clicked, [state], attached))
         run.timer.tick(upload_panel.describe_target, [state, upload.mode], [upload.target], show_progress="hidden")
     # handlers are short (runs happen in the session's own threads), so many users' clicks proceed at once

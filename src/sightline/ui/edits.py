@@ -145,7 +145,8 @@ def apply_fixes(pred: Prediction, fixes: Fixes, classes: list[str]) -> tuple[Pre
     kept_from = {i: k for k, i in enumerate(keep)}
     xyxy = d.xyxy[keep].astype(np.float32).copy() if n else np.zeros((0, 4), np.float32)
     names = [pred.classes[i] for i in keep]
-    class_id = np.asarray([int(d.class_id[i]) for i in keep], dtype=np.int64)
+    ids = d.class_id if d.class_id is not None else np.zeros(n, dtype=np.int64)
+    class_id = np.asarray([int(ids[i]) for i in keep], dtype=np.int64)
     confidence = np.asarray([float(pred.scores[i]) for i in keep], dtype=np.float32)
     tracker = None if d.tracker_id is None else np.asarray([int(d.tracker_id[i]) for i in keep], dtype=np.int64)
     old_edited = d.data.get("edited")

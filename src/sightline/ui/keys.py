@@ -71,7 +71,8 @@ def build() -> KeysPanel:
     hidden = [gr.Button(label, visible="hidden", elem_id=f"key-{name}") for name, label in (
         ("next", "Next result"), ("prev", "Previous result"), ("object-next", "Next object"), ("object-prev", "Previous object"),
         ("accept", "Keep object"), ("reject", "Reject object"))]
-    return KeysPanel(*hidden, focus=focus, help=help_line)
+    next_, prev, object_next, object_prev, accept, reject = hidden
+    return KeysPanel(next_, prev, object_next, object_prev, accept, reject, focus, help_line)
 
 
 # --- handlers -------------------------------------------------------------------------------------
@@ -140,11 +141,11 @@ def step_result(state: UserState, step: int, page_size: int, conf: float, *look:
 def step_object(state: UserState, step: int, conf: float) -> str:
     """Move the keys to the next (1) or previous (-1) visible object of the result; returns the focus line."""
     visible = _visible(state, conf)
-    current = focused(state, conf)
-    if current is None:
+    current, position = focused(state, conf), state.selected
+    if current is None or position is None:
         return focus_text(state, conf)
     k = min(max(0, visible.index(current) + step), len(visible) - 1)
-    state.focus = (state.selected, visible[k])
+    state.focus = (position, visible[k])
     return focus_text(state, conf)
 
 

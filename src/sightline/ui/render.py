@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from sightline.detections import subset
 from sightline.drawing import draw_detections
 from sightline.engine.status import SessionState, SessionStatus
 from sightline.models.base import ModelInfo
@@ -34,7 +35,7 @@ def draw(pred: Prediction, image: np.ndarray, keep: np.ndarray, *, side: int = V
     ``side`` pixels on its longer side."""
     small, _ = shrink(image, side)
     scale = small.shape[1] / pred.image_size[1] if pred.image_size else 1.0  # boxes are in source pixels
-    detections = pred.detections[keep] if len(pred) else pred.detections
+    detections = subset(pred.detections, keep) if len(pred) else pred.detections
     if abs(scale - 1.0) > 1e-9 and len(detections):
         detections = _scaled(detections, scale, small.shape[:2])
     return draw_detections(small, detections, boxes=boxes, masks=masks, labels=labels, smart_labels=side > THUMB_SIDE)
@@ -104,11 +105,11 @@ def progress_html(status: SessionStatus | None, lost: bool = False, error: bool 
     if lost and not status.state.is_final:
         state = "Server gone"
     value = "lost" if lost and not status.state.is_final else status.state.value
-    error = f"<div class='sl-error'>{html.escape(status.error)}</div>" if status.error and error else ""
+    said = f"<div class='sl-error'>{html.escape(status.error)}</div>" if status.error and error else ""
     return (
         f"<div class='sl-progress' data-state='{value}' data-done='{status.done}' data-total='{total}'>"
         f"<div class='sl-bar'><div class='sl-fill' style='width:{pct:.1f}%'></div></div>"
-        f"<div class='sl-line'><b>{state}</b> · {' · '.join(parts)}</div>{error}</div>"
+        f"<div class='sl-line'><b>{state}</b> · {' · '.join(parts)}</div>{said}</div>"
     )
 
 

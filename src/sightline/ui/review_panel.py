@@ -203,7 +203,7 @@ def prefetch_frames(run: Run, positions: list[int]) -> None:
         pred = run.predictions[k]
         if pred.error is None and pred.frame_idx is not None and pred._image is None:
             wanted.setdefault(int(pred.frame_idx), []).append(k)
-    if len(wanted) < 2:  # one frame is read as it is needed
+    if len(wanted) < 2 or run.video_source is None:  # one frame is read as it is needed
         return
     from sightline.ui.render import shrink
     from sightline.video.decode import DecodedFrame, decode_frames

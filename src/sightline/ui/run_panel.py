@@ -99,8 +99,10 @@ def start(ctx: AppContext, state: UserState, sources: list[Any], settings: list[
             ctx.runs.add(run, tab=state.tab, browser=state.browser)
     except SightlineError as exc:
         # the new reason replaces the old run's failure in the bar: one error on screen, the current one
-        old = state.run.last_status if state.run is not None else None
-        bar = progress_html(old, lost=state.run.lost is not None, error=False) if old is not None and old.error else gr.skip()
+        before = state.run
+        old = before.last_status if before is not None else None
+        bar = progress_html(old, lost=before.lost is not None, error=False) if before is not None and old is not None and old.error \
+            else gr.skip()
         return state, bar, f"**Could not start:** {describe(exc)}", gr.skip(), gr.skip()
     state.run, state.selected, state.page = run, None, 0
     return state, progress_html(run.status()), "", gr.Timer(active=True), past_runs(ctx, state)
@@ -154,6 +156,7 @@ def _finish(run: Run, status: Any) -> tuple[Any, Any]:
     if run.annotated_video is not None:  # fetched before: a restored page shows it again
         return gr.update(value=run.annotated_video, visible=True), note or gr.skip()
     try:
+        # a RemotePredictionSession's (where to save); issue 12 puts one annotated_video() on the base class
         run.annotated_video = str(run.session.annotated_video(run.folder / "annotated.mp4"))
     except SightlineError as exc:
         return gr.skip(), f"{note}\n\nThe annotated video is not available: {describe(exc)}"
@@ -254,13 +257,14 @@ def open_run(ctx: AppContext, state: UserState, session_id: str | None) -> tuple
 def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.InputPanel, settings: settings_panel.SettingsPanel,
          review: review_panel.ReviewPanel, page_size: int) -> tuple[Callable, Callable]:
     """Returns the page-load and open-a-past-run handlers (``app`` chains the review's redraw after them)."""
+    assert panel.past is not None, "build_past(panel) lays out the list of past runs before wire"
     n_sources, n_settings = len(inputs.sources), len(settings.all)
     cleared = [*review.refreshed, *review.shown, review.video, review.conf]
 
     def on_start(s: UserState, *values: Any) -> tuple[Any, ...]:
         before = s.run
         out = start(ctx, s, list(values[:n_sources]), list(values[n_sources:n_sources + n_settings]))
-        if s.run is before:  # nothing started: the old run stays on screen
+        if s.run is None or s.run is before:  # nothing started: the old run stays on screen
             return (*out, *[gr.skip()] * len(cleared))
         # a new run: the old one's gallery, large view, objects and counts go at once, not at its first result
         conf = s.run.conf

@@ -22,6 +22,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 
 from sightline.client.remote import RemoteModel
+from sightline.detections import subset
 from sightline.engine.session import PredictionSession
 from sightline.engine.status import SessionStatus
 from sightline.errors import RequestTimeoutError, ServerConnectionError, SightlineError
@@ -135,7 +136,7 @@ class Run:
     def reviewed_one(self, position: int, conf: float) -> Prediction:
         """One prediction as reviewed (see ``reviewed``)."""
         pred = self.predictions[position]
-        return dataclasses.replace(pred, detections=pred.detections[self.kept(position, conf)], upload=None)
+        return dataclasses.replace(pred, detections=subset(pred.detections, self.kept(position, conf)), upload=None)
 
     def edit(self, position: int, fixed: Prediction, kept_from: dict[int, int]) -> None:
         """Put the reviewer's fixed prediction in place of ``position``'s; ``kept_from`` maps each object index

@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from sightline.client.remote import RemoteModel
 from sightline.errors import SightlineError
 from sightline.ui.state import UserState, describe
 from sightline.upload_result import UploadResult
@@ -53,8 +54,9 @@ def describe_target(state: UserState, mode: str) -> str:
         # the run's own server gets the upload: after a refresh or a model change the tab may be on another one
         where = state.connection.label if run.model.url == state.connection.model.url else run.model.url
         return f"A new project in the workspace of {where}, with a copy of each image."
-    projects = {p.project_id for p in run.predictions if p.error is None}
-    if run.kind != "workspace" or None in projects:
+    placed = [p.project_id for p in run.predictions if p.error is None]
+    projects = {pid for pid in placed if pid is not None}
+    if run.kind != "workspace" or None in placed:
         return f"**{mode}** changes images already in the workspace: run on a workspace project, datasets or images first, or use **create**."
     if not projects:
         return "Into the workspace images the results come from (their project shows once the first results arrive)."
@@ -101,10 +103,11 @@ def send(state: UserState, mode: str, threshold: float, project: str, conf: floa
                                   dry_run=dry_run, video=video)
     except SightlineError as exc:
         return f"**Could not {'preview' if dry_run else 'upload'}:** {describe(exc)}"
-    return summary(state, answer, mode, dry_run)
+    return summary(run.model, answer, mode, dry_run)
 
 
-def summary(state: UserState, answer: UploadResult, mode: str, dry_run: bool) -> str:
+def summary(model: RemoteModel, answer: UploadResult, mode: str, dry_run: bool) -> str:
+    """What an upload (or its preview) did, in words, with the project it went to as ``model``'s server has it now."""
     t = answer.totals
     verb = "would" if dry_run else "did"
     head = "Preview" if dry_run else "Uploaded"
@@ -117,7 +120,7 @@ def summary(state: UserState, answer: UploadResult, mode: str, dry_run: bool) ->
     pid = answer.project_id
     if not dry_run and pid is not None:
         try:
-            p = state.run.model.workspace.project(int(pid))
+            p = model.workspace.project(int(pid))
             videos = f" and {p.videos} video{'s' if p.videos != 1 else ''}" if p.videos else ""
             lines.append(f"Project **{p.name}** now has {p.images} images{videos} in {p.datasets} datasets (see the Workspace input tab).")
         except SightlineError:

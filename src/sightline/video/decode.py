@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from sightline.video.probe import video_error
+from sightline.video.probe import time_base, video_error
 
 # H.264/HEVC hold at most 16 pictures for reordering: packets this far past the last wanted frame in
 # decode order settle the presentation order of every frame up to it
@@ -208,7 +208,7 @@ def decode_frames(path: str, frames: range) -> Iterator[DecodedFrame | FrameFail
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
-            start, base = stream.start_time or 0, stream.time_base
+            start, base = stream.start_time or 0, time_base(stream)
         for index, got in _source_frames(path, frames[-1]):
             if index not in frames:
                 continue

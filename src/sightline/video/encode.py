@@ -18,6 +18,7 @@ import supervision as sv
 
 from sightline.drawing import RGB_PALETTE, draw_detections
 from sightline.prediction import Prediction
+from sightline.video.probe import time_base
 
 _END = object()
 
@@ -56,9 +57,9 @@ class AnnotatedVideoWriter:
 
     def _copy_audio(self, container: av.container.OutputContainer, out: av.audio.stream.AudioStream, start_us: int, end_us: int) -> None:
         """Copy the source's audio packets (no re-encoding) for the span the frames cover, shifted to start at 0."""
-        with av.open(self.audio_from) as source:
+        with av.open(self.audio_from, mode="r") as source:
             src = source.streams.audio[0]
-            base = src.time_base
+            base = time_base(src)
             origin = src.start_time or 0
             for packet in source.demux(src):
                 if packet.pts is None or packet.size == 0:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sightline.errors import InputError
 from sightline.inputs.images import MAX_PIXELS
+
+if TYPE_CHECKING:  # PyAV loads with the first video
+    from av.stream import Stream
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"})
 
@@ -22,6 +26,11 @@ class VideoInfo:
     duration_s: float
     has_audio: bool
     name: str = ""  # what messages call the file (not its location)
+
+
+def time_base(stream: Stream) -> Fraction:
+    """Seconds per timestamp tick of ``stream``; FFmpeg's own base (1 µs, ``AV_TIME_BASE``) if it records none."""
+    return stream.time_base if stream.time_base is not None else Fraction(1, 1_000_000)
 
 
 def is_video_path(path: str | Path) -> bool:
@@ -55,7 +64,7 @@ def probe_video(path: str | Path, name: str | None = None, max_pixels: int = MAX
             count = stream.frames
             if not count:  # some containers do not record it: count packets, which needs no decoding
                 count = sum(1 for p in container.demux(stream) if p.size)
-            duration = float(stream.duration * stream.time_base) if stream.duration else count / float(rate)
+            duration = float(stream.duration * time_base(stream)) if stream.duration else count / float(rate)
             return VideoInfo(
                 path=path,
                 frame_count=int(count),

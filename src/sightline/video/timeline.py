@@ -38,9 +38,9 @@ class VideoTimeline:
 def build_timeline(predictions: Iterable[Prediction]) -> VideoTimeline:
     """The timeline of one video's tracked predictions (frames without a track id are ignored)."""
     frames = sorted((p for p in predictions if p.ok and p.timestamp_us is not None), key=lambda p: p.frame_idx or 0)
-    timestamps = [p.timestamp_us for p in frames]  # type: ignore[misc]
+    timestamps = [t for p in frames if (t := p.timestamp_us) is not None]  # all of them: frames were picked so
     seen: dict[int, dict[int, Observation]] = {}
-    classes: dict[int, Counter] = {}
+    classes: dict[int, Counter[str]] = {}
     for k, p in enumerate(frames):
         if p.track_ids is None:
             continue
@@ -69,7 +69,7 @@ def build_timeline(predictions: Iterable[Prediction]) -> VideoTimeline:
 def timeline_from_dict(d: dict[str, Any]) -> VideoTimeline:
     objects = [
         TrackedObject(
-            o["track_id"], o["class_name"], [tuple(r) for r in o["ranges_us"]],  # type: ignore[misc]
+            o["track_id"], o["class_name"], [(int(a), int(b)) for a, b in o["ranges_us"]],
             [None if x is None else Observation(**x) for x in o["observations"]],
         )
         for o in d["objects"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import supervision as sv
 import trackers
+from trackers.core.base import BaseTracker
 
+from sightline.detections import subset
 from sightline.errors import InvalidSettingError
 
 # With ``minimum_consecutive_frames=1`` one sighting confirms a track, so a track should have its id on the
@@ -20,7 +22,15 @@ from sightline.errors import InvalidSettingError
 
 
 class _ByteTrack(trackers.ByteTrackTracker):
-    def _spawn_new_tracks(self, detection_boxes, confidences, unmatched_high_local, high_indices, out_det_indices, out_tracker_ids):  # type: ignore[no-untyped-def]
+    def _spawn_new_tracks(
+        self,
+        detection_boxes: np.ndarray,
+        confidences: np.ndarray,
+        unmatched_high_local: list[int],
+        high_indices: np.ndarray,
+        out_det_indices: list[int],
+        out_tracker_ids: list[int],
+    ) -> None:
         first_row, first_track = len(out_tracker_ids), len(self.tracks)
         super()._spawn_new_tracks(detection_boxes, confidences, unmatched_high_local, high_indices, out_det_indices, out_tracker_ids)
         if self.minimum_consecutive_frames > 1:
@@ -32,19 +42,31 @@ class _ByteTrack(trackers.ByteTrackTracker):
                 track.tracker_id = out_tracker_ids[row] = self._allocate_tracker_id()
 
 
+class _Tracker(Protocol):
+    """What ``_BornTracks`` needs of the tracker it is mixed into."""
+
+    minimum_consecutive_frames: int
+    tracks: list[Any]
+    _born: list[tuple[int, Any]]
+
+    def _allocate_tracker_id(self) -> int: ...
+
+
 class _BornTracks:
     """For trackers whose spawn step does not write the output: note born tracks, give their rows ids after."""
 
-    minimum_consecutive_frames: int
+    _born: list[tuple[int, Any]]  # (input row, track) of the tracks born on this frame
 
-    def _note_born(self, rows: list[int], first_track: int) -> None:
+    def _note_born(self: _Tracker, rows: list[int], first_track: int) -> None:
         if self.minimum_consecutive_frames <= 1:
-            self._born.extend(zip(rows, self.tracks[first_track:], strict=True))  # type: ignore[attr-defined]
+            self._born.extend(zip(rows, self.tracks[first_track:], strict=True))
 
-    def _confirm_born(self, detections: sv.Detections, result: sv.Detections) -> sv.Detections:
-        for row, track in self._born:  # type: ignore[attr-defined]
+    def _confirm_born(self: _Tracker, detections: sv.Detections, result: sv.Detections) -> sv.Detections:
+        for row, track in self._born:
             if track.tracker_id == -1:
-                track.tracker_id = self._allocate_tracker_id()  # type: ignore[attr-defined]
+                track.tracker_id = self._allocate_tracker_id()
+            if result.tracker_id is None:
+                continue
             at = np.flatnonzero((result.tracker_id == -1) & (result.xyxy == detections.xyxy[row]).all(axis=1))
             if len(at):
                 result.tracker_id[at[0]] = track.tracker_id
@@ -52,27 +74,27 @@ class _BornTracks:
 
 
 class _SORT(_BornTracks, trackers.SORTTracker):
-    def update(self, detections, frame=None, timestamp=None):  # type: ignore[no-untyped-def]
-        self._born: list = []
+    def update(self, detections: sv.Detections, frame: np.ndarray | None = None, timestamp: float | None = None) -> sv.Detections:
+        self._born = []
         return self._confirm_born(detections, super().update(detections, frame, timestamp))
 
-    def _spawn_new_tracklets(self, confidences, detection_boxes, unmatched_detections):  # type: ignore[no-untyped-def]
+    def _spawn_new_tracklets(self, confidences: np.ndarray, detection_boxes: np.ndarray, unmatched_detections: list[int]) -> None:
         first_track = len(self.tracks)
         super()._spawn_new_tracklets(confidences, detection_boxes, unmatched_detections)
         self._note_born([i for i in unmatched_detections if confidences[i] >= self.track_activation_threshold], first_track)
 
 
 class _OCSORT(_BornTracks, trackers.OCSORTTracker):
-    def update(self, detections, frame=None, timestamp=None):  # type: ignore[no-untyped-def]
+    def update(self, detections: sv.Detections, frame: np.ndarray | None = None, timestamp: float | None = None) -> sv.Detections:
         self._born = []
         self._boxes = detections.xyxy
         return self._confirm_born(detections, super().update(detections, frame, timestamp))
 
-    def _spawn_new_tracklets(self, boxes):  # type: ignore[no-untyped-def]
+    def _spawn_new_tracklets(self, boxes: np.ndarray) -> None:
         first_track = len(self.tracks)
         super()._spawn_new_tracklets(boxes)
         taken: set[int] = set()  # it is handed boxes only: find their rows (exact copies of the input boxes)
-        rows = []
+        rows: list[int] = []
         for box in boxes:
             row = next(int(i) for i in np.flatnonzero((self._boxes == box).all(axis=1)) if int(i) not in taken)
             taken.add(row)
@@ -80,7 +102,7 @@ class _OCSORT(_BornTracks, trackers.OCSORTTracker):
         self._note_born(rows, first_track)
 
 
-TRACKERS: dict[str, type] = {
+TRACKERS: dict[str, type[BaseTracker]] = {
     "bytetrack": _ByteTrack,
     "sort": _SORT,
     "ocsort": _OCSORT,
@@ -92,7 +114,7 @@ _INTERNAL = {"self", "state_estimator_class", "iou"}
 
 def tracker_settings(name: str) -> dict[str, Any]:
     """The settings a tracker accepts, with their defaults."""
-    params = inspect.signature(TRACKERS[name].__init__).parameters
+    params = inspect.signature(TRACKERS[name]).parameters
     return {k: p.default for k, p in params.items() if k not in _INTERNAL}
 
 
@@ -134,7 +156,7 @@ class VideoTracker:
             detections.tracker_id = np.zeros(0, dtype=np.int64)
             return detections
         # trackers may reorder or drop rows: carry each row's position through and map back
-        probe = detections[np.arange(n)]
+        probe = subset(detections, np.arange(n))
         probe.data["_row"] = np.arange(n)
         uses_frame = isinstance(self._tracker, trackers.BoTSORTTracker)  # camera-motion compensation reads pixels
         tracked = self._tracker.update(probe, frame=frame) if uses_frame and frame is not None else self._tracker.update(probe)

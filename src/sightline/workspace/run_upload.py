@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,8 @@ class RunUploader:
 
     def _copy_in(self, pred: Prediction, item: InputItem, objects: list[Obj]) -> ImageUpload:
         """Put the item and its objects into the new project; the prediction then carries the new IDs."""
-        assert self.project_id is not None and self.dataset_id is not None
+        project_id, dataset_id = self.project_id, self.dataset_id  # set for 'create'; bound here for the closures below
+        assert project_id is not None and dataset_id is not None
         if item.video_file is not None:  # the real file on this machine, never a client's path
             try:
                 vid = self._video(item.video_file, Path(pred.source or item.video_file).name)
@@ -189,14 +191,14 @@ class RunUploader:
         chosen: list[str] = []
 
         def body(s: Session) -> tuple[int, ImageUpload]:
-            row = self.ws.new_image_row(s, self.dataset_id, name, width, height, digest, len(data))
+            row = self.ws.new_image_row(s, dataset_id, name, width, height, digest, len(data))
             chosen[:] = [row.name]
-            target = Target(self.project_id, height, width, image_id=row.id)
+            target = Target(project_id, height, width, image_id=row.id)
             return row.id, write_objects(s, self.ws, objects, self.mode, target, threshold=self.threshold, run_id=self.run_id,
                                          details=self.details)
 
         def landed(s: Session, value: tuple[int, ImageUpload]) -> bool:  # the row, by the name its try chose
-            found = s.scalar(select(Image.id).where(Image.dataset_id == self.dataset_id, Image.name == chosen[0], Image.hash == digest))
+            found = s.scalar(select(Image.id).where(Image.dataset_id == dataset_id, Image.name == chosen[0], Image.hash == digest))
             return found == value[0]
 
         try:
@@ -209,9 +211,10 @@ class RunUploader:
     def _video(self, path: str, name: str) -> int:
         """The video's id in the new project, stored on its first frame (and tried again on a later one if that failed)."""
         vid = self._videos.get(path)
+        dataset_id = self.dataset_id
         if vid is None:
-            assert self.dataset_id is not None
-            vid = with_retries(lambda: self.ws.add_video(self.dataset_id, path, name=name).id, f"storing video {name!r}")
+            assert dataset_id is not None
+            vid = with_retries(lambda: self.ws.add_video(dataset_id, path, name=name).id, f"storing video {name!r}")
             self._videos[path] = vid
         return vid
 
@@ -264,7 +267,7 @@ def upload_predictions(
     model_name: str = "review",
     threshold: float = 0.9,
     project_name: str | None = None,
-    images: list[bytes | None] | None = None,
+    images: Sequence[bytes | None] | None = None,
     dry_run: bool = False,
     into_project: int | None = None,
     video_file: str | None = None,
@@ -297,7 +300,7 @@ def upload_predictions(
                 uploader(pred, InputItem(meta={}, video_file=video_file))
                 continue
             data = images[k] if images is not None and k < len(images) else None
-            uploader(pred, InputItem(meta={}, raw=(lambda d=data: d) if data is not None else None))
+            uploader(pred, InputItem(meta={}, raw=_returning(data) if data is not None else None))
         state = "completed"
     except Exception:
         state = "failed"
@@ -310,7 +313,12 @@ def upload_predictions(
     return uploader.totals, uploader.project_id if mode is UploadMode.CREATE else (predictions[0].project_id if predictions else None)
 
 
-def _check_images(predictions: list[Prediction], images: list[bytes | None] | None) -> None:
+def _returning(data: bytes) -> Callable[[], bytes]:
+    """``data`` as an ``InputItem.raw``: bound now, not when it is called."""
+    return lambda: data
+
+
+def _check_images(predictions: list[Prediction], images: Sequence[bytes | None] | None) -> None:
     """Every prediction of a ``create`` has bytes that decode as an image; ``InputError`` naming the first that does not."""
     for k, pred in enumerate(predictions):
         data = images[k] if images is not None and k < len(images) else None

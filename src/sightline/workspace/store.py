@@ -65,7 +65,7 @@ class Workspace:
         text = str(location)
         if "://" in text:
             self.url = text
-            blob_root = Path(blobs or os.environ.get("SIGHTLINE_BLOBS", DEFAULT_ROOT / "blobs"))
+            blob_root = Path(blobs or os.environ.get("SIGHTLINE_BLOBS") or DEFAULT_ROOT / "blobs")
         else:
             root = Path(text)
             root.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,7 @@ class Workspace:
         else:
             valid_id(project, "project")
         with self.transaction() as s:
-            p = s.get(Project, project) if is_id(project) else s.scalar(select(Project).where(Project.name == project.strip()))
+            p = s.scalar(select(Project).where(Project.name == project.strip())) if isinstance(project, str) else s.get(Project, project)
             if p is None:
                 raise NotFoundError(f"no project {project!r} in this workspace", 404)
             ds = select(Dataset.id).where(Dataset.project_id == p.id)
@@ -169,6 +169,8 @@ class Workspace:
             path, parent = d.name, d.parent_id
             while parent is not None:
                 up = s.get(Dataset, parent)
+                if up is None:  # the foreign key keeps a parent; read as the top if it went meanwhile
+                    break
                 path, parent = f"{up.name}/{path}", up.parent_id
             return DatasetInfo(
                 id=d.id,

@@ -10,15 +10,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from pycocotools import mask as coco_mask
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from sightline.errors import InvalidSettingError, NotFoundError
+from sightline.geometry import counts_text, encoded_rle
 from sightline.prediction import Prediction
 from sightline.upload_result import ImageUpload
 from sightline.workspace.records import Obj
@@ -59,7 +60,7 @@ def objects_of(pred: Prediction, source: str = "model", run_id: int | None = Non
         rle = None
         if masks is not None:
             encoded = coco_mask.encode(np.asfortranarray(np.asarray(masks[i], dtype=np.uint8)))
-            rle = encoded["counts"].decode("ascii")
+            rle = counts_text(encoded)
         out.append(
             Obj(
                 class_name=pred.classes[i],
@@ -104,11 +105,11 @@ def best_matches(new: list[Obj], existing: list[Obj], height: int, width: int) -
         a, b = [new[i] for i in ni], [existing[j] for j in ej]
         iou = coco_mask.iou(_xywh(a).tolist(), _xywh(b).tolist(), [0] * len(b))
         iou = np.asarray(iou, dtype=np.float64).reshape(len(a), len(b))
-        am = [k for k, o in enumerate(a) if o.mask_rle]
-        bm = [k for k, o in enumerate(b) if o.mask_rle]
+        masked_a = {k: encoded_rle(o.mask_rle, height, width) for k, o in enumerate(a) if o.mask_rle}
+        masked_b = {k: encoded_rle(o.mask_rle, height, width) for k, o in enumerate(b) if o.mask_rle}
+        am, bm = list(masked_a), list(masked_b)
         if am and bm:
-            rles_a = [{"size": [height, width], "counts": a[k].mask_rle.encode("ascii")} for k in am]
-            rles_b = [{"size": [height, width], "counts": b[k].mask_rle.encode("ascii")} for k in bm]
+            rles_a, rles_b = list(masked_a.values()), list(masked_b.values())
             miou = np.asarray(coco_mask.iou(rles_a, rles_b, [0] * len(bm)), dtype=np.float64).reshape(len(am), len(bm))
             iou[np.ix_(am, bm)] = miou
         best[ni] = iou.max(axis=1)
@@ -161,7 +162,8 @@ def write_objects(s: Session, ws: Workspace, objects: list[Obj], mode: UploadMod
     if details:
         result.objects = [{"action": "added", "iou": None, "existing_id": None} for _ in objects]
     if mode is UploadMode.REPLACE:
-        result.replaced = s.execute(delete(Annotation).where(*_on(target))).rowcount
+        # a DELETE's result is a CursorResult (with rowcount); Session.execute is typed for any statement
+        result.replaced = cast(CursorResult[Any], s.execute(delete(Annotation).where(*_on(target)))).rowcount
     elif mode is UploadMode.IOU_MERGE:
         existing = ws._objects(s, image_id=image_id, video_id=video_id, frame_idx=frame_idx)
         best, which = best_matches(objects, existing, target.height, target.width)

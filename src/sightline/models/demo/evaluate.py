@@ -12,6 +12,7 @@ import contextlib
 import io
 import time
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -32,12 +33,13 @@ class EvalResult:
     seconds_per_image: float
 
 
-def _coco_eval(gt: dict, dets: list[dict], kind: str) -> tuple[float, float]:
+def _coco_eval(gt: dict[str, Any], dets: list[dict[str, Any]], kind: Literal["bbox", "segm"]) -> tuple[float, float]:
     if not dets:
         return 0.0, 0.0
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
-        coco_gt.dataset = gt
+        # COCO reads any dict in its JSON format; the stubs' TypedDict also wants fields evaluation never reads (file_name)
+        coco_gt.dataset = gt  # type: ignore[assignment]
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(dets)
         ev = COCOeval(coco_gt, coco_dt, kind)

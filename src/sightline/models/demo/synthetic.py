@@ -49,7 +49,7 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         img = base * (1 - t) + other * t + rng.normal(0, 6, (h, w, 3))
     elif kind == 2:  # blurred blotches
         small = rng.uniform(0, 255, (max(2, h // 32), max(2, w // 32), 3)).astype(np.uint8)
-        img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC), dtype=np.float64)
+        img = np.asarray(Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC), dtype=np.float64)
         img = img * 0.6 + base * 0.4 + rng.normal(0, 5, (h, w, 3))
     else:  # stripes or thin lines clutter
         canvas = Image.fromarray(np.full((h, w, 3), base, dtype=np.uint8))
@@ -66,7 +66,8 @@ def _contrasting_colour(rng: np.random.Generator, around: np.ndarray) -> tuple[i
         colour = rng.uniform(0, 255, 3)
         if np.abs(colour - around).sum() > 120:
             break
-    return tuple(int(c) for c in colour)
+    r, g, b = (int(c) for c in colour)
+    return r, g, b
 
 
 def make_sample(seed: int, index: int, max_shapes: int = 8, size: tuple[int, int] | None = None, min_shapes: int = 1) -> Sample:

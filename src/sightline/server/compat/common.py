@@ -24,7 +24,7 @@ def presented_keys(request: Request, extra: Iterable[Any] = ()) -> list[str]:
     """Every credential the request carries: Bearer token, the password of Basic auth (what ``requests``
     sends for ``http://user:KEY@host/...``), ``x-api-key``, the ``api_key`` query parameter, and ``extra``
     (body fields such as Roboflow's ``api_key`` or Supervisely's ``api_token``)."""
-    keys = []
+    keys: list[Any] = []  # checked to be non-empty strings below: extra comes from a JSON body
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer":
         keys.append(token.strip())

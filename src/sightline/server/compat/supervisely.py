@@ -24,10 +24,12 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from sightline.engine.runner import SessionRunner
 from sightline.engine.status import SessionState
 from sightline.errors import InputError, InvalidSettingError, NotFoundError
 from sightline.models.base import ModelInfo, Task
 from sightline.models.zoo import list_models
+from sightline.prediction import Prediction
 from sightline.server.compat.common import check_key, error_route
 from sightline.server.compat.sly_format import pending_result, project_meta
 from sightline.server.requests import as_dict, is_multipart, read_form, read_json, save_upload
@@ -342,13 +344,18 @@ def _pop(call: Call) -> dict[str, Any]:
     cursors = _cursors(call.request)
     cursors.prune({s.id for s in call.state.sessions.list()})
     entry = cursors.entry(session.id)
+    runner = session.runner
     with entry[1]:
         status = session.status()  # read before the results: a final status means every result is published
-        page = session.runner.results(entry[0], MAX_POP)
+        if isinstance(runner, SessionRunner):
+            page = runner.results(entry[0], MAX_POP)
+            model = runner.model.info()  # the session's own model, even if the default changed since
+        else:  # read back after a restart: its results are in the database; its model, if this server has it loaded
+            model = call.state.models.get(runner.stored.model).model.info()
+            page = [Prediction.from_dict(d) for d in session.result_dicts(entry[0], MAX_POP)]
         entry[0] += len(page)
         cursor = entry[0]
     data = _request_json(session)
-    model = session.runner.model.info()  # the session's own model, even if the default changed since
     data["pending_results"] = [pending_result(p, model) for p in page]
     data["finished"] = status.state.is_final and cursor >= status.done
     return data
@@ -423,6 +430,6 @@ async def call(method: str, request: Request) -> Any:
         raise NotFoundError(f"method {method!r} is not served here; this server answers: {', '.join(sorted(METHODS))}", 404)
     run = Call(request, get_state(request), params, files)
     if method in ASYNC_METHODS:
-        return await handler(run)  # type: ignore[misc]
+        return await handler(run)
     return await run_in_threadpool(handler, run)
 

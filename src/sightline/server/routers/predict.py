@@ -151,7 +151,7 @@ async def predict(request: Request) -> dict:
         fields, files = await read_form(request, state.config)
         body: PredictBody | PredictForm = await run_in_threadpool(parse_body, PredictForm, fields)
         metas = body.meta or []
-        sources = []
+        sources: list[tuple[dict[str, Any], Any]] = []  # (meta, a loader of the pixels, or a URL fetched below)
         for i, f in enumerate(files):
             meta = client_meta(metas[i] if i < len(metas) else None)
             meta.setdefault("source", f.filename or f"files[{i}]")

@@ -40,6 +40,10 @@ KEEPALIVE_S = 10.0
 MAX_WAIT_S = 30.0
 
 
+def _encoded(page: list[dict[str, Any]]) -> list[str]:
+    return [json.dumps(d) for d in page]
+
+
 def _describe(session: ServerSession) -> dict[str, Any]:
     return session.describe()
 
@@ -234,7 +238,7 @@ async def events(sid: str, request: Request, after: int = AFTER) -> EventSourceR
             # a worker thread only when there is something to read: a waiting stream holds none
             page = await run_in_threadpool(session.result_dicts, cursor, 32) if session.status().done > cursor else []
             if page:
-                payloads = await run_in_threadpool(lambda page=page: [json.dumps(d) for d in page])
+                payloads = await run_in_threadpool(_encoded, page)
                 for data in payloads:
                     cursor += 1
                     yield ServerSentEvent(data, event="result", id=str(cursor))

@@ -13,11 +13,12 @@ from PIL import Image as PILImage
 
 from sightline.errors import InputError
 from sightline.server.state import get_state
+from sightline.workspace.store import Workspace
 
 router = APIRouter(prefix="/v1", tags=["workspace"])
 
 
-def _ws(request: Request):  # type: ignore[no-untyped-def]
+def _ws(request: Request) -> Workspace:
     return get_state(request).require_workspace()
 
 
@@ -87,7 +88,7 @@ async def thumbnail(image_id: int, request: Request, size: int = 256) -> Respons
 
 
 @router.get("/images/{image_id}/annotations")
-def annotations(image_id: int, request: Request) -> dict:
+def image_annotations(image_id: int, request: Request) -> dict:  # (``annotations`` is the __future__ import's name)
     ws = _ws(request)
     info = ws.image(image_id)
     objects = []

@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 from pycocotools import mask as coco_mask
 
 from sightline.errors import InputError, InvalidSettingError
-from sightline.geometry import rle_to_mask, rle_to_masks
+from sightline.geometry import encoded_rle, rle_to_mask, rle_to_masks
 from sightline.workspace.formats.common import inside, project_images, read_json, rle_counts
 from sightline.workspace.names import valid_name
 from sightline.workspace.records import Obj
@@ -42,7 +42,7 @@ def export_coco(ws: Workspace, project_id: int, folder: str | Path, polygons: bo
                 ann["score"] = o.score
             if o.mask_rle is not None:
                 rle = {"size": [image.height, image.width], "counts": o.mask_rle}
-                ann["area"] = float(coco_mask.area({"size": rle["size"], "counts": o.mask_rle.encode("ascii")}))
+                ann["area"] = float(coco_mask.area(encoded_rle(o.mask_rle, image.height, image.width)))
                 if polygons:
                     mask = rle_to_mask(rle)
                     ann["segmentation"] = [p.flatten().astype(float).tolist() for p in sv.mask_to_polygons(mask)]
