@@ -13,9 +13,11 @@ from sightline.engine.worker import prediction_of
 from sightline.errors import ConflictError, InputError
 from sightline.inputs.images import ImageDecodeError, decode_image_bytes
 from sightline.prediction import Prediction
+from sightline.server.callers import caller_of
+from sightline.server.fairness import server_settings
 from sightline.server.requests import as_dict, read_json
 from sightline.server.state import get_state
-from sightline.settings import SETTING_NAMES, parse_settings, reject_unknown
+from sightline.settings import SETTING_NAMES, reject_unknown
 
 router = APIRouter(prefix="/v1/live", tags=["live"])
 
@@ -33,11 +35,12 @@ async def open_stream(request: Request) -> dict:
     worker = state.models.get(body.get("model"))
     raw = as_dict(body.get("settings"), "settings")
     reject_unknown(raw, SETTING_NAMES, "settings")
-    settings = parse_settings(raw, worker.model.classes).resolved(worker.model.default_settings)
+    settings = server_settings(raw, worker.model.classes, state.config.max_img_size).resolved(worker.model.default_settings)
+    lane = caller_of(request).lane
     tracking = parse_video_kwargs({"tracking": body.get("tracking", False), "tracking_config": body.get("tracking_config")})["tracking_config"]
 
     def predict(image: Any) -> Prediction:
-        (result,) = worker.predict([image], settings)
+        (result,) = worker.predict([image], settings, lane=lane)
         return prediction_of(result, image, source="<live>")
 
     sid = await run_in_threadpool(state.live.open, lambda: LiveStream(predict, tracking))
