@@ -17,7 +17,8 @@ from sightline.server import ServerConfig, create_app
 class LiveServer:
     def __init__(self, app, port: int = 0) -> None:  # type: ignore[no-untyped-def]
         self.app = app
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+        # proxy headers off, as server/run.py serves it: a forwarded address counts only from a trusted proxy
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> LiveServer:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from sightline.errors import InvalidSettingError, PermissionDeniedError
+from sightline.server.forwarded import visitor_address
 
 CLIENT_HEADER = "X-Sightline-Client"
 CLIENT_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{8,128}$")
@@ -42,14 +43,15 @@ class Caller:
 
 def caller_of(request: Request) -> Caller:
     """The caller of a request (the API key has been checked already where the server has one)."""
-    config = request.app.state.sightline.config  # not through server.state, which imports the session store
+    state = request.app.state.sightline  # not through server.state, which imports the session store
+    config = state.config
     token = request.headers.get(CLIENT_HEADER)
     if token is not None and not CLIENT_TOKEN.match(token):
         raise InvalidSettingError(f"the {CLIENT_HEADER} header must be 8 to 128 letters, digits, '.', '_' or '-'",
                                   detail={"field": CLIENT_HEADER})
     client = _digest("client", token) if token else None
     owner = _digest("key", config.api_key) if config.api_key else client
-    address = request.client.host if request.client else "unknown"
+    address = visitor_address(request.scope, state.trusted_proxies)
     return Caller(owner, client or f"address:{address}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -49,6 +50,10 @@ class ServerConfig:
     allow_model_admin: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_MODEL_ADMIN", False))
     # the largest img_size a client may ask for (422 above it): one 4096-pixel pass costs ~250 demo-sized ones
     max_img_size: int = field(default_factory=lambda: _env_int("SIGHTLINE_MAX_IMG_SIZE", 1536))
+    # proxies whose X-Forwarded-For is believed (addresses or CIDR ranges, comma-separated in the variable):
+    # the page's sign-in throttle and the worker's lanes then count the visitor, not the proxy
+    trusted_proxies: tuple[str, ...] = field(
+        default_factory=lambda: tuple(p.strip() for p in os.environ.get("SIGHTLINE_TRUSTED_PROXIES", "").split(",") if p.strip()))
     max_live_streams: int = 8  # live streams open at once (POST /v1/live)
     live_idle_s: float = 60.0  # a live stream without a frame or status read for this long is closed
     max_loaded_models: int = 3
@@ -90,6 +95,12 @@ class ServerConfig:
             "max_img_size": self.max_img_size,
             "model_admin": self.model_admin_open(),
         }
+
+    def trusted_networks(self) -> list[Any]:
+        """``trusted_proxies`` parsed; ``ValueError`` naming an entry that is not an address or range."""
+        from sightline.server.forwarded import parse_networks
+
+        return parse_networks(self.trusted_proxies)
 
     def model_admin_open(self) -> bool:
         """Whether clients may load, unload and upload models: the key holder of a keyed server, or anyone
