@@ -1,9 +1,9 @@
 """One client's heavy passes against another client's small requests: B's latency, unloaded and beside A.
 
-    .venv/bin/python benchmarks/fairness.py [--rounds 3] [--requests 4] [--heavy-size 512] [--a-threads 4]
+    .venv/bin/python benchmarks/fairness.py [--rounds 3] [--requests 4] [--heavy-size 512] [--a-threads 8]
 
 A server is started with ``sightline.deploy`` (its own process). Client A keeps ``--a-threads`` requests
-in flight, each two 480x640 images at ``img_size=--heavy-size`` (the demo model's own is 256, so each pass
+in flight, each four 480x640 images at ``img_size=--heavy-size`` (the demo model's own is 256, so each pass
 costs several times a normal one). Client B sends one small image at a time with the model's defaults.
 Each round measures, interleaved, B's latency over ``--requests`` requests:
 
@@ -43,10 +43,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=4)
     parser.add_argument("--heavy-size", type=int, default=512)
-    parser.add_argument("--a-threads", type=int, default=4)
+    parser.add_argument("--a-threads", type=int, default=8)
     args = parser.parse_args()
 
-    heavy = {"images": [{"data": png(im)} for im in make_images(2)], "settings": {"img_size": args.heavy_size}}
+    heavy = {"images": [{"data": png(im)} for im in make_images(4)], "settings": {"img_size": args.heavy_size}}
     small = {"images": [{"data": png(make_images(1, size=(72, 96))[0])}]}
     model = sightline.deploy("demo/shapes", device="cpu")
     url = model.url
@@ -82,7 +82,7 @@ def main() -> None:
                     t.join(600)
         alone = statistics.median(results["alone"])
         print(f"client B's latency over {args.rounds} rounds x {args.requests} requests; A: {args.a_threads} requests in flight, "
-              f"2 images at img_size {args.heavy_size}")
+              f"4 images at img_size {args.heavy_size}")
         for label, values in results.items():
             med = statistics.median(values)
             print(f"{label:<10} median {med:8.3f} s  max {max(values):8.3f} s  median/alone {med / alone:7.1f}x")

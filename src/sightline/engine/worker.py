@@ -6,8 +6,9 @@ Requests with the same settings that arrive within ``batch_wait_ms`` of each oth
 pass, up to ``max_batch_size`` images; two clients never call the model at the same time.
 
 Requests wait in lanes, one per caller (the server names them: a client's token or address, or a
-session), and lanes take turns: each forward pass starts with the oldest request of the lane after the
-one served last, and is filled one request per lane per round. A client queueing many heavy requests
+session), and lanes take turns: each forward pass starts with the oldest request of the next lane in
+line (a lane that had nothing waiting joins at the front; a lane just served goes to the back), and is
+filled one request per lane per round. A client queueing many heavy requests
 therefore delays another client's request by at most one pass per busy lane, never by its whole queue.
 Without lanes (``LocalModel``) everything is one lane: first come, first served.
 
@@ -225,7 +226,10 @@ class InferenceWorker:
                 if self._closed:  # close() came between the get and now: it fails this request with the rest
                     self._queue.put(item)
                     return False
-                self._lanes.setdefault(item.lane, deque()).append(item)
+                if item.lane not in self._lanes:  # a lane with nothing waiting goes first: it was not served last
+                    self._lanes[item.lane] = deque()
+                    self._lanes.move_to_end(item.lane, last=False)
+                self._lanes[item.lane].append(item)
             got = True
             try:
                 item = self._queue.get_nowait()
