@@ -17,7 +17,8 @@ from sightline.server import ServerConfig, create_app
 class LiveServer:
     def __init__(self, app, port: int = 0) -> None:  # type: ignore[no-untyped-def]
         self.app = app
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+        # proxy headers off, as server/run.py serves it: a forwarded address counts only from a trusted proxy
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> LiveServer:
@@ -46,7 +47,8 @@ def start_server() -> Iterator[Callable[..., LiveServer]]:
     started: list[LiveServer] = []
 
     def start(model: Model | None = None, **overrides) -> LiveServer:  # type: ignore[no-untyped-def]
-        config = ServerConfig(**{"device": "cpu", "allow_private_urls": True, "api_key": None, **overrides})
+        # model admin open, as a team's own server: the tests of a public server's refusal turn it off
+        config = ServerConfig(**{"device": "cpu", "allow_private_urls": True, "api_key": None, "allow_model_admin": True, **overrides})
         app = create_app(config, model=model or load_model("demo/shapes", "cpu"))
         server = LiveServer(app).start()
         started.append(server)
@@ -60,7 +62,7 @@ def start_server() -> Iterator[Callable[..., LiveServer]]:
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
     """One shared server for tests that do not change server state."""
-    config = ServerConfig(device="cpu", allow_private_urls=True, api_key=None)
+    config = ServerConfig(device="cpu", allow_private_urls=True, api_key=None, allow_model_admin=True)
     live = LiveServer(create_app(config, model=load_model("demo/shapes", "cpu"))).start()
     yield live
     live.stop()

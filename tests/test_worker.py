@@ -115,3 +115,53 @@ def test_unloading_fails_the_waiting_requests_at_once():
         model.gate.set()
         closer.join(60)
     assert in_flight.done()
+
+
+# --- callers take turns: one client's queue of heavy passes does not make another wait for all of it -------
+
+
+class _Recording(_Borrowed):
+    """The demo model, recording the ``img_size`` of each pass in the order the worker runs them."""
+
+    def __init__(self, inner: Model) -> None:
+        super().__init__(inner)
+        self.passes: list[object] = []
+
+    def predict_batch(self, images, settings):
+        self.passes.append(settings.img_size)
+        return super().predict_batch(images, settings)
+
+
+def _hold(worker: InferenceWorker) -> threading.Event:
+    """Keep the worker's thread busy until the returned event is set."""
+    gate, holding = threading.Event(), threading.Event()
+    threading.Thread(target=worker.call, args=(lambda: (holding.set(), gate.wait(60)),), daemon=True).start()
+    assert holding.wait(30)
+    return gate
+
+
+def test_lanes_take_turns_so_a_late_small_request_does_not_wait_for_a_heavy_queue(demo_model, samples):
+    model = _Recording(demo_model.model)
+    worker = InferenceWorker(model, max_batch_size=2, batch_wait_ms=0)
+    try:
+        gate = _hold(worker)  # the worker waits while both clients queue up
+        base = _settings(demo_model.model)
+        heavy = sightline.PredictSettings(img_size=384).resolved(demo_model.model.default_settings)
+        a = [worker.submit([samples[i].image] * 2, heavy, lane="client A") for i in range(6)]  # six full passes
+        b = worker.submit([samples[0].image], base, lane="client B")  # the small request comes last
+        gate.set()
+        assert len(b.result(timeout=120)) == 1
+        for f in a:
+            f.result(timeout=120)
+        # B runs at once (its lane had nothing waiting), not after A's six passes
+        assert model.passes.index(base.img_size) == 0, model.passes
+        # without lanes (a LocalModel) requests keep their arrival order
+        model.passes.clear()
+        gate2 = _hold(worker)
+        a = [worker.submit([samples[i].image] * 2, heavy) for i in range(3)]
+        b = worker.submit([samples[0].image], base)
+        gate2.set()
+        b.result(timeout=120)
+        assert model.passes.index(base.img_size) == 3, model.passes
+    finally:
+        worker.close()

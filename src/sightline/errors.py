@@ -13,6 +13,7 @@ from what went wrong here: a ``NotFoundError`` raised by a local workspace is no
     ├── InputError (ValueError)                   400
     ├── ModelLoadError                            400
     ├── AuthenticationError                       401
+    ├── PermissionDeniedError                     403
     ├── NotFoundError (LookupError)               404
     ├── ConflictError                             409
     ├── PayloadTooLargeError                      413
@@ -75,6 +76,12 @@ class AuthenticationError(SightlineError):
     """401: the API key is missing or wrong."""
 
     status_code = 401
+
+
+class PermissionDeniedError(SightlineError):
+    """403: this server does not let clients do this (e.g. load or unload models on a public server)."""
+
+    status_code = 403
 
 
 class NotFoundError(SightlineError, LookupError):

@@ -292,7 +292,7 @@ def test_client_that_disconnects_resumes_by_cursor(start_server, samples):
     sid = session.id
     session.wait_done(timeout=60)  # the uploads must be in before this client goes away
     first_client.close()  # the client process "crashes": its connection is gone
-    with sightline.connect(live.url) as second_client:
+    with sightline.connect(live.url, client_id=first_client.client_id) as second_client:  # the same client, a new process
         resumed = second_client.session(sid, after=3)
         rest = [p.index for p in resumed]
     assert got + rest == list(range(12))  # nothing lost, nothing repeated

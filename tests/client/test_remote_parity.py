@@ -19,6 +19,8 @@ from sightline.client.remote import RemoteModel
 from sightline.client.session import RemotePredictionSession
 from tests.client.test_remote_model import SlowModel
 
+AS_CLIENT = {"X-Sightline-Client": "concurrent-creates-test"}  # sessions belong to the client that made them
+
 
 def _png(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
@@ -138,7 +140,7 @@ class _FirstVideoFails(http.server.BaseHTTPRequestHandler):
                 self.end_headers()
                 self.wfile.write(body)
                 return
-        r = httpx.get(type(self).target + self.path, headers={k: v for k, v in self.headers.items() if k.lower() == "last-event-id"}, timeout=60)
+        r = httpx.get(type(self).target + self.path, headers={k: v for k, v in self.headers.items() if k.lower() in ("last-event-id", "x-sightline-client")}, timeout=60)
         self.send_response(r.status_code)
         self.send_header("Content-Type", r.headers.get("content-type", "application/octet-stream"))
         self.send_header("Content-Length", str(len(r.content)))
@@ -159,7 +161,7 @@ def test_annotated_video_download_retries_and_raises_typed_errors(server, sample
     proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FirstVideoFails)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{proxy.server_address[1]}"
-    with sightline.connect(url, max_retries=2, max_backoff_time=0.5) as model:
+    with sightline.connect(url, max_retries=2, max_backoff_time=0.5, client_id=direct.client_id) as model:
         out = model.session(session.id).annotated_video(tmp_path / "a.mp4")
         assert out.stat().st_size > 1000 and _FirstVideoFails.video_requests == 2  # the 503 was retried
         with pytest.raises(sightline.NotFoundError, match="no annotated video"):
@@ -179,7 +181,7 @@ def test_concurrent_creates_never_exceed_max_sessions(start_server):
     lock = threading.Lock()
 
     def create() -> None:
-        r = httpx.post(f"{live.url}/v1/sessions", json={"total": 1}, timeout=60)
+        r = httpx.post(f"{live.url}/v1/sessions", json={"total": 1}, headers=AS_CLIENT, timeout=60)
         with lock:
             answers.append(r)
 
@@ -193,7 +195,7 @@ def test_concurrent_creates_never_exceed_max_sessions(start_server):
     assert codes.count(201) == 4
     refused = next(r for r in answers if r.status_code == 429)
     assert "limit is 4" in refused.json()["error"]["message"]
-    running = [s for s in httpx.get(f"{live.url}/v1/sessions").json()["sessions"] if s["state"] in ("pending", "running")]
+    running = [s for s in httpx.get(f"{live.url}/v1/sessions", headers=AS_CLIENT).json()["sessions"] if s["state"] in ("pending", "running")]
     assert len(running) == 4
 
 

@@ -17,7 +17,7 @@ KEY = "compat-test-key"
 
 @pytest.fixture(scope="module")
 def open_server() -> Iterator[LiveServer]:
-    live = LiveServer(create_app(ServerConfig(device="cpu", api_key=None, allow_private_urls=True), model=load_model("demo/shapes", "cpu"))).start()
+    live = LiveServer(create_app(ServerConfig(device="cpu", api_key=None, allow_private_urls=True, allow_model_admin=True), model=load_model("demo/shapes", "cpu"))).start()
     yield live
     live.stop()
 

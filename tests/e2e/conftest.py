@@ -15,7 +15,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-s
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workspace = tmp_path_factory.mktemp("app-data")
-    app, url = start_app(env={"SIGHTLINE_DEVICE": "cpu", "SIGHTLINE_WORKSPACE": str(workspace), "SIGHTLINE_ALLOW_PRIVATE_URLS": "1"})
+    app, url = start_app(env={"SIGHTLINE_DEVICE": "cpu", "SIGHTLINE_WORKSPACE": str(workspace), "SIGHTLINE_ALLOW_PRIVATE_URLS": "1",
+                                  "SIGHTLINE_ALLOW_MODEL_ADMIN": "1"})  # the model panel deploys models
     yield url
     app.terminate()
     app.wait(timeout=30)

@@ -28,6 +28,8 @@ import numpy as np
 from PIL import Image
 
 TIMEOUT_S = 30.0
+OWNER = {"X-Sightline-Client": "hostile-owner-0001"}  # the client that owns ctx.owned_session_id
+STRANGER = {"X-Sightline-Client": "hostile-stranger-0001"}
 # words that must never reach a client of a public server
 LEAKS = re.compile(r"Traceback|File \"|/tmp/|/work/|/home/|site-packages|\bSELECT\b|\bINSERT\b|\bUPDATE\b|sqlalchemy|psycopg|\[SQL", re.I)
 
@@ -42,6 +44,7 @@ class Context:
     image_id: int
     session_id: str
     live_id: str
+    owned_session_id: str = ""  # a session another client (token OWNER) started
 
 
 @dataclass
@@ -72,6 +75,13 @@ def _post(path: str, **kwargs: Any) -> Callable[[httpx.Client, Context], httpx.R
 def _get(path: str, **kwargs: Any) -> Callable[[httpx.Client, Context], httpx.Response]:
     def send(client: httpx.Client, ctx: Context) -> httpx.Response:
         return client.get(ctx.url + path.format(ctx=ctx), **kwargs)
+
+    return send
+
+
+def _send(method: str, path: str, **kwargs: Any) -> Callable[[httpx.Client, Context], httpx.Response]:
+    def send(client: httpx.Client, ctx: Context) -> httpx.Response:
+        return client.request(method, ctx.url + path.format(ctx=ctx), **kwargs)
 
     return send
 
@@ -134,6 +144,8 @@ def cases() -> list[Case]:
         ("settings.conf out of range", {"urls": ["http://example.invalid/a.png"], "settings": {"conf": 3}}),
         ("settings.imgsz negative", {"urls": ["http://example.invalid/a.png"], "settings": {"imgsz": -5}}),
         ("settings.imgsz huge", {"urls": ["http://example.invalid/a.png"], "settings": {"imgsz": 10**9}}),
+        ("settings.img_size 4096 (over max_img_size)", {"urls": ["http://example.invalid/a.png"], "settings": {"img_size": 4096}}),
+        ("settings.img_size pair with a side over max_img_size", {"urls": ["http://example.invalid/a.png"], "settings": {"img_size": [256, 4000]}}),
         ("settings.classes as a number", {"urls": ["http://example.invalid/a.png"], "settings": {"classes": 5}}),
         ("settings.classes unknown name", {"urls": ["http://example.invalid/a.png"], "settings": {"classes": ["dragon"]}}),
         ("settings with a typo", {"urls": ["http://example.invalid/a.png"], "settings": {"cnf": 0.3}}),
@@ -226,6 +238,17 @@ def cases() -> list[Case]:
     ]:
         add(Case("sessions", what, _get("/v1/sessions/{ctx.session_id}/results", params=params)))
     add(Case("sessions", "events after negative", _get_stream("/v1/sessions/{ctx.session_id}/events", params={"after": -3})))
+    add(Case("sessions", "create with img_size 4096 (over max_img_size)", _post("/v1/sessions", json={"total": 1, "settings": {"img_size": 4096}})))
+    for what, method, path in [
+        ("status", "GET", ""), ("results", "GET", "/results"), ("add items", "POST", "/items"), ("close", "POST", "/close"),
+        ("stop", "POST", "/stop"), ("resume", "POST", "/resume"), ("timeline", "GET", "/timeline"), ("delete", "DELETE", ""),
+    ]:
+        kwargs: dict[str, Any] = {"headers": STRANGER} | ({"json": {"urls": ["http://example.invalid/a.png"]}} if what == "add items" else {})
+        add(Case("sessions", f"another client's session: {what}", _send(method, "/v1/sessions/{ctx.owned_session_id}" + path, **kwargs)))
+    add(Case("sessions", "another client's session: events", _get_stream("/v1/sessions/{ctx.owned_session_id}/events", headers=STRANGER)))
+    add(Case("sessions", "another client's session without a client token: status", _get("/v1/sessions/{ctx.owned_session_id}")))
+    for what, token in [("too short", "ab"), ("with spaces", "a b c d e f g h"), ("300 characters", "a" * 300)]:
+        add(Case("sessions", f"X-Sightline-Client {what}", _get("/v1/sessions", headers={"X-Sightline-Client": token})))
     for what, sid in [("unknown id", "nope"), ("id with ..", "..%2F..%2Fetc"), ("id 10,000 characters", "a" * 10000)]:
         add(Case("sessions", f"status of {what}", _get(f"/v1/sessions/{sid}")))
     # --- uploads --------------------------------------------------------------------------------
@@ -398,12 +421,15 @@ def start_context(tmp: str) -> tuple[Any, Context]:
     project = ws.create_project("Hostile")
     dataset = ws.create_dataset(project.id, "train")
     image = ws.add_image(dataset.id, png(), name="a.png")
+    # model admin allowed, as an operator may: the catalogue tries what loading does with hostile names and
+    # files (a keyless server's default refusal, 403, is tests/server/test_owners.py's)
     config = ServerConfig(device="cpu", api_key=None, allow_private_urls=False, allow_local_paths=False,
-                          max_request_bytes=16 * 1024 * 1024, max_file_bytes=8 * 1024 * 1024)
+                          max_request_bytes=16 * 1024 * 1024, max_file_bytes=8 * 1024 * 1024, allow_model_admin=True)
     live = LiveServer(create_app(config, model=load_model("demo/shapes", "cpu"), workspace=ws)).start()
     session_id = httpx.post(f"{live.url}/v1/sessions", json={"total": 5}).json()["id"]
     live_id = httpx.post(f"{live.url}/v1/live", json={}).json()["id"]
-    return live, Context(live.url, project.id, dataset.id, image.id, session_id, live_id)
+    owned = httpx.post(f"{live.url}/v1/sessions", json={"total": 5}, headers=OWNER).json()["id"]
+    return live, Context(live.url, project.id, dataset.id, image.id, session_id, live_id, owned)
 
 
 if __name__ == "__main__":

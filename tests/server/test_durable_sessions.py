@@ -26,6 +26,9 @@ from sightline.workspace.store import Workspace
 SRC = str(Path(sightline.__file__).resolve().parents[1])
 IMAGES = 14
 TIMEOUT_S = 240  # a busy 2-core machine
+# one client throughout, as a user's processes re-attach: sessions belong to the client that started them
+CLIENT = "durable-test-client"
+AS_CLIENT = {"X-Sightline-Client": CLIENT}
 
 
 class Served:
@@ -93,7 +96,7 @@ def _images(folder: Path, n: int = IMAGES) -> Path:
 def _wait_done(url: str, sid: str, at_least: int) -> dict:
     deadline = time.monotonic() + TIMEOUT_S
     while True:
-        status = httpx.get(f"{url}/v1/sessions/{sid}", timeout=30).json()
+        status = httpx.get(f"{url}/v1/sessions/{sid}", headers=AS_CLIENT, timeout=30).json()
         if status["done"] >= at_least or status["state"] not in ("running", "pending"):
             return status
         assert time.monotonic() < deadline, f"no progress: {status}"
@@ -103,7 +106,7 @@ def _wait_done(url: str, sid: str, at_least: int) -> dict:
 def _wait_final(url: str, sid: str) -> dict:
     deadline = time.monotonic() + TIMEOUT_S
     while True:
-        status = httpx.get(f"{url}/v1/sessions/{sid}", timeout=30).json()
+        status = httpx.get(f"{url}/v1/sessions/{sid}", headers=AS_CLIENT, timeout=30).json()
         if status["state"] not in ("running", "pending", "stopping"):
             return status
         assert time.monotonic() < deadline, f"the session did not end: {status}"
@@ -112,14 +115,14 @@ def _wait_final(url: str, sid: str) -> dict:
 
 def _raw_results(url: str, sid: str) -> list[str]:
     """Every result the server has, as the JSON text it sends (one string per result)."""
-    page = httpx.get(f"{url}/v1/sessions/{sid}/results", params={"limit": 1000}, timeout=30).json()
+    page = httpx.get(f"{url}/v1/sessions/{sid}/results", params={"limit": 1000}, headers=AS_CLIENT, timeout=30).json()
     return [json.dumps(r) for r in page["results"]]
 
 
 def _streamed(url: str, sid: str, last_id: int = 0) -> list[str]:
     """The ``data`` of every ``result`` event of the session's event stream from ``Last-Event-ID``."""
     out: list[str] = []
-    with httpx.stream("GET", f"{url}/v1/sessions/{sid}/events", headers={"Last-Event-ID": str(last_id)}, timeout=60) as r:
+    with httpx.stream("GET", f"{url}/v1/sessions/{sid}/events", headers={**AS_CLIENT, "Last-Event-ID": str(last_id)}, timeout=60) as r:
         event = None
         for line in r.iter_lines():
             if line.startswith("event: "):
@@ -135,7 +138,7 @@ def test_a_killed_server_keeps_a_folder_sessions_results_and_the_client_resumes_
     folder = _images(tmp_path / "images")
     state = tmp_path / "state"
     first = _serve(served, state)
-    model = sightline.connect(first.url)
+    model = sightline.connect(first.url, client_id=CLIENT)
     session = model.predict_detached(folder)
     _wait_done(first.url, session.id, 4)
     before = _raw_results(first.url, session.id)  # what a client has read so far
@@ -144,7 +147,7 @@ def test_a_killed_server_keeps_a_folder_sessions_results_and_the_client_resumes_
     first.kill()
 
     second = _serve(served, state)
-    status = httpx.get(f"{second.url}/v1/sessions/{session.id}", timeout=30).json()
+    status = httpx.get(f"{second.url}/v1/sessions/{session.id}", headers=AS_CLIENT, timeout=30).json()
     assert status["state"] == "interrupted" and status["resumable"] is True
     after = _raw_results(second.url, session.id)
     assert len(after) == status["done"] >= len(before)
@@ -152,7 +155,7 @@ def test_a_killed_server_keeps_a_folder_sessions_results_and_the_client_resumes_
     assert _streamed(second.url, session.id)[: len(before)] == before  # and by SSE from the start
     assert _streamed(second.url, session.id, last_id=2) == after[2:]  # and from a Last-Event-ID
 
-    model = sightline.connect(second.url)
+    model = sightline.connect(second.url, client_id=CLIENT)
     again = model.session(session.id)
     assert again.status().state.value == "interrupted" and len(again.results()) == len(after)
     resumed = again.resume(folder)
@@ -210,17 +213,17 @@ def test_a_killed_server_resumes_a_workspace_run_and_uploads_each_image_once(ser
     location, project_id, image_ids, env = workspace_with_images
     state = tmp_path / "state"
     first = _serve(served, state, location, env)
-    created = httpx.post(f"{first.url}/v1/sessions", json={"project_id": project_id, "upload": "iou_merge"}, timeout=60).json()
+    created = httpx.post(f"{first.url}/v1/sessions", json={"project_id": project_id, "upload": "iou_merge"}, headers=AS_CLIENT, timeout=60).json()
     sid = created["id"]
     _wait_done(first.url, sid, 4)
     before = _raw_results(first.url, sid)
     first.kill()
 
     second = _serve(served, state, location, env)
-    status = httpx.get(f"{second.url}/v1/sessions/{sid}", timeout=30).json()
+    status = httpx.get(f"{second.url}/v1/sessions/{sid}", headers=AS_CLIENT, timeout=30).json()
     assert status["state"] == "interrupted"
     assert _raw_results(second.url, sid)[: len(before)] == before
-    with sightline.connect(second.url) as model:
+    with sightline.connect(second.url, client_id=CLIENT) as model:
         resumed = model.session(sid).resume()
         final = resumed.wait_done(TIMEOUT_S)
         results = resumed.results()
@@ -248,12 +251,12 @@ def test_a_killed_server_resumes_a_workspace_video(served, tmp_path, sample_vide
     ws.close()
     state = tmp_path / "state"
     first = _serve(served, state, location)
-    sid = httpx.post(f"{first.url}/v1/sessions", json={"video_id": video_id, "options": {"num_frames": 16}}, timeout=60).json()["id"]
+    sid = httpx.post(f"{first.url}/v1/sessions", json={"video_id": video_id, "options": {"num_frames": 16}}, headers=AS_CLIENT, timeout=60).json()["id"]
     _wait_done(first.url, sid, 3)
     first.kill()
 
     second = _serve(served, state, location)
-    with sightline.connect(second.url) as model:
+    with sightline.connect(second.url, client_id=CLIENT) as model:
         resumed = model.resume(sid)
         final = resumed.wait_done(TIMEOUT_S)
         frames = [r.frame_idx for r in resumed.results()]
@@ -265,7 +268,7 @@ def test_sigterm_ends_a_running_session_interrupted_with_its_results_written(ser
     folder = _images(tmp_path / "images", 40)
     state = tmp_path / "state"
     first = _serve(served, state)
-    model = sightline.connect(first.url)
+    model = sightline.connect(first.url, client_id=CLIENT)
     session = model.predict_detached(folder)
     _wait_done(first.url, session.id, 2)
     took = first.terminate()
@@ -273,7 +276,7 @@ def test_sigterm_ends_a_running_session_interrupted_with_its_results_written(ser
     assert took < 20, f"shutdown took {took:.1f} s"  # ≤ 2 s plus a batch on an idle machine; generous here
 
     second = _serve(served, state)
-    status = httpx.get(f"{second.url}/v1/sessions/{session.id}", timeout=30).json()
+    status = httpx.get(f"{second.url}/v1/sessions/{session.id}", headers=AS_CLIENT, timeout=30).json()
     assert status["state"] == "interrupted" and status["done"] >= 2
     assert len(_raw_results(second.url, session.id)) == status["done"]
 
@@ -282,13 +285,13 @@ def test_deleting_a_session_removes_it_after_a_restart_too(served, tmp_path):
     folder = _images(tmp_path / "images", 3)
     state = tmp_path / "state"
     first = _serve(served, state)
-    with sightline.connect(first.url) as model:
+    with sightline.connect(first.url, client_id=CLIENT) as model:
         session = model.predict_detached(folder)
         session.wait_done(TIMEOUT_S)
         session.delete()
     first.terminate()
     second = _serve(served, state)
-    assert httpx.get(f"{second.url}/v1/sessions/{session.id}", timeout=30).status_code == 404
+    assert httpx.get(f"{second.url}/v1/sessions/{session.id}", headers=AS_CLIENT, timeout=30).status_code == 404
     from sqlalchemy import create_engine, text
 
     engine = create_engine(f"sqlite:///{state / 'sessions.db'}")
@@ -303,10 +306,10 @@ def test_deleting_a_session_removes_it_after_a_restart_too(served, tmp_path):
 def test_a_session_keeps_only_a_window_in_memory_and_reads_older_results_from_the_database(start_server, tmp_path):
     folder = _images(tmp_path / "images", 8)
     live = start_server(session_memory_results=3)
-    with sightline.connect(live.url) as model:
+    with sightline.connect(live.url, client_id=CLIENT) as model:
         session = model.predict_detached(folder)
         session.wait_done(TIMEOUT_S)
-        held = live.state.sessions.get(session.id).runner
+        held = live.state.sessions.get(session.id, None).runner
         assert len(held.results(0)) <= 3  # the rest left memory once written
         assert [r.index for r in session.results()] == list(range(8))
         again = model.session(session.id)  # a reader that attaches late gets them all, from the database
@@ -318,12 +321,12 @@ def test_a_session_keeps_only_a_window_in_memory_and_reads_older_results_from_th
 def test_only_an_interrupted_session_can_be_resumed(start_server, tmp_path):
     folder = _images(tmp_path / "images", 2)
     live = start_server()
-    with sightline.connect(live.url) as model:
+    with sightline.connect(live.url, client_id=CLIENT) as model:
         session = model.predict_detached(folder)
         session.wait_done(TIMEOUT_S)
-        r = httpx.post(f"{live.url}/v1/sessions/{session.id}/resume")
+        r = httpx.post(f"{live.url}/v1/sessions/{session.id}/resume", headers=AS_CLIENT)
         assert r.status_code == 409 and "only an interrupted session can be resumed" in r.json()["error"]["message"]
-        r = httpx.post(f"{live.url}/v1/sessions/nosuch/resume")
+        r = httpx.post(f"{live.url}/v1/sessions/nosuch/resume", headers=AS_CLIENT)
         assert r.status_code == 404
 
 
@@ -331,17 +334,17 @@ def test_the_sdk_asks_for_the_same_input_to_resume_a_client_fed_session(served, 
     folder = _images(tmp_path / "images", 10)
     state = tmp_path / "state"
     first = _serve(served, state)
-    with sightline.connect(first.url) as model:
+    with sightline.connect(first.url, client_id=CLIENT) as model:
         sid = model.predict_detached(folder).id
         _wait_done(first.url, sid, 2)
     first.kill()
     second = _serve(served, state)
-    with sightline.connect(second.url) as model:
+    with sightline.connect(second.url, client_id=CLIENT) as model:
         with pytest.raises(sightline.errors.InputError, match="resume\\(input=...\\) with the same input"):
             model.resume(sid)
         with pytest.raises(sightline.errors.InputError, match="the session was made for 10"):
             model.resume(sid, _images(tmp_path / "other", 3))
-    with sightline.connect(second.url) as model:  # the refusals above changed nothing: the right input resumes it
+    with sightline.connect(second.url, client_id=CLIENT) as model:  # the refusals above changed nothing: the right input resumes it
         resumed = model.resume(sid, folder)
         assert resumed.wait_done(TIMEOUT_S).state.value == "completed"
         assert [r.index for r in resumed.results()] == list(range(10))
@@ -351,7 +354,7 @@ def test_a_server_without_persistence_still_runs_sessions(start_server, tmp_path
     folder = _images(tmp_path / "images", 3)
     live = start_server(persist_sessions=False)
     assert live.state.sessions.db is None
-    with sightline.connect(live.url) as model:
+    with sightline.connect(live.url, client_id=CLIENT) as model:
         session = model.predict_detached(folder)
         assert session.wait_done(TIMEOUT_S).state.value == "completed" and len(session.results()) == 3
 

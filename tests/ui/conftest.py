@@ -61,7 +61,7 @@ def start_ws_server(folder: Path) -> tuple[LiveServer, int]:
     """A server with a fresh workspace seeded with the "Demo shapes" project; returns it and the project id."""
     ws = sightline.Workspace(folder)
     project_id = seed_demo(ws)
-    config = ServerConfig(device="cpu", api_key=None, allow_private_urls=True)
+    config = ServerConfig(device="cpu", api_key=None, allow_private_urls=True, allow_model_admin=True)  # the page deploys models
     return LiveServer(create_app(config, model=load_model("demo/shapes", "cpu"), workspace=ws)).start(), project_id
 
 

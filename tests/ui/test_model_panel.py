@@ -122,3 +122,34 @@ def test_a_public_server_refuses_image_urls_inside_its_network(start_server, fil
     text = review_panel.counts(state.run, 0.0)
     assert "img_00.png" in text and "private or loopback" in text
     assert all(p.error for p in state.run.predictions)
+
+
+def test_a_public_server_refuses_to_change_its_model_and_the_page_says_why(start_server, upload_folder):
+    public = make_ctx(start_server(allow_model_admin=False).url)
+    state = public.new_user()
+    state, card, message = model_panel.deploy(public, state, "demo/shapes", "cpu")
+    assert is_skip(card) and message.startswith("**Could not deploy demo/shapes:**")
+    assert "turned off on this server" in message and "SIGHTLINE_ALLOW_MODEL_ADMIN=1" in message and "Traceback" not in message
+    path = uploaded(upload_folder, DEMO_CHECKPOINT, "public.pt")
+    state, card, message = model_panel.deploy_checkpoint(public, state, str(path), "cpu")
+    assert is_skip(card) and "turned off on this server" in message
+
+
+def test_each_browser_owns_its_runs_on_the_apps_own_server(start_server, samples):
+    import sightline
+    from sightline.ui import run_panel
+
+    ctx = make_ctx(start_server().url)
+    ann = run_panel.restore(ctx, None, "tab-ann-0001", "browser-ann-0001")[0]
+    bob = run_panel.restore(ctx, None, "tab-bob-0001", "browser-bob-0001")[0]
+    assert ann.connection.label == bob.connection.label == OWN_LABEL
+    session = ann.connection.model.predict_detached(input=[s.image for s in samples[:2]])
+    session.wait_done(120)
+    assert len(ann.connection.model.session(session.id).results()) == 2
+    with pytest.raises(sightline.NotFoundError):  # another browser's page cannot read it, even knowing its id
+        bob.connection.model.session(session.id)
+    # the same browser after a reload (a new tab state) still can
+    again = run_panel.restore(ctx, None, "tab-ann-0002", "browser-ann-0001")[0]
+    assert again.connection.model.session(session.id).status().done == 2
+    state, _, _ = model_panel.use_own(ctx, again)
+    assert state.connection.model.client_id == again.connection.model.client_id

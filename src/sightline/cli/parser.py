@@ -157,6 +157,11 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-sessions", type=int, default=16)
     s.add_argument("--allow-local-paths", action="store_true", help="let clients name files on this machine")
     s.add_argument("--allow-private-urls", action="store_true", help="let clients make the server fetch private/loopback URLs")
+    s.add_argument("--allow-model-admin", action="store_true",
+                   help="let clients load, unload and upload models on a server without an API key (a key holder always may)")
+    s.add_argument("--max-img-size", type=int, default=None, help="the largest img_size a client may ask for (default: 1536)")
+    s.add_argument("--trusted-proxy", action="append", default=None, metavar="ADDRESS_OR_CIDR",
+                   help="believe X-Forwarded-For from this proxy (repeatable; default: $SIGHTLINE_TRUSTED_PROXIES)")
     s.add_argument("--expose-tracebacks", action="store_true",
                    help="send tracebacks to clients (a server for its owner only: they name this machine's files)")
     s.add_argument("--workspace", default=None, help="a folder (SQLite + blobs) or a database URL; default: $SIGHTLINE_WORKSPACE, or none")

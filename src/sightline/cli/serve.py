@@ -20,7 +20,12 @@ def run(args: argparse.Namespace) -> int:
         allow_local_paths=args.allow_local_paths or ServerConfig().allow_local_paths,
         allow_private_urls=args.allow_private_urls or ServerConfig().allow_private_urls,
         expose_tracebacks=args.expose_tracebacks or ServerConfig().expose_tracebacks,
+        allow_model_admin=args.allow_model_admin or ServerConfig().allow_model_admin,
     )
+    if args.max_img_size is not None:
+        config.max_img_size = args.max_img_size
+    if args.trusted_proxy:
+        config.trusted_proxies = tuple(args.trusted_proxy)
     if args.api_key:
         config.api_key = args.api_key
     if args.workspace:

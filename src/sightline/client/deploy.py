@@ -79,7 +79,7 @@ def deploy(
     port = port or _free_port(host)
     log = Path(tempfile.mkstemp(prefix="sightline-server-", suffix=".log")[1])
     cmd = [sys.executable, "-m", "sightline", "serve", "--model", str(model), "--device", device, "--host", host,
-           "--port", str(port), "--max-batch-size", str(max_batch_size), "--allow-local-paths", "--allow-private-urls", "--expose-tracebacks",
+           "--port", str(port), "--max-batch-size", str(max_batch_size), "--allow-local-paths", "--allow-private-urls", "--expose-tracebacks", "--allow-model-admin",
            "--log-level", "warning"]
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])

@@ -31,6 +31,10 @@ class RemoteModel(PredictAPI):
 
     ``downsize=True`` shrinks images on this side to the model's input size before sending them and
     maps boxes and masks back to the full-size image, which saves bandwidth to a distant server.
+
+    On a server without an API key, the sessions a handle starts belong to its ``client_id`` (a random
+    token made per handle; ``use_model`` handles share their parent's): other clients cannot list, read or
+    stop them. To re-attach from another process, pass the same ``client_id`` to ``connect``.
     """
 
     def __init__(
@@ -45,11 +49,13 @@ class RemoteModel(PredictAPI):
         max_concurrent_requests: int = 8,
         downsize: bool = False,
         upload_window: int = 64,
+        client_id: str | None = None,
         _transport: Transport | None = None,
         _process: subprocess.Popen[bytes] | None = None,
     ) -> None:
         self._owns_transport = _transport is None  # a handle from use_model borrows its parent's connection
-        self._transport = _transport or Transport(url, api_key, timeout, max_retries, max_backoff_time, max_concurrent_requests)
+        self._transport = _transport or Transport(url, api_key, timeout, max_retries, max_backoff_time, max_concurrent_requests,
+                                                  client_id=client_id)
         self.url = self._transport.url
         self.max_concurrent_requests = max_concurrent_requests
         self.downsize = downsize
@@ -60,6 +66,19 @@ class RemoteModel(PredictAPI):
         self._info: ModelInfo | None = None
         self._workspace: RemoteWorkspace | None = None
         self._server_limits: dict[str, Any] | None = None
+
+    @property
+    def client_id(self) -> str:
+        """The token this handle sends as ``X-Sightline-Client``: who owns its sessions on a keyless server."""
+        return self._transport.client_id
+
+    def as_client(self, client_id: str) -> RemoteModel:
+        """A handle on the same model and connection that acts as another client (its own sessions); the web
+        app gives each browser one. Closing it leaves the shared connection open."""
+        other = RemoteModel(self.url, model=self._model_name, downsize=self.downsize, upload_window=self.upload_window,
+                            max_concurrent_requests=self.max_concurrent_requests, _transport=self._transport.with_client(client_id))
+        other._info = self._info
+        return other
 
     # --- what is served --------------------------------------------------------------------------
     @property
@@ -303,8 +322,10 @@ def connect(
     max_backoff_time: float = 30.0,
     max_concurrent_requests: int = 8,
     downsize: bool = False,
+    client_id: str | None = None,
 ) -> RemoteModel:
-    """Bind to a running sightline server (``api_key`` defaults to ``$SIGHTLINE_API_KEY``); checks it answers."""
+    """Bind to a running sightline server (``api_key`` defaults to ``$SIGHTLINE_API_KEY``); checks it answers.
+    ``client_id``: act as the client that started sessions elsewhere (``model.client_id``), to re-attach to them."""
     import os
 
     remote = RemoteModel(
@@ -316,6 +337,7 @@ def connect(
         max_backoff_time=max_backoff_time,
         max_concurrent_requests=max_concurrent_requests,
         downsize=downsize,
+        client_id=client_id,
     )
     _ = remote.info  # fail now, with a clear error, rather than at the first predict
     return remote

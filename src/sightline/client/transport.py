@@ -6,6 +6,8 @@ events) and downloads all get it; tests can put an ``httpx.MockTransport`` under
 
 from __future__ import annotations
 
+import copy
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +22,12 @@ from sightline.errors import RequestTimeoutError, ServerConnectionError, ServerE
 __all__ = ["IDEMPOTENT", "RETRY_STATUSES", "SSE_READ_TIMEOUT", "Transport", "error_from_response"]
 
 SSE_READ_TIMEOUT = 30.0  # the server sends a keepalive every 10 s
+CLIENT_HEADER = "X-Sightline-Client"  # who owns the sessions this client starts, on a server without an API key
+
+
+def new_client_id() -> str:
+    """A random client token: a server without an API key lets only its holder read the sessions it starts."""
+    return secrets.token_urlsafe(24)
 
 
 def error_from_response(response: httpx.Response) -> ServerError:
@@ -38,6 +46,8 @@ class Transport:
     """One ``httpx.Client`` to one server, shared by a model's calls and sessions (thread-safe).
 
     ``http_transport`` replaces the network under the retry policy (``httpx.MockTransport`` in tests).
+    ``client_id`` is sent as ``X-Sightline-Client`` with every request (a new random one by default): on a
+    server without an API key, the sessions this client starts are its own, hidden from other clients.
     """
 
     def __init__(
@@ -49,8 +59,10 @@ class Transport:
         max_backoff_time: float = 30.0,
         max_concurrent_requests: int = 8,
         http_transport: httpx.BaseTransport | None = None,
+        client_id: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.client_id = client_id or new_client_id()
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_backoff_time = max_backoff_time
@@ -59,7 +71,19 @@ class Transport:
         inner = http_transport if http_transport is not None else httpx.HTTPTransport(limits=limits)
         self.retry = RetryTransport(inner, max_retries=max_retries, max_backoff_time=max_backoff_time, timeout=timeout)
         self.client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=self.retry)
+        self._owner = True  # closes the connection pool; a copy from with_client borrows it
         self._slots = threading.BoundedSemaphore(max_concurrent_requests)
+
+    def with_client(self, client_id: str) -> Transport:
+        """This connection (pool, retries, concurrency slots) sending another client id: the page gives each
+        browser its own sessions over one connection. The copy never closes the pool."""
+        other = copy.copy(self)
+        other.client_id = client_id
+        other._owner = False
+        return other
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {CLIENT_HEADER: self.client_id, **(extra or {})}
 
     @property
     def retries_done(self) -> int:
@@ -73,7 +97,7 @@ class Transport:
         """Send (with the transport's retries); returns a 2xx response or raises the typed error."""
         wait = timeout or self.timeout
         with self._slots, self._typed_errors(method, path, wait):
-            response = self.client.request(method, path, timeout=wait, **kwargs)
+            response = self.client.request(method, path, timeout=wait, **{**kwargs, "headers": self._headers(kwargs.get("headers"))})
         if response.status_code >= 400:
             raise error_from_response(response)
         return response
@@ -86,7 +110,7 @@ class Transport:
         while True:
             attempt += 1
             try:
-                with self._slots, self._typed_errors("GET", path, wait), self.client.stream("GET", path, timeout=wait, params=params) as response:
+                with self._slots, self._typed_errors("GET", path, wait), self.client.stream("GET", path, timeout=wait, params=params, headers=self._headers()) as response:
                     if response.status_code >= 400:
                         response.read()  # the error's JSON, for error_from_response
                         raise error_from_response(response)
@@ -118,7 +142,7 @@ class Transport:
     def stream(self, path: str, *, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Iterator[httpx.Response]:
         """An open streaming GET (for server-sent events); errors raise like ``request``."""
         try:
-            with self.client.stream("GET", path, params=params, headers=headers, timeout=httpx.Timeout(self.timeout, read=SSE_READ_TIMEOUT)) as response:
+            with self.client.stream("GET", path, params=params, headers=self._headers(headers), timeout=httpx.Timeout(self.timeout, read=SSE_READ_TIMEOUT)) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise error_from_response(response)
@@ -127,5 +151,7 @@ class Transport:
             raise ServerConnectionError(f"GET {path}: the stream from {self.url} broke ({exc.__class__.__name__}: {exc})") from None
 
     def close(self) -> None:
-        """Close the connection pool; every handle sharing this transport loses it (only its owner calls this)."""
-        self.client.close()
+        """Close the connection pool; every handle sharing this transport loses it (only its owner calls this;
+        a copy from ``with_client`` leaves it open)."""
+        if self._owner:
+            self.client.close()

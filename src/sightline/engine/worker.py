@@ -5,6 +5,13 @@ Used by the server (all clients) and by ``LocalModel`` (all sessions of the proc
 Requests with the same settings that arrive within ``batch_wait_ms`` of each other share a forward
 pass, up to ``max_batch_size`` images; two clients never call the model at the same time.
 
+Requests wait in lanes, one per caller (the server names them: a client's token or address, or a
+session), and lanes take turns: each forward pass starts with the oldest request of the next lane in
+line (a lane that had nothing waiting joins at the front; a lane just served goes to the back), and is
+filled one request per lane per round. A client queueing many heavy requests
+therefore delays another client's request by at most one pass per busy lane, never by its whole queue.
+Without lanes (``LocalModel``) everything is one lane: first come, first served.
+
 When a shared forward pass raises, the requests are run again apart, and a request that still raises
 is halved until each failure is one image: an image the model cannot process (a 1×5000 PNG, say) gets
 an ``ItemFailure`` in its place and never fails another image.
@@ -18,11 +25,12 @@ import re
 import threading
 import time
 import traceback
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import supervision as sv
@@ -79,6 +87,10 @@ class _Request:
     settings: PredictSettings
     future: Future = field(default_factory=Future)
     call: Callable[[], Any] | None = None
+    lane: Any = None  # who waits: requests of one lane are served in order, lanes take turns
+
+
+_CALLS = object()  # the lane of ``call`` requests (benchmarks, between batches)
 
 
 class InferenceWorker:
@@ -93,7 +105,9 @@ class InferenceWorker:
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_ms / 1000
         self._queue: queue.Queue[_Request | None] = queue.Queue()
-        self._held: list[_Request] = []  # requests with other settings than the batch being built
+        # requests taken off the queue, by lane; the lane served last moves to the end (round-robin).
+        # Touched by the worker thread, and by close() under _lock once the thread may be gone.
+        self._lanes: OrderedDict[Any, deque[_Request]] = OrderedDict()
         self._lock = threading.Lock()  # orders submit against close: nothing is queued after close
         self._thread = threading.Thread(target=self._loop, name=f"sightline-worker-{model.name}", daemon=True)
         self._closed = False
@@ -116,19 +130,21 @@ class InferenceWorker:
                 raise self._unloaded()
             self._queue.put(request)
 
-    def submit(self, images: list[np.ndarray], settings: PredictSettings) -> Future:
+    def submit(self, images: list[np.ndarray], settings: PredictSettings, lane: Any = None) -> Future:
         """Queue images for prediction; the future resolves to one result per image, in order: an
-        ``sv.Detections``, or an ``ItemFailure`` for an image the model raised on by itself.
+        ``sv.Detections``, or an ``ItemFailure`` for an image the model raised on by itself. ``lane`` names
+        the caller, whose requests take turns with other lanes' (see the module's docstring).
 
         Raises ``ModelUnloadedError`` once the worker is closed (so does the future of a waiting request).
         """
-        request = _Request(images, settings)
+        request = _Request(images, settings, lane=lane)
         self._put(request)
         return request.future
 
     def queued(self) -> int:
         """Requests waiting for the model (not counting the batch it is running)."""
-        return self._queue.qsize() + len(self._held)
+        with self._lock:
+            return self._queue.qsize() + sum(len(q) for q in self._lanes.values())
 
     def busy(self) -> bool:
         """Requests are waiting for the model or in it: unloading it now would fail them."""
@@ -140,14 +156,14 @@ class InferenceWorker:
         Torch work done on one long-lived thread reuses one OpenMP thread team; benchmarks use this so
         the bare model and the engine run under the same conditions.
         """
-        request = _Request([], None)  # type: ignore[arg-type]
+        request = _Request([], None, lane=_CALLS)  # type: ignore[arg-type]
         request.call = fn
         self._put(request)
         return self._wait(request.future)
 
-    def predict(self, images: list[np.ndarray], settings: PredictSettings) -> list[Result]:
+    def predict(self, images: list[np.ndarray], settings: PredictSettings, lane: Any = None) -> list[Result]:
         """``submit`` and wait: one ``sv.Detections`` or ``ItemFailure`` per image."""
-        return self._wait(self.submit(images, settings)) if images else []
+        return self._wait(self.submit(images, settings, lane)) if images else []
 
     def _wait(self, future: Future) -> Any:
         """The future's result; a worker thread that died without answering raises instead of hanging."""
@@ -168,7 +184,7 @@ class InferenceWorker:
             if self._closed:
                 return
             self._closed = True
-            waiting = self._drain()
+            waiting = self._drain() + self._drain_lanes()
             self._queue.put(None)
         self._fail(waiting)
         self._thread.join(timeout=timeout)
@@ -185,19 +201,74 @@ class InferenceWorker:
             if item is not None:
                 out.append(item)
 
+    def _drain_lanes(self) -> list[_Request]:
+        out = [r for q in self._lanes.values() for r in q]
+        self._lanes.clear()
+        return out
+
     def _fail(self, requests: list[_Request]) -> None:
         for r in requests:
             if not r.future.done():
                 r.future.set_exception(self._unloaded())
 
-    def _take(self, timeout: float | None) -> _Request | None | Literal[False]:
-        """The next request (held ones first); ``None`` is the closing signal, ``False`` a timed take that found nothing."""
-        if self._held:
-            return self._held.pop(0)
+    def _pull(self, timeout: float | None) -> bool:
+        """Move what has been submitted into the lanes, waiting up to ``timeout`` s (None: until something
+        comes) for the first; False when nothing came or the worker is closing."""
         try:
-            return self._queue.get(timeout=timeout) if timeout is None or timeout > 0 else self._queue.get_nowait()
+            item = self._queue.get(timeout=timeout) if timeout is None or timeout > 0 else self._queue.get_nowait()
         except queue.Empty:
             return False
+        got = False
+        while True:
+            if item is None:  # close(): it failed everything queued before this
+                return False
+            with self._lock:
+                if self._closed:  # close() came between the get and now: it fails this request with the rest
+                    self._queue.put(item)
+                    return False
+                if item.lane not in self._lanes:  # a lane with nothing waiting goes first: it was not served last
+                    self._lanes[item.lane] = deque()
+                    self._lanes.move_to_end(item.lane, last=False)
+                self._lanes[item.lane].append(item)
+            got = True
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return got
+
+    def _next(self) -> _Request | None:
+        """The oldest request of the next lane in turn; that lane goes to the back of the line."""
+        with self._lock:
+            for lane, q in self._lanes.items():
+                request = q.popleft()
+                if q:
+                    self._lanes.move_to_end(lane)
+                else:
+                    del self._lanes[lane]
+                return request
+        return None
+
+    def _fill(self, batch: list[_Request], size: int) -> int:
+        """Add requests with the batch's settings, one per lane per round, until ``max_batch_size`` images."""
+        settings = batch[0].settings
+        added = True
+        while added and size < self.max_batch_size:
+            added = False
+            with self._lock:
+                for lane in list(self._lanes):
+                    q = self._lanes[lane]
+                    match = next((r for r in q if r.call is None and r.settings == settings), None)
+                    if match is None:
+                        continue
+                    q.remove(match)
+                    if not q:
+                        del self._lanes[lane]
+                    batch.append(match)
+                    size += len(match.images)
+                    added = True
+                    if size >= self.max_batch_size:
+                        break
+        return size
 
     def _loop(self) -> None:
         try:
@@ -205,8 +276,7 @@ class InferenceWorker:
         finally:  # however the thread ends, nobody is left waiting on it and the model is released
             with self._lock:
                 self._closed = True
-                waiting = self._held + self._drain()
-                self._held = []
+                waiting = self._drain_lanes() + self._drain()
             self._fail(waiting)
             try:
                 self.model.close()
@@ -215,13 +285,10 @@ class InferenceWorker:
 
     def _serve(self) -> None:
         while not self._closed:
-            first = self._take(None)
-            if first is False:  # only a timed take comes back empty
+            first = self._next()
+            if first is None:
+                self._pull(None)
                 continue
-            if first is None or self._closed:
-                if first is not None:
-                    self._held.insert(0, first)  # failed by _loop with the rest
-                return
             if first.call is not None:
                 try:
                     first.future.set_result(first.call())
@@ -229,27 +296,19 @@ class InferenceWorker:
                     first.future.set_exception(exc)
                 continue
             batch = [first]
-            size = len(first.images)
+            size = self._fill(batch, len(first.images))
             deadline = time.monotonic() + self.batch_wait_s
-            held: list[_Request] = []
-            while size < self.max_batch_size:
-                nxt = self._take(max(0.0, deadline - time.monotonic()))
-                if nxt is False:
-                    break
-                if nxt is None:
-                    break
-                if nxt.call is None and nxt.settings == first.settings:
-                    batch.append(nxt)
-                    size += len(nxt.images)
-                else:
-                    held.append(nxt)
-            self._held = held + self._held
+            while size < self.max_batch_size and self._pull(max(0.0, deadline - time.monotonic())):
+                size = self._fill(batch, size)
+            if self._closed:  # close() failed every waiting request; these were taken before it
+                self._fail(batch)
+                return
             self._running = True
             try:
                 self._run(batch)
             finally:
                 self._running = False
-            first = nxt = batch = None  # type: ignore[assignment]  # answered: its images go now, not when the next request comes
+            first = batch = None  # type: ignore[assignment]  # answered: its images go now, not when the next request comes
 
     def _forward(self, images: list[np.ndarray], settings: PredictSettings) -> list[sv.Detections]:
         out: list[sv.Detections] = []
@@ -320,15 +379,16 @@ class WorkerModel(Model):
     as failed items); it raises ``ModelUnloadedError`` when the model is gone.
     """
 
-    def __init__(self, worker: InferenceWorker) -> None:
+    def __init__(self, worker: InferenceWorker, lane: Any = None) -> None:
         inner = worker.model
         self.worker = worker
+        self.lane = lane  # the session's turn at the worker (server/callers.py names it)
         self.name, self.classes, self.task = inner.name, inner.classes, inner.task
         self.default_settings, self.input_size = inner.default_settings, inner.input_size
         self.device, self.framework = inner.device, inner.framework
 
     def predict_batch(self, images: list[np.ndarray], settings: PredictSettings) -> list[Result]:  # type: ignore[override]
-        return self.worker.predict(images, settings)
+        return self.worker.predict(images, settings, lane=self.lane)
 
     def check_loaded(self) -> None:
         """Raise ``ModelUnloadedError`` once the model is unloaded, so a session waiting for input ends at once."""

@@ -33,6 +33,7 @@ def create_app(
     """The server app. ``model`` serves an already-loaded model; otherwise ``config.model`` is loaded.
     ``workspace`` (or ``config.workspace``) makes projects readable and usable as inputs and upload targets."""
     config = config or ServerConfig()
+    trusted = config.trusted_networks()  # a bad entry stops the start here, before any thread is started
     manager = ModelManager(config.max_loaded_models, config.max_batch_size, config.batch_wait_ms)
     if workspace is None and config.workspace:
         workspace = Workspace(config.workspace)
@@ -43,7 +44,7 @@ def create_app(
     manager.in_use = session_store.models_in_use
     checkpoints = CheckpointStore.for_config(config)
     manager.unloaded.append(checkpoints.forget)  # an uploaded model's file goes with it
-    state = ServerState(config, manager, session_store, checkpoints, url_pool, workspace, live_streams)
+    state = ServerState(config, manager, session_store, checkpoints, url_pool, workspace, live_streams, trusted)
     sweep_every = max(0.25, min(30.0, config.live_idle_s / 2))
 
     @contextlib.asynccontextmanager

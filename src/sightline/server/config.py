@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else default
 
 
 @dataclass
@@ -38,6 +44,16 @@ class ServerConfig:
     # a server started for its owner (deploy(), --expose-tracebacks): tracebacks reach clients, in session
     # status and in 500s; otherwise they go to the server's log only
     expose_tracebacks: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_EXPOSE_TRACEBACKS", False))
+    # loading, unloading and uploading models (POST /v1/models/load|upload|unload|unload_all and the vendor
+    # layers' equivalents): always open to the key holder of a server with an API key; on a server without
+    # one (a public Space) refused with 403 unless this is on, since any visitor could unload everyone's model
+    allow_model_admin: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_ALLOW_MODEL_ADMIN", False))
+    # the largest img_size a client may ask for (422 above it): one 4096-pixel pass costs ~250 demo-sized ones
+    max_img_size: int = field(default_factory=lambda: _env_int("SIGHTLINE_MAX_IMG_SIZE", 1536))
+    # proxies whose X-Forwarded-For is believed (addresses or CIDR ranges, comma-separated in the variable):
+    # the page's sign-in throttle and the worker's lanes then count the visitor, not the proxy
+    trusted_proxies: tuple[str, ...] = field(
+        default_factory=lambda: tuple(p.strip() for p in os.environ.get("SIGHTLINE_TRUSTED_PROXIES", "").split(",") if p.strip()))
     max_live_streams: int = 8  # live streams open at once (POST /v1/live)
     live_idle_s: float = 60.0  # a live stream without a frame or status read for this long is closed
     max_loaded_models: int = 3
@@ -76,4 +92,17 @@ class ServerConfig:
             "url_fetch_workers": self.url_fetch_workers,
             "url_fetch_queue": self.url_fetch_queue,
             "max_url_bytes": self.max_url_bytes,
+            "max_img_size": self.max_img_size,
+            "model_admin": self.model_admin_open(),
         }
+
+    def trusted_networks(self) -> list[Any]:
+        """``trusted_proxies`` parsed; ``ValueError`` naming an entry that is not an address or range."""
+        from sightline.server.forwarded import parse_networks
+
+        return parse_networks(self.trusted_proxies)
+
+    def model_admin_open(self) -> bool:
+        """Whether clients may load, unload and upload models: the key holder of a keyed server, or anyone
+        where the operator turned it on."""
+        return bool(self.api_key) or self.allow_model_admin

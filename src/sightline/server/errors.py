@@ -49,7 +49,8 @@ def install(app: FastAPI, expose_tracebacks: bool = False) -> None:
     async def _sightline(request: Request, exc: SightlineError) -> JSONResponse:
         status = status_for(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(error_body(type(exc).__name__, str(exc), status), status_code=status, headers=headers)
+        extra = {"field": exc.detail["field"]} if isinstance(exc.detail.get("field"), str) else {}  # the input at fault
+        return JSONResponse(error_body(type(exc).__name__, str(exc), status, **extra), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -29,5 +29,8 @@ class _Server(uvicorn.Server):
 def serve(app: Any, host: str, port: int, log_level: str = "info") -> None:
     """``uvicorn.run`` for ``app`` (the API, or the page mounted on it)."""
     state = getattr(app.state, "sightline", None)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; sightline believes it only from
+    # SIGHTLINE_TRUSTED_PROXIES (server/forwarded.py)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                            proxy_headers=False)
     _Server(config, state.sessions.begin_shutdown if state is not None else None).run()

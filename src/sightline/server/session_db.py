@@ -80,6 +80,7 @@ class StoredState:
     error: str | None
     traceback: str | None
     created: float
+    owned_by: str | None = None  # whose session it is (server/callers.py), not the process running it
 
     def status(self) -> SessionStatus:
         return SessionStatus(self.state, self.done, self.total, self.failed, 0.0, 0.0, None, self.error, self.traceback,
@@ -118,11 +119,11 @@ class SessionDB:
         return cls(_sqlite_engine(path), owns_engine=True)
 
     # --- writes, queued ---------------------------------------------------------------------------
-    def insert(self, sid: str, model: str, kind: str, definition: dict[str, Any], total: int) -> None:
+    def insert(self, sid: str, model: str, kind: str, definition: dict[str, Any], total: int, owned_by: str | None = None) -> None:
         """Written at once (not queued): a session exists in the database before its first result."""
         with self._sessions.begin() as s:
             s.add(StoredSession(id=sid, model=model, kind=kind, definition=definition, state=SessionState.RUNNING.value,
-                                total=total, owner=self.owner))
+                                total=total, owner=self.owner, owned_by=owned_by))
 
     def set_definition(self, sid: str, definition: dict[str, Any]) -> None:
         self._queue.put(_Write(lambda s: s.execute(update(StoredSession).where(StoredSession.id == sid).values(definition=definition))))
@@ -222,7 +223,7 @@ class SessionDB:
         for r in rows:
             done, failed = counts.get(r.id, (0, 0))
             out.append(StoredState(r.id, r.model, r.kind, r.definition or {}, SessionState(r.state), r.total, done, failed,
-                                   r.error, r.traceback, r.created_at.timestamp()))
+                                   r.error, r.traceback, r.created_at.timestamp(), r.owned_by))
         return out
 
     def interrupt_orphans(self) -> list[str]:

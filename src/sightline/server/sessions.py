@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from sightline.engine.worker import WorkerModel
 from sightline.errors import ConflictError, NotFoundError, RateLimitedError
 from sightline.inputs.items import InputPlan
 from sightline.request import Callback
+from sightline.server.callers import Caller
 from sightline.server.config import ServerConfig
 from sightline.server.errors import without_internals
 from sightline.server.manager import ModelManager
@@ -83,6 +85,7 @@ class ServerSession:
     db: SessionDB | None = None
     kind: str = "client"  # "workspace": the server owns the input (resumable alone); "client": uploads and URLs
     definition: dict[str, Any] = field(default_factory=dict)  # the create request, as stored (no callback)
+    owned_by: str | None = None  # the digest of its owner's API key or client token (server/callers.py); None: anyone with its id
 
     def touch(self) -> None:
         self.last_seen = time.monotonic()
@@ -162,7 +165,8 @@ class SessionStore:
             folder = self.root / st.id
             video = VideoSteps(None, False, False, folder=folder)
             self._sessions[st.id] = ServerSession(st.id, StoredRun(st), uploads, folder, video, self.config.expose_tracebacks,
-                                                  created=st.created, db=db, kind=st.kind, definition=st.definition)
+                                                  created=st.created, db=db, kind=st.kind, definition=st.definition,
+                                                  owned_by=st.owned_by)
 
     def create(
         self,
@@ -175,22 +179,27 @@ class SessionStore:
         postprocess: RunUploader | None = None,
         video: dict[str, Any] | None = None,
         definition: dict[str, Any] | None = None,
+        caller: Caller | None = None,
     ) -> ServerSession:
         """A running session. Without ``plan`` its input is ``total`` items the client will upload.
-        ``definition`` (the create request) is stored so that the session can be resumed after a restart."""
+        ``definition`` (the create request) is stored so that the session can be resumed after a restart.
+        ``caller`` owns it (None: nobody, reached by its id) and its batches wait in the caller's lane."""
         self.sweep()
         worker = self.manager.get(model)
         if callback is not None:
             check_url(callback.url, self.config.allow_private_urls)
         self._reserve()
         try:
-            session, runner = self._build(uuid.uuid4().hex, worker, settings, options, total, callback, plan, postprocess, video)
+            session, runner = self._build(uuid.uuid4().hex, worker, settings, options, total, callback, plan, postprocess, video,
+                                  lane=caller.lane if caller else None)
+            session.owned_by = caller.owner if caller else None
             session.kind = "client" if plan is None else "workspace"
             session.definition = {**(definition or {}), "context": {"input": runner.plan.description}}
             if postprocess is not None and postprocess.run_id is not None:
                 session.definition["run"] = {"run_id": postprocess.run_id, "project_id": postprocess.project_id}
             if self.db is not None:
-                self.db.insert(session.id, worker.model.name, session.kind, session.definition, session.runner.status().total)
+                self.db.insert(session.id, worker.model.name, session.kind, session.definition, session.runner.status().total,
+                               owned_by=session.owned_by)
         except BaseException:
             with self._lock:
                 self._starting -= 1
@@ -209,12 +218,13 @@ class SessionStore:
         plan: InputPlan | None = None,
         postprocess: RunUploader | None = None,
         video: dict[str, Any] | None = None,
+        caller: Caller | None = None,
     ) -> ServerSession:
         """Run an interrupted session on from its first unfinished item, under the same id and cursor.
 
         ``plan`` (workspace IDs) is the whole input again: the items already finished are passed over.
         Without it the client sends the remaining items (``total - done``), as at creation."""
-        session = self.get(sid)
+        session = self.get(sid, caller)
         status = session.status()
         if status.state is not SessionState.INTERRUPTED:
             raise ConflictError(f"session {sid} is {status.state.value}: only an interrupted session can be resumed", 409)
@@ -225,7 +235,8 @@ class SessionStore:
                 if session.status().state is not SessionState.INTERRUPTED:  # resumed meanwhile by another request
                     raise ConflictError(f"session {sid} is being resumed already", 409)
                 new, runner = self._build(sid, worker, settings, options, status.total - status.done if plan is None else status.total,
-                                  None, plan, postprocess, video, first=status.done, failed_before=status.failed)
+                                  None, plan, postprocess, video, first=status.done, failed_before=status.failed,
+                                  lane=caller.lane if caller else None)
                 session.runner, session.uploads, session.video = new.runner, new.uploads, new.video
                 if plan is None and status.total == status.done:  # the last items were all finished: nothing to wait for
                     session.uploads.close()
@@ -262,6 +273,7 @@ class SessionStore:
         video: dict[str, Any] | None,
         first: int = 0,
         failed_before: int = 0,
+        lane: str | None = None,
     ) -> tuple[ServerSession, SessionRunner]:
         """A session, not yet listed or started, whose place under ``max_sessions`` is reserved, and its runner."""
         folder = self.root / sid
@@ -270,7 +282,7 @@ class SessionStore:
         if plan is not None:  # the server resolved the input itself (workspace IDs): nothing to upload
             uploads.received = plan.total
             uploads.close()
-        model_view = WorkerModel(worker)
+        model_view = WorkerModel(worker, lane=lane or f"session:{sid}")
         video_steps = VideoSteps(**(video or {"tracking_config": None, "annotated_video": False, "traces": False}), stride=options.stride, folder=folder)
         steps = [st for st in (video_steps if video_steps.active else None, postprocess) if st is not None]
         finish_steps = chain_finish(steps)
@@ -299,23 +311,25 @@ class SessionStore:
         )
         return ServerSession(sid, runner, uploads, folder, video_steps, self.config.expose_tracebacks, db=db), runner
 
-    def get(self, sid: str) -> ServerSession:
+    def get(self, sid: str, caller: Caller | None) -> ServerSession:
+        """The session ``sid`` if ``caller`` may see it (``None``: the server itself, which sees all). Another
+        owner's session is "not found", in the same words as one that never existed: ids reveal nothing."""
         with self._lock:
             session = self._sessions.get(sid)
-        if session is None:
+        if session is None or (caller is not None and not caller.may_see(session.owned_by)):
             raise NotFoundError(f"no session {sid!r}: it never existed, was deleted, or expired")
         session.touch()
         return session
 
-    def stop(self, sid: str) -> ServerSession:
-        session = self.get(sid)
+    def stop(self, sid: str, caller: Caller | None) -> ServerSession:
+        session = self.get(sid, caller)
         session.runner.stop()
         session.uploads.cancel()
         session.runner.join(timeout=60)
         return session
 
-    def delete(self, sid: str) -> None:
-        session = self.get(sid)
+    def delete(self, sid: str, caller: Caller | None) -> None:
+        session = self.get(sid, caller)
         with self._lock:
             self._sessions.pop(sid, None)
         session.runner.stop()
@@ -325,8 +339,15 @@ class SessionStore:
         shutil.rmtree(session.folder, ignore_errors=True)
 
     def list(self) -> list[ServerSession]:
+        """Every session (for the server itself; a client's listing is ``owned_by``)."""
         with self._lock:
             return list(self._sessions.values())
+
+    def owned_by(self, caller: Caller) -> builtins.list[ServerSession]:
+        """The sessions ``caller`` owns; an anonymous caller owns none (its sessions are reached by id only)."""
+        if caller.owner is None:
+            return []
+        return [s for s in self.list() if s.owned_by == caller.owner]
 
     def models_in_use(self) -> set[str]:
         """Names of the models that unfinished sessions run on (the manager never evicts these)."""
@@ -340,7 +361,7 @@ class SessionStore:
             idle = now - s.last_seen
             final = s.status().state.is_final
             if final and idle > self.config.session_ttl_s:
-                self.delete(s.id)
+                self.delete(s.id, None)
             elif not final and not s.uploads.closed and idle > self.config.session_idle_s:
                 log.info("session %s: no upload for %.0f s, stopping it", s.id, idle)
                 s.runner.stop()

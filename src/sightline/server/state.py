@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 
@@ -25,6 +26,7 @@ class ServerState:
     url_pool: UrlFetchPool  # every URL fetch the server makes
     workspace: Workspace | None = None
     live: LiveStreams = field(default_factory=LiveStreams)  # open live streams (POST /v1/live)
+    trusted_proxies: list[Any] = field(default_factory=list)  # config.trusted_proxies, parsed once (server/forwarded.py)
 
     def require_workspace(self) -> Workspace:
         if self.workspace is None:

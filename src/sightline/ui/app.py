@@ -133,7 +133,7 @@ def mount_ui(api: FastAPI, own: RemoteModel, info: ModelInfo, config: UIConfig |
     """
     config = config or UIConfig()
     ctx = AppContext(own=own, own_info=info, config=config, zoo_names=[e.name for e in list_models()])
-    api.add_middleware(LoginThrottle)
+    api.add_middleware(LoginThrottle, trusted_proxies=api.state.sightline.trusted_proxies)
     demo = build_ui(ctx)
     mounted = gr.mount_gradio_app(
         api, demo, path="/", auth=config.auth(), auth_message=config.auth_message(),

@@ -59,8 +59,10 @@ class AppContext:
     runs: RunRegistry = field(default_factory=lambda: RUNS)
     connect_timeout: float = 10.0
 
-    def own_connection(self) -> Connection:
-        return Connection(self.own, OWN_LABEL)
+    def own_connection(self, browser: str | None = None) -> Connection:
+        """This app's server, as the client of ``browser``: on a server without an API key, each browser's
+        runs are its own there (its id, kept in the browser's ``localStorage``, is its client token)."""
+        return Connection(self.own.as_client(f"page-{browser}") if browser else self.own, OWN_LABEL)
 
     def new_user(self) -> UserState:
         return UserState(self.own_connection())

@@ -101,7 +101,7 @@ def connect_to(ctx: AppContext, state: UserState, url: str, api_key: str) -> tup
 
 
 def use_own(ctx: AppContext, state: UserState) -> tuple[UserState, str, str]:
-    state.connection = ctx.own_connection()
+    state.connection = ctx.own_connection(state.browser)
     return state, model_card(state.connection.model.info, state.connection.label), "Back on this app's server."
 
 

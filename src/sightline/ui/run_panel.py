@@ -238,6 +238,8 @@ def restore(ctx: AppContext, state: UserState | None, tab: str | None, browser: 
     still has it); the browser's other runs go to the list of past runs."""
     state = state if isinstance(state, UserState) else ctx.new_user()
     state.tab, state.browser = valid_id(tab), valid_id(browser)
+    if state.connection.model is ctx.own:  # the page's own handle until now: act as this browser from here on
+        state.connection = ctx.own_connection(state.browser)
     shown = attach(state, ctx.runs.of_tab(state.tab))
     return (state, *shown, past_runs(ctx, state))
 

@@ -118,7 +118,8 @@ class StoredSession(Base):
 
     ``owner`` names the server process running it (None once final); ``lease_until`` is when that claim
     lapses (kept for the scale-out issue: today a server that starts marks every running session
-    interrupted)."""
+    interrupted). ``owned_by`` is whose session it is: the digest of the API key or of the client's token
+    (``server/callers.py``), None for a session reached by its id alone."""
 
     __tablename__ = "server_sessions"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -131,6 +132,7 @@ class StoredSession(Base):
     traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    owned_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

@@ -24,13 +24,15 @@ from sightline.geometry import dense_masks
 from sightline.inputs.images import decode_image_bytes
 from sightline.models.base import Task
 from sightline.prediction import Prediction
+from sightline.server.callers import caller_of, require_model_admin
 from sightline.server.compat.arrays import decode_numpy_image
 from sightline.server.compat.common import check_key, error_route
+from sightline.server.fairness import server_settings
 from sightline.server.requests import read_json
 from sightline.server.routers import models as models_router
 from sightline.server.routers.predict import predict_sources
 from sightline.server.state import ServerState, get_state
-from sightline.settings import parse_settings, reject_unknown
+from sightline.settings import reject_unknown
 
 
 def _render(kind: str, message: str, status: int) -> dict[str, Any]:
@@ -95,6 +97,7 @@ async def registry(request: Request) -> dict[str, Any]:
 async def add(request: Request) -> dict[str, Any]:
     """Load a model (zoo name or, on a trusted server, a checkpoint path) through ``POST /v1/models/load``."""
     body = await _body(request)
+    require_model_admin(request)
     state = get_state(request)
     await models_router.load(models_router.LoadRequest(model=_model_id(body)), state)
     return _registry(state)
@@ -103,6 +106,7 @@ async def add(request: Request) -> dict[str, Any]:
 @router.post("/model/remove")
 async def remove(request: Request) -> dict[str, Any]:
     body = await _body(request)
+    require_model_admin(request)
     state = get_state(request)
     await run_in_threadpool(state.models.unload, _model_id(body))
     return _registry(state)
@@ -111,6 +115,7 @@ async def remove(request: Request) -> dict[str, Any]:
 @router.post("/model/clear")
 async def clear(request: Request) -> dict[str, Any]:
     await _body(request)
+    require_model_admin(request)
     state = get_state(request)
     await run_in_threadpool(state.models.unload_all)
     return _registry(state)
@@ -141,16 +146,19 @@ def _image_loader(state: ServerState, image: Any, where: str) -> tuple[dict[str,
     raise InputError(f"{where}.type must be 'base64', 'url' or 'numpy', got {kind!r}")
 
 
-def _settings(body: dict[str, Any], classes: list[str]) -> Any:
+def _settings(body: dict[str, Any], classes: list[str], max_img_size: int) -> Any:
     raw = {ours: body[theirs] for theirs, ours in SETTINGS.items() if body.get(theirs) is not None}
     try:
-        return parse_settings(raw, classes)
+        return server_settings(raw, classes, max_img_size)
     except InvalidSettingError as exc:  # name the field as the client sent it
         message = str(exc)
+        field = exc.detail.get("field")
         for theirs, ours in SETTINGS.items():
             if message.startswith(ours + " "):
                 message = theirs + message[len(ours):]
-        raise InvalidSettingError(message) from None
+            if field == ours:
+                field = theirs
+        raise InvalidSettingError(message, detail={"field": field} if field else None) from None
 
 
 def _polygon(mask: np.ndarray) -> list[dict[str, float]]:
@@ -197,8 +205,8 @@ async def _infer(request: Request, with_points: bool) -> Any:
         raise PayloadTooLargeError(f"{len(items)} images in one request, over the limit of {state.config.max_items_per_request}", 413)
     sources = [_image_loader(state, image, "image" if single else f"image[{i}]") for i, image in enumerate(items)]
     model = worker.model
-    settings = _settings(body, model.classes).resolved(model.default_settings)
-    preds = await predict_sources(state, worker, sources, settings)
+    settings = _settings(body, model.classes, state.config.max_img_size).resolved(model.default_settings)
+    preds = await predict_sources(state, worker, sources, settings, caller_of(request).lane)
     for pred in preds:  # Roboflow answers a bad image with an error for the request
         if pred.error is not None:
             where = "image" if single else f"image[{pred.index}]"

@@ -30,6 +30,7 @@ from sightline.errors import InputError, InvalidSettingError, NotFoundError
 from sightline.models.base import ModelInfo, Task
 from sightline.models.zoo import list_models
 from sightline.prediction import Prediction
+from sightline.server.callers import caller_of
 from sightline.server.compat.common import check_key, error_route
 from sightline.server.compat.sly_format import pending_result, project_meta
 from sightline.server.requests import as_dict, is_multipart, read_form, read_json, save_upload
@@ -79,7 +80,7 @@ class Call:
         sid = self.params.get("inference_request_uuid")
         if not isinstance(sid, str) or not sid:
             raise InputError("state.inference_request_uuid is required")
-        return self.state.sessions.get(sid)
+        return self.state.sessions.get(sid, caller_of(self.request))
 
 
 class Cursors:
@@ -251,7 +252,7 @@ async def _upload_run(call: Call, video: bool) -> dict[str, Any]:
             frames = await run_in_threadpool(lambda: len(frame_window(probe_video(path, max_pixels=call.state.config.max_image_pixels), options)))
             staged = [(path, meta, frames)]
         body["total"] = sum(n for _, _, n in staged)
-        session = await start_session(call.state, body)
+        session = await start_session(call.state, body, caller_of(call.request))
         for path, meta, n in staged:
             target = session.folder / path.name
             shutil.move(path, target)
@@ -277,7 +278,7 @@ async def _ids_run(call: Call, ids: dict[str, Any], video: bool = False) -> dict
         body["options"] = {"recursive": False}
         body.pop("tracking", None), body.pop("tracking_config", None)
     body.update(ids)
-    session = await start_session(call.state, body)
+    session = await start_session(call.state, body, caller_of(call.request))
     return _started(session, ignored)
 
 
@@ -367,7 +368,7 @@ def _result(call: Call) -> dict[str, Any]:
 
 
 def _stop(call: Call) -> dict[str, Any]:
-    call.state.sessions.stop(call.session().id)
+    call.state.sessions.stop(call.session().id, None)  # call.session() checked the caller
     return {"message": "Inference will be stopped.", "success": True}
 
 

@@ -15,6 +15,8 @@ from sightline.inputs.images import ImageDecodeError, decode_image_bytes
 from sightline.prediction import Prediction
 from sightline.request import LiveRequest
 from sightline.server.bodies import parse_body, request_body
+from sightline.server.callers import caller_of
+from sightline.server.fairness import check_img_size
 from sightline.server.requests import read_json
 from sightline.server.state import get_state
 
@@ -31,11 +33,12 @@ async def open_stream(request: Request) -> dict:
     state = get_state(request)
     body = await run_in_threadpool(parse_body, LiveRequest, await read_json(request))
     worker = state.models.get(body.model)
-    settings = body.predict_settings(worker.model.classes).resolved(worker.model.default_settings)
+    settings = check_img_size(body.predict_settings(worker.model.classes), state.config.max_img_size).resolved(worker.model.default_settings)
+    lane = caller_of(request).lane
     tracking = video_args(body)["tracking_config"]
 
     def predict(image: Any) -> Prediction:
-        (result,) = worker.predict([image], settings)
+        (result,) = worker.predict([image], settings, lane=lane)
         return prediction_of(result, image, source="<live>")
 
     sid = await run_in_threadpool(state.live.open, lambda: LiveStream(predict, tracking))

@@ -10,10 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sightline.errors import ModelLoadError
 from sightline.models.zoo import is_zoo_name, list_models
 from sightline.server.bodies import MAX_NAME
+from sightline.server.callers import require_model_admin
 from sightline.server.errors import error_body
 from sightline.server.state import ServerState, get_state
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+ADMIN = [Depends(require_model_admin)]  # changing what is loaded: 403 on a keyless server unless allowed (config.allow_model_admin)
 UPLOAD_PATH = "/v1/models/upload"
 UPLOAD_FORM = {
     "required": True,
@@ -57,7 +59,7 @@ def model_info(model: str | None = None, state: ServerState = Depends(get_state)
     return state.models.get(model).model.info().to_dict()
 
 
-@router.post("/load")
+@router.post("/load", dependencies=ADMIN)
 async def load(body: LoadRequest, state: ServerState = Depends(get_state)) -> dict:
     """Load a model by zoo name, or by server-side checkpoint path where local paths are allowed (idempotent)."""
     if not is_zoo_name(body.model) and not state.config.allow_local_paths:
@@ -73,7 +75,7 @@ async def load(body: LoadRequest, state: ServerState = Depends(get_state)) -> di
     return worker.model.info().to_dict()
 
 
-@router.post("/upload", response_model=None, openapi_extra={"requestBody": UPLOAD_FORM})
+@router.post("/upload", dependencies=ADMIN, response_model=None, openapi_extra={"requestBody": UPLOAD_FORM})
 async def upload(request: Request, state: ServerState = Depends(get_state)) -> dict | JSONResponse:
     """Load an uploaded sightline checkpoint (kept under its SHA-256); 413 over the limit, 422 for any other file."""
     received = await state.checkpoints.receive(request, state.config.max_checkpoint_bytes)
@@ -84,12 +86,12 @@ async def upload(request: Request, state: ServerState = Depends(get_state)) -> d
     return model.info().to_dict()
 
 
-@router.post("/unload")
+@router.post("/unload", dependencies=ADMIN)
 async def unload(body: UnloadRequest, state: ServerState = Depends(get_state)) -> dict:
     await run_in_threadpool(state.models.unload, body.model)
     return {"unloaded": [body.model]}
 
 
-@router.post("/unload_all")
+@router.post("/unload_all", dependencies=ADMIN)
 async def unload_all(state: ServerState = Depends(get_state)) -> dict:
     return {"unloaded": await run_in_threadpool(state.models.unload_all)}

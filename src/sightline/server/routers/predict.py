@@ -16,11 +16,13 @@ from sightline.errors import InputError, PayloadTooLargeError, RateLimitedError
 from sightline.inputs.images import decode_image_bytes
 from sightline.prediction import Prediction
 from sightline.server.bodies import PredictBody, PredictForm, parse_body, request_body
+from sightline.server.callers import caller_of
+from sightline.server.fairness import server_settings
 from sightline.server.requests import is_multipart, read_form, read_json
 from sightline.server.state import ServerState, get_state
 from sightline.server.uploads import client_meta
 from sightline.server.url_pool import BUSY_MESSAGE, UrlFetchPool
-from sightline.settings import PredictSettings, parse_settings
+from sightline.settings import PredictSettings
 
 router = APIRouter(prefix="/v1", tags=["predict"])
 
@@ -53,7 +55,7 @@ class PixelBudget:
 
 
 def predict_chunk(worker: InferenceWorker, chunk: list[tuple[dict[str, Any], Any]], settings: PredictSettings,
-                  first: int, budget: PixelBudget, pass_pixels: int) -> list[Prediction]:
+                  first: int, budget: PixelBudget, pass_pixels: int, lane: str | None = None) -> list[Prediction]:
     """Decode ``(meta, load)`` pairs (at most one batch) and predict them through the model's worker; a bad
     item, one over the budget, or one the model raises on fails only itself.
 
@@ -65,7 +67,7 @@ def predict_chunk(worker: InferenceWorker, chunk: list[tuple[dict[str, Any], Any
     pixels = 0
 
     def run_pending() -> None:
-        results = worker.predict([image for _, _, image in pending], settings)
+        results = worker.predict([image for _, _, image in pending], settings, lane=lane)
         for (j, meta, image), result in zip(pending, results):
             done[j] = prediction_of(result, image, index=first + j, **meta)
         pending.clear()
@@ -94,18 +96,19 @@ def predict_chunk(worker: InferenceWorker, chunk: list[tuple[dict[str, Any], Any
 
 
 async def predict_sources(state: ServerState, worker: InferenceWorker, sources: list[tuple[dict[str, Any], Any]],
-                          settings: PredictSettings) -> list[Prediction]:
+                          settings: PredictSettings, lane: str | None = None) -> list[Prediction]:
     """Predict ``(meta, load)`` pairs (a load is a callable, or a URL string fetched on the server's URL pool)
     in chunks of the worker's batch size: each chunk's URLs are fetched, its images decoded, predicted and
-    dropped before the next, so a request's memory is one batch however many items it has. The
-    compatibility layers (``server/compat``) predict through it."""
+    dropped before the next, so a request's memory is one batch however many items it has. ``lane`` is
+    the caller's turn at the model (``server/callers.py``). The compatibility layers (``server/compat``)
+    predict through it."""
     budget = PixelBudget(state.config.max_request_pixels)
     size = max(1, worker.max_batch_size)
     preds: list[Prediction] = []
     for first in range(0, len(sources), size):
         chunk = sources[first : first + size]
         await fetch_urls(state.url_pool, chunk, refuse_when_all_busy=first == 0)
-        preds += await run_in_threadpool(predict_chunk, worker, chunk, settings, first, budget, state.config.max_image_pixels)
+        preds += await run_in_threadpool(predict_chunk, worker, chunk, settings, first, budget, state.config.max_image_pixels, lane)
         del chunk  # its fetched images go before the next chunk's arrive
     return preds
 
@@ -174,6 +177,6 @@ async def predict(request: Request) -> dict:
         raise PayloadTooLargeError(f"{len(sources)} items in one request, over the limit of {state.config.max_items_per_request}", 413)
     worker = state.models.get(body.model)
     raw_settings = body.settings.model_dump(exclude_unset=True) if body.settings else {}
-    settings = parse_settings(raw_settings, worker.model.classes).resolved(worker.model.default_settings)
-    preds = await predict_sources(state, worker, sources, settings)
+    settings = server_settings(raw_settings, worker.model.classes, state.config.max_img_size).resolved(worker.model.default_settings)
+    preds = await predict_sources(state, worker, sources, settings, caller_of(request).lane)
     return {"model": worker.model.name, "predictions": [p.to_dict() for p in preds]}

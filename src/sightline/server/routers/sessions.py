@@ -22,6 +22,8 @@ from sightline.inputs.workspace import workspace_sources
 from sightline.prediction import Prediction
 from sightline.request import MAX_NAME, Callback
 from sightline.server.bodies import AddItems, CreateSession, ItemsForm, SessionItem, parse_body, request_body
+from sightline.server.callers import Caller, caller_of
+from sightline.server.fairness import check_img_size
 from sightline.server.requests import is_multipart, parse_last_event_id, read_form, read_json, save_upload
 from sightline.server.sessions import ServerSession
 from sightline.server.state import ServerState, get_state
@@ -48,6 +50,11 @@ def _describe(session: ServerSession) -> dict[str, Any]:
     return session.describe()
 
 
+def _session(request: Request, sid: str) -> ServerSession:
+    """The session ``sid`` if the caller owns it (or nobody does); another owner's is 404, as if it never existed."""
+    return get_state(request).sessions.get(sid, caller_of(request))
+
+
 @dataclass
 class _Prepared:
     """A create request, checked and resolved: what ``SessionStore.create`` (or ``resume``) needs."""
@@ -72,7 +79,7 @@ async def _prepare(state: ServerState, raw: dict[str, Any], run: dict[str, Any] 
     if total < len(urls):
         raise InvalidSettingError(f"total must be at least the {len(urls)} URLs given, got {total}")
     worker = state.models.get(body.model)
-    settings = body.predict_settings(worker.model.classes)
+    settings = check_img_size(body.predict_settings(worker.model.classes), state.config.max_img_size)
     options = body.input_options()
     ids = body.ids()
     plan = None
@@ -99,18 +106,18 @@ async def _prepare(state: ServerState, raw: dict[str, Any], run: dict[str, Any] 
 @router.post("", status_code=201, openapi_extra=request_body(CreateSession))
 async def create(request: Request) -> dict:
     """Start a session. ``total`` items will follow by ``POST /items`` (``urls`` given here count too)."""
-    return _describe(await start_session(get_state(request), await read_json(request)))
+    return _describe(await start_session(get_state(request), await read_json(request), caller_of(request)))
 
 
-async def start_session(state: ServerState, raw: dict[str, Any]) -> ServerSession:
-    """Validate a session request (the body of ``POST /v1/sessions``) and start the session. The
-    compatibility layers (``server/compat``) call this too, so every session gets the same checks."""
+async def start_session(state: ServerState, raw: dict[str, Any], caller: Caller | None) -> ServerSession:
+    """Validate a session request (the body of ``POST /v1/sessions``) and start the session, owned by ``caller``.
+    The compatibility layers (``server/compat``) call this too, so every session gets the same checks."""
     p = await _prepare(state, raw)
     # kept to resume the session after a restart: the request without its callback (a password) and URLs (sent as items)
     definition = {k: v for k, v in raw.items() if k not in ("callback", "urls", "close")} | {"model": p.worker.model.name, "total": p.total}
     try:
         session = await run_in_threadpool(state.sessions.create, p.worker.model.name, p.settings, p.options, p.total, p.callback, p.plan,
-                                          p.uploader, p.video, definition)
+                                          p.uploader, p.video, definition, caller)
     except Exception as exc:
         if p.uploader is not None:  # its run record would stay 'running' and its project empty
             await run_in_threadpool(p.uploader.abandon, f"the session was not started: {exc}")
@@ -127,18 +134,21 @@ async def resume(sid: str, request: Request) -> dict:
     """Run an interrupted session on from its first unfinished item. Workspace inputs go on by themselves;
     a client-fed session takes the remaining ``total - done`` items by ``POST /items`` as at creation."""
     state: ServerState = get_state(request)
-    session = state.sessions.get(sid)
+    caller = caller_of(request)
+    session = state.sessions.get(sid, caller)
     if session.status().state is not SessionState.INTERRUPTED:
         raise ConflictError(f"session {sid} is {session.status().state.value}: only an interrupted session can be resumed", 409)
     stored = {k: v for k, v in session.definition.items() if k in CreateSession.model_fields and k != "total"}  # the store knows what remains
     p = await _prepare(state, stored, run=session.definition.get("run"))
-    session = await run_in_threadpool(state.sessions.resume, sid, p.settings, p.options, p.plan, p.uploader, p.video)
+    session = await run_in_threadpool(state.sessions.resume, sid, p.settings, p.options, p.plan, p.uploader, p.video, caller)
     return _describe(session)
 
 
 @router.get("")
 def list_sessions(request: Request) -> dict:
-    return {"sessions": [_describe(s) for s in get_state(request).sessions.list()]}
+    """The caller's sessions: all of them on a server with an API key; else those made with the caller's
+    ``X-Sightline-Client`` token (a request without one lists none)."""
+    return {"sessions": [_describe(s) for s in get_state(request).sessions.owned_by(caller_of(request))]}
 
 
 ITEM_FILES = "image or video files to add (multipart)"
@@ -148,7 +158,7 @@ ITEM_FILES = "image or video files to add (multipart)"
 async def add_items(sid: str, request: Request) -> dict:
     """Add uploaded files (multipart ``files`` with a ``meta`` list) or ``urls`` to a session's input."""
     state: ServerState = get_state(request)
-    session = state.sessions.get(sid)
+    session = _session(request, sid)
     if session.uploads.pending >= MAX_BACKLOG:
         raise RateLimitedError(f"session {sid} has {session.uploads.pending} items waiting; send more once it catches up")
     if is_multipart(request):
@@ -189,14 +199,14 @@ async def add_items(sid: str, request: Request) -> dict:
 @router.post("/{sid}/close")
 def close_input(sid: str, request: Request) -> dict:
     """No more items will be added; the session completes once the last one is predicted."""
-    session = get_state(request).sessions.get(sid)
+    session = _session(request, sid)
     session.uploads.close()
     return _describe(session)
 
 
 @router.get("/{sid}")
 def status(sid: str, request: Request) -> dict:
-    return _describe(get_state(request).sessions.get(sid))
+    return _describe(_session(request, sid))
 
 
 AFTER = Query(0, ge=0, le=2**63 - 1, description="the cursor: how many results to skip")
@@ -211,7 +221,7 @@ async def results(
     wait: float = Query(0.0, ge=0, le=MAX_WAIT_S, allow_inf_nan=False, description="seconds to long-poll for a result past after"),
 ) -> dict:
     """Results from cursor ``after`` (kept until the session is deleted); ``wait`` long-polls up to 30 s."""
-    session = get_state(request).sessions.get(sid)
+    session = _session(request, sid)
     if wait > 0:
         await session.wait_async(after, wait)  # on the event loop: a long poll holds no worker thread
     items = await run_in_threadpool(session.result_dicts, after, min(limit, MAX_PAGE))
@@ -227,7 +237,7 @@ async def events(sid: str, request: Request, after: int = AFTER) -> EventSourceR
     down (uvicorn cancels open responses after its graceful-shutdown timeout). sse-starlette frames the
     events and sends a keepalive comment every ``KEEPALIVE_S``, so clients tell a quiet run from a dead link.
     """
-    session = get_state(request).sessions.get(sid)
+    session = _session(request, sid)
     cursor = parse_last_event_id(request.headers.get("last-event-id"), after)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
@@ -265,7 +275,7 @@ def annotated_video(
     source: str | None = Query(None, max_length=MAX_NAME, description="which video: a prediction's source (default: the first)"),
 ) -> FileResponse:
     """The annotated H.264 video of a finished video session that asked for one."""
-    session = get_state(request).sessions.get(sid)
+    session = _session(request, sid)
     if not session.status().state.is_final:
         raise ConflictError("the session is still running: the annotated video is ready when it ends")
     return FileResponse(session.video.output(source), media_type="video/mp4", filename="annotated.mp4")
@@ -274,18 +284,18 @@ def annotated_video(
 @router.get("/{sid}/timeline")
 async def timeline(sid: str, request: Request) -> dict:
     """Per tracked object: class, visible time ranges, one observation per sampled frame."""
-    session = get_state(request).sessions.get(sid)
+    session = _session(request, sid)
     return await run_in_threadpool(lambda: build_timeline([Prediction.from_dict(d) for d in session.result_dicts(0, None)]).to_dict())
 
 
 @router.post("/{sid}/stop")
 async def stop(sid: str, request: Request) -> dict:
     """Stop after the batch in flight; finished results stay readable."""
-    session = await run_in_threadpool(get_state(request).sessions.stop, sid)
+    session = await run_in_threadpool(get_state(request).sessions.stop, sid, caller_of(request))
     return _describe(session)
 
 
 @router.delete("/{sid}", status_code=204)
 def delete(sid: str, request: Request) -> Response:
-    get_state(request).sessions.delete(sid)
+    get_state(request).sessions.delete(sid, caller_of(request))
     return Response(status_code=204)
