@@ -120,7 +120,7 @@ def test_a_keyless_server_refuses_model_admin_in_words(start_server):
                 change()
             assert caught.value.status == 403
             assert "no API key" in str(caught.value) and "SIGHTLINE_ALLOW_MODEL_ADMIN=1" in str(caught.value)
-        assert [m["name"] for m in model.list_models()["loaded"]] == ["demo/shapes"]  # still served
+        assert [m.name for m in model.loaded_models()] == ["demo/shapes"]  # still served
         assert model.server_info()["limits"]["model_admin"] is False
     # the vendor layer's equivalents are refused too
     r = httpx.post(f"{server.url}/roboflow/model/clear", json={}, timeout=30)
