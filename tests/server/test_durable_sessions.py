@@ -4,6 +4,7 @@ had streamed, byte for byte, and resumes it to the end: no item twice, none lost
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 from PIL import Image
@@ -354,3 +356,32 @@ def test_a_server_without_persistence_still_runs_sessions(start_server, tmp_path
     with sightline.connect(live.url) as model:
         session = model.predict_detached(folder)
         assert session.wait_done(TIMEOUT_S).state.value == "completed" and len(session.results()) == 3
+
+
+def test_a_resumed_video_continues_its_tracks(served, tmp_path, sample_video):
+    """Tracking over a workspace video killed mid-run: after the resume every frame's track ids are those of a
+    run never interrupted (the tracker goes on from where it was, not from scratch), and the annotated video
+    covers every frame, those finished before the kill included."""
+    location = tmp_path / "ws"
+    ws = Workspace(location)
+    video_id = ws.add_video(ws.create_dataset(ws.create_project("v").id, "d").id, sample_video).id
+    ws.close()
+    body = {"video_id": video_id, "options": {"num_frames": 24}, "tracking": True, "annotated_video": True}
+    state = tmp_path / "state"
+    first = _serve(served, state, location)
+    sid = httpx.post(f"{first.url}/v1/sessions", json=body, timeout=60).json()["id"]
+    assert _wait_done(first.url, sid, 8)["done"] < 24
+    first.kill()
+
+    second = _serve(served, state, location)
+    with sightline.connect(second.url) as model:
+        resumed = model.resume(sid)
+        assert resumed.wait_done(TIMEOUT_S).state.value == "completed"
+        got = [(r.frame_idx, r.track_ids.tolist()) for r in resumed.results()]
+        whole = model.predict(video_id=video_id, num_frames=24, tracking=True)
+    assert [f for f, _ in got] == [p.frame_idx for p in whole]
+    assert got == [(p.frame_idx, p.track_ids.tolist()) for p in whole]
+    video = httpx.get(f"{second.url}/v1/sessions/{sid}/video", timeout=60)
+    assert video.status_code == 200
+    with av.open(io.BytesIO(video.content)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 24

@@ -204,6 +204,13 @@ class SessionDB:
         with self._sessions() as s:
             return [decode_result(d) for d in s.scalars(q.order_by(StoredResult.position))]
 
+    def results_at(self, sid: str, after: int, limit: int) -> dict[int, dict[str, Any]]:
+        """Stored results by cursor position, from ``after`` (at most ``limit``): a missing row is a missing key."""
+        q = select(StoredResult.position, StoredResult.data).where(
+            StoredResult.session_id == sid, StoredResult.position >= after, StoredResult.position < after + limit)
+        with self._sessions() as s:
+            return {pos: decode_result(d) for pos, d in s.execute(q)}
+
     def load(self) -> list[StoredState]:
         """Every stored session with its counts."""
         with self._sessions() as s:

@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from sightline.engine.status import SessionState, SessionStatus
 from sightline.engine.video_steps import VideoSteps
 from sightline.engine.worker import WorkerModel
 from sightline.errors import ConflictError, NotFoundError, RateLimitedError
-from sightline.inputs.items import InputPlan
+from sightline.inputs.items import InputItem, InputPlan
+from sightline.prediction import Prediction
 from sightline.server.config import ServerConfig
 from sightline.server.errors import without_internals
 from sightline.server.manager import ModelManager
@@ -36,6 +38,7 @@ log = logging.getLogger("sightline.server")
 POLL_FIRST_S = 0.01  # how soon an async reader looks again after progress...
 POLL_MAX_S = 0.1  # ...backing off to this while the session is quiet
 SHUTDOWN_JOIN_S = 30.0  # how long shutdown waits for a session's batch in flight
+REPLAY_PAGE = 256  # stored results read at once when a resumed video replays its finished frames
 
 
 @dataclass
@@ -231,7 +234,7 @@ class SessionStore:
                 if session.status().state is not SessionState.INTERRUPTED:  # resumed meanwhile by another request
                     raise ConflictError(f"session {sid} is being resumed already", 409)
                 new = self._build(sid, worker, settings, options, status.total - status.done if plan is None else status.total,
-                                  None, plan, postprocess, video, first=status.done, failed_before=status.failed)
+                                  None, plan, postprocess, video, first=status.done, failed_before=status.failed, replay=plan is not None)
                 session.runner, session.uploads, session.video = new.runner, new.uploads, new.video
                 if plan is None and status.total == status.done:  # the last items were all finished: nothing to wait for
                     session.uploads.close()
@@ -268,8 +271,10 @@ class SessionStore:
         video: dict[str, Any] | None,
         first: int = 0,
         failed_before: int = 0,
+        replay: bool = False,
     ) -> ServerSession:
-        """A session, not yet listed or started, whose place under ``max_sessions`` is reserved."""
+        """A session, not yet listed or started, whose place under ``max_sessions`` is reserved. ``replay``: a
+        resumed run whose finished video frames go through its video steps again from their stored results."""
         folder = self.root / sid
         folder.mkdir(parents=True, exist_ok=True)
         uploads = UploadPlan(total, options, self.url_pool.image_blocking, self.config.max_image_pixels)
@@ -302,8 +307,29 @@ class SessionStore:
             failed_before=failed_before,
             skip_first=plan is not None,
             keep=None if db is None else self.config.session_memory_results,
+            replay=self._replayer(sid, video_steps) if replay and db is not None and video_steps.active else None,
         )
         return ServerSession(sid, runner, uploads, folder, video_steps, self.config.expose_tracebacks, db=db)
+
+    def _replayer(self, sid: str, steps: VideoSteps) -> Callable[[int, InputItem], None]:
+        """For a resumed video run: each finished frame's stored result, read by pages, into ``steps.replay``."""
+        db = self.db
+        assert db is not None
+        page: dict[int, dict[str, Any]] = {}
+
+        def replay(index: int, item: InputItem) -> None:
+            if item.video_file is None:
+                return
+            if index not in page:
+                page.clear()
+                page.update(db.results_at(sid, index, REPLAY_PAGE))
+            stored = page.get(index)
+            if stored is None:
+                raise RuntimeError(f"the stored result of frame {item.meta.get('frame_idx')} (item {index}) is missing: "
+                                   "the tracks cannot go on as they were")
+            steps.replay(Prediction.from_dict(stored), item)
+
+        return replay
 
     def get(self, sid: str) -> ServerSession:
         with self._lock:
