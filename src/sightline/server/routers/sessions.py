@@ -88,7 +88,8 @@ async def _prepare(state: ServerState, raw: dict[str, Any], run: dict[str, Any] 
         run = run or {}
         uploader = await run_in_threadpool(
             lambda: RunUploader(ws, mode, worker.model.name, settings.resolved(worker.model.default_settings).to_dict(),
-                                threshold, body.upload_project, bool(ids), into_project=run.get("project_id"), run_id=run.get("run_id"))
+                                threshold, body.upload_project, bool(ids), into_project=run.get("project_id"), run_id=run.get("run_id"),
+                                record_positions=True)
         )
     elif body.upload_project is not None or body.iou_merge_threshold is not None:
         raise InputError("upload_project and iou_merge_threshold only apply with upload")
