@@ -24,12 +24,14 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from sightline.engine.runner import SessionRunner
 from sightline.engine.status import SessionState
 from sightline.errors import InputError, InvalidSettingError, NotFoundError
 from sightline.models.base import ModelInfo, Task
 from sightline.models.zoo import list_models
+from sightline.prediction import Prediction
 from sightline.server.compat.common import check_key, error_route
-from sightline.server.compat.sly_format import pending_result, project_meta
+from sightline.server.compat.sly_format import pending_result, project_meta, video_annotation
 from sightline.server.requests import as_dict, is_multipart, read_form, read_json, save_upload
 from sightline.server.routers.sessions import start_session
 from sightline.server.sessions import ServerSession
@@ -246,10 +248,14 @@ async def _upload_run(call: Call, video: bool) -> dict[str, Any]:
         if video:
             options = parse_options(body["options"])
             path, meta = staged[0][0], staged[0][1]
-            frames = await run_in_threadpool(lambda: len(frame_window(probe_video(path, max_pixels=call.state.config.max_image_pixels), options)))
-            staged = [(path, meta, frames)]
+            probed = await run_in_threadpool(probe_video, path, max_pixels=call.state.config.max_image_pixels)
+            staged = [(path, meta, len(frame_window(probed, options)))]
         body["total"] = sum(n for _, _, n in staged)
         session = await start_session(call.state, body)
+        if video:  # kept (in the database too) for the final result's VideoAnnotation
+            session.definition["video_frames"] = probed.frame_count
+            if session.db is not None:
+                session.db.set_definition(session.id, session.definition)
         for path, meta, n in staged:
             target = session.folder / path.name
             shutil.move(path, target)
@@ -344,7 +350,9 @@ def _pop(call: Call) -> dict[str, Any]:
     entry = cursors.entry(session.id)
     with entry[1]:
         status = session.status()  # read before the results: a final status means every result is published
-        page = session.runner.results(entry[0], MAX_POP)
+        first, page = session.runner.window(entry[0], MAX_POP)
+        if entry[0] < first:  # results that left memory (a long run), or a run read back after a restart
+            page = [Prediction.from_dict(d) for d in session.result_dicts(entry[0], MAX_POP)]
         entry[0] += len(page)
         cursor = entry[0]
     data = _request_json(session)
@@ -355,8 +363,27 @@ def _pop(call: Call) -> dict[str, Any]:
 
 
 def _result(call: Call) -> dict[str, Any]:
+    """The final result: for a tracked video its VideoAnnotation (``video_ann``), else ``video_ann: null`` as
+    Supervisely's servers answer for images; with sightline's status of the run."""
     session = call.session()
-    return {**session.describe(), "video_ann": None}
+    described = session.describe()
+    preds = [Prediction.from_dict(d) for d in session.result_dicts(0, None)]
+    model = session.runner.model.info() if isinstance(session.runner, SessionRunner) else call.model()  # a stored run has none
+    return {**described, "video_ann": video_annotation(preds, model, _frames_count(call, session))}
+
+
+def _frames_count(call: Call, session: ServerSession) -> int | None:
+    """The video's own frame count: noted when its file was received, or the workspace's for a video ID."""
+    noted = session.definition.get("video_frames")
+    if isinstance(noted, int):
+        return noted
+    vid = session.definition.get("video_id")
+    if isinstance(vid, int) and call.state.workspace is not None:
+        try:
+            return call.state.workspace.video(vid).frame_count
+        except Exception:  # deleted meanwhile: the annotation counts up to its last frame
+            return None
+    return None
 
 
 def _stop(call: Call) -> dict[str, Any]:
