@@ -36,7 +36,7 @@ def start_server(batch_size: int, extra: list[str]) -> tuple[subprocess.Popen, s
     with log.open("w") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": SRC})
     url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, process, log, 180, "the benchmark server")
+    wait_until_ready(url, process, log, 600, "the benchmark server")  # a loaded machine starts torch slowly
     return process, url
 
 

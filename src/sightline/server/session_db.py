@@ -39,17 +39,25 @@ FLUSH_TIMEOUT_S = 30.0
 
 
 def encode_result(pred: Prediction) -> bytes:
-    """A result as stored: the JSON the server sends (``Prediction.to_dict``, RLE masks), zlib'd. The dict is
-    kept on the prediction (``wire_dict``), so the routes that send it do not encode its masks again."""
+    """A result as stored: the JSON the server sends (``Prediction.to_dict``, RLE masks), zlib'd. The dict and
+    its JSON text are kept on the prediction (``wire_dict``, ``wire_text``), so the routes that send it do not
+    encode it again."""
     d = pred.to_dict()
-    pred._wire = d  # type: ignore[attr-defined]
-    return zlib.compress(json.dumps(d).encode(), 1)
+    text = json.dumps(d)
+    pred._wire, pred._wire_text = d, text  # type: ignore[attr-defined]
+    return zlib.compress(text.encode(), 1)
 
 
 def wire_dict(pred: Prediction) -> dict[str, Any]:
     """The JSON object the server sends for a result (made once, when it was written)."""
     d = getattr(pred, "_wire", None)
     return d if d is not None else pred.to_dict()
+
+
+def wire_text(pred: Prediction) -> str:
+    """The JSON text the server sends for a result (``json.dumps`` of ``wire_dict``)."""
+    text = getattr(pred, "_wire_text", None)
+    return text if text is not None else json.dumps(wire_dict(pred))
 
 
 def decode_result(data: bytes) -> dict[str, Any]:
@@ -243,6 +251,13 @@ class SessionDB:
             q = q.where(StoredResult.position < after + limit)
         with self._sessions() as s:
             return [decode_result(d) for d in s.scalars(q.order_by(StoredResult.position))]
+
+    def result_texts(self, sid: str, after: int, limit: int) -> list[str]:
+        """Like ``results`` but the JSON texts as stored (no parsing: what an event stream sends)."""
+        q = (select(StoredResult.data).where(StoredResult.session_id == sid, StoredResult.position >= after,
+                                             StoredResult.position < after + limit).order_by(StoredResult.position))
+        with self._sessions() as s:
+            return [zlib.decompress(d).decode() for d in s.scalars(q)]
 
     def results_at(self, sid: str, after: int, limit: int) -> dict[int, dict[str, Any]]:
         """Stored results by cursor position, from ``after`` (at most ``limit``): a missing row is a missing key."""

@@ -27,7 +27,7 @@ from sightline.server.config import ServerConfig
 from sightline.server.errors import without_internals
 from sightline.server.manager import ModelManager
 from sightline.server.security import check_url
-from sightline.server.session_db import SessionDB, StoredState, wire_dict
+from sightline.server.session_db import SessionDB, StoredState, wire_dict, wire_text
 from sightline.server.uploads import UploadPlan
 from sightline.server.url_pool import UrlFetchPool
 from sightline.settings import InputOptions, PredictSettings
@@ -130,6 +130,18 @@ class ServerSession:
         if len(out) < want:  # rows missing: never skip past a hole
             return out
         return out + [wire_dict(p) for p in page]
+
+    def result_texts(self, after: int, limit: int) -> list[str]:
+        """Like ``result_dicts``, as JSON texts (what an event stream sends): made once per result, when it was
+        written, or read as stored."""
+        first, page = self.runner.window(after, limit)
+        if after >= first or self.db is None:
+            return [wire_text(p) for p in page]
+        want = min(limit, first - after)
+        out = self.db.result_texts(self.id, after, want)
+        if len(out) < want:  # rows missing: never skip past a hole
+            return out
+        return out + [wire_text(p) for p in page]
 
     def describe(self) -> dict[str, Any]:
         """The status as a client reads it: the reason of a failure in words; its traceback for the owner only."""

@@ -236,10 +236,9 @@ async def events(sid: str, request: Request, after: int = AFTER) -> EventSourceR
         yield ServerSentEvent(comment="connected")
         while not await request.is_disconnected():
             # a worker thread only when there is something to read: a waiting stream holds none
-            page = await run_in_threadpool(session.result_dicts, cursor, 32) if session.status().done > cursor else []
+            page = await run_in_threadpool(session.result_texts, cursor, 32) if session.status().done > cursor else []
             if page:
-                payloads = await run_in_threadpool(lambda page=page: [json.dumps(d) for d in page])
-                for data in payloads:
+                for data in page:
                     cursor += 1
                     yield ServerSentEvent(data, event="result", id=str(cursor))
             final = session.status().state.is_final  # read before describing, so the description is at least as new
