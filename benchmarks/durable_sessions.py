@@ -8,6 +8,7 @@ Target: persistence on / off >= 0.95.
 (b) A session of ``--results`` stored results left ``running`` by a dead server: the time for a new
 session store to open the database (mark it interrupted, count its results) and to read every result
 back by cursor in pages of 1000, as ``GET /results`` does; and the bytes per result on disk.
+(c) The writer alone: wall and CPU time per batch it writes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def start_server(batch_size: int, extra: list[str]) -> tuple[subprocess.Popen, s
     with log.open("w") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": SRC})
     url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, process, log, 180, "the benchmark server")
+    wait_until_ready(url, process, log, 600, "the benchmark server")  # a loaded machine starts torch slowly
     return process, url
 
 
@@ -123,6 +124,27 @@ def reopen(count: int) -> None:
     row("on disk per result (zlib'd JSON, SQLite)", size / count, "bytes")
 
 
+def writer_cost(batches: int = 100, batch_size: int = 4) -> None:
+    """(c) The writer alone: batches of demo predictions appended and flushed one by one (a commit each, the
+    worst case: a running server commits several queued batches at once), wall and CPU time per batch."""
+    from sightline.server.session_db import SessionDB
+
+    model = load_demo()
+    preds = model.predict(make_images(batch_size))
+    with tempfile.TemporaryDirectory() as tmp:
+        db = SessionDB.open_file(Path(tmp) / "sessions.db")
+        db.insert("bench", "demo/shapes", "workspace", {}, batches * batch_size)
+        wall, cpu = time.perf_counter(), time.process_time()
+        for b in range(batches):
+            db.append("bench", b * batch_size, [copy.copy(p) for p in preds])
+            db.flush(600)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        db.close()
+    print(f"the session writer, {batches} batches of {batch_size} demo predictions (RLE masks), a commit per batch")
+    row("wall time per batch (encode, insert, commit)", wall / batches * 1000, "ms")
+    row("CPU time per batch (holds the GIL mostly)", cpu / batches * 1000, "ms")
+
+
 def main() -> None:
     count = 10000
     if "--results" in sys.argv:  # ours, not one of the shared options
@@ -133,6 +155,7 @@ def main() -> None:
     if args.rounds:
         throughput(args)
     reopen(count)
+    writer_cost()
 
 
 if __name__ == "__main__":

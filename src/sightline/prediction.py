@@ -127,8 +127,8 @@ class Prediction:
             index=self.index,
             upload=self.upload,
             image_size=list(self.image_size) if self.image_size else None,
-            boxes=np.round(d.xyxy.astype(np.float64), 2).tolist(),
-            scores=[round(float(s), 5) for s in self.scores],
+            boxes=wire_boxes(d.xyxy),
+            scores=wire_scores(self.scores),
             class_ids=[int(c) for c in self.class_ids],
             classes=self.classes,
             track_ids=None if d.tracker_id is None else [int(t) for t in d.tracker_id],
@@ -161,6 +161,33 @@ class Prediction:
     @classmethod
     def from_json(cls, text: str) -> Prediction:
         return cls.from_dict(json.loads(text))
+
+
+def wire_boxes(xyxy: np.ndarray) -> list[list[float]]:
+    """Boxes as the JSON of a result holds them: pixels rounded to 2 decimals."""
+    boxes: list[list[float]] = np.round(np.asarray(xyxy).astype(np.float64), 2).tolist()
+    return boxes
+
+
+def wire_scores(scores: np.ndarray) -> list[float]:
+    """Scores as the JSON of a result holds them: rounded to 5 decimals."""
+    return [round(float(s), 5) for s in scores]
+
+
+def as_sent(detections: sv.Detections) -> sv.Detections:
+    """Boxes, scores and classes exactly as a result read back from its JSON has them (``from_dict``), without
+    masks or track ids: what the tracker is given, so a tracker fed stored results instead (a resumed video)
+    ends in the same state as the one fed the model's own output."""
+    import supervision as sv
+
+    n = len(detections)
+    conf = detections.confidence if detections.confidence is not None else np.ones(n, dtype=np.float32)
+    class_id = detections.class_id if detections.class_id is not None else np.zeros(n, dtype=np.int64)
+    return sv.Detections(
+        xyxy=np.asarray(wire_boxes(detections.xyxy) if n else np.zeros((0, 4)), dtype=np.float32).reshape(n, 4),
+        confidence=np.asarray(wire_scores(conf), dtype=np.float32),
+        class_id=np.asarray(class_id, dtype=np.int64),
+    )
 
 
 def png_bytes(image: np.ndarray | None) -> bytes:

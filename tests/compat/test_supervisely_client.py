@@ -99,6 +99,28 @@ def test_video_with_tracking(open_server, local_model):
     assert any(p.track_ids is not None and (p.track_ids > 0).any() for p in preds)
 
 
+def test_the_final_result_of_a_tracked_video_is_its_video_annotation(open_server):
+    """``get_inference_result`` answers ``video_ann`` (what Supervisely's apps read from ``session.final_result``):
+    a VideoAnnotation with one object per track and, per frame, a figure per tracked object."""
+    from supervisely import VideoAnnotation
+
+    m = model_api(open_server)
+    with m.predict_detached(input=VIDEO, stride=10, tracking=True) as session:
+        preds = list(session)
+    ann = VideoAnnotation.from_json(session.final_result["video_ann"], project_meta=m.get_model_meta())
+    assert ann.frames_count == 72 and (ann.img_size) == (360, 480)
+    tracked = {p.frame_index: sorted((int(t), c) for t, c in zip(p.track_ids, p.classes) if t >= 0)
+               for p in preds if p.track_ids is not None}
+    key_of = {}  # track id -> the annotation's object (one per track, the same on every frame)
+    for frame in ann.frames:
+        got = sorted((int(f.track_id), f.video_object.obj_class.name) for f in frame.figures)
+        assert got == tracked.get(frame.index, []), frame.index
+        for f in frame.figures:
+            assert key_of.setdefault(f.track_id, f.video_object.key()) == f.video_object.key()
+    assert sum(len(t) for t in tracked.values()) == sum(len(f.figures) for f in ann.frames) > 0
+    assert len(ann.objects) == len({t for frame in tracked.values() for t, _ in frame})
+
+
 def test_video_frame_range(open_server):
     preds = model_api(open_server).predict(input=VIDEO, start_frame=5, end_frame=26, stride=10, show_progress=False)
     assert [p.frame_index for p in preds] == [5, 15, 25]  # end_frame is exclusive, as in sightline
@@ -123,6 +145,21 @@ def test_pop_gives_each_result_once(open_server, tmp_path):
     session = model_api(open_server).predict_detached(input=str(tmp_path))
     names = [p.name for p in session]
     assert sorted(names) == ["shapes_1.jpg", "shapes_2.jpg", "shapes_3.jpg", "shapes_4.jpg"] and len(set(names)) == 4
+
+
+def test_pop_reads_results_that_left_memory(tmp_path):
+    """A server keeping 2 results in memory per session: the client still pops all 4, each once."""
+    for i in (1, 2, 3, 4):
+        shutil.copy(SAMPLES_DIR / f"shapes_{i}.jpg", tmp_path)
+    live = LiveServer(create_app(ServerConfig(device="cpu", api_key=None, session_memory_results=2), model=load_model("demo/shapes", "cpu"))).start()
+    try:
+        session = model_api(live).predict_detached(input=str(tmp_path))
+        uuid = session.inference_request_uuid
+        httpx.get(f"{live.url}/v1/sessions/{uuid}/results", params={"wait": 30, "after": 3}, timeout=60)  # all 4 done before the first pop
+        names = [p.name for p in session]
+    finally:
+        live.stop()
+    assert sorted(names) == ["shapes_1.jpg", "shapes_2.jpg", "shapes_3.jpg", "shapes_4.jpg"]  # the client lists the folder unsorted
 
 
 @pytest.fixture(scope="module")

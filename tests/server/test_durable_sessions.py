@@ -4,6 +4,7 @@ had streamed, byte for byte, and resumes it to the end: no item twice, none lost
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 from PIL import Image
@@ -375,3 +377,97 @@ def test_a_supervisely_client_pops_its_results_after_a_restart(served, tmp_path)
     assert popped.status_code == 200, popped.text
     assert [r["name"] for r in popped.json()["pending_results"]] == [p.name for p in images]
     assert popped.json()["finished"] is True
+
+
+def test_a_resumed_video_continues_its_tracks(served, tmp_path, sample_video):
+    """Tracking over a workspace video killed mid-run: after the resume every frame's track ids are those of a
+    run never interrupted (the tracker goes on from where it was, not from scratch), and the annotated video
+    covers every frame, those finished before the kill included."""
+    location = tmp_path / "ws"
+    ws = Workspace(location)
+    video_id = ws.add_video(ws.create_dataset(ws.create_project("v").id, "d").id, sample_video).id
+    ws.close()
+    body = {"video_id": video_id, "options": {"num_frames": 24}, "tracking": True, "annotated_video": True}
+    state = tmp_path / "state"
+    first = _serve(served, state, location)
+    sid = httpx.post(f"{first.url}/v1/sessions", json=body, timeout=60).json()["id"]
+    assert _wait_done(first.url, sid, 8)["done"] < 24
+    first.kill()
+
+    second = _serve(served, state, location)
+    with sightline.connect(second.url) as model:
+        resumed = model.resume(sid)
+        assert resumed.wait_done(TIMEOUT_S).state.value == "completed"
+        got = [(r.frame_idx, r.track_ids.tolist()) for r in resumed.results()]
+        whole = model.predict(video_id=video_id, num_frames=24, tracking=True)
+    assert [f for f, _ in got] == [p.frame_idx for p in whole]
+    assert got == [(p.frame_idx, p.track_ids.tolist()) for p in whole]
+    video = httpx.get(f"{second.url}/v1/sessions/{sid}/video", timeout=60)
+    assert video.status_code == 200
+    with av.open(io.BytesIO(video.content)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 24
+
+
+# The database refuses the session store's writes from cursor position 4 on, and the session's final state:
+# the workspace uploads go on (other tables), so at the kill the workspace holds uploads whose results are
+# not in the session store, the window a kill -9 can hit between the two commits.
+SQLITE_FAULTS = [
+    "CREATE TRIGGER fault_results BEFORE INSERT ON server_session_results WHEN NEW.position >= 4 "
+    "BEGIN SELECT RAISE(ABORT, 'fault injected by the test'); END",
+    "CREATE TRIGGER fault_final BEFORE UPDATE OF state ON server_sessions WHEN NEW.state <> 'running' "
+    "BEGIN SELECT RAISE(ABORT, 'fault injected by the test'); END",
+]
+POSTGRES_FAULTS = [
+    "CREATE FUNCTION fault() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'fault injected by the test'; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER fault_results BEFORE INSERT ON server_session_results FOR EACH ROW WHEN (NEW.position >= 4) EXECUTE FUNCTION fault()",
+    "CREATE TRIGGER fault_final BEFORE UPDATE OF state ON server_sessions FOR EACH ROW WHEN (NEW.state <> 'running') EXECUTE FUNCTION fault()",
+]
+
+
+def _sql(ws: Workspace, statements: list[str]) -> None:
+    from sqlalchemy import text
+
+    with ws.engine.begin() as c:
+        for statement in statements:
+            c.execute(text(statement))
+
+
+@pytest.mark.parametrize("mode", ["create", "append"])
+def test_uploads_not_yet_in_the_session_store_at_a_kill_are_not_repeated_on_resume(served, tmp_path, workspace_with_images, mode):
+    location, project_id, image_ids, env = workspace_with_images
+    ws = Workspace(location, blobs=tmp_path / "blobs") if env else Workspace(location)
+    postgres = ws.engine.dialect.name == "postgresql"
+    _sql(ws, POSTGRES_FAULTS if postgres else SQLITE_FAULTS)
+    state = tmp_path / "state"
+    first = _serve(served, state, location, env)
+    sid = httpx.post(f"{first.url}/v1/sessions", json={"project_id": project_id, "upload": mode}, timeout=60).json()["id"]
+    assert _wait_final(first.url, sid)["done"] == len(image_ids)  # every image uploaded; the store holds only the first results
+    first.kill()
+    _sql(ws, ["DROP TRIGGER fault_results ON server_session_results", "DROP TRIGGER fault_final ON server_sessions", "DROP FUNCTION fault()"]
+         if postgres else ["DROP TRIGGER fault_results", "DROP TRIGGER fault_final"])
+
+    second = _serve(served, state, location, env)
+    status = httpx.get(f"{second.url}/v1/sessions/{sid}", timeout=30).json()
+    assert status["state"] == "interrupted" and 4 <= status["done"] < len(image_ids)
+    with sightline.connect(second.url) as model:
+        resumed = model.session(sid).resume()
+        assert resumed.wait_done(TIMEOUT_S).state.value == "completed"
+        results = resumed.results()
+    second.stop()
+    assert [r.index for r in results] == list(range(len(image_ids)))
+    assert all(r.upload["error"] is None for r in results)
+    if mode == "create":  # one copy of each image, each with its objects once, and the results name those copies
+        copies = ws.images(project_id=results[0].project_id)
+        assert len(copies) == len(image_ids)
+        assert sorted(r.image_id for r in results) == sorted(c.id for c in copies)
+    else:
+        assert [r.image_id for r in results] == image_ids
+    for r in results:
+        assert len(ws.annotations(r.image_id)) == len(r.detections), r.index
+    from sightline.workspace.schema import PredictionRun
+
+    with ws.transaction() as s:
+        run = s.get(PredictionRun, results[0].upload["run_id"])
+        assert run.state == "completed" and run.counts["images"] == len(image_ids)
+        assert run.counts["added"] == sum(len(r.detections) for r in results)
+    ws.close()

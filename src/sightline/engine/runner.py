@@ -43,6 +43,7 @@ class SessionRunner:
         failed_before: int = 0,
         skip_first: bool = False,
         keep: int | None = None,
+        replay: Callable[[int, InputItem], None] | None = None,
     ) -> None:
         """``persist(position, predictions, publish)`` is handed each batch's results (on the inference thread,
         which goes on to the next batch); it must call ``publish()`` once they are written, in order: only
@@ -50,10 +51,13 @@ class SessionRunner:
         failed): its results are numbered from there, and with ``skip_first`` the plan's first ``first``
         items are passed over unread (the plan is the whole input again); otherwise the plan holds only the
         remaining items. ``keep``: at most this many published results stay in memory (the older ones are
-        read from where ``persist`` wrote them); None keeps them all."""
+        read from where ``persist`` wrote them); None keeps them all. ``replay(index, item)`` is called for each
+        item passed over with ``skip_first``, in order, on the loader thread before the first remaining item is
+        queued (so the inference thread sees all it did): a resumed video's tracker catches up on the frames
+        finished before (see ``VideoSteps.replay``). What it raises ends the run failed."""
         self.model, self.plan, self.settings = model, plan, settings
         self.first = first  # the cursor position of ``_results[0]``: advances as old results leave memory
-        self._resume_at, self._skip_first, self._keep = first, skip_first, keep
+        self._resume_at, self._skip_first, self._keep, self._replay = first, skip_first, keep, replay
         self._published = 0
         self._persist = persist
         self._submitted = 0  # results handed to ``persist``; those published are in ``_results``
@@ -180,6 +184,8 @@ class SessionRunner:
                 if self._stop.is_set():
                     break
                 if self._skip_first and index < self._resume_at:  # finished before the run was interrupted
+                    if self._replay is not None:
+                        self._replay(index, item)
                     continue
                 item.meta.setdefault("index", index)
                 if item.image is None and item.error is None and item.load is not None:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import supervision as sv
+
 from sightline.engine.status import SessionStatus
 from sightline.errors import NotFoundError
 from sightline.inputs.items import InputItem
-from sightline.prediction import Prediction
+from sightline.prediction import Prediction, as_sent
 from sightline.request import Tracking
 from sightline.video.encode import AnnotatedVideoWriter
 from sightline.video.tracking import VideoTracker, validate_tracking_config
+
+log = logging.getLogger("sightline.engine")
 
 
 def video_args(request: Tracking) -> dict[str, Any]:
@@ -43,15 +49,33 @@ class VideoSteps:
         return self.tracking_config is not None or bool(self.annotated_video)
 
     def __call__(self, pred: Prediction, item: InputItem) -> None:
+        # the tracker is given what the stored result will hold (rounded boxes and scores), so that a resumed
+        # run, replaying stored results, brings its tracker to exactly this state
+        self._step(pred, item, None if pred.error is not None else as_sent(pred.detections))
+
+    def replay(self, stored: Prediction, item: InputItem) -> None:
+        """A frame finished before the run was interrupted, met again when it resumes: its stored result goes
+        through the tracker and into the annotated video instead of a new prediction, so the tracks go on with
+        the ids they had and the video covers the whole run. ``stored.detections`` is read back from JSON: it
+        is the tracker's input as it was then, and its track ids are set again (to the same values)."""
+        if stored.error is None:
+            before = stored.track_ids
+            d = stored.detections
+            self._step(stored, item, sv.Detections(xyxy=d.xyxy.copy(), confidence=d.confidence, class_id=d.class_id))
+            if before is not None and stored.track_ids is not None and not np.array_equal(before, stored.track_ids):
+                log.warning("frame %s: replayed track ids %s differ from the stored %s", stored.frame_idx, stored.track_ids, before)
+
+    def _step(self, pred: Prediction, item: InputItem, tracker_input: sv.Detections | None) -> None:
         path = item.video_file  # the file on this machine (a client's own path is only metadata)
-        if path is None or pred.error is not None or item.image is None:
+        if path is None or pred.error is not None or item.image is None or tracker_input is None:
             return
         fps = item.fps or 25.0
         if self.tracking_config is not None:
             tracker = self._trackers.get(path)
             if tracker is None:
                 tracker = self._trackers[path] = VideoTracker(self.tracking_config, fps / self.stride)
-            tracker.update(pred.detections, item.image, (pred.timestamp_us or 0) / 1e6)
+            tracker_input.tracker_id = None
+            pred.detections.tracker_id = tracker.update(tracker_input, item.image, (pred.timestamp_us or 0) / 1e6).tracker_id
         if self.annotated_video:
             writer = self._writers.get(path)
             if writer is None:

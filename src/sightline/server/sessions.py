@@ -10,6 +10,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,15 @@ from sightline.engine.status import SessionState, SessionStatus
 from sightline.engine.video_steps import VideoSteps
 from sightline.engine.worker import WorkerModel
 from sightline.errors import ConflictError, NotFoundError, RateLimitedError
-from sightline.inputs.items import InputPlan
+from sightline.inputs.items import InputItem, InputPlan
+from sightline.prediction import Prediction
 from sightline.request import Callback
 from sightline.server.callers import Caller
 from sightline.server.config import ServerConfig
 from sightline.server.errors import without_internals
 from sightline.server.manager import ModelManager
 from sightline.server.security import check_url
-from sightline.server.session_db import SessionDB, StoredState, wire_dict
+from sightline.server.session_db import SessionDB, StoredState, wire_dict, wire_text
 from sightline.server.uploads import UploadPlan
 from sightline.server.url_pool import UrlFetchPool
 from sightline.settings import InputOptions, PredictSettings
@@ -39,6 +41,7 @@ log = logging.getLogger("sightline.server")
 POLL_FIRST_S = 0.01  # how soon an async reader looks again after progress...
 POLL_MAX_S = 0.1  # ...backing off to this while the session is quiet
 SHUTDOWN_JOIN_S = 30.0  # how long shutdown waits for a session's batch in flight
+REPLAY_PAGE = 256  # stored results read at once when a resumed video replays its finished frames
 
 
 class StoredRun:
@@ -124,6 +127,18 @@ class ServerSession:
         if len(out) < want:  # rows missing: never skip past a hole
             return out
         return out + [wire_dict(p) for p in page]
+
+    def result_texts(self, after: int, limit: int) -> list[str]:
+        """Like ``result_dicts``, as JSON texts (what an event stream sends): made once per result, when it was
+        written, or read as stored."""
+        first, page = self.runner.window(after, limit)
+        if after >= first or self.db is None:
+            return [wire_text(p) for p in page]
+        want = min(limit, first - after)
+        out = self.db.result_texts(self.id, after, want)
+        if len(out) < want:  # rows missing: never skip past a hole
+            return out
+        return out + [wire_text(p) for p in page]
 
     def describe(self) -> dict[str, Any]:
         """The status as a client reads it: the reason of a failure in words; its traceback for the owner only."""
@@ -236,7 +251,7 @@ class SessionStore:
                     raise ConflictError(f"session {sid} is being resumed already", 409)
                 new, runner = self._build(sid, worker, settings, options, status.total - status.done if plan is None else status.total,
                                   None, plan, postprocess, video, first=status.done, failed_before=status.failed,
-                                  lane=caller.lane if caller else None)
+                                  lane=caller.lane if caller else None, replay=plan is not None)
                 session.runner, session.uploads, session.video = new.runner, new.uploads, new.video
                 if plan is None and status.total == status.done:  # the last items were all finished: nothing to wait for
                     session.uploads.close()
@@ -274,8 +289,10 @@ class SessionStore:
         first: int = 0,
         failed_before: int = 0,
         lane: str | None = None,
+        replay: bool = False,
     ) -> tuple[ServerSession, SessionRunner]:
-        """A session, not yet listed or started, whose place under ``max_sessions`` is reserved, and its runner."""
+        """A session, not yet listed or started, whose place under ``max_sessions`` is reserved, and its runner.
+        ``replay``: a resumed run whose finished video frames go through its video steps again from their stored results."""
         folder = self.root / sid
         folder.mkdir(parents=True, exist_ok=True)
         uploads = UploadPlan(total, options, self.url_pool.image_blocking, self.config.max_image_pixels)
@@ -308,8 +325,29 @@ class SessionStore:
             failed_before=failed_before,
             skip_first=plan is not None,
             keep=None if db is None else self.config.session_memory_results,
+            replay=self._replayer(sid, video_steps) if replay and db is not None and video_steps.active else None,
         )
         return ServerSession(sid, runner, uploads, folder, video_steps, self.config.expose_tracebacks, db=db), runner
+
+    def _replayer(self, sid: str, steps: VideoSteps) -> Callable[[int, InputItem], None]:
+        """For a resumed video run: each finished frame's stored result, read by pages, into ``steps.replay``."""
+        db = self.db
+        assert db is not None
+        page: dict[int, dict[str, Any]] = {}
+
+        def replay(index: int, item: InputItem) -> None:
+            if item.video_file is None:
+                return
+            if index not in page:
+                page.clear()
+                page.update(db.results_at(sid, index, REPLAY_PAGE))
+            stored = page.get(index)
+            if stored is None:
+                raise RuntimeError(f"the stored result of frame {item.meta.get('frame_idx')} (item {index}) is missing: "
+                                   "the tracks cannot go on as they were")
+            steps.replay(Prediction.from_dict(stored), item)
+
+        return replay
 
     def get(self, sid: str, caller: Caller | None) -> ServerSession:
         """The session ``sid`` if ``caller`` may see it (``None``: the server itself, which sees all). Another

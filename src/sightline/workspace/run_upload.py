@@ -21,14 +21,16 @@ from sightline.upload_result import ImageUpload, UploadTotals
 from sightline.workspace.names import MAX_NAME_BYTES, valid_name
 from sightline.workspace.records import Obj
 from sightline.workspace.retry import retried_transaction, with_retries
-from sightline.workspace.schema import Dataset, Image, PredictionRun, Project
+from sightline.workspace.schema import Dataset, Image, PredictionRun, Project, RunUpload
 from sightline.workspace.store import Workspace
 from sightline.workspace.uploads import (
     Target,
     UploadMode,
     failure_reason,
     objects_of,
+    record_upload,
     upload_objects,
+    upload_recorded,
     write_objects,
 )
 
@@ -62,8 +64,14 @@ class RunUploader:
         dry_run: bool = False,
         into_project: int | None = None,
         run_id: int | None = None,
+        record_positions: bool = False,
     ) -> None:
-        """``run_id`` continues that run record (a resumed session): no new run, nor project, is made."""
+        """``run_id`` continues that run record (a resumed session): no new run, nor project, is made.
+
+        ``record_positions`` (a server session, which can be resumed): each upload is recorded by the item's
+        cursor position (``pred.index``) in the image's own transaction (``RunUpload``). Continuing a run, an
+        item already recorded is not uploaded again: its prediction gets the recorded outcome and IDs. The
+        run's totals then start from what its records say, so its record counts the whole run."""
         if mode is not UploadMode.CREATE and not platform_input:
             raise InputError(
                 f"upload={mode.value!r} changes images already in the workspace, so the input must be workspace IDs "
@@ -80,6 +88,8 @@ class RunUploader:
         self.full_disk_raises = False  # True: a full disk ends the upload (a 507) instead of failing one image
         self.details = False  # True: each prediction's ``upload`` says what happened to each of its objects
         self._videos: dict[str, int] = {}
+        self.record_positions = record_positions and not dry_run
+        self._recorded: dict[int, dict[str, Any]] = {}  # a continued run's uploads by position, not yet met again
         if dry_run:
             if mode is UploadMode.CREATE and into_project is None and project_name is not None:
                 ws.check_new_project_name(project_name)  # a preview says what the upload would say of the name
@@ -95,6 +105,8 @@ class RunUploader:
         if run_id is not None:  # a resumed session goes on writing to its run record
             retried_transaction(ws.transaction, lambda s: self._continue_run(s, run_id), "continuing a run record")
             self.run_id = run_id
+            if self.record_positions:
+                self._load_records()
             return
         self.run_id = retried_transaction(ws.transaction, lambda s: self._new_run(s, model_name, settings), "starting a run record")
 
@@ -104,6 +116,18 @@ class RunUploader:
         if run is None:
             raise InputError(f"run record {run_id} is gone: the session cannot go on uploading")
         run.state = "running"
+
+    def _load_records(self) -> None:
+        """A continued run's recorded uploads: met again, they are not repeated; all of them count in the totals."""
+
+        def read(s: Session) -> dict[int, dict[str, Any]]:
+            return dict(s.execute(select(RunUpload.position, RunUpload.result).where(RunUpload.run_id == self.run_id)).tuples().all())
+
+        self._recorded = with_retries(lambda: _in(self.ws, read), f"reading the uploads of run {self.run_id}")
+        for rec in self._recorded.values():
+            self.totals.add(ImageUpload(**rec["upload"]))
+            if rec.get("video_file") is not None:
+                self._videos[rec["video_file"]] = rec["video_id"]
 
     def _new_run(self, s: Session, model_name: str, settings: dict[str, Any]) -> int:
         run = PredictionRun(project_id=self.project_id, model=model_name, mode=self.mode.value, settings=settings)
@@ -135,6 +159,10 @@ class RunUploader:
         """Upload one prediction; never raises: a failure is this prediction's ``upload["error"]``."""
         if pred.error is not None:
             return
+        position = pred.index if self.record_positions and self.run_id is not None else None
+        if position is not None and position in self._recorded:  # uploaded before the interruption: not again
+            self._restore(pred, self._recorded.pop(position))
+            return
         objects = objects_of(pred, run_id=self.run_id)
         try:
             if self.mode is UploadMode.CREATE and self.dry_run:
@@ -142,11 +170,11 @@ class RunUploader:
                 if self.details:
                     result.objects = [{"action": "added", "iou": None, "existing_id": None} for _ in objects]
             elif self.mode is UploadMode.CREATE:
-                result = self._copy_in(pred, item, objects)
+                result = self._copy_in(pred, item, objects, position)
             elif pred.image_id is not None:
-                result = self._upload(objects, image_id=pred.image_id)
+                result = self._upload(objects, position, image_id=pred.image_id)
             else:
-                result = self._upload(objects, video_id=pred.video_id, frame_idx=pred.frame_idx)
+                result = self._upload(objects, position, video_id=pred.video_id, frame_idx=pred.frame_idx)
         except InsufficientStorageError as exc:
             if self.full_disk_raises:
                 raise
@@ -158,11 +186,18 @@ class RunUploader:
         with self._lock:
             self.totals.add(result)
 
-    def _upload(self, objects: list[Obj], **target: Any) -> ImageUpload:
-        return upload_objects(self.ws, objects, self.mode, threshold=self.threshold, run_id=self.run_id, dry_run=self.dry_run,
-                              details=self.details, **target)
+    def _restore(self, pred: Prediction, rec: dict[str, Any]) -> None:
+        """A recorded upload's outcome on the prediction made again for its item (counted in the totals already)."""
+        for key in ("project_id", "dataset_id", "image_id", "video_id"):
+            if rec.get(key) is not None:
+                setattr(pred, key, rec[key])
+        pred.upload = {"mode": self.mode.value, "run_id": self.run_id, "dry_run": False, **rec["upload"]}
 
-    def _copy_in(self, pred: Prediction, item: InputItem, objects: list[Obj]) -> ImageUpload:
+    def _upload(self, objects: list[Obj], position: int | None, record: dict[str, Any] | None = None, **target: Any) -> ImageUpload:
+        return upload_objects(self.ws, objects, self.mode, threshold=self.threshold, run_id=self.run_id, dry_run=self.dry_run,
+                              details=self.details, position=position, record=record, **target)
+
+    def _copy_in(self, pred: Prediction, item: InputItem, objects: list[Obj], position: int | None) -> ImageUpload:
         """Put the item and its objects into the new project; the prediction then carries the new IDs."""
         project_id, dataset_id = self.project_id, self.dataset_id  # set for 'create'; bound here for the closures below
         assert project_id is not None and dataset_id is not None
@@ -171,7 +206,8 @@ class RunUploader:
                 vid = self._video(item.video_file, Path(pred.source or item.video_file).name)
             except Exception as exc:  # noqa: BLE001 (any failure fails this video's frames only)
                 return ImageUpload(failed=len(objects), error=f"storing the video failed: {failure_reason(exc)}")
-            result = self._upload(objects, video_id=vid, frame_idx=pred.frame_idx)
+            ids = {"project_id": self.project_id, "dataset_id": self.dataset_id, "video_id": vid}
+            result = self._upload(objects, position, {**ids, "video_file": item.video_file}, video_id=vid, frame_idx=pred.frame_idx)
             if result.error is None:
                 pred.project_id, pred.dataset_id, pred.video_id = self.project_id, self.dataset_id, vid
             return result
@@ -194,10 +230,15 @@ class RunUploader:
             row = self.ws.new_image_row(s, dataset_id, name, width, height, digest, len(data))
             chosen[:] = [row.name]
             target = Target(project_id, height, width, image_id=row.id)
-            return row.id, write_objects(s, self.ws, objects, self.mode, target, threshold=self.threshold, run_id=self.run_id,
-                                         details=self.details)
+            result = write_objects(s, self.ws, objects, self.mode, target, threshold=self.threshold, run_id=self.run_id,
+                                   details=self.details)
+            if position is not None:
+                record_upload(s, self.run_id, position, result, project_id=project_id, dataset_id=dataset_id, image_id=row.id)  # type: ignore[arg-type]
+            return row.id, result
 
         def landed(s: Session, value: tuple[int, ImageUpload]) -> bool:  # the row, by the name its try chose
+            if position is not None:
+                return upload_recorded(s, self.run_id, position)  # type: ignore[arg-type]
             found = s.scalar(select(Image.id).where(Image.dataset_id == dataset_id, Image.name == chosen[0], Image.hash == digest))
             return found == value[0]
 
@@ -249,6 +290,11 @@ class RunUploader:
                 run.state, run.counts, run.finished_at = state, counts, datetime.now(UTC)
 
         retried_transaction(self.ws.transaction, body, f"finishing run {self.run_id}")
+
+
+def _in(ws: Workspace, read: Callable[[Session], Any]) -> Any:
+    with ws.transaction() as s:
+        return read(s)
 
 
 def _default_project_name(model_name: str) -> str:

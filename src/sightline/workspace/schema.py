@@ -113,6 +113,18 @@ class Annotation(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
+class RunUpload(Base):
+    """What a run's upload did for the item at one cursor position of its session, written in the same
+    transaction as that item's image and objects. A resumed session uploads an item only when its row is
+    missing, so an upload committed just before a kill (its result not yet in the session store) is not
+    made twice; the primary key refuses a second one anyway."""
+
+    __tablename__ = "run_uploads"
+    run_id: Mapped[int] = mapped_column(ForeignKey("prediction_runs.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ImageUpload counts and the IDs written to
+
+
 class StoredSession(Base):
     """A server session: its definition, state and counts, readable by any process sharing the database.
 

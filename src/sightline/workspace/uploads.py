@@ -24,7 +24,7 @@ from sightline.prediction import Prediction
 from sightline.upload_result import ImageUpload
 from sightline.workspace.records import Obj
 from sightline.workspace.retry import retried_transaction
-from sightline.workspace.schema import Annotation, Dataset, Image, Video
+from sightline.workspace.schema import Annotation, Dataset, Image, RunUpload, Video
 from sightline.workspace.store import Workspace
 
 
@@ -191,6 +191,15 @@ def run_wrote_to(s: Session, target: Target, run_id: int | None) -> bool:
     return run_id is not None and s.scalar(select(Annotation.id).where(*_on(target), Annotation.run_id == run_id).limit(1)) is not None
 
 
+def record_upload(s: Session, run_id: int, position: int, result: ImageUpload, **ids: Any) -> None:
+    """Note in ``s`` (the upload's own transaction) that run ``run_id`` uploaded the item at ``position``."""
+    s.add(RunUpload(run_id=run_id, position=position, result={"upload": result.to_dict(), **ids}))
+
+
+def upload_recorded(s: Session, run_id: int, position: int) -> bool:
+    return s.get(RunUpload, (run_id, position)) is not None
+
+
 def failure_reason(exc: BaseException) -> str:
     """Why one image's upload failed, in words: no SQL, no server paths."""
     if isinstance(exc, DBAPIError):
@@ -213,6 +222,8 @@ def upload_objects(
     run_id: int | None = None,
     dry_run: bool = False,
     details: bool = False,
+    position: int | None = None,
+    record: dict[str, Any] | None = None,
 ) -> ImageUpload:
     """Write ``objects`` onto one image (or one video frame) in ``mode``, in one transaction.
 
@@ -220,7 +231,10 @@ def upload_objects(
     (``workspace/retry.py``); what still fails is this image's ``error``, and the image is as it was.
     ``dry_run`` does all the same work, then rolls the transaction back: a preview of the counts (and, with
     ``details``, of what happens to each object).
+    ``position`` (with ``run_id``): the item's cursor position in its session; the upload is recorded
+    (``RunUpload``, with the IDs in ``record``) in the same transaction.
     """
+    recording = position is not None and run_id is not None and not dry_run
 
     def body(s: Session) -> ImageUpload:
         target = find_target(s, image_id, video_id, frame_idx)
@@ -228,9 +242,13 @@ def upload_objects(
         if dry_run:
             s.flush()  # constraint errors show up in a preview too
             raise _Preview(result)
+        if recording:
+            record_upload(s, run_id, position, result, **(record or {}))  # type: ignore[arg-type]
         return result
 
     def landed(s: Session, result: ImageUpload) -> bool:
+        if recording:
+            return upload_recorded(s, run_id, position)  # type: ignore[arg-type]
         return result.added > 0 and run_wrote_to(s, find_target(s, image_id, video_id, frame_idx), run_id)
 
     where = f"image {image_id}" if image_id is not None else f"video {video_id} frame {frame_idx}"

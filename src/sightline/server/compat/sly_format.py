@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import uuid
 import zlib
 from pathlib import PurePath
 from typing import Any
@@ -101,3 +102,33 @@ def pending_result(pred: Prediction, info: ModelInfo) -> dict[str, Any]:
         "data": {"index": pred.index, "timestamp_us": pred.timestamp_us, "upload": pred.upload},
         "error": pred.error,
     }
+
+
+def video_annotation(preds: list[Prediction], info: ModelInfo, frames_count: int | None = None) -> dict[str, Any] | None:
+    """A tracked video's results as Supervisely VideoAnnotation JSON (what its servers answer as ``video_ann``):
+    one object per track id, the class of its first sighting; per frame, one figure per tracked object with
+    its ``trackId``. Detections the tracker did not confirm (track id -1) are left out, as Supervisely's own
+    tracker leaves them out. None when no result is a tracked video frame. ``frames_count``: the video's
+    frames (default: one past the last frame predicted)."""
+    frames = [p for p in preds if p.frame_idx is not None and p.error is None and p.track_ids is not None]
+    if not frames:
+        return None
+    height, width = next((p.image_size for p in frames if p.image_size), (0, 0))
+    objects: dict[int, dict[str, Any]] = {}
+    out_frames = []
+    for pred in frames:
+        figures = []
+        tracks: Any = pred.track_ids if pred.track_ids is not None else []
+        for obj, track in zip(annotation(pred, info)["objects"], tracks):
+            if track < 0:
+                continue
+            holder = objects.setdefault(int(track), {"key": uuid.uuid4().hex, "classTitle": obj["classTitle"], "tags": []})
+            kind = obj["geometryType"]
+            geometry = {"bitmap": obj["bitmap"], "shape": "bitmap", "geometryType": "bitmap"} if kind == "bitmap" else {"points": obj["points"]}
+            figures.append({"key": uuid.uuid4().hex, "objectKey": holder["key"], "geometryType": kind, "geometry": geometry,
+                            "trackId": str(int(track))})
+        if figures:
+            out_frames.append({"index": int(pred.frame_idx), "figures": figures})  # type: ignore[arg-type]
+    last = max(int(p.frame_idx) for p in frames)  # type: ignore[arg-type]
+    return {"size": {"height": height, "width": width}, "description": "", "key": uuid.uuid4().hex, "tags": [],
+            "objects": list(objects.values()), "frames": out_frames, "framesCount": max(frames_count or 0, last + 1)}

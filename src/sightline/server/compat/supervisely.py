@@ -32,7 +32,7 @@ from sightline.models.zoo import list_models
 from sightline.prediction import Prediction
 from sightline.server.callers import caller_of
 from sightline.server.compat.common import check_key, error_route
-from sightline.server.compat.sly_format import pending_result, project_meta
+from sightline.server.compat.sly_format import pending_result, project_meta, video_annotation
 from sightline.server.requests import as_dict, is_multipart, read_form, read_json, save_upload
 from sightline.server.routers.sessions import start_session
 from sightline.server.sessions import ServerSession
@@ -249,10 +249,14 @@ async def _upload_run(call: Call, video: bool) -> dict[str, Any]:
         if video:
             options = parse_options(body["options"])
             path, meta = staged[0][0], staged[0][1]
-            frames = await run_in_threadpool(lambda: len(frame_window(probe_video(path, max_pixels=call.state.config.max_image_pixels), options)))
-            staged = [(path, meta, frames)]
+            probed = await run_in_threadpool(probe_video, path, max_pixels=call.state.config.max_image_pixels)
+            staged = [(path, meta, len(frame_window(probed, options)))]
         body["total"] = sum(n for _, _, n in staged)
         session = await start_session(call.state, body, caller_of(call.request))
+        if video:  # kept (in the database too) for the final result's VideoAnnotation
+            session.definition["video_frames"] = probed.frame_count
+            if session.db is not None:
+                session.db.set_definition(session.id, session.definition)
         for path, meta, n in staged:
             target = session.folder / path.name
             shutil.move(path, target)
@@ -348,23 +352,42 @@ def _pop(call: Call) -> dict[str, Any]:
     runner = session.runner
     with entry[1]:
         status = session.status()  # read before the results: a final status means every result is published
-        if isinstance(runner, SessionRunner):
-            page = runner.results(entry[0], MAX_POP)
-            model = runner.model.info()  # the session's own model, even if the default changed since
-        else:  # read back after a restart: its results are in the database; its model, if this server has it loaded
-            model = call.state.models.get(runner.stored.model).model.info()
+        first, page = runner.window(entry[0], MAX_POP)
+        if entry[0] < first:  # results that left memory (a long run), or a run read back after a restart
             page = [Prediction.from_dict(d) for d in session.result_dicts(entry[0], MAX_POP)]
         entry[0] += len(page)
         cursor = entry[0]
     data = _request_json(session)
+    # the session's own model, even if the default changed since; a run read back after a restart has none
+    # running: the model it named, if this server has it loaded
+    model = runner.model.info() if isinstance(runner, SessionRunner) else call.state.models.get(runner.stored.model).model.info()
     data["pending_results"] = [pending_result(p, model) for p in page]
     data["finished"] = status.state.is_final and cursor >= status.done
     return data
 
 
 def _result(call: Call) -> dict[str, Any]:
+    """The final result: for a tracked video its VideoAnnotation (``video_ann``), else ``video_ann: null`` as
+    Supervisely's servers answer for images; with sightline's status of the run."""
     session = call.session()
-    return {**session.describe(), "video_ann": None}
+    described = session.describe()
+    preds = [Prediction.from_dict(d) for d in session.result_dicts(0, None)]
+    model = session.runner.model.info() if isinstance(session.runner, SessionRunner) else call.model()  # a stored run has none
+    return {**described, "video_ann": video_annotation(preds, model, _frames_count(call, session))}
+
+
+def _frames_count(call: Call, session: ServerSession) -> int | None:
+    """The video's own frame count: noted when its file was received, or the workspace's for a video ID."""
+    noted = session.definition.get("video_frames")
+    if isinstance(noted, int):
+        return noted
+    vid = session.definition.get("video_id")
+    if isinstance(vid, int) and call.state.workspace is not None:
+        try:
+            return call.state.workspace.video(vid).frame_count
+        except Exception:  # deleted meanwhile: the annotation counts up to its last frame
+            return None
+    return None
 
 
 def _stop(call: Call) -> dict[str, Any]:

@@ -42,10 +42,6 @@ KEEPALIVE_S = 10.0
 MAX_WAIT_S = 30.0
 
 
-def _encoded(page: list[dict[str, Any]]) -> list[str]:
-    return [json.dumps(d) for d in page]
-
-
 def _describe(session: ServerSession) -> dict[str, Any]:
     return session.describe()
 
@@ -97,7 +93,8 @@ async def _prepare(state: ServerState, raw: dict[str, Any], run: dict[str, Any] 
         run = run or {}
         uploader = await run_in_threadpool(
             lambda: RunUploader(ws, mode, worker.model.name, settings.resolved(worker.model.default_settings).to_dict(),
-                                threshold, body.upload_project, bool(ids), into_project=run.get("project_id"), run_id=run.get("run_id"))
+                                threshold, body.upload_project, bool(ids), into_project=run.get("project_id"), run_id=run.get("run_id"),
+                                record_positions=True)
         )
     callback = body.callback
     return _Prepared(worker, settings, options, total, urls, callback, plan, uploader, video, body.close)
@@ -246,10 +243,9 @@ async def events(sid: str, request: Request, after: int = AFTER) -> EventSourceR
         yield ServerSentEvent(comment="connected")
         while not await request.is_disconnected():
             # a worker thread only when there is something to read: a waiting stream holds none
-            page = await run_in_threadpool(session.result_dicts, cursor, 32) if session.status().done > cursor else []
+            page = await run_in_threadpool(session.result_texts, cursor, 32) if session.status().done > cursor else []
             if page:
-                payloads = await run_in_threadpool(_encoded, page)
-                for data in payloads:
+                for data in page:
                     cursor += 1
                     yield ServerSentEvent(data, event="result", id=str(cursor))
             final = session.status().state.is_final  # read before describing, so the description is at least as new
