@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "assets" / "samples").glob("shapes_*.jpg"))
 VIDEO = ROOT / "assets" / "samples" / "moving_shapes.mp4"
 LONG = 120_000  # ms; CI machines are slow and share two cores
+
+
+def copies(tmp_path: Path, n: int, stem: str = "img") -> list[Path]:
+    """``n`` files named ``{stem}_000.jpg``... made from the bundled samples (a long list a person drops)."""
+    files = []
+    for k in range(n):
+        f = tmp_path / f"{stem}_{k:03d}.jpg"
+        shutil.copy(SAMPLES[k % len(SAMPLES)], f)
+        files.append(f)
+    return files
+
+
+def start_webcam(page: Page) -> Locator:
+    """Open the Webcam tab, allow the (fake) camera and press record; returns the record button."""
+    open_tab(page, "Webcam")
+    page.get_by_role("button", name="Click to Access Webcam").click()
+    record = page.locator("#webcam button.capture-button")
+    record.wait_for(timeout=LONG)
+    record.click()
+    return record
 
 
 def open_tab(page: Page, name: str) -> None:

@@ -12,6 +12,7 @@ from tests.e2e.pages import (
     progress,
     run,
     set_number,
+    start_webcam,
     text_of,
     wait_state,
     wait_text,
@@ -79,11 +80,7 @@ def test_webcam_predicts_live_with_fps(browser, app_url):
     page = context.new_page()
     try:
         page.goto(app_url)
-        open_tab(page, "Webcam")
-        page.get_by_role("button", name="Click to Access Webcam").click()
-        record = page.locator("#webcam button.capture-button")
-        record.wait_for(timeout=LONG)
-        record.click()
+        record = start_webcam(page)
         text = wait_text(page, "webcam-stats", r"\d+\.\d FPS")
         assert "objects" in text
         page.locator("#webcam-output img").wait_for(timeout=LONG)

@@ -13,20 +13,23 @@ import zipfile
 import httpx
 from PIL import Image
 
-from tests.e2e.pages import LONG, SAMPLES, add_images, open_tab, progress, run, text_of, wait_state, wait_text
+from tests.e2e.pages import (
+    LONG,
+    SAMPLES,
+    add_images,
+    copies,
+    progress,
+    run,
+    start_webcam,
+    text_of,
+    wait_state,
+    wait_text,
+)
 
 THUMBS = "document.querySelectorAll('#gallery button.thumbnail-item').length"
 PAST_ROWS = "#past-runs [role=row]:not([aria-rowindex='1'])"  # the grid's rows less its header
 VIEW_PAINTED = "(() => { const i = document.querySelector('#large-view img'); return !!i && i.complete && i.naturalWidth > 0; })()"
 
-
-def copies(tmp_path, n: int, stem: str = "img") -> list:
-    files = []
-    for k in range(n):
-        f = tmp_path / f"{stem}_{k:03d}.jpg"
-        shutil.copy(SAMPLES[k % len(SAMPLES)], f)
-        files.append(f)
-    return files
 
 
 def box(page, selector: str) -> dict:
@@ -197,11 +200,7 @@ def test_stopping_the_webcam_is_reported(browser, app_url):
     page = context.new_page()
     try:
         page.goto(app_url)
-        open_tab(page, "Webcam")
-        page.get_by_role("button", name="Click to Access Webcam").click()
-        record = page.locator("#webcam button.capture-button")
-        record.wait_for(timeout=LONG)
-        record.click()
+        record = start_webcam(page)
         wait_text(page, "webcam-stats", r"FPS|Waiting for the first prediction")
         record.click()  # stop
         text = wait_text(page, "webcam-stats", r"Webcam stopped")

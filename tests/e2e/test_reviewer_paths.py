@@ -5,7 +5,6 @@ refresh after a video run, and Preview against Upload for a name already taken."
 from __future__ import annotations
 
 import re
-import shutil
 import time
 
 import httpx
@@ -16,6 +15,7 @@ from tests.e2e.pages import (
     SAMPLES,
     VIDEO,
     add_images,
+    copies,
     open_tab,
     progress,
     run,
@@ -29,14 +29,6 @@ from tests.e2e.pages import (
 
 THUMBS = "document.querySelectorAll('#gallery button.thumbnail-item').length"
 
-
-def copies(tmp_path, n: int, prefix: str = "img") -> list:
-    files = []
-    for k in range(n):
-        f = tmp_path / f"{prefix}_{k:03d}.jpg"
-        shutil.copy(SAMPLES[k % len(SAMPLES)], f)
-        files.append(f)
-    return files
 
 
 def new_tab(browser, app_url, context=None):  # type: ignore[no-untyped-def]

@@ -191,12 +191,7 @@ def video_shown(run: Run | None) -> Any:
 
 def past_row(run: Run, shown: bool) -> list[Any]:
     """One line of the past runs: when, model, input, state, results, objects kept, failed, session id."""
-    status = run.last_status
-    if status is None and run.lost is None:
-        try:
-            status = run.status()
-        except SightlineError as exc:
-            run.lose(exc)
+    status = run.known_status()
     when = time.strftime("%H:%M:%S", time.localtime(run.started_at)) + (" (shown)" if shown else "")
     state = "server gone" if run.lost else status.state.value if status is not None else "?"
     results = f"{status.done} of {status.total or '?'}" if status is not None else f"{len(run.predictions)} of ?"

@@ -105,19 +105,14 @@ class Run:
             self.lost = why
         return self.lost
 
-    def title(self) -> str:
-        """One line naming the run for the list of past runs: when, model, input, progress."""
-        status = self.last_status
-        if status is None and self.lost is None:
+    def known_status(self) -> SessionStatus | None:
+        """The last status read, or read now (a server that cannot answer marks the run lost): for lists."""
+        if self.last_status is None and self.lost is None:
             try:
-                status = self.status()
+                return self.status()
             except SightlineError as exc:
                 self.lose(exc)
-        when = time.strftime("%H:%M:%S", time.localtime(self.started_at))
-        done = f"{status.done} of {status.total or '?'} {status.state.value}" if status is not None else "?"
-        if self.lost:
-            done += ", server gone"
-        return " · ".join(x for x in (when, self.model_name, self.label or self.kind, done) if x)
+        return self.last_status
 
     def kept(self, position: int, conf: float) -> np.ndarray:
         """Boolean mask of the objects of one prediction that pass ``conf`` and were not rejected."""
