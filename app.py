@@ -3,7 +3,8 @@
     make run            # or: .venv/bin/python app.py
 Environment: SIGHTLINE_MODEL (default demo/shapes), SIGHTLINE_DEVICE (auto), SIGHTLINE_API_KEY,
 SIGHTLINE_WORKSPACE (default ./data: SQLite and blobs; or a database URL), GRADIO_SERVER_NAME
-(127.0.0.1; 0.0.0.0 in a container), GRADIO_SERVER_PORT (7860).
+(127.0.0.1; 0.0.0.0 in a container), GRADIO_SERVER_PORT (7860), SIGHTLINE_ALLOW_MODEL_ADMIN (deploying
+other models from the page: on for 127.0.0.1, off on other addresses without an API key).
 The page predicts through the SDK against this same server: there is no second path to the model.
 """
 
@@ -42,12 +43,18 @@ def workspace_location() -> str:
     return fallback
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def build(host: str = "127.0.0.1", port: int = 7860) -> FastAPI:
     config = ServerConfig(
         model=os.environ.get("SIGHTLINE_MODEL", "demo/shapes"),
         device=os.environ.get("SIGHTLINE_DEVICE", "auto"),
         workspace=workspace_location(),
     )
+    # only this machine reaches a loopback app: its user owns it and may deploy models from the page; an app
+    # bound to every address (a container, a Space) refuses that without a key unless the operator allows it
+    config.allow_model_admin = config.allow_model_admin or host in LOOPBACK
     workspace = Workspace(config.workspace)
     seed_demo(workspace)  # a fresh workspace starts with the "Demo shapes" project
     api = create_app(config, workspace=workspace)

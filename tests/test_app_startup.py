@@ -61,3 +61,16 @@ def test_a_bucket_mount_is_recognised_as_fuse():
     assert filesystem_type("/data/sightline", mounts) == "fuse.hf-mount"
     assert filesystem_type("/data/tmp/x", mounts) == "tmpfs"
     assert filesystem_type("/home/user/app/data", mounts) == "ext4"
+
+
+def test_deploying_models_from_the_page_is_open_on_loopback_only(tmp_path, monkeypatch):
+    """`make run` on one's own machine deploys other models from the page; the same app bound to every address
+    (a container, a Space) without an API key refuses that to its visitors unless the operator allows it."""
+    for name in ("SIGHTLINE_API_KEY", "SIGHTLINE_ALLOW_MODEL_ADMIN", "SIGHTLINE_LOGIN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SIGHTLINE_DEVICE", "cpu")
+    monkeypatch.setenv("SIGHTLINE_WORKSPACE", str(tmp_path / "ws"))
+    assert app.build("127.0.0.1", 7999).state.sightline.config.model_admin_open()
+    assert not app.build("0.0.0.0", 7999).state.sightline.config.model_admin_open()
+    monkeypatch.setenv("SIGHTLINE_ALLOW_MODEL_ADMIN", "1")
+    assert app.build("0.0.0.0", 7999).state.sightline.config.model_admin_open()

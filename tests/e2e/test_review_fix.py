@@ -5,12 +5,13 @@ the upload mode will do to each object, and the gallery's filters."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 from PIL import Image
 
 from sightline.ui.render import failed_tile
-from tests.e2e.pages import LONG, choose, open_tab, run, set_number, wait_state
+from tests.e2e.pages import LONG, choose, open_tab, run, set_number, wait_state, wait_text
 
 TILES = "#gallery button.thumbnail-item img"
 
@@ -42,9 +43,9 @@ def test_a_workspace_videos_frames_are_drawn_in_the_gallery(page):
     page.wait_for_function(f"document.querySelectorAll('{TILES}').length == 6", timeout=LONG)
     for k in range(6):
         assert not is_failed_tile(tile_pixels(page, k)), f"tile {k} is drawn as a failed item"
-    page.locator("#gallery button.thumbnail-item").nth(2).click()
+    page.locator("#gallery button.thumbnail-item").nth(2).click()  # the first result opened by itself: wait for this one
     page.locator("#large-view img").first.wait_for(timeout=LONG)
-    assert "frame 24" in page.locator("#view-name").inner_text()
+    assert re.search(r"moving_shapes\.mp4.*frame 24", wait_text(page, "view-name", r"frame 24")), "a workspace video is named by its name"
 
 
 def run_workspace_images(page) -> None:  # type: ignore[no-untyped-def]
@@ -56,7 +57,6 @@ def run_workspace_images(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_existing_labels_say_what_each_mode_does_before_upload(page):
-    from tests.e2e.pages import wait_text
 
     run_workspace_images(page)
     page.locator("#gallery button.thumbnail-item").first.click()

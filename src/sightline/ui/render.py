@@ -72,7 +72,9 @@ def caption(pred: Prediction, kept: int) -> str:
 
 
 def item_name(pred: Prediction) -> str:
-    base = (pred.image_path or pred.image_url or pred.video_path or pred.source or f"item {pred.index}").rstrip("/").rsplit("/", 1)[-1]
+    # a workspace video is named by its name there (its path on the server is a content hash)
+    video = pred.source if pred.video_id is not None and pred.source else pred.video_path
+    base = (pred.image_path or pred.image_url or video or pred.source or f"item {pred.index}").rstrip("/").rsplit("/", 1)[-1]
     return f"{base} frame {pred.frame_idx}" if pred.frame_idx is not None else base
 
 
