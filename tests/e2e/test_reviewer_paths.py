@@ -62,7 +62,7 @@ def test_a_dead_server_is_named_and_the_tab_can_run_again(page, tmp_path):
         wait_text(page, "model-message", r"Connected to")
         add_images(page, copies(tmp_path, 40))
         set_number(page, "batch-size", 1)
-        set_number(page, "img-size", 1600)  # slow pictures: the run outlasts the kill on any machine
+        set_number(page, "img-size", 1536)  # slow pictures: the run outlasts the kill on any machine
         run(page)
         page.wait_for_function("Number(document.querySelector('#progress .sl-progress')?.dataset.done || 0) >= 2", timeout=LONG)
     finally:
@@ -165,7 +165,7 @@ def test_a_new_run_clears_the_old_one_and_upload_waits_for_it(page, tmp_path):
     page.locator("#input-files button[aria-label='Clear']").first.click()
     add_images(page, copies(tmp_path, 40, "new"))
     set_number(page, "batch-size", 1)
-    set_number(page, "img-size", 1600)
+    set_number(page, "img-size", 1536)
     run(page)
     wait_total(page, 40, "running", "pending")
     page.wait_for_function(f"{THUMBS} == 0", timeout=10_000)

@@ -83,7 +83,7 @@ def test_gallery_fills_while_progress_moves_then_review_refilters(page, app_url,
 def test_stop_keeps_finished_results_and_refresh_finds_the_run(page, app_url, tmp_path):
     add_images(page, many_images(tmp_path, 150))
     set_number(page, "batch-size", 1)
-    set_number(page, "img-size", 1600)  # ~9x slower a picture (0.4 s here): the run outlasts a reload on any machine
+    set_number(page, "img-size", 1536)  # ~9x slower a picture (0.4 s here): the run outlasts a reload on any machine
     run(page)
     page.wait_for_function("Number(document.querySelector('#progress .sl-progress')?.dataset.done || 0) >= 3", timeout=LONG)
 

@@ -18,7 +18,7 @@ def test_two_users_have_their_own_runs(browser, app_url, tmp_path):
             p.goto(app_url)
         add_images(alice, many_images(tmp_path, 150))
         set_number(alice, "batch-size", 1)
-        set_number(alice, "img-size", 1600)  # a long run: ~9x slower a picture
+        set_number(alice, "img-size", 1536)  # a long run: ~8x slower a picture (the largest the server takes, max_img_size)
         run(alice)
         alice.wait_for_function("Number(document.querySelector('#progress .sl-progress')?.dataset.done || 0) >= 2", timeout=LONG)
 
