@@ -138,7 +138,7 @@ def test_impossible_ids_in_session_bodies(any_ws_server, key):
         model.predict(**{key: [2**63] if key == "image_ids" else 2**63})
 
 
-@pytest.mark.parametrize("bad, words", [("..", "'..'"), ("a/b", "separator"), ("a\x00b", "control character"), ("x" * 10_000, "too long"), (123, "must be text")])
+@pytest.mark.parametrize("bad, words", [("..", "'..'"), ("a/b", "separator"), ("a\x00b", "control character"), ("x" * 10_000, "at most 1024 characters"), (123, "must be a string")])
 def test_bad_project_names_over_http(any_ws_server, bad, words):
     live, ws, project, dataset, image = any_ws_server
     with httpx.Client(base_url=live.url, timeout=60) as http:

@@ -98,7 +98,7 @@ def test_annotated_video_is_h264_with_every_sampled_frame(demo_model, sample_vid
 def test_annotated_video_needs_a_video(demo_model, samples):
     session = demo_model.predict_detached(input=samples[0].image, annotated_video=True)
     list(session)
-    with pytest.raises(sightline.InputError, match="no annotated video"):
+    with pytest.raises(sightline.NotFoundError, match="no annotated video"):
         session.annotated_video()
 
 
