@@ -338,6 +338,12 @@ class SessionDB:
                              .where(StoredSession.id.in_(sids))).all()
             return {r[0]: (r[1], bool(r[2]), int(r[3])) for r in rows}
 
+    def stops_requested(self) -> list[str]:
+        """Sessions this process runs that another process asked to stop."""
+        with self._sessions() as s:
+            return list(s.scalars(select(StoredSession.id).where(StoredSession.owner == self.owner, StoredSession.stop_requested.is_(True),
+                                                                  StoredSession.state.in_(ACTIVE))))
+
     def take_lapsed(self) -> list[str]:
         """Claim running sessions whose owner's lease has lapsed (it died, or lost the database): one
         compare-and-set on the owner each, so of several processes trying, one wins. Returns the ids won."""

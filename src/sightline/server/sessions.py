@@ -172,7 +172,7 @@ class SessionStore:
         """Start renewing leases (shared mode); ``on_lapsed(sid)`` runs a session whose owner's lease lapsed here."""
         if self.shared and self.keeper is None:
             assert self.db is not None
-            self.keeper = LeaseKeeper(self.db, self._owned, self._lease_news, on_lapsed)
+            self.keeper = LeaseKeeper(self.db, self._owned, self._lease_news, on_lapsed, self._stop_requested)
 
     def _owned(self) -> list[str]:
         with self._lock:

@@ -32,6 +32,7 @@ log = logging.getLogger("sightline.server")
 POLL_ITEMS_S = 0.1  # how often the running process looks for newly queued uploads
 READ_CACHE_S = 0.05  # a status read serves the calls of this long (an event stream checks several times per tick)
 JOIN_POLL_S = 0.1
+STOP_POLL_S = 0.1  # how soon the running process sees a stop asked through another one (one indexed query)
 
 
 class _LiveRow:
@@ -184,20 +185,26 @@ class SharedRun:
 class LeaseKeeper:
     """This process's side of the leases: every ``lease_s / 3`` it renews them, tells ``on_change`` what
     happened to its sessions (gone, taken over, asked to stop, more input), and offers lapsed sessions to
-    ``on_lapsed``. Started by the session store, ended by ``close()`` (the app's shutdown), at most one period later."""
+    ``on_lapsed``; every ``STOP_POLL_S`` it looks for stops asked through other processes. Started by the session store, ended by ``close()`` (the app's shutdown), at most one period later."""
 
     def __init__(self, db: SessionDB, owned: Callable[[], list[str]], on_change: Callable[[str, tuple | None], None],
-                 on_lapsed: Callable[[str], None]) -> None:
-        self.db, self._owned, self._on_change, self.on_lapsed = db, owned, on_change, on_lapsed
+                 on_lapsed: Callable[[str], None], on_stop: Callable[[str], None]) -> None:
+        self.db, self._owned, self._on_change, self.on_lapsed, self._on_stop = db, owned, on_change, on_lapsed, on_stop
         self.period = max(0.2, db.lease_s / 3)
         self._ended = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sightline-lease-keeper", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._ended.wait(self.period):
+        renewed = time.monotonic()
+        while not self._ended.wait(STOP_POLL_S):
             try:
-                self.tick()
+                if self._owned():  # a stop asked through another process acts within a batch, as on one server
+                    for sid in self.db.stops_requested():
+                        self._on_stop(sid)
+                if time.monotonic() - renewed >= self.period:
+                    renewed = time.monotonic()
+                    self.tick()
             except Exception:  # the database may be away for a while: the next tick tries again
                 log.exception("session leases: a renewal failed")
 
