@@ -97,9 +97,13 @@ def part_a(rounds: int, seconds: float = 4.0) -> dict[str, float]:
             per[n].append(rate(handles[n], n))
     for n in (1, 2, 4):
         serve.delete(f"fixed{n}")
-    one = statistics.median(per[1])
-    return {"a_images_per_s_1": one, "a_images_per_s_2": statistics.median(per[2]), "a_images_per_s_4": statistics.median(per[4]),
-            "a_ratio_2": statistics.median(per[2]) / one, "a_ratio_4": statistics.median(per[4]) / one}
+    out: dict[str, float] = {}
+    for how, pick in (("best", max), ("median", statistics.median)):
+        for n in (1, 2, 4):
+            out[f"a_{how}_images_per_s_{n}"] = pick(per[n])
+        out[f"a_{how}_ratio_2"] = pick(per[2]) / pick(per[1])
+        out[f"a_{how}_ratio_4"] = pick(per[4]) / pick(per[1])
+    return out
 
 
 def _free_port() -> int:
@@ -144,8 +148,11 @@ def part_b(rounds: int, images: int = 48, clients: int = 2) -> dict[str, float]:
         plain_rates.append(rate(plain.url))
     plain.stop()
     serve.delete("sightline")
-    r, p = statistics.median(ray_rates), statistics.median(plain_rates)
-    return {"b_ray_images_per_s": r, "b_plain_images_per_s": p, "b_ratio": r / p}
+    out: dict[str, float] = {}
+    for how, pick in (("best", max), ("median", statistics.median)):
+        r, p = pick(ray_rates), pick(plain_rates)
+        out.update({f"b_{how}_ray_images_per_s": r, f"b_{how}_plain_images_per_s": p, f"b_{how}_ratio": r / p})
+    return out
 
 
 PARTS = {"a": part_a, "b": part_b}
@@ -174,10 +181,11 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}  load average at the end: {os.getloadavg()[0]:.1f}")
     for k, v in figures.items():
         print(f"{k:24s} {v:8.2f}")
-    if "a_ratio_2" in figures:
-        print(f"(a) 2 replicas {figures['a_ratio_2']:.2f}× (target ≥ 1.8), 4 replicas {figures['a_ratio_4']:.2f}× (target ≥ 3.2)")
-    if "b_ratio" in figures:
-        print(f"(b) Ray Serve 1 replica / plain server: {figures['b_ratio']:.2f} (target ≥ 0.90)")
+    for how in ("best", "median"):
+        if f"a_{how}_ratio_2" in figures:
+            print(f"(a, {how}) 2 replicas {figures[f'a_{how}_ratio_2']:.2f}× (target ≥ 1.8), 4 replicas {figures[f'a_{how}_ratio_4']:.2f}× (target ≥ 3.2)")
+        if f"b_{how}_ratio" in figures:
+            print(f"(b, {how}) Ray Serve 1 replica / plain server: {figures[f'b_{how}_ratio']:.2f} (target ≥ 0.90)")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from sightline.settings import PredictSettings
 log = logging.getLogger("sightline.server")
 
 INFO_TIMEOUT_S = 600.0  # a model replica's first answer: it loads its weights first
+PROXY_START_TRIES = 3
 HTTP_MAX_ONGOING = 256  # requests one HTTP replica holds at once: event streams and long polls stay open
 
 
@@ -252,7 +253,14 @@ def start(config: ServerConfig, models: list[str], options: RayOptions, host: st
     if not config.workspace and not config.state_dir:
         config = dataclasses.replace(config, state_dir=tempfile.mkdtemp(prefix="sightline-ray-state-"))
     prepare_database(config)
-    serve.start(http_options={"host": host, "port": port})
+    for attempt in range(PROXY_START_TRIES):  # Serve gives its proxy 60 s to start: a loaded machine may need more
+        try:
+            serve.start(http_options={"host": host, "port": port})
+            break
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            if attempt == PROXY_START_TRIES - 1:
+                raise
+            log.warning("Serve's HTTP proxy did not start within its 60 s; trying again")
     return serve.run(build_application(config, models, options, loader), name=options.app_name, route_prefix="/",
                      logging_config={"log_level": "WARNING"})
 
