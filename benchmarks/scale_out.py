@@ -118,16 +118,14 @@ def part_b(rounds: int, images: int = 48, clients: int = 2) -> dict[str, float]:
 
     import sightline
     from sightline.server import ray_serve
-    from sightline.server.app import create_app
     from sightline.server.config import ServerConfig
-    from tests.servers import LiveServer
 
     state = tempfile.mkdtemp(prefix="scale-out-b-")
     config = ServerConfig(device="cpu", api_key=None, state_dir=state)
     port = _free_port()
     ray_serve.start(config, ["demo/shapes"], ray_serve.RayOptions(replicas=1, http_replicas=1), port=port)
     ray_url = f"http://127.0.0.1:{port}"
-    plain = LiveServer(create_app(ServerConfig(device="cpu", api_key=None, state_dir=tempfile.mkdtemp(prefix="scale-out-b-plain-")))).start()
+    plain = sightline.deploy("demo/shapes", device="cpu", max_batch_size=BATCH)  # its own process, as Ray's replicas are
     rng = np.random.default_rng(0)
     batch = [rng.integers(0, 255, (256, 256, 3), dtype=np.uint8) for _ in range(images)]
 
@@ -146,7 +144,7 @@ def part_b(rounds: int, images: int = 48, clients: int = 2) -> dict[str, float]:
     for _ in range(rounds):
         ray_rates.append(rate(ray_url))
         plain_rates.append(rate(plain.url))
-    plain.stop()
+    plain.close()
     serve.delete("sightline")
     out: dict[str, float] = {}
     for how, pick in (("best", max), ("median", statistics.median)):
@@ -163,7 +161,6 @@ def main() -> None:
     parser.add_argument("--parts", default=",".join(PARTS), help="which parts, e.g. a,b")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))  # tests.servers for part (b)
     os.environ.setdefault("SIGHTLINE_PERSIST_SESSIONS", "1")
     _start_ray()
     figures: dict[str, float] = {}

@@ -84,7 +84,7 @@ def test_argument_errors_are_the_same_types_as_local(remote, sample_dir, sample_
 def serve_slow(request, start_server):
     """``serve_slow(delay)``: the URL of a server whose model takes at least ``delay`` s a batch. ``plain``: one
     uvicorn process; ``ray``: sightline on Ray Serve, 2 HTTP and 2 model replicas, sessions on PostgreSQL
-    (its model takes 0.05 s a batch whatever ``delay`` is; tests/scale/cluster.py), where any request of a
+    (its model takes 0.25 s a batch whatever ``delay`` is; tests/scale/cluster.py), where any request of a
     session may land on either HTTP replica."""
     if request.param == "ray":
         url = request.getfixturevalue("ray_app").url

@@ -8,7 +8,7 @@ import time
 from sightline.models.base import Model
 from sightline.models.zoo import load_model
 
-BATCH_DELAY_S = 0.05  # each forward pass takes at least this long: a session lasts long enough to stop or kill
+BATCH_DELAY_S = 0.25  # each forward pass takes at least this long (the plain stop test uses 0.3): a session lasts long enough to stop or kill
 
 
 class SlowDemo(Model):
