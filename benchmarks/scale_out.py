@@ -52,14 +52,19 @@ def fake_model(name: str, device: str):  # built on the replicas (pickled by val
     return model
 
 
-def _start_ray() -> None:
+def _start_ray() -> int:
+    """A local cluster and Serve's HTTP proxy on a free port (every part's apps share the one proxy); returns the port."""
     import ray
+    from ray import serve
 
     ray.init(address="local", num_cpus=16, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT / "src")}})
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    return port
 
 
-def part_a(rounds: int, seconds: float = 4.0) -> dict[str, float]:
+def part_a(rounds: int, port: int, seconds: float = 4.0) -> dict[str, float]:
     """Images per second through 1, 2 and 4 replicas of the fixed-time model; ratios to 1 replica."""
     from ray import serve
 
@@ -112,7 +117,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def part_b(rounds: int, images: int = 48, clients: int = 2) -> dict[str, float]:
+def part_b(rounds: int, port: int, images: int = 48, clients: int = 2) -> dict[str, float]:
     """Demo-model images per second over HTTP: Ray Serve (1 HTTP + 1 model replica) / the plain server."""
     from ray import serve
 
@@ -122,7 +127,6 @@ def part_b(rounds: int, images: int = 48, clients: int = 2) -> dict[str, float]:
 
     state = tempfile.mkdtemp(prefix="scale-out-b-")
     config = ServerConfig(device="cpu", api_key=None, state_dir=state)
-    port = _free_port()
     ray_serve.start(config, ["demo/shapes"], ray_serve.RayOptions(replicas=1, http_replicas=1), port=port)
     ray_url = f"http://127.0.0.1:{port}"
     plain = sightline.deploy("demo/shapes", device="cpu", max_batch_size=BATCH)  # its own process, as Ray's replicas are
@@ -162,13 +166,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("SIGHTLINE_PERSIST_SESSIONS", "1")
-    _start_ray()
+    port = _start_ray()
     figures: dict[str, float] = {}
     try:
         for name in args.parts.split(","):
             t = time.monotonic()
-            figures.update(PARTS[name.strip()](args.rounds))
-            print(f"part {name}: {time.monotonic() - t:.0f} s", flush=True)
+            part = PARTS[name.strip()](args.rounds, port)
+            figures.update(part)
+            print(f"part {name}: {time.monotonic() - t:.0f} s: " + ", ".join(f"{k} {v:.2f}" for k, v in part.items()), flush=True)
     finally:
         import ray
         from ray import serve
