@@ -13,6 +13,7 @@ from PIL import Image
 import sightline
 from sightline.models.base import Model
 from sightline.models.zoo import load_model
+from tests.scale.cluster import RAY_TIMEOUT_S
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +93,7 @@ def serve_slow(request, start_server):
     return lambda delay=0.0: start_server(model=SlowModel(delay)).url
 
 
+@pytest.mark.timeout(RAY_TIMEOUT_S)  # the ray variant may wait for the cluster to start
 def test_session_progress_reaches_total_and_cursor_paging(serve_slow, samples):
     remote = sightline.connect(serve_slow(0.0))
     images = [s.image for s in samples] * 3
@@ -124,6 +126,7 @@ class SlowModel(Model):
         return self.inner.predict_batch(images, settings)
 
 
+@pytest.mark.timeout(RAY_TIMEOUT_S)  # the ray variant may wait for the cluster to start
 def test_stop_within_one_batch_keeps_results(serve_slow, samples):
     with sightline.connect(serve_slow(0.3)) as model:
         session = model.predict_detached(input=[s.image for s in samples] * 10, batch_size=2)  # 60 images
@@ -297,6 +300,7 @@ def test_remote_load_and_unload_models(start_server):
             model.unload_model("nothing")
 
 
+@pytest.mark.timeout(RAY_TIMEOUT_S)  # the ray variant may wait for the cluster to start
 def test_client_that_disconnects_resumes_by_cursor(serve_slow, samples):
     url = serve_slow(0.05)
     first_client = sightline.connect(url)
@@ -357,6 +361,7 @@ def test_live_stream_over_http(remote, samples):
     assert stats.processed >= 1 and stats.received >= len(samples) and stats.latency_ms is not None
 
 
+@pytest.mark.timeout(RAY_TIMEOUT_S)  # the ray variant may wait for the cluster to start
 def test_results_arrive_before_the_last_file_is_sent(serve_slow, tmp_path, samples):
     remote = sightline.connect(serve_slow(0.0))
     folder = tmp_path / "many"

@@ -20,6 +20,8 @@ from sqlalchemy import create_engine, text
 from sightline.server.config import ServerConfig
 
 RAY_DB_URL = os.environ.get("SIGHTLINE_RAY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/rayserve")
+# the first test to ask for the cluster waits for it: minutes on a loaded 2-core machine (pytest-timeout's 300 s is short)
+RAY_TIMEOUT_S = 900
 LEASE_S = 3.0  # a killed HTTP replica's sessions are taken over this long after its last renewal
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 import sightline
-from tests.scale.cluster import LEASE_S, kill
+from tests.scale.cluster import LEASE_S, RAY_TIMEOUT_S, kill
+
+pytestmark = pytest.mark.timeout(RAY_TIMEOUT_S)
 
 IMAGES = 40
 

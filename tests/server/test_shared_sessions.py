@@ -18,7 +18,7 @@ from sightline.settings import InputOptions
 
 @pytest.fixture()
 def dbs(tmp_path):
-    made = [SessionDB.open_file(tmp_path / "sessions.db", shared=True, lease_s=0.4) for _ in range(3)]
+    made = [SessionDB.open_file(tmp_path / "sessions.db", shared=True, lease_s=2.0) for _ in range(3)]
     yield made
     for db in made:
         db.close()
@@ -33,7 +33,7 @@ def test_a_lapsed_lease_is_taken_over_by_exactly_one_process_and_the_old_owner_i
     a.insert("s1", "demo/shapes", "client", {}, total=4)
     assert b.take_lapsed() == [] and c.take_lapsed() == []  # the lease is live
     a.renew(["s1"])
-    time.sleep(0.5)  # a stops renewing (it died, or lost the database)
+    time.sleep(2.1)  # a stops renewing (it died, or lost the database)
     won = [b.take_lapsed(), c.take_lapsed()]
     assert sorted(map(len, won)) == [0, 1]  # one winner
     lost = []

@@ -169,6 +169,7 @@ class SharedRun:
     def stop(self) -> None:
         """Ask the owner to stop (it reads the request with its next lease renewal)."""
         self.db.request_stop(self.sid)
+        self._live.get(fresh=True)  # this caller reads its own request at once
 
     def interrupt(self) -> None:
         pass  # not ours to interrupt: the owner goes on
