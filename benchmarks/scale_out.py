@@ -55,12 +55,13 @@ def fake_model(name: str, device: str):  # built on the replicas (pickled by val
 def _start_ray() -> int:
     """A local cluster and Serve's HTTP proxy on a free port (every part's apps share the one proxy); returns the port."""
     import ray
-    from ray import serve
+
+    from sightline.server.ray_serve import start_proxy
 
     ray.init(address="local", num_cpus=16, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT / "src")}})
     port = _free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    start_proxy("127.0.0.1", port)
     return port
 
 

@@ -234,6 +234,21 @@ def prepare_database(config: ServerConfig) -> None:
         engine.dispose()
 
 
+def start_proxy(host: str, port: int) -> None:
+    """``serve.start`` with Serve's HTTP proxy on ``host:port``; Serve gives the proxy 60 s to start, which a
+    loaded machine may need more than, so it is tried again."""
+    import ray
+
+    for attempt in range(PROXY_START_TRIES):
+        try:
+            serve.start(http_options={"host": host, "port": port})
+            return
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            if attempt == PROXY_START_TRIES - 1:
+                raise
+            log.warning("Serve's HTTP proxy did not start within its 60 s; trying again")
+
+
 def start(config: ServerConfig, models: list[str], options: RayOptions, host: str = "127.0.0.1", port: int = 8000,
           loader: Callable[[str, str], Any] | None = None) -> Any:
     """Connect to (or start) the Ray cluster, start Serve's proxy on ``host:port`` and run the application.
@@ -253,14 +268,7 @@ def start(config: ServerConfig, models: list[str], options: RayOptions, host: st
     if not config.workspace and not config.state_dir:
         config = dataclasses.replace(config, state_dir=tempfile.mkdtemp(prefix="sightline-ray-state-"))
     prepare_database(config)
-    for attempt in range(PROXY_START_TRIES):  # Serve gives its proxy 60 s to start: a loaded machine may need more
-        try:
-            serve.start(http_options={"host": host, "port": port})
-            break
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-            if attempt == PROXY_START_TRIES - 1:
-                raise
-            log.warning("Serve's HTTP proxy did not start within its 60 s; trying again")
+    start_proxy(host, port)
     return serve.run(build_application(config, models, options, loader), name=options.app_name, route_prefix="/",
                      logging_config={"log_level": "WARNING"})
 
