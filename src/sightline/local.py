@@ -45,8 +45,9 @@ LOCAL_MAX_BATCH = 256  # the session's batch_size decides; the worker only split
 class LocalModel(PredictAPI):
     """Predict with an in-process model; the same calls work on a server-backed ``RemoteModel``."""
 
-    def __init__(self, model: Model, workspace: Workspace | None = None) -> None:
+    def __init__(self, model: Model, workspace: Workspace | None = None, source: str | None = None) -> None:
         self._model = model
+        self.source = source  # the zoo name or checkpoint path it was loaded from (a Ray job's actors load it again)
         # one long-lived thread runs the model for every session and live stream: fresh threads each
         # start their own OpenMP team, which measurably slows inference on small CPUs
         self._worker = InferenceWorker(model, max_batch_size=LOCAL_MAX_BATCH, batch_wait_ms=0.0)
@@ -64,6 +65,16 @@ class LocalModel(PredictAPI):
         return self._model
 
     def _start(self, where: str, input: Any, tqdm: Any, kwargs: dict[str, Any]) -> PredictionSession:
+        engine = kwargs.pop("engine", None)
+        if engine not in (None, "local", "ray"):
+            raise InvalidSettingError(f"engine must be 'local' or 'ray', got {engine!r}")
+        if engine == "ray":
+            from sightline.raydata.start import start_ray_session  # Ray is imported only for a Ray job
+
+            return start_ray_session(self, where, input, tqdm, kwargs)
+        for k in ("ray_options", "resume_job"):
+            if k in kwargs:
+                raise InvalidSettingError(f"{k} only applies with engine='ray'")
         callback = kwargs.pop("_callback", None)
         extra = {k: kwargs.pop(k) for k in (*ID_SOURCES, *UPLOAD_KWARGS, *VIDEO_KWARGS, "device") if k in kwargs}
         settings, options = split_kwargs(kwargs, where, self._model.classes)
@@ -149,7 +160,8 @@ def load(model: str | Path = "demo/shapes", device: str = "auto", workspace: Wor
     if not isinstance(device, str):
         raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got {device!r}")
     ws = workspace if isinstance(workspace, Workspace) or workspace is None else Workspace(workspace)
-    return LocalModel(load_model(model, device), ws)
+    source = str(Path(model).resolve()) if Path(model).is_file() else str(model)  # a path every actor of a Ray job opens
+    return LocalModel(load_model(model, device), ws, source=source)
 
 
 # documented and shown as sightline.<name>, where users import them from

@@ -214,6 +214,9 @@ class PredictKwargs(TypedDict, total=False):
     callback_auth_kind: str
     callback_auth_username: str
     callback_auth_password: str
+    engine: str
+    ray_options: dict[str, Any]
+    resume_job: str
 
 
 def split_kwargs(kwargs: Mapping[str, Any], where: str, known_classes: Sequence[str] | None, extra: Sequence[str] = ()) -> tuple[PredictSettings, InputOptions]:
