@@ -42,6 +42,7 @@ STOP_JOIN_S = 30.0  # how long stop() waits for the driver to write the final st
 _END = object()
 DECODE_CPUS = 0.25  # Ray's CPU count reserved per decode task and per recording actor
 RECORD_CPUS = 0.1
+COUNT_EVERY_S = 0.5  # how often the driver reads the job's progress from the database
 
 
 @dataclass
@@ -49,15 +50,17 @@ class RayOptions:
     """How the pipeline runs. ``address``: a cluster to join (``ray.init(address=...)``); ``None`` joins the
     one this process started already, else starts a local one (``num_cpus`` of this machine's).
     ``concurrency``: model actors (an int, or ``(min, max)`` to autoscale); ``num_gpus``: per model actor
-    (``None``: 1 when the cluster has GPUs, else 0); ``record_concurrency``: actors writing uploads;
+    (``None``: 1 when the cluster has GPUs, else 0); ``model_cpus``: Ray CPUs reserved per model actor;
+    ``record_concurrency``: actors writing uploads;
     ``block_size``: images per block read from the workspace."""
 
     address: str | None = None
     num_cpus: int | None = None
     concurrency: int | tuple[int, int] = 1
     num_gpus: float | None = None
+    model_cpus: float = 1.0
     record_concurrency: int = 1
-    block_size: int = 64
+    block_size: int = 32
 
     @classmethod
     def parse(cls, value: Any) -> RayOptions:
@@ -78,6 +81,8 @@ class RayOptions:
             v = getattr(opts, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InvalidSettingError(f"ray_options {name} must be an integer ≥ 1, got {v!r}")
+        if not isinstance(opts.model_cpus, (int, float)) or opts.model_cpus <= 0:
+            raise InvalidSettingError(f"ray_options model_cpus must be a number > 0, got {opts.model_cpus!r}")
         if opts.num_gpus is not None and (not isinstance(opts.num_gpus, (int, float)) or opts.num_gpus < 0):
             raise InvalidSettingError(f"ray_options num_gpus must be a number ≥ 0, got {opts.num_gpus!r}")
         return opts
@@ -90,10 +95,10 @@ def ensure_ray(options: RayOptions) -> None:
 
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
-    if options.address:
-        kwargs["address"] = options.address
-    elif options.num_cpus:
+    # never "whatever cluster this machine ran last" (Ray's default): the one named, or a new one of our own
+    address = options.address or os.environ.get("RAY_ADDRESS") or "local"
+    kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
+    if address == "local" and options.num_cpus:
         kwargs["num_cpus"] = options.num_cpus
     ray.init(**kwargs)
     context = ray.data.DataContext.get_current()
@@ -108,6 +113,18 @@ def _pool(concurrency: int | tuple[int, int]) -> Any:
     if isinstance(concurrency, tuple):
         return ray.data.ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
     return ray.data.ActorPoolStrategy(size=concurrency)
+
+
+def _check_room(resources: dict[str, float], opts: RayOptions, gpus: float) -> None:
+    """Refuse a pipeline the cluster cannot place (Ray Data would wait for it forever)."""
+    actors = opts.concurrency if isinstance(opts.concurrency, int) else opts.concurrency[0]
+    cpus = actors * opts.model_cpus + opts.record_concurrency * RECORD_CPUS + DECODE_CPUS
+    have_cpu, have_gpu = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+    if cpus > have_cpu + 1e-9 or actors * gpus > have_gpu + 1e-9:
+        raise InvalidSettingError(
+            f"the cluster has {have_cpu:g} CPUs and {have_gpu:g} GPUs; {actors} model actors of {opts.model_cpus:g} CPU"
+            f"{f' and {gpus:g} GPU' if gpus else ''} each, the recorders and decoding need {cpus:g} CPUs"
+            f"{f' and {actors * gpus:g} GPUs' if gpus else ''}: lower ray_options concurrency or model_cpus")
 
 
 def job_owner() -> str:
@@ -238,13 +255,14 @@ class RayDataJob:
         rows = [{"index": k, "meta": json.dumps(meta), "hash": digest} for k, meta, digest in todo]
         blocks = max(1, math.ceil(len(rows) / opts.block_size))
         gpus = opts.num_gpus if opts.num_gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0)
+        _check_room(ray.cluster_resources(), opts, gpus)
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
         # decoding and recording wait on storage and the database more than on a core: a fraction of a CPU each,
         # so that on a small machine the model actors get the cores
         ds = ds.map_batches(decode, fn_kwargs={"blobs": spec.blobs}, batch_size=min(opts.block_size, 16), batch_format="numpy",
                             num_cpus=DECODE_CPUS)
         ds = ds.map_batches(Predict, fn_constructor_kwargs={"model": spec.model, "settings": spec.settings, "device": "cuda" if gpus else "cpu"},
-                            compute=_pool(opts.concurrency), batch_size=spec.settings.batch_size, num_gpus=gpus or None, batch_format="numpy")
+                            num_cpus=opts.model_cpus, compute=_pool(opts.concurrency), batch_size=spec.settings.batch_size, num_gpus=gpus or None, batch_format="numpy")
         ds = ds.map_batches(Record, fn_constructor_kwargs={"database": spec.database, "blobs": spec.blobs, "sid": self.id,
                                                            "owner": self.ledger.owner, "upload": spec.upload},
                             compute=_pool(opts.record_concurrency), batch_size=spec.settings.batch_size, batch_format="numpy",
@@ -294,21 +312,27 @@ class RayDataJob:
                 parsed = json.loads(up)
                 if ok and parsed is not None:
                     self.uploader.totals.add(ImageUpload(**{k: parsed[k] for k in ("added", "replaced", "skipped_duplicates", "failed", "error")}))
-        with self._cond:
-            self._done += int(recorded.sum())
-            self._failed += int((batch["failed"] & recorded).sum())
-            self._cond.notify_all()
+        # the counts themselves come from the database (the heartbeat): a block's rows were recorded one by one
 
     def _heartbeat(self) -> None:
-        """Renew the lease; a stop asked by another process (state ``stopping``) or a takeover stops the driver."""
-        pause = max(0.2, min(5.0, lease_s() / 3))
-        while not self._stop.wait(pause):
-            if self.status().state.is_final:
-                return
+        """Every ``COUNT_EVERY_S``: the counts from the database (results are recorded one by one, while the
+        pipeline hands the driver whole blocks); every third of a lease: renew it. A stop asked by another
+        process (state ``stopping``) or a takeover stops the driver."""
+        renew_every = max(0.2, min(5.0, lease_s() / 3))
+        renewed = time.monotonic()
+        while not self._stop.wait(COUNT_EVERY_S):
             try:
+                done, failed = self.ledger.counts()
+                with self._cond:
+                    if done > self._done:
+                        self._done, self._failed = done, failed
+                        self._cond.notify_all()
+                if time.monotonic() - renewed < renew_every:
+                    continue
                 state = self.ledger.renew()
+                renewed = time.monotonic()
             except Exception:  # a database hiccup: the next beat tries again
-                log.warning("ray job %s: renewing its lease failed", self.id, exc_info=True)
+                log.warning("ray job %s: reading its counts or renewing its lease failed", self.id, exc_info=True)
                 continue
             if state != SessionState.RUNNING.value:
                 log.info("ray job %s: %s; stopping", self.id, "taken over" if state is None else f"now {state}")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, cast, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -112,6 +112,13 @@ class Ledger:
                     ids.add(image_id)
             done = s.scalar(select(func.count()).select_from(StoredResult).where(StoredResult.session_id == self.sid)) or 0
         return done, failed, ids
+
+    def counts(self) -> tuple[int, int]:
+        """``(done, failed)``: results recorded so far."""
+        with Session(self.engine) as s:
+            row = s.execute(select(func.count(), func.sum(cast(StoredResult.failed, Integer)))
+                            .where(StoredResult.session_id == self.sid)).one()
+        return int(row[0] or 0), int(row[1] or 0)
 
     # --- a recording actor ---------------------------------------------------------------------------
     def record(self, s: Session, data: bytes, failed: bool) -> int:

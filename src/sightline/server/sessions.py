@@ -23,6 +23,7 @@ from sightline.errors import ConflictError, NotFoundError, RateLimitedError
 from sightline.inputs.items import InputPlan
 from sightline.server.config import ServerConfig
 from sightline.server.errors import without_internals
+from sightline.server.followed import FollowedRun, is_followed
 from sightline.server.manager import ModelManager
 from sightline.server.security import check_url
 from sightline.server.session_db import SessionDB, StoredState, wire_dict
@@ -79,7 +80,7 @@ class StoredRun:
 @dataclass
 class ServerSession:
     id: str
-    runner: SessionRunner | StoredRun
+    runner: SessionRunner | StoredRun | FollowedRun
     uploads: UploadPlan
     folder: Path
     video: VideoSteps
@@ -135,7 +136,8 @@ class ServerSession:
             d["traceback"] = None
             d["error"] = d["error"] and without_internals(d["error"])
         d.update(id=self.id, created=self.created, input_closed=self.uploads.closed, received=self.uploads.received,
-                 kind=self.kind, resumable=d["state"] == SessionState.INTERRUPTED.value and self.db is not None)
+                 kind=self.kind,
+                 resumable=d["state"] == SessionState.INTERRUPTED.value and self.db is not None and self.kind != "ray")
         return d
 
 
@@ -162,13 +164,18 @@ class SessionStore:
         if orphans:
             log.info("%d sessions left running by an earlier server are now interrupted", len(orphans))
         for st in db.load():
-            uploads = UploadPlan(st.total, InputOptions(), self.url_pool.image_blocking, self.config.max_image_pixels)
-            uploads.received = st.done
-            uploads.close()
-            folder = self.root / st.id
-            video = VideoSteps(None, False, False, folder=folder)
-            self._sessions[st.id] = ServerSession(st.id, StoredRun(st), uploads, folder, video, self.config.expose_tracebacks,
-                                                  created=st.created, db=db, kind=st.kind, definition=st.definition)
+            self._sessions[st.id] = self._stored(db, st)
+
+    def _stored(self, db: SessionDB, st: StoredState) -> ServerSession:
+        """A session from the database: read once (nothing runs), or followed live when another process runs it."""
+        uploads = UploadPlan(st.total, InputOptions(), self.url_pool.image_blocking, self.config.max_image_pixels)
+        uploads.received = st.done
+        uploads.close()
+        folder = self.root / st.id
+        video = VideoSteps(None, False, False, folder=folder)
+        runner = FollowedRun(db, st) if is_followed(st.state, st.kind) else StoredRun(st)
+        return ServerSession(st.id, runner, uploads, folder, video, self.config.expose_tracebacks,
+                             created=st.created, db=db, kind=st.kind, definition=st.definition)
 
     def create(
         self,
@@ -308,6 +315,11 @@ class SessionStore:
     def get(self, sid: str) -> ServerSession:
         with self._lock:
             session = self._sessions.get(sid)
+        if session is None and self.db is not None and len(sid) <= 64:  # started since by another process (a Ray Data job)
+            stored = self.db.load_one(sid)
+            if stored is not None and is_followed(stored.state, stored.kind):
+                with self._lock:
+                    session = self._sessions.setdefault(sid, self._stored(self.db, stored))
         if session is None:
             raise NotFoundError(f"no session {sid!r}: it never existed, was deleted, or expired")
         session.touch()
@@ -363,6 +375,8 @@ class SessionStore:
         self.begin_shutdown()
         deadline = time.monotonic() + SHUTDOWN_JOIN_S
         for s in self.list():
+            if isinstance(s.runner, FollowedRun):  # another process runs it: not this server's to end
+                continue
             if not s.runner.join(max(0.0, deadline - time.monotonic())) and self.db is not None:
                 status = s.status()  # a batch that did not end in time: its results are lost, the state is not
                 status.state = SessionState.INTERRUPTED

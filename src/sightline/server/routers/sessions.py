@@ -127,6 +127,8 @@ async def resume(sid: str, request: Request) -> dict:
     a client-fed session takes the remaining ``total - done`` items by ``POST /items`` as at creation."""
     state: ServerState = get_state(request)
     session = state.sessions.get(sid)
+    if session.kind == "ray":
+        raise ConflictError(f"session {sid} is a Ray Data job: its driver resumes it (resume_job= in the SDK, --resume-job on the command line)", 409)
     if session.status().state is not SessionState.INTERRUPTED:
         raise ConflictError(f"session {sid} is {session.status().state.value}: only an interrupted session can be resumed", 409)
     stored = {k: v for k, v in session.definition.items() if k in CreateSession.model_fields and k != "total"}  # the store knows what remains
