@@ -4,6 +4,7 @@
 # rebuilds a half-made .venv, and installs the requirements when they changed since the last time.
 #
 #   scripts/setup.sh app|test      # PYTHON (python3) and VENV (.venv) from the environment
+# (`test` also installs requirements-ray.txt, through requirements-dev.txt: Ray and s3fs for the scale-out tests)
 set -eu
 group=${1:?usage: setup.sh app|test}
 python=${PYTHON:-python3}
@@ -47,7 +48,7 @@ fi
 # 4. the requirements, once per version of the files that pin them
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 app_stamp="$venv/.app-installed-$(hash_of requirements.txt pyproject.toml)"
-test_stamp="$venv/.installed-$(hash_of requirements.txt requirements-dev.txt requirements-vendor-clients.txt pyproject.toml)"
+test_stamp="$venv/.installed-$(hash_of requirements.txt requirements-dev.txt requirements-ray.txt requirements-vendor-clients.txt pyproject.toml)"
 if [ "$group" = app ]; then
   [ -e "$app_stamp" ] || [ -e "$test_stamp" ] && exit 0
   requirements=requirements.txt stamp=$app_stamp old="$venv/.app-installed-*"

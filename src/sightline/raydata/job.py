@@ -141,6 +141,7 @@ class JobSpec:
     settings: PredictSettings
     database: str  # the workspace's URL: the actors open it themselves
     blobs: str  # the blob store's location (a folder every node sees, or an fsspec URL)
+    blob_options: dict[str, Any] = field(default_factory=dict)  # its file system's options (an S3 endpoint...)
     upload: dict[str, Any] | None = None  # {"mode", "threshold", "run_id"}
     description: str = ""
     definition: dict[str, Any] = field(default_factory=dict)
@@ -259,11 +260,12 @@ class RayDataJob:
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
         # decoding and recording wait on storage and the database more than on a core: a fraction of a CPU each,
         # so that on a small machine the model actors get the cores
-        ds = ds.map_batches(decode, fn_kwargs={"blobs": spec.blobs}, batch_size=min(opts.block_size, 16), batch_format="numpy",
+        blob_options = json.dumps(spec.blob_options)
+        ds = ds.map_batches(decode, fn_kwargs={"blobs": spec.blobs, "blob_options": blob_options}, batch_size=min(opts.block_size, 16), batch_format="numpy",
                             num_cpus=DECODE_CPUS)
         ds = ds.map_batches(Predict, fn_constructor_kwargs={"model": spec.model, "settings": spec.settings, "device": "cuda" if gpus else "cpu"},
                             num_cpus=opts.model_cpus, compute=_pool(opts.concurrency), batch_size=spec.settings.batch_size, num_gpus=gpus or None, batch_format="numpy")
-        ds = ds.map_batches(Record, fn_constructor_kwargs={"database": spec.database, "blobs": spec.blobs, "sid": self.id,
+        ds = ds.map_batches(Record, fn_constructor_kwargs={"database": spec.database, "blobs": spec.blobs, "blob_options": blob_options, "sid": self.id,
                                                            "owner": self.ledger.owner, "upload": spec.upload},
                             compute=_pool(opts.record_concurrency), batch_size=spec.settings.batch_size, batch_format="numpy",
                             num_cpus=RECORD_CPUS)

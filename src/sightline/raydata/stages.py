@@ -27,13 +27,13 @@ NO_IMAGE = np.zeros((0, 0, 3), dtype=np.uint8)  # a decode failure's placeholder
 
 
 @functools.lru_cache(maxsize=4)
-def _blobs(location: str) -> Any:
-    return open_blobs(location)  # one store (one S3 client) per worker process
+def _blobs(location: str, options: str) -> Any:
+    return open_blobs(location, json.loads(options))  # one store (one S3 client) per worker process
 
 
-def decode(batch: dict[str, np.ndarray], blobs: str) -> dict[str, Any]:
+def decode(batch: dict[str, np.ndarray], blobs: str, blob_options: str = "{}") -> dict[str, Any]:
     """Read each image's blob and decode it; a failure fails that image only (its ``error``)."""
-    store = _blobs(blobs)
+    store = _blobs(blobs, blob_options)
     images, errors = [], []
     for digest in batch["hash"]:
         try:
@@ -94,11 +94,11 @@ class Predict:
 class Record:
     """Writes each result with its upload in one transaction (``Ledger.record``); its own database engine."""
 
-    def __init__(self, database: str, blobs: str, sid: str, owner: str, upload: dict[str, Any] | None) -> None:
+    def __init__(self, database: str, blobs: str, blob_options: str, sid: str, owner: str, upload: dict[str, Any] | None) -> None:
         from sightline.workspace.store import Workspace
         from sightline.workspace.uploads import parse_mode
 
-        self.ws = Workspace(database, blobs=blobs)
+        self.ws = Workspace(database, blobs=blobs, blob_options=json.loads(blob_options))
         self.ledger = Ledger(self.ws.engine, sid, owner)
         self.upload = upload
         self.mode = parse_mode(upload["mode"]) if upload else None

@@ -110,7 +110,7 @@ def _start(model: LocalModel, ledger: Ledger, stored: dict[str, Any], given: dic
         "run": {"run_id": upload["run_id"], "project_id": uploader.project_id} if upload else {},
     }
     spec = JobSpec(images=images, model=model.source if model.source is not None else model.model, model_name=model.name,
-                   settings=resolved, database=ws.url, blobs=ws.blobs.location, upload=upload, description=description,
+                   settings=resolved, database=ws.url, blobs=ws.blobs.location, blob_options=ws.blobs.options, upload=upload, description=description,
                    definition=definition)
     try:
         if resume is None:

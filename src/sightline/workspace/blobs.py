@@ -36,6 +36,7 @@ class Blobs(Protocol):
     """What the workspace needs of a blob store."""
 
     location: str  # what ``open_blobs`` opens again (on another process or node)
+    options: dict[str, Any]  # with these file-system options
 
     def put(self, data: bytes) -> str: ...
     def put_file(self, path: str | Path) -> str: ...
@@ -52,6 +53,7 @@ class BlobStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.location = str(self.root.resolve())
+        self.options: dict[str, Any] = {}
 
     def path(self, digest: str) -> Path:
         return self.root / _key(digest)
@@ -96,12 +98,12 @@ class FsspecBlobStore:
     Options for the file system (an S3 endpoint, credentials) come from ``SIGHTLINE_BLOBS_OPTIONS`` (JSON)
     or the library's own variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``...)."""
 
-    def __init__(self, url: str, **options: Any) -> None:
+    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
         import fsspec  # only a store on a URL needs it
 
-        if not options and os.environ.get("SIGHTLINE_BLOBS_OPTIONS"):
-            options = json.loads(os.environ["SIGHTLINE_BLOBS_OPTIONS"])
-        self.location = url
+        if options is None:
+            options = json.loads(os.environ.get("SIGHTLINE_BLOBS_OPTIONS") or "{}")
+        self.location, self.options = url, options
         self.fs, base = fsspec.core.url_to_fs(url, **options)
         self.base = base.rstrip("/")
         self._cache = Path(tempfile.gettempdir()) / "sightline-blob-cache" / hashlib.sha256(url.encode()).hexdigest()[:16]
@@ -148,9 +150,10 @@ class FsspecBlobStore:
         self.fs.pipe_file(f"{self.base}/.{name}", text.encode())
 
 
-def open_blobs(location: str | Path) -> BlobStore | FsspecBlobStore:
-    """The blob store at ``location``: a URL with a scheme (``s3://…``) through fsspec, else a local folder."""
+def open_blobs(location: str | Path, options: dict[str, Any] | None = None) -> BlobStore | FsspecBlobStore:
+    """The blob store at ``location``: a URL with a scheme (``s3://…``) through fsspec (with ``options``, default
+    ``$SIGHTLINE_BLOBS_OPTIONS``), else a local folder."""
     text = str(location)
     if "://" in text and not text.startswith("file://"):
-        return FsspecBlobStore(text)
+        return FsspecBlobStore(text, options)
     return BlobStore(text.removeprefix("file://"))

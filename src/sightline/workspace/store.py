@@ -60,9 +60,10 @@ def _sqlite_pragmas(engine: Engine) -> None:
 class Workspace:
     """A workspace: a database URL (or a folder for an embedded SQLite file) and a blob folder."""
 
-    def __init__(self, location: str | Path | None = None, *, blobs: str | Path | None = None) -> None:
+    def __init__(self, location: str | Path | None = None, *, blobs: str | Path | None = None, blob_options: dict[str, Any] | None = None) -> None:
         """``blobs``: a folder or an fsspec URL (``s3://bucket/prefix``); default ``$SIGHTLINE_BLOBS``, else a
-        ``blobs`` folder beside the SQLite file (or ``$SIGHTLINE_DATA/blobs`` with a database URL)."""
+        ``blobs`` folder beside the SQLite file (or ``$SIGHTLINE_DATA/blobs`` with a database URL). ``blob_options``:
+        the file system's options for a URL (an S3 endpoint, keys); default ``$SIGHTLINE_BLOBS_OPTIONS`` (JSON)."""
         location = location or os.environ.get("SIGHTLINE_DATABASE_URL") or DEFAULT_ROOT
         text = str(location)
         if "://" in text:
@@ -77,7 +78,7 @@ class Workspace:
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
         migrate.upgrade(self.engine)
-        self.blobs = open_blobs(blob_root)  # a folder, or an fsspec URL (s3://...) every node can read
+        self.blobs = open_blobs(blob_root, blob_options)  # a folder, or an fsspec URL (s3://...) every node can read
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
