@@ -56,10 +56,10 @@ def test_ray_job_uploads_each_image_once_and_equals_the_run_without_ray(pg_ws, r
 
     session = model.predict_detached(project_id=with_ray, upload="iou_merge", engine="ray", batch_size=16,
                                      ray_options={"concurrency": 2, "model_cpus": 0.8, "block_size": 100})
-    status = session.wait_done(timeout=300)
+    status = session.wait_done(timeout=600)
     assert status.state is SessionState.COMPLETED, status.error
     assert (status.done, status.total, status.failed) == (N, N, 0)
-    plain = model.predict_detached(project_id=without, upload="iou_merge", batch_size=16).wait_done(timeout=300)
+    plain = model.predict_detached(project_id=without, upload="iou_merge", batch_size=16).wait_done(timeout=600)
     assert plain.state is SessionState.COMPLETED
 
     got, want = objects_by_image(pg_ws, with_ray), objects_by_image(pg_ws, without)
@@ -84,7 +84,7 @@ def _wait_rows(ws, sid: str, at_least: int, timeout: float) -> int:
 
 
 def test_stop_is_prompt_and_a_stopped_job_resumes_without_repeating_an_image(pg_ws, ray_cluster):
-    project = make_project(pg_ws, "stop and resume", make_images(N, seed=1))
+    project = make_project(pg_ws, "stop and resume", make_images(600, seed=1))
     model = LocalModel(Squares(), pg_ws)
     session = model.predict_detached(project_id=project, upload="append", engine="ray", batch_size=8,
                                      ray_options={"block_size": 50})
@@ -99,7 +99,7 @@ def test_stop_is_prompt_and_a_stopped_job_resumes_without_repeating_an_image(pg_
     assert len(recorded(pg_ws, session.job_id)) == status.done
 
     resumed = model.predict_detached(project_id=project, upload="append", engine="ray", resume_job=session.job_id)
-    final = resumed.wait_done(timeout=300)
+    final = resumed.wait_done(timeout=600)
     assert final.state is SessionState.COMPLETED and final.done == N
     results = recorded(pg_ws, session.job_id)
     assert Counter(r["image_id"] for r in results).most_common(1)[0][1] == 1 and len(results) == N
@@ -125,7 +125,7 @@ session.wait_done(timeout=600)
 
 
 def test_a_killed_job_resumes_where_it_stopped(pg_ws, pg_url, ray_cluster):
-    project = make_project(pg_ws, "killed", make_images(N, seed=2))
+    project = make_project(pg_ws, "killed", make_images(600, seed=2))
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "SIGHTLINE_RAY_LEASE_S": "2"}
     driver = subprocess.Popen([sys.executable, "-c", KILLED_JOB, pg_url, pg_ws.blobs.location, str(project), ray_cluster],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -145,7 +145,7 @@ def test_a_killed_job_resumes_where_it_stopped(pg_ws, pg_url, ray_cluster):
     try:
         time.sleep(2.5)  # the dead driver's lease lapses
         session = LocalModel(Squares(), pg_ws).predict_detached(project_id=project, upload="iou_merge", engine="ray", resume_job=sid)
-        final = session.wait_done(timeout=300)
+        final = session.wait_done(timeout=600)
     finally:
         del os.environ["SIGHTLINE_RAY_LEASE_S"]
     assert final.state is SessionState.COMPLETED and final.done == N

@@ -57,3 +57,29 @@ def test_engine_ray_refuses_what_it_cannot_do(pg_ws):
         model.predict_detached(project_id=project, resume_job="abc")
     with pytest.raises(sightline.NotFoundError, match="no Ray Data job"):
         model.predict_detached(project_id=project, engine="ray", resume_job="0" * 32)
+
+
+def test_the_command_line_runs_a_project_on_ray_with_the_demo_model(tmp_path, ray_cluster):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sightline.paths import SAMPLES_DIR
+    from sightline.workspace.store import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    project = ws.create_project("samples")
+    ws.add_images(ws.create_dataset(project.id, "images").id, SAMPLES_DIR)
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "sightline", "predict", "--workspace", str(tmp_path / "ws"), "--project-id", str(project.id),
+           "--upload", "iou_merge", "--ray", "--ray-address", ray_cluster, "--no-progress", "--device", "cpu"]
+    done = subprocess.run(cmd, cwd=root, env={**os.environ, "PYTHONPATH": str(root / "src")}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Ray Data job" in done.stderr and "--resume-job" in done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    images = ws.images(project_id=project.id)
+    assert sorted(p["image_id"] for p in lines) == sorted(i.id for i in images)  # the demo model ran in the actors, by name
+    assert sum(len(ws.annotations(i.id)) for i in images) == sum(p["upload"]["added"] for p in lines) > 0
+    ws.close()

@@ -59,7 +59,7 @@ class RayOptions:
     concurrency: int | tuple[int, int] = 1
     num_gpus: float | None = None
     model_cpus: float = 1.0
-    record_concurrency: int = 1
+    record_concurrency: int = 2
     block_size: int = 32
 
     @classmethod
@@ -91,8 +91,11 @@ class RayOptions:
 def ensure_ray(options: RayOptions) -> None:
     """Join or start the cluster once per process; it ends with the process (Ray's own exit hook)."""
     import ray
+    import ray._private.auto_init_hook
     import ray.data
 
+    # a pipeline thread still winding down after ray.shutdown() must not start a new cluster by itself
+    ray._private.auto_init_hook.enable_auto_connect = False
     if ray.is_initialized():
         return
     # never "whatever cluster this machine ran last" (Ray's default): the one named, or a new one of our own
