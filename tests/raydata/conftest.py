@@ -43,7 +43,14 @@ def ray_cluster():
     from sightline.raydata.job import RayOptions, ensure_ray
 
     cloudpickle.register_pickle_by_value(squares)  # the actors receive the test model by value
-    ensure_ray(RayOptions(num_cpus=2))
+    for attempt in range(3):  # Ray gives its processes 30 s to start: not always enough on a loaded 2-core machine
+        try:
+            ensure_ray(RayOptions(num_cpus=2))
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

@@ -42,6 +42,7 @@ STOP_JOIN_S = 30.0  # how long stop() waits for the driver to write the final st
 _END = object()
 DECODE_CPUS = 0.25  # Ray's CPU count reserved per decode task and per recording actor
 RECORD_CPUS = 0.1
+READ_PAGE = 64  # results read from the database at once
 COUNT_EVERY_S = 0.5  # how often the driver reads the job's progress from the database
 
 
@@ -165,6 +166,7 @@ class RayDataJob:
         self._traceback: str | None = None
         self._started = self._ended = None  # type: float | None
         self._driver: threading.Thread | None = None
+        self._page: tuple[int, list[Prediction]] = (0, [])  # the last page read, for readers going one by one
         self.context = {"model": spec.model_name, "input": spec.description, "settings": spec.settings.to_dict(),
                         "engine": "ray", "session_id": self.id, "upload": (spec.upload or {}).get("mode")}
 
@@ -206,13 +208,22 @@ class RayDataJob:
                                  dict(self.context))
 
     def results(self, after: int = 0, limit: int | None = None) -> list[Prediction]:
-        """Recorded results from cursor ``after`` (their order is the order they were recorded in)."""
+        """Recorded results from cursor ``after`` (their order is the order they were recorded in).
+        Read a page at a time: iterating a session asks for one result after another."""
+        with self._cond:
+            start, page = self._page
+        if limit is not None and start <= after and after + limit <= start + len(page):
+            return page[after - start:after + limit]
+        want = None if limit is None else max(limit, READ_PAGE)
         q = select(StoredResult.data).where(StoredResult.session_id == self.id, StoredResult.position >= after)
-        if limit is not None:
-            q = q.where(StoredResult.position < after + limit)
+        if want is not None:
+            q = q.where(StoredResult.position < after + want)
         with self.ledger.engine.connect() as c:
             rows = c.execute(q.order_by(StoredResult.position)).scalars().all()
-        return [Prediction.from_dict(json.loads(zlib.decompress(d))) for d in rows]
+        got = [Prediction.from_dict(json.loads(zlib.decompress(d))) for d in rows]
+        with self._cond:
+            self._page = (after, got)  # recorded results never change: a page stays true
+        return got if limit is None else got[:limit]
 
     def wait(self, after: int, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -82,9 +82,11 @@ def _start(model: LocalModel, ledger: Ledger, stored: dict[str, Any], given: dic
             if v is not None and request.get(k) != v:
                 raise InputError(f"job {sid} was started with {k}={request.get(k)!r}, not {v!r}: a resumed job runs what it started with")
         given = {k: v for k, v in request.items() if k in (*ID_SOURCES, *UPLOAD_KWARGS)}
-        if kwargs:
-            raise InputError(f"a resumed job runs with the settings it started with; drop {', '.join(sorted(kwargs))}")
         resolved = _settings_of(request.get("settings", {}))
+        changed = sorted(k for k in kwargs if getattr(settings, k, None) != getattr(resolved, k, None))
+        if changed:  # the same command again is fine; other settings would mix two runs in one job
+            raise InputError(f"job {sid} runs with the settings it started with; "
+                             + ", ".join(f"{k}={getattr(resolved, k)!r} (not {kwargs[k]!r})" for k in changed))
     kind = pick_source(None, given)
     if kind == "video_id":
         raise InputError("engine='ray' runs over workspace images: give project_id, dataset_id or image_ids, not video_id")
