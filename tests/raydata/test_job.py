@@ -55,7 +55,7 @@ def test_ray_job_uploads_each_image_once_and_equals_the_run_without_ray(pg_ws, r
     model = LocalModel(Squares(), pg_ws)
 
     session = model.predict_detached(project_id=with_ray, upload="iou_merge", engine="ray", batch_size=16,
-                                     ray_options={"concurrency": 2, "model_cpus": 0.8, "block_size": 100})
+                                     ray_options={"concurrency": 2, "model_cpus": 0.7, "block_size": 100})
     status = session.wait_done(timeout=600)
     assert status.state is SessionState.COMPLETED, status.error
     assert (status.done, status.total, status.failed) == (N, N, 0)
