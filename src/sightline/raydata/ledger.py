@@ -121,17 +121,25 @@ class Ledger:
         return int(row[0] or 0), int(row[1] or 0)
 
     # --- a recording actor ---------------------------------------------------------------------------
-    def record(self, s: Session, data: bytes, failed: bool) -> int:
-        """Add one result inside the caller's transaction (the upload's); its cursor position. Locks the
-        session's row until commit; ``Refused`` when the job no longer runs the session."""
+    def next_position(self, s: Session) -> int:
+        """The cursor position of the result the caller's transaction (the upload's) is about to add. Locks the
+        session's row until commit, so positions follow commit order; ``Refused`` when the job no longer runs
+        the session (stopped, or taken over)."""
         held = s.execute(update(StoredSession).where(
             StoredSession.id == self.sid, StoredSession.owner == self.owner, StoredSession.state == SessionState.RUNNING.value,
         ).values(lease_until=_now() + timedelta(seconds=lease_s()))).rowcount
         if not held:
             raise Refused(self.sid)
-        position = s.scalar(select(func.coalesce(func.max(StoredResult.position) + 1, 0)).where(StoredResult.session_id == self.sid))
+        return int(s.scalar(select(func.coalesce(func.max(StoredResult.position) + 1, 0)).where(StoredResult.session_id == self.sid)))
+
+    def add(self, s: Session, position: int, data: bytes, failed: bool) -> None:
         s.add(StoredResult(session_id=self.sid, position=position, failed=failed, data=data))
-        return int(position)
+
+    def record(self, s: Session, data: bytes, failed: bool) -> int:
+        """``next_position`` and ``add`` in one: the result's cursor position."""
+        position = self.next_position(s)
+        self.add(s, position, data, failed)
+        return position
 
 
 def request_stop(engine: Engine, sid: str) -> bool:

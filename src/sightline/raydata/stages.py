@@ -161,8 +161,13 @@ class Record:
                 result = write_objects(s, self.ws, [o for o in objects], self.mode, target, threshold=self.upload["threshold"],
                                        run_id=self.upload["run_id"])
                 pred.upload = {**self._upload_dict(), **result.to_dict()}
+            position = self.ledger.next_position(s)
+            # a result's index is its cursor position: readers (the SDK over SSE) count on index order,
+            # and a job records images in the order they finish (``image_id`` says which one it is)
+            pred.index = position
             sent[:] = [_encode(pred.to_dict())]
-            return self.ledger.record(s, sent[0], pred.error is not None)
+            self.ledger.add(s, position, sent[0], pred.error is not None)
+            return position
 
         def landed(s: Any, position: int) -> bool:  # the acknowledgement was lost: is our row there?
             return s.scalar(select(StoredResult.data).where(StoredResult.session_id == self.ledger.sid,
