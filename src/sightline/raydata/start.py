@@ -61,22 +61,24 @@ def start_ray_session(model: LocalModel, where: str, input: Any, tqdm: Any, kwar
     if resume is not None:
         row = ledger.claim()  # refused unless stopped, interrupted, or its driver died
         try:
-            return _start(model, ledger, row.definition, given, kwargs, options, tqdm, where)
+            if row.model != model.name:
+                raise InputError(f"job {sid} runs model {row.model!r}: resume it with that model, not {model.name!r}")
+            return _start(model, ledger, row.definition, given, kwargs, options, tqdm, where, resumed=True)
         except BaseException:
             ledger.finish(SessionState.INTERRUPTED, None, None)  # released again: resumable as before
             raise
-    return _start(model, ledger, stored, given, kwargs, options, tqdm, where)
+    return _start(model, ledger, stored, given, kwargs, options, tqdm, where, resumed=False)
 
 
 def _start(model: LocalModel, ledger: Ledger, stored: dict[str, Any], given: dict[str, Any], kwargs: dict[str, Any],
-           options: RayOptions, tqdm: Any, where: str) -> RayPredictionSession:
+           options: RayOptions, tqdm: Any, where: str, *, resumed: bool) -> RayPredictionSession:
     ws = model.workspace
     assert ws is not None
     sid = ledger.sid
-    resume = sid if stored else None
+    resume = sid if resumed else None
     settings, _ = split_kwargs(kwargs, where, model.classes)
     resolved = settings.resolved(model.model.default_settings)
-    if stored:
+    if resumed:
         request = stored.get("request", {})
         for k, v in given.items():
             if v is not None and request.get(k) != v:
