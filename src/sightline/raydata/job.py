@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sightline.engine.status import SessionState, SessionStatus
 from sightline.errors import InvalidSettingError
 from sightline.prediction import Prediction
-from sightline.raydata.ledger import Ledger, lease_s, request_stop
+from sightline.raydata.ledger import Ledger, request_stop
 from sightline.settings import PredictSettings
 from sightline.workspace.schema import StoredResult
 from sightline.workspace.uploads import ImageUpload
@@ -280,7 +280,8 @@ class RayDataJob:
         ds = ds.map_batches(Predict, fn_constructor_kwargs={"model": spec.model, "settings": spec.settings, "device": "cuda" if gpus else "cpu"},
                             num_cpus=opts.model_cpus, compute=_pool(opts.concurrency), batch_size=spec.settings.batch_size, num_gpus=gpus or None, batch_format="numpy")
         ds = ds.map_batches(Record, fn_constructor_kwargs={"database": spec.database, "blobs": spec.blobs, "blob_options": blob_options, "sid": self.id,
-                                                           "owner": self.ledger.owner, "upload": spec.upload},
+                                                           "owner": self.ledger.owner, "upload": spec.upload,
+                                                           "lease": self.ledger.lease},
                             compute=_pool(opts.record_concurrency), batch_size=spec.settings.batch_size, batch_format="numpy",
                             num_cpus=RECORD_CPUS)
         out: queue.Queue = queue.Queue(maxsize=4)
@@ -334,7 +335,7 @@ class RayDataJob:
         """Every ``COUNT_EVERY_S``: the counts from the database (results are recorded one by one, while the
         pipeline hands the driver whole blocks); every third of a lease: renew it. A stop asked by another
         process (state ``stopping``) or a takeover stops the driver."""
-        renew_every = max(0.2, min(5.0, lease_s() / 3))
+        renew_every = max(0.2, min(5.0, self.ledger.lease / 3))
         renewed = time.monotonic()
         while not self._stop.wait(COUNT_EVERY_S):
             try:

@@ -56,14 +56,15 @@ class JobRow:
 class Ledger:
     """The session row of one job, as its owner ``owner`` writes it."""
 
-    def __init__(self, engine: Engine, sid: str, owner: str) -> None:
+    def __init__(self, engine: Engine, sid: str, owner: str, lease: float | None = None) -> None:
         self.engine, self.sid, self.owner = engine, sid, owner
+        self.lease = lease if lease is not None else lease_s()
 
     # --- the driver --------------------------------------------------------------------------------
     def create(self, model: str, definition: dict[str, Any], total: int) -> None:
         with Session(self.engine) as s, s.begin():
             s.add(StoredSession(id=self.sid, model=model, kind=KIND, definition=definition, state=SessionState.RUNNING.value,
-                                total=total, owner=self.owner, lease_until=_now() + timedelta(seconds=lease_s())))
+                                total=total, owner=self.owner, lease_until=_now() + timedelta(seconds=self.lease)))
 
     def claim(self) -> JobRow:
         """Take the session over to resume it: it must be interrupted or stopped, or running under a lease
@@ -79,14 +80,14 @@ class Ledger:
                     f"job {self.sid} is {row.state}" + (f" and its driver holds it until {row.lease_until:%H:%M:%S} UTC" if row.state in ACTIVE else "")
                     + ": only a stopped or interrupted job, or one whose driver died (its lease lapsed), can be resumed", 409)
             row.state, row.owner, row.error, row.traceback = SessionState.RUNNING.value, self.owner, None, None
-            row.lease_until = now + timedelta(seconds=lease_s())
+            row.lease_until = now + timedelta(seconds=self.lease)
             return JobRow(row.id, row.state, row.total, row.definition or {}, row.model)
 
     def renew(self) -> str | None:
         """Extend the lease; the session's state as stored (``None`` when the row is gone or no longer ours)."""
         with Session(self.engine) as s, s.begin():
             s.execute(update(StoredSession).where(StoredSession.id == self.sid, StoredSession.owner == self.owner)
-                      .values(lease_until=_now() + timedelta(seconds=lease_s())))
+                      .values(lease_until=_now() + timedelta(seconds=self.lease)))
             row = s.execute(select(StoredSession.state, StoredSession.owner).where(StoredSession.id == self.sid)).first()
         return None if row is None or row.owner != self.owner else row.state
 
@@ -127,7 +128,7 @@ class Ledger:
         the session (stopped, or taken over)."""
         held = s.execute(update(StoredSession).where(
             StoredSession.id == self.sid, StoredSession.owner == self.owner, StoredSession.state == SessionState.RUNNING.value,
-        ).values(lease_until=_now() + timedelta(seconds=lease_s()))).rowcount
+        ).values(lease_until=_now() + timedelta(seconds=self.lease))).rowcount
         if not held:
             raise Refused(self.sid)
         return int(s.scalar(select(func.coalesce(func.max(StoredResult.position) + 1, 0)).where(StoredResult.session_id == self.sid)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import pickle
 import zlib
 from typing import Any
 
@@ -87,26 +88,29 @@ class Predict:
                 pred = prediction_of(results[k], images[k], **meta)
             else:
                 pred = Prediction.failed(str(batch["error"][k]), **meta)
-            preds.append(_encode(pred.to_dict()))
+            # pickled, not the wire's JSON (which rounds scores): the upload gets the model's exact values,
+            # as in a run without Ray; both ends are this job's own processes
+            preds.append(pickle.dumps(pred))
         return {"index": batch["index"], "pred": np.array(preds, dtype=object)}
 
 
 class Record:
     """Writes each result with its upload in one transaction (``Ledger.record``); its own database engine."""
 
-    def __init__(self, database: str, blobs: str, blob_options: str, sid: str, owner: str, upload: dict[str, Any] | None) -> None:
+    def __init__(self, database: str, blobs: str, blob_options: str, sid: str, owner: str, upload: dict[str, Any] | None,
+                 lease: float | None = None) -> None:
         from sightline.workspace.store import Workspace
         from sightline.workspace.uploads import parse_mode
 
         self.ws = Workspace(database, blobs=blobs, blob_options=json.loads(blob_options))
-        self.ledger = Ledger(self.ws.engine, sid, owner)
+        self.ledger = Ledger(self.ws.engine, sid, owner, lease)  # the driver's lease: actors do not share its environment
         self.upload = upload
         self.mode = parse_mode(upload["mode"]) if upload else None
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         positions, failed, uploads = [], [], []
         for data in batch["pred"]:
-            pred = Prediction.from_dict(json.loads(zlib.decompress(data)))
+            pred = pickle.loads(data)  # noqa: S301 (written by this job's Predict actors)
             try:
                 position, upload = self._record(pred)
             except Refused:  # stopped or taken over: this and the rest of the batch are not this job's anymore
