@@ -3,7 +3,6 @@ the run again, the review slider re-filters without a new run, and rejected obje
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import httpx
@@ -11,8 +10,8 @@ import httpx
 from tests.e2e.pages import (
     LONG,
     OBJECT_ROWS,
-    SAMPLES,
     add_images,
+    copies,
     object_rows,
     progress,
     run,
@@ -24,21 +23,14 @@ from tests.e2e.pages import (
 )
 
 
-def many_images(tmp_path, n: int) -> list:
-    files = []
-    for k in range(n):
-        f = tmp_path / f"img_{k:03d}.jpg"
-        shutil.copy(SAMPLES[k % len(SAMPLES)], f)
-        files.append(f)
-    return files
-
-
 def sessions(app_url: str) -> int:
-    return len(httpx.get(f"{app_url}/v1/sessions", timeout=10).json()["sessions"])
+    """Every session the server holds, whoever owns it (``GET /v1/sessions`` lists only the caller's own)."""
+    text = httpx.get(f"{app_url}/metrics", timeout=10).text
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("sightline_sessions{")))
 
 
 def test_gallery_fills_while_progress_moves_then_review_refilters(page, app_url, tmp_path):
-    add_images(page, many_images(tmp_path, 90))  # long enough to be seen in steps on a fast machine
+    add_images(page, copies(tmp_path, 90))  # long enough to be seen in steps on a fast machine
     set_number(page, "batch-size", 1)
     run(page)
     seen: list[tuple[int, int]] = []  # (done, thumbnails) while running
@@ -62,6 +54,7 @@ def test_gallery_fills_while_progress_moves_then_review_refilters(page, app_url,
     page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length == 60", timeout=LONG)
 
     runs_before = sessions(page.url.rstrip("/"))
+    assert runs_before >= 1, "the run just made is counted (else the check below could not fail)"
     page.locator("#gallery button.thumbnail-item").first.click()
     wait_text(page, "keep", r"object 0: ")
     page.wait_for_function(f"{OBJECT_ROWS} >= 2", timeout=LONG)
@@ -81,7 +74,7 @@ def test_gallery_fills_while_progress_moves_then_review_refilters(page, app_url,
 
 
 def test_stop_keeps_finished_results_and_refresh_finds_the_run(page, app_url, tmp_path):
-    add_images(page, many_images(tmp_path, 150))
+    add_images(page, copies(tmp_path, 150))
     set_number(page, "batch-size", 1)
     set_number(page, "img-size", 1536)  # ~9x slower a picture (0.4 s here): the run outlasts a reload on any machine
     run(page)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sightline.client.deploy import start_app
-from tests.e2e.pages import LONG, SAMPLES, add_images, progress, run, set_number, text_of, wait_state
-from tests.e2e.test_run_and_review import many_images
+from tests.e2e.pages import LONG, SAMPLES, add_images, copies, progress, run, set_number, text_of, wait_state
 
 
 def test_two_users_have_their_own_runs(browser, app_url, tmp_path):
@@ -16,7 +15,7 @@ def test_two_users_have_their_own_runs(browser, app_url, tmp_path):
     try:
         for p in (alice, bob):
             p.goto(app_url)
-        add_images(alice, many_images(tmp_path, 150))
+        add_images(alice, copies(tmp_path, 150))
         set_number(alice, "batch-size", 1)
         set_number(alice, "img-size", 1536)  # a long run: ~8x slower a picture (the largest the server takes, max_img_size)
         run(alice)
