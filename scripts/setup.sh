@@ -47,7 +47,7 @@ fi
 # 4. the requirements, once per version of the files that pin them
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 app_stamp="$venv/.app-installed-$(hash_of requirements.txt pyproject.toml)"
-test_stamp="$venv/.installed-$(hash_of requirements.txt requirements-dev.txt requirements-vendor-clients.txt pyproject.toml)"
+test_stamp="$venv/.installed-$(hash_of requirements.txt requirements-dev.txt requirements-ray.txt requirements-vendor-clients.txt pyproject.toml)"
 if [ "$group" = app ]; then
   [ -e "$app_stamp" ] || [ -e "$test_stamp" ] && exit 0
   requirements=requirements.txt stamp=$app_stamp old="$venv/.app-installed-*"
@@ -59,6 +59,8 @@ echo "setup: installing $requirements into $venv (PyTorch included: several GB a
 pip="$venv/bin/python -m pip --disable-pip-version-check -q"
 $pip install -r "$requirements"
 if [ "$group" = test ]; then
+  # Ray Serve for tests/scale and the "ray" variants of the session tests (a local cluster per test run)
+  $pip install -r requirements-ray.txt
   # the vendors' own clients for tests/compat: their declared pins clash with ours, so without their
   # dependencies (the ones their client code imports are pinned in requirements-dev.txt)
   $pip install --no-deps -r requirements-vendor-clients.txt

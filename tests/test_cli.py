@@ -174,3 +174,13 @@ def test_a_folder_with_a_video_names_what_it_skipped(capsys: pytest.CaptureFixtu
     with pytest.warns(UserWarning, match="clip.mp4"):
         code, _, _ = _run(capsys, "predict", str(tmp_path), "--out", str(tmp_path / "out"), "--device", "cpu", "--no-progress")
     assert code == 0 and [f.name for f in (tmp_path / "out" / "json").iterdir()] == ["a.json"]
+
+
+def test_serve_on_ray_refuses_bad_scaling_before_starting_a_cluster(capsys: pytest.CaptureFixture) -> None:
+    for value, words in (("4:1", "--autoscale needs 0 <= MIN <= MAX"), ("lots", "--autoscale takes MIN:MAX replicas (e.g. 1:4), got 'lots'")):
+        with pytest.raises(SystemExit) as ended:
+            main(["serve", "--ray", "--autoscale", value])
+        assert ended.value.code == 2 and words in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["serve", "--ray", "--replicas", "2", "--autoscale", "1:4"])  # one or the other: argparse's usage error
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from PIL import Image
 import sightline
 from sightline.models.base import Model
 from sightline.models.zoo import load_model
+from tests.scale.cluster import RAY_TIMEOUT_S
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,21 @@ def test_argument_errors_are_the_same_types_as_local(remote, sample_dir, sample_
         remote.predict(input=sample_dir, device="cpu")
 
 
-def test_session_progress_reaches_total_and_cursor_paging(remote, samples):
+@pytest.fixture(params=["plain", "ray"])
+def serve_slow(request, start_server):
+    """``serve_slow(delay)``: the URL of a server whose model takes at least ``delay`` s a batch. ``plain``: one
+    uvicorn process; ``ray``: sightline on Ray Serve, 2 HTTP and 2 model replicas, sessions on PostgreSQL
+    (its model takes 0.25 s a batch whatever ``delay`` is; tests/scale/cluster.py), where any request of a
+    session may land on either HTTP replica."""
+    if request.param == "ray":
+        url = request.getfixturevalue("ray_app").url
+        return lambda delay=0.0: url
+    return lambda delay=0.0: start_server(model=SlowModel(delay)).url
+
+
+@pytest.mark.timeout(RAY_TIMEOUT_S)  # the ray variant may wait for the cluster to start
+def test_session_progress_reaches_total_and_cursor_paging(serve_slow, samples):
+    remote = sightline.connect(serve_slow(0.0))
     images = [s.image for s in samples] * 3
     session = remote.predict_detached(input=images, batch_size=4)
     assert len(session) == 18
@@ -91,6 +106,7 @@ def test_session_progress_reaches_total_and_cursor_paging(remote, samples):
     assert [p.index for p in session.results(5, 3)] == [5, 6, 7]
     fresh = remote.session(session.id)  # another reader, from cursor 0, sees everything again
     assert [p.index for p in fresh] == list(range(18))
+    remote.close()
 
 
 class SlowModel(Model):
@@ -110,9 +126,9 @@ class SlowModel(Model):
         return self.inner.predict_batch(images, settings)
 
 
-def test_stop_within_one_batch_keeps_results(start_server, samples):
-    live = start_server(model=SlowModel(0.3))
-    with sightline.connect(live.url) as model:
+@pytest.mark.timeout(RAY_TIMEOUT_S)  # the ray variant may wait for the cluster to start
+def test_stop_within_one_batch_keeps_results(serve_slow, samples):
+    with sightline.connect(serve_slow(0.3)) as model:
         session = model.predict_detached(input=[s.image for s in samples] * 10, batch_size=2)  # 60 images
         first = session.next(timeout=30)
         session.stop()
@@ -284,15 +300,16 @@ def test_remote_load_and_unload_models(start_server):
             model.unload_model("nothing")
 
 
-def test_client_that_disconnects_resumes_by_cursor(start_server, samples):
-    live = start_server(model=SlowModel(0.05))
-    first_client = sightline.connect(live.url)
+@pytest.mark.timeout(RAY_TIMEOUT_S)  # the ray variant may wait for the cluster to start
+def test_client_that_disconnects_resumes_by_cursor(serve_slow, samples):
+    url = serve_slow(0.05)
+    first_client = sightline.connect(url)
     session = first_client.predict_detached(input=[s.image for s in samples] * 2, batch_size=2)
     got = [session.next(timeout=30).index for _ in range(3)]
     sid = session.id
     session.wait_done(timeout=60)  # the uploads must be in before this client goes away
     first_client.close()  # the client process "crashes": its connection is gone
-    with sightline.connect(live.url, client_id=first_client.client_id) as second_client:  # the same client, a new process
+    with sightline.connect(url, client_id=first_client.client_id) as second_client:  # the same client, a new process
         resumed = second_client.session(sid, after=3)
         rest = [p.index for p in resumed]
     assert got + rest == list(range(12))  # nothing lost, nothing repeated
@@ -344,7 +361,9 @@ def test_live_stream_over_http(remote, samples):
     assert stats.processed >= 1 and stats.received >= len(samples) and stats.latency_ms is not None
 
 
-def test_results_arrive_before_the_last_file_is_sent(remote, tmp_path, samples):
+@pytest.mark.timeout(RAY_TIMEOUT_S)  # the ray variant may wait for the cluster to start
+def test_results_arrive_before_the_last_file_is_sent(serve_slow, tmp_path, samples):
+    remote = sightline.connect(serve_slow(0.0))
     folder = tmp_path / "many"
     folder.mkdir()
     small = np.asarray(Image.fromarray(samples[0].image).resize((96, 72)))
@@ -357,3 +376,4 @@ def test_results_arrive_before_the_last_file_is_sent(remote, tmp_path, samples):
     rest = list(session)
     assert len(rest) == 159
     assert session._uploader.sent == 160
+    remote.close()

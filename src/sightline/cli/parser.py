@@ -169,6 +169,15 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
                    help="where sessions persist without a workspace (SQLite) and session files go; default: $SIGHTLINE_STATE_DIR, or a temp folder")
     s.add_argument("--no-persist-sessions", action="store_true", help="keep sessions in memory only (a restart loses them)")
     s.add_argument("--log-level", default="info")
+    r = s.add_argument_group("Ray Serve (pip install \"sightline-cv[ray]\"; see docs/scale-out.md)")
+    r.add_argument("--ray", action="store_true", help="serve on Ray Serve: the same API, each model a deployment with dynamic batching")
+    scale = r.add_mutually_exclusive_group()
+    scale.add_argument("--replicas", type=int, default=1, metavar="N", help="model replicas (default: 1)")
+    scale.add_argument("--autoscale", default=None, metavar="MIN:MAX", help="model replicas scaled between MIN and MAX on load")
+    r.add_argument("--http-replicas", type=int, default=1, metavar="N", help="replicas of the HTTP app (default: 1)")
+    r.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="an existing cluster (auto, ray://head:10001); default: a local cluster of this process's own")
+    r.add_argument("--num-gpus", type=float, default=None, metavar="G", help="GPUs per model replica (default: 1 when the cluster has one, else 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,24 @@ def run(args: argparse.Namespace) -> int:
         config.state_dir = args.state_dir
     if args.no_persist_sessions:
         config.persist_sessions = False
+    if args.ray:
+        return _serve_on_ray(args, config)
     app = create_app(config)
     serve(app, args.host, args.port, args.log_level)
+    return 0
+
+
+def _serve_on_ray(args: argparse.Namespace, config: object) -> int:
+    """``--ray``: the same app on Ray Serve (HTTP replicas, model replicas with @serve.batch)."""
+    try:
+        from sightline.server import ray_serve
+    except ImportError as exc:
+        raise SystemExit(f"sightline serve --ray needs Ray Serve: pip install \"sightline-cv[ray]\" ({exc})") from None
+    if args.replicas < 1 or args.http_replicas < 1:
+        raise SystemExit("--replicas and --http-replicas take a number of at least 1")
+    options = ray_serve.RayOptions(
+        replicas=args.replicas, autoscale=ray_serve.parse_autoscale(args.autoscale) if args.autoscale else None,
+        http_replicas=args.http_replicas, address=args.ray_address, num_gpus=args.num_gpus,
+    )
+    ray_serve.run_forever(config, [args.model], options, args.host, args.port)  # type: ignore[arg-type]
     return 0

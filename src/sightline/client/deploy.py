@@ -69,9 +69,15 @@ def deploy(
     api_key: str | None = None,
     max_batch_size: int = 8,
     startup_timeout: float = 180.0,
+    ray: bool = False,
+    replicas: int = 1,
+    http_replicas: int = 1,
     **client_options: object,
 ) -> RemoteModel:
     """Start ``python -m sightline serve`` on this machine, wait until it is ready, and connect to it.
+
+    ``ray=True`` serves it on a local Ray Serve cluster of its own (``sightline serve --ray``) with ``replicas``
+    model replicas and ``http_replicas`` replicas of the HTTP app; closing the client shuts the cluster down.
 
     The server may read this machine's files and loopback URLs, and its errors carry tracebacks (it is yours). ``with deploy(...) as m:``
     or ``m.close()`` shuts it down. A server that fails to start raises ``DeployError`` with its log tail.
@@ -81,6 +87,9 @@ def deploy(
     cmd = [sys.executable, "-m", "sightline", "serve", "--model", str(model), "--device", device, "--host", host,
            "--port", str(port), "--max-batch-size", str(max_batch_size), "--allow-local-paths", "--allow-private-urls", "--expose-tracebacks", "--allow-model-admin",
            "--log-level", "warning"]
+    if ray:
+        cmd += ["--ray", "--replicas", str(replicas), "--http-replicas", str(http_replicas)]
+        startup_timeout = max(startup_timeout, 600.0)  # a cluster starts, then each replica loads the model
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

@@ -26,20 +26,25 @@ from sightline.server.state import ServerState
 from sightline.server.url_pool import UrlFetchPool
 from sightline.workspace.store import Workspace
 
+TAKEOVER_TIMEOUT_S = 120.0  # preparing a lapsed session to run here (a workspace input is resolved again)
+
 
 def create_app(
-    config: ServerConfig | None = None, model: Model | None = None, load_default: bool = True, workspace: Workspace | None = None
+    config: ServerConfig | None = None, model: Model | None = None, load_default: bool = True, workspace: Workspace | None = None,
+    manager: ModelManager | None = None,
 ) -> FastAPI:
     """The server app. ``model`` serves an already-loaded model; otherwise ``config.model`` is loaded.
-    ``workspace`` (or ``config.workspace``) makes projects readable and usable as inputs and upload targets."""
+    ``workspace`` (or ``config.workspace``) makes projects readable and usable as inputs and upload targets.
+    ``manager``: where models come from (the Ray Serve ingress passes one whose models are deployments)."""
     config = config or ServerConfig()
     trusted = config.trusted_networks()  # a bad entry stops the start here, before any thread is started
-    manager = ModelManager(config.max_loaded_models, config.max_batch_size, config.batch_wait_ms)
+    manager = manager or ModelManager(config.max_loaded_models, config.max_batch_size, config.batch_wait_ms)
     if workspace is None and config.workspace:
         workspace = Workspace(config.workspace)
     live_streams = LiveStreams(config.max_live_streams, config.live_idle_s)
     url_pool = UrlFetchPool(config)
-    session_db, session_root, temporary = open_session_storage(config.persist_sessions, config.state_dir, workspace.engine if workspace else None)
+    session_db, session_root, temporary = open_session_storage(config.persist_sessions, config.state_dir, workspace.engine if workspace else None,
+                                                               shared=config.shared_sessions, lease_s=config.session_lease_s)
     session_store = SessionStore(config, manager, session_root, url_pool=url_pool, db=session_db, temporary_root=temporary)
     manager.in_use = session_store.models_in_use
     checkpoints = CheckpointStore.for_config(config)
@@ -57,6 +62,13 @@ def create_app(
                 await asyncio.to_thread(state.live.sweep)
 
         task = asyncio.create_task(sweeper())
+        loop = asyncio.get_running_loop()
+
+        def on_lapsed(sid: str) -> None:
+            """A session whose owner died runs on here (called by the lease keeper's thread)."""
+            asyncio.run_coroutine_threadsafe(sessions.take_over(state, sid), loop).result(TAKEOVER_TIMEOUT_S)
+
+        state.sessions.start_leases(on_lapsed)  # shared mode only
         try:
             yield
         finally:

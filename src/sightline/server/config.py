@@ -70,6 +70,10 @@ class ServerConfig:
     persist_sessions: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_PERSIST_SESSIONS", True))
     state_dir: str | None = field(default_factory=lambda: os.environ.get("SIGHTLINE_STATE_DIR") or None)
     session_memory_results: int = 1000  # with persistence, a session keeps its newest results in memory; older ones are read from the database
+    # several server processes share the session database (Ray Serve's HTTP replicas): any of them answers for
+    # any session, items are queued in the database, and a session runs on whichever process holds its lease
+    shared_sessions: bool = field(default_factory=lambda: _env_bool("SIGHTLINE_SHARED_SESSIONS", False))
+    session_lease_s: float = 10.0  # a running session's owner renews its lease this often × 3; lapsed, another process takes it over
 
     def limits(self) -> dict[str, object]:
         return {

@@ -53,26 +53,30 @@ class ModelManager:
         """Register an already-loaded model (the server's start-up model, or one built in code).
 
         ``RateLimitedError`` (429) when the server is full and no loaded model may be evicted."""
-        worker = InferenceWorker(model, self.max_batch_size, self.batch_wait_ms)
-        worker.on_batch = self._observe(model.name)
+        return self.attach(InferenceWorker(model, self.max_batch_size, self.batch_wait_ms), make_default)
+
+    def attach(self, worker: InferenceWorker, make_default: bool = False) -> InferenceWorker:
+        """Register a worker made elsewhere (``add``'s, or a Ray Serve deployment's ``ServeWorker``)."""
+        name = worker.model.name
+        worker.on_batch = self._observe(name)
         evicted: list[tuple[str, InferenceWorker]] = []
         try:
             with self._lock:
-                if model.name not in self._workers:
-                    evicted = self._make_room(keep=model.name)
-                old = self._workers.pop(model.name, None)
+                if name not in self._workers:
+                    evicted = self._make_room(keep=name)
+                old = self._workers.pop(name, None)
                 if old is not None:
-                    evicted.append((model.name, old))
-                self._workers[model.name] = worker
+                    evicted.append((name, old))
+                self._workers[name] = worker
                 if make_default or self.default is None or self.default not in self._workers:
-                    self.default = model.name
+                    self.default = name
         except BaseException:
             worker.close()
             raise
-        for name, w in evicted:
+        for old_name, w in evicted:
             w.close()
-            if name != model.name:
-                self._notify_unloaded(name)
+            if old_name != name:
+                self._notify_unloaded(old_name)
         return worker
 
     def _evictable(self, keep: str) -> list[str]:

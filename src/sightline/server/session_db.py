@@ -18,7 +18,7 @@ import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from sightline.engine.status import SessionState, SessionStatus
+from sightline.errors import ConflictError
 from sightline.prediction import Prediction
 from sightline.workspace import migrate
-from sightline.workspace.schema import PredictionRun, StoredResult, StoredSession
+from sightline.workspace.schema import PredictionRun, StoredItem, StoredResult, StoredSession
 
 log = logging.getLogger("sightline.server")
 
@@ -98,18 +99,6 @@ class _Rows:
                          for k, p in enumerate(self.preds)]
 
 
-def _insert(s: Session, batches: list[_Rows]) -> None:
-    """The results of ``batches`` as one INSERT of many rows (``executemany``), those of sessions deleted
-    meanwhile left out (their last batch is dropped)."""
-    if not batches:
-        return
-    sids = {b.sid for b in batches}
-    alive = set(s.scalars(select(StoredSession.id).where(StoredSession.id.in_(sids))))
-    rows = [row for b in batches if b.sid in alive for row in (b.rows or [])]
-    if rows:
-        s.execute(insert(StoredResult), rows)
-
-
 @dataclass
 class StoredState:
     """A session's row with its counts, as read at startup (or by another process)."""
@@ -148,9 +137,13 @@ class SessionDB:
     everything queued before; ``close`` waits for it at most ``FLUSH_TIMEOUT_S``.
     """
 
-    def __init__(self, engine: Engine, owns_engine: bool = False) -> None:
+    def __init__(self, engine: Engine, owns_engine: bool = False, shared: bool = False, lease_s: float = 10.0) -> None:
         self.engine = engine
         self._owns_engine = owns_engine
+        # shared: other processes run sessions on this database too; a session's writes are fenced by its lease
+        self.shared, self.lease_s = shared, lease_s
+        self.lost: Callable[[str], None] | None = None  # called (writer thread) when a write finds the session taken over
+        self.stop_requested: Callable[[str], None] | None = None  # called (writer thread) when a write finds a stop asked for
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this server process
         migrate.upgrade(engine)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
@@ -159,16 +152,36 @@ class SessionDB:
         self._writer.start()
 
     @classmethod
-    def open_file(cls, path: Path) -> SessionDB:
+    def open_file(cls, path: Path, shared: bool = False, lease_s: float = 10.0) -> SessionDB:
         """A SQLite file of its own (a server without a workspace)."""
-        return cls(_sqlite_engine(path), owns_engine=True)
+        return cls(_sqlite_engine(path), owns_engine=True, shared=shared, lease_s=lease_s)
+
+    def _lease(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.lease_s)
+
+    def _ours(self, s: Session, sid: str) -> bool:
+        """The session still exists and (shared) this process still holds it: read under a row lock, so a
+        takeover cannot commit between this check and the write it guards."""
+        row = s.get(StoredSession, sid, with_for_update=self.shared)
+        if row is None:
+            return False
+        if self.shared and row.owner != self.owner:
+            if self.lost is not None:
+                self.lost(sid)
+            return False
+        if self.shared and row.stop_requested and self.stop_requested is not None:
+            self.stop_requested(sid)  # asked through another process: seen within a batch, not at the next renewal
+        return True
 
     # --- writes, queued ---------------------------------------------------------------------------
-    def insert(self, sid: str, model: str, kind: str, definition: dict[str, Any], total: int, owned_by: str | None = None) -> None:
-        """Written at once (not queued): a session exists in the database before its first result."""
+    def insert(self, sid: str, model: str, kind: str, definition: dict[str, Any], total: int, owned_by: str | None = None,
+               closed: bool = False) -> None:
+        """Written at once (not queued): a session exists in the database before its first result.
+        ``closed``: the input is whole already (workspace IDs): ``total`` items, none to upload."""
         with self._sessions.begin() as s:
             s.add(StoredSession(id=sid, model=model, kind=kind, definition=definition, state=SessionState.RUNNING.value,
-                                total=total, owner=self.owner, owned_by=owned_by))
+                                total=total, owner=self.owner, owned_by=owned_by, lease_until=self._lease() if self.shared else None,
+                                received=total if closed else 0, input_closed=closed))
 
     def set_definition(self, sid: str, definition: dict[str, Any]) -> None:
         self._queue.put(_Write(lambda s: s.execute(update(StoredSession).where(StoredSession.id == sid).values(definition=definition))))
@@ -183,11 +196,17 @@ class SessionDB:
         final = status.state.is_final
         values = {"state": status.state.value, "total": status.total, "error": status.error, "traceback": status.traceback,
                   "owner": None if final else self.owner, "updated_at": datetime.now(UTC)}
-        self._queue.put(_Write(lambda s: s.execute(update(StoredSession).where(StoredSession.id == sid).values(**values))))
+
+        def write(s: Session) -> None:
+            if self._ours(s, sid):
+                s.execute(update(StoredSession).where(StoredSession.id == sid).values(**values))
+
+        self._queue.put(_Write(write))
 
     def delete(self, sid: str) -> None:
         def remove(s: Session) -> None:
-            s.execute(delete(StoredResult).where(StoredResult.session_id == sid))  # SQLite without FK cascade too
+            s.execute(delete(StoredItem).where(StoredItem.session_id == sid))  # SQLite without FK cascade too
+            s.execute(delete(StoredResult).where(StoredResult.session_id == sid))
             s.execute(delete(StoredSession).where(StoredSession.id == sid))
 
         self._queue.put(_Write(remove))
@@ -236,6 +255,20 @@ class SessionDB:
                 elif item is None:
                     ending = True
 
+    def _insert(self, s: Session, batches: list[_Rows]) -> None:
+        """The results of ``batches`` as one INSERT of many rows (``executemany``), those of sessions deleted
+        meanwhile or (shared) taken over by another process left out: their batch is dropped."""
+        if not batches:
+            return
+        sids = {b.sid for b in batches}
+        if self.shared:
+            alive = {sid for sid in sids if self._ours(s, sid)}
+        else:
+            alive = set(s.scalars(select(StoredSession.id).where(StoredSession.id.in_(sids))))
+        rows = [row for b in batches if b.sid in alive for row in (b.rows or [])]
+        if rows:
+            s.execute(insert(StoredResult), rows)
+
     def _write(self, writes: list[_Write | _Rows]) -> None:
         """One transaction, in queue order; consecutive batches of results go in one multi-row INSERT."""
         for w in writes:
@@ -247,10 +280,10 @@ class SessionDB:
                 if isinstance(w, _Rows):
                     pending.append(w)
                     continue
-                _insert(s, pending)
+                self._insert(s, pending)
                 pending = []
                 w.apply(s)
-            _insert(s, pending)
+            self._insert(s, pending)
 
     # --- reads -------------------------------------------------------------------------------------
     def results(self, sid: str, after: int, limit: int | None) -> list[dict[str, Any]]:
@@ -306,10 +339,117 @@ class SessionDB:
     def claim(self, sid: str) -> None:
         """This server runs the session again (a resume)."""
         self._queue.put(_Write(lambda s: s.execute(update(StoredSession).where(StoredSession.id == sid)
-                                                   .values(state=SessionState.RUNNING.value, owner=self.owner, error=None, traceback=None))))
+                                                   .values(state=SessionState.RUNNING.value, owner=self.owner, error=None, traceback=None,
+                                                           lease_until=self._lease() if self.shared else None))))
 
 
-def open_session_storage(persist: bool, state_dir: str | None, workspace_engine: Engine | None) -> tuple[SessionDB | None, Path, bool]:
+    # --- shared sessions: several processes on one database (docs/scale-out.md) ---------------------
+    def add_item(self, sid: str, kind: str, meta: dict[str, Any], count: int, path: str | None = None, url: str | None = None,
+                 error: str | None = None) -> None:
+        """Queue an upload of ``count`` items, at once and durably (any process may run the session next).
+        ``ConflictError`` when the input is closed or the items would pass ``total``; ``received`` is counted
+        in the same statement, so concurrent uploads through different processes cannot both pass."""
+        with self._sessions.begin() as s:
+            row = s.execute(update(StoredSession).where(StoredSession.id == sid, StoredSession.input_closed.is_(False),
+                                                        StoredSession.received + count <= StoredSession.total)
+                            .values(received=StoredSession.received + count).returning(StoredSession.received)).first()
+            if row is None:
+                st = s.get(StoredSession, sid)
+                if st is None:
+                    raise ConflictError(f"session {sid} was deleted", 409)
+                if st.input_closed:
+                    raise ConflictError("this session's input is closed: no more items can be added", 409)
+                raise ConflictError(f"the session was created for {st.total} items; these uploads would make {st.received + count}", 409)
+            if count > 0:  # nothing to read for an upload of no items (a video with no frame in its window)
+                s.add(StoredItem(session_id=sid, first=row[0] - count, count=count, kind=kind, meta=meta, path=path, url=url, error=error))
+
+    def close_input(self, sid: str) -> None:
+        with self._sessions.begin() as s:
+            s.execute(update(StoredSession).where(StoredSession.id == sid).values(input_closed=True))
+
+    def items(self, sid: str, position: int, limit: int = 64) -> list[StoredItem]:
+        """Queued uploads that hold cursor ``position`` or later ones, in order."""
+        with self._sessions() as s:
+            return list(s.scalars(select(StoredItem).where(StoredItem.session_id == sid, StoredItem.first + StoredItem.count > position)
+                                  .order_by(StoredItem.first).limit(limit)))
+
+    def pending_items(self, sid: str, done: int) -> int:
+        """Uploads not yet finished (the backlog a client may not grow past)."""
+        with self._sessions() as s:
+            return s.scalar(select(func.count()).select_from(StoredItem).where(StoredItem.session_id == sid,
+                                                                               StoredItem.first + StoredItem.count > done)) or 0
+
+    def live(self, sid: str) -> tuple[StoredSession, int, int] | None:
+        """The session's row with its ``done`` and ``failed`` counts, or None when it does not exist."""
+        with self._sessions() as s:
+            row = s.get(StoredSession, sid)
+            if row is None:
+                return None
+            done, failed = s.execute(select(func.count(), func.sum(cast(StoredResult.failed, Integer)))
+                                     .where(StoredResult.session_id == sid)).one()
+            return row, int(done or 0), int(failed or 0)
+
+    def request_stop(self, sid: str) -> None:
+        with self._sessions.begin() as s:
+            s.execute(update(StoredSession).where(StoredSession.id == sid).values(stop_requested=True))
+
+    def delete_now(self, sid: str) -> None:
+        """Delete a session's rows at once (a process that does not run it; its owner notices and stops)."""
+        with self._sessions.begin() as s:
+            s.execute(delete(StoredItem).where(StoredItem.session_id == sid))
+            s.execute(delete(StoredResult).where(StoredResult.session_id == sid))
+            s.execute(delete(StoredSession).where(StoredSession.id == sid))
+
+    def renew(self, sids: list[str]) -> dict[str, tuple[str | None, bool, int]]:
+        """Extend this process's lease on its running sessions; returns, per session still in the database,
+        ``(owner, stop_requested, received)`` so the caller stops what was taken over, deleted or asked to stop."""
+        with self._sessions.begin() as s:
+            s.execute(update(StoredSession).where(StoredSession.owner == self.owner, StoredSession.state.in_(ACTIVE))
+                      .values(lease_until=self._lease()))
+            if not sids:
+                return {}
+            rows = s.execute(select(StoredSession.id, StoredSession.owner, StoredSession.stop_requested, StoredSession.received)
+                             .where(StoredSession.id.in_(sids))).all()
+            return {r[0]: (r[1], bool(r[2]), int(r[3])) for r in rows}
+
+    def stops_requested(self) -> list[str]:
+        """Sessions this process runs that another process asked to stop."""
+        with self._sessions() as s:
+            return list(s.scalars(select(StoredSession.id).where(StoredSession.owner == self.owner, StoredSession.stop_requested.is_(True),
+                                                                  StoredSession.state.in_(ACTIVE))))
+
+    def take_lapsed(self) -> list[str]:
+        """Claim running sessions whose owner's lease has lapsed (it died, or lost the database): one
+        compare-and-set on the owner each, so of several processes trying, one wins. Returns the ids won."""
+        now = datetime.now(UTC)
+        with self._sessions() as s:
+            rows = s.execute(select(StoredSession.id, StoredSession.owner, StoredSession.lease_until)
+                             .where(StoredSession.state.in_(ACTIVE))).all()
+        won = []
+        for sid, owner, lease in rows:
+            if owner == self.owner:
+                continue
+            if lease is not None and (lease if lease.tzinfo else lease.replace(tzinfo=UTC)) > now:
+                continue
+            with self._sessions.begin() as s:
+                cond = StoredSession.owner.is_(None) if owner is None else StoredSession.owner == owner
+                claimed = s.execute(update(StoredSession).where(StoredSession.id == sid, cond, StoredSession.state.in_(ACTIVE))
+                                    .values(owner=self.owner, lease_until=self._lease()))
+                if claimed.rowcount == 1:
+                    won.append(sid)
+        return won
+
+    def release(self, sid: str) -> None:
+        """This process gives the session up (it is shutting down): another takes it over at once."""
+        def write(s: Session) -> None:
+            s.execute(update(StoredSession).where(StoredSession.id == sid, StoredSession.owner == self.owner)
+                      .values(owner=None, lease_until=None))
+
+        self._queue.put(_Write(write))
+
+
+def open_session_storage(persist: bool, state_dir: str | None, workspace_engine: Engine | None, shared: bool = False,
+                         lease_s: float = 10.0) -> tuple[SessionDB | None, Path, bool]:
     """Where sessions persist: ``(database or None, folder for session files, whether the folder is temporary)``.
 
     - ``persist`` off: memory only (a temp folder for uploads, as before);
@@ -328,5 +468,5 @@ def open_session_storage(persist: bool, state_dir: str | None, workspace_engine:
         # the workspace's file, through an engine of the store's own (its commits skip the fsync, see _sqlite_engine)
         return SessionDB(_sqlite_engine(workspace_engine.url.database), owns_engine=True), folder, temporary
     if workspace_engine is not None:
-        return SessionDB(workspace_engine), folder, temporary
-    return SessionDB.open_file((Path(state_dir) if state_dir else folder) / "sessions.db"), folder, temporary
+        return SessionDB(workspace_engine, shared=shared, lease_s=lease_s), folder, temporary
+    return SessionDB.open_file((Path(state_dir) if state_dir else folder) / "sessions.db", shared, lease_s), folder, temporary

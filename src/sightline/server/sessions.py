@@ -31,9 +31,10 @@ from sightline.server.errors import without_internals
 from sightline.server.manager import ModelManager
 from sightline.server.security import check_url
 from sightline.server.session_db import SessionDB, StoredState, wire_dict, wire_text
+from sightline.server.shared_sessions import LeaseKeeper, SharedRun, SharedUploads
 from sightline.server.uploads import UploadPlan
 from sightline.server.url_pool import UrlFetchPool
-from sightline.settings import InputOptions, PredictSettings
+from sightline.settings import InputOptions, PredictSettings, parse_options
 from sightline.workspace.run_upload import RunUploader
 
 log = logging.getLogger("sightline.server")
@@ -78,8 +79,8 @@ class StoredRun:
 @dataclass
 class ServerSession:
     id: str
-    runner: SessionRunner | StoredRun
-    uploads: UploadPlan
+    runner: SessionRunner | StoredRun | SharedRun
+    uploads: UploadPlan | SharedUploads
     folder: Path
     video: VideoSteps
     expose_tracebacks: bool = False  # only for the server's owner: a traceback names the server's files
@@ -165,8 +166,84 @@ class SessionStore:
         self._sessions: dict[str, ServerSession] = {}
         self._lock = threading.Lock()
         self._starting = 0  # sessions counted against max_sessions while being built, before they are listed
-        if db is not None:
+        # shared: other processes serve these sessions too (docs/scale-out.md); nothing is restored or
+        # interrupted at startup, a session is read from the database when asked for, and leases decide who runs it
+        self.shared = db is not None and config.shared_sessions
+        self.keeper: LeaseKeeper | None = None
+        self._releasing = False  # shutting down in shared mode: running sessions are handed over, not interrupted
+        if self.shared:
+            assert db is not None
+            db.lost = self._lost
+            db.stop_requested = self._stop_requested
+        elif db is not None:
             self._restore(db)
+
+    # --- shared sessions ----------------------------------------------------------------------------
+    def start_leases(self, on_lapsed: Callable[[str], None]) -> None:
+        """Start renewing leases (shared mode); ``on_lapsed(sid)`` runs a session whose owner's lease lapsed here."""
+        if self.shared and self.keeper is None:
+            assert self.db is not None
+            self.keeper = LeaseKeeper(self.db, self._owned, self._lease_news, on_lapsed, self._stop_requested)
+
+    def _owned(self) -> list[str]:
+        with self._lock:
+            return [sid for sid, s in self._sessions.items() if isinstance(s.runner, SessionRunner) and not s.status().state.is_final]
+
+    def _lease_news(self, sid: str, seen: tuple | None) -> None:
+        """What a renewal learnt of a session this process runs: gone, taken over, asked to stop, or fed."""
+        with self._lock:
+            session = self._sessions.get(sid)
+        if session is None:
+            return
+        if seen is None or seen[0] != (self.db.owner if self.db else None):
+            self._drop_local(session, "was deleted" if seen is None else "was taken over by another process")
+            return
+        _, stop_requested, received = seen
+        if stop_requested:
+            session.runner.stop()
+            session.uploads.cancel()
+        if received != getattr(session, "_received_seen", None):
+            session._received_seen = received  # type: ignore[attr-defined]
+            session.touch()  # an upload through another process counts as activity (session_idle_s)
+
+    def _lost(self, sid: str) -> None:
+        """A write found the session owned by another process: this one stops running it."""
+        with self._lock:
+            session = self._sessions.get(sid)
+        if session is not None:
+            threading.Thread(target=self._drop_local, args=(session, "was taken over by another process"), daemon=True).start()
+
+    def _stop_requested(self, sid: str) -> None:
+        with self._lock:
+            session = self._sessions.get(sid)
+        if session is not None:
+            session.runner.stop()  # only sets flags: safe on the writer thread
+            session.uploads.cancel()
+
+    def _drop_local(self, session: ServerSession, why: str) -> None:
+        log.info("session %s %s: this process stops running it", session.id, why)
+        session.runner.stop()
+        session.uploads.cancel()
+        with self._lock:
+            if self._sessions.get(session.id) is session:
+                self._sessions.pop(session.id)
+
+    def _view(self, sid: str) -> ServerSession | None:
+        """A session run by another process (or by none), read from the database."""
+        assert self.db is not None
+        live = self.db.live(sid)
+        if live is None:
+            return None
+        row = live[0]
+        try:  # the create request's options, checked when it was made: a video sent here is sampled as its owner samples it
+            options = parse_options((row.definition or {}).get("options") or {})
+        except Exception:
+            options = InputOptions()
+        uploads = SharedUploads(self.db, sid, options, self.url_pool.image_blocking, self.config.max_image_pixels)
+        folder = self.root / sid
+        return ServerSession(sid, SharedRun(self.db, sid, row.model), uploads, folder, VideoSteps(None, False, False, folder=folder),
+                             self.config.expose_tracebacks, created=row.created_at.timestamp() if row.created_at else 0.0,
+                             db=self.db, kind=row.kind, definition=row.definition or {}, owned_by=row.owned_by)
 
     def _restore(self, db: SessionDB) -> None:
         """List the sessions the database holds; those a dead server left running read as interrupted."""
@@ -214,7 +291,7 @@ class SessionStore:
                 session.definition["run"] = {"run_id": postprocess.run_id, "project_id": postprocess.project_id}
             if self.db is not None:
                 self.db.insert(session.id, worker.model.name, session.kind, session.definition, session.runner.status().total,
-                               owned_by=session.owned_by)
+                               owned_by=session.owned_by, closed=plan is not None)
         except BaseException:
             with self._lock:
                 self._starting -= 1
@@ -234,15 +311,24 @@ class SessionStore:
         postprocess: RunUploader | None = None,
         video: dict[str, Any] | None = None,
         caller: Caller | None = None,
+        takeover: bool = False,
     ) -> ServerSession:
         """Run an interrupted session on from its first unfinished item, under the same id and cursor.
 
         ``plan`` (workspace IDs) is the whole input again: the items already finished are passed over.
-        Without it the client sends the remaining items (``total - done``), as at creation."""
+        Without it the client sends the remaining items (``total - done``), as at creation (shared mode: the
+        remaining items queued in the database). ``takeover``: this process has just claimed the running session
+        of one whose lease lapsed (``SessionDB.take_lapsed``), and runs it on from the database's ``done``."""
         session = self.get(sid, caller)
         status = session.status()
+        if takeover:
+            return self._take_over(session, status, settings, options, plan, postprocess, video)
         if status.state is not SessionState.INTERRUPTED:
             raise ConflictError(f"session {sid} is {status.state.value}: only an interrupted session can be resumed", 409)
+        if self.shared and isinstance(session.runner, (SharedRun, StoredRun)):
+            assert self.db is not None
+            self.db.claim(sid)
+            return self._take_over(session, status, settings, options, plan, postprocess, video)
         worker = self.manager.get(status.context.get("model"))
         self._reserve()
         try:
@@ -263,6 +349,35 @@ class SessionStore:
                 self._starting -= 1
         session.runner.start()
         return session
+
+    def _take_over(self, view: ServerSession, status: SessionStatus, settings: PredictSettings, options: InputOptions,
+                   plan: InputPlan | None, postprocess: RunUploader | None, video: dict[str, Any] | None) -> ServerSession:
+        """Run here a session claimed from a process whose lease lapsed, from its first unfinished item."""
+        worker = self.manager.get(status.context.get("model"))
+        self._reserve()
+        try:
+            # the owner's lane (a client's token digest) when it has one: its turns are the same on every replica
+            session, runner = self._build(view.id, worker, settings, options, status.total - status.done if plan is None else status.total,
+                                          None, plan, postprocess, video, first=status.done, failed_before=status.failed,
+                                          lane=view.owned_by, replay=plan is not None)
+            session.kind, session.definition, session.created = view.kind, view.definition, view.created
+            session.owned_by = view.owned_by
+            runner.context.update(view.definition.get("context", {}))
+            with self._lock:
+                self._sessions[view.id] = session
+        finally:
+            with self._lock:
+                self._starting -= 1
+        session.runner.start()
+        return session
+
+    def fail_claimed(self, sid: str, reason: str) -> None:
+        """End a session this process claimed but cannot run, failed with ``reason`` (never left claimed and idle)."""
+        if self.db is not None:
+            view = self._view(sid)
+            status = view.status() if view is not None else SessionStatus(SessionState.FAILED, 0, 0, 0, 0.0, 0.0, None, None, None, {})
+            status.state, status.error = SessionState.FAILED, reason
+            self.db.set_state(sid, status)
 
     def _reserve(self) -> None:
         """Count a session being built against ``max_sessions``, or refuse it (429)."""
@@ -295,10 +410,15 @@ class SessionStore:
         ``replay``: a resumed run whose finished video frames go through its video steps again from their stored results."""
         folder = self.root / sid
         folder.mkdir(parents=True, exist_ok=True)
-        uploads = UploadPlan(total, options, self.url_pool.image_blocking, self.config.max_image_pixels)
-        if plan is not None:  # the server resolved the input itself (workspace IDs): nothing to upload
-            uploads.received = plan.total
-            uploads.close()
+        uploads: UploadPlan | SharedUploads
+        if self.shared:  # queued in the database (the input's state too: written by insert, add and close)
+            assert self.db is not None
+            uploads = SharedUploads(self.db, sid, options, self.url_pool.image_blocking, self.config.max_image_pixels, start=first)
+        else:
+            uploads = UploadPlan(total, options, self.url_pool.image_blocking, self.config.max_image_pixels)
+            if plan is not None:  # the server resolved the input itself (workspace IDs): nothing to upload
+                uploads.received = plan.total
+                uploads.close()
         model_view = WorkerModel(worker, lane=lane or f"session:{sid}")
         video_steps = VideoSteps(**(video or {"tracking_config": None, "annotated_video": False, "traces": False}), stride=options.stride, folder=folder)
         steps = [st for st in (video_steps if video_steps.active else None, postprocess) if st is not None]
@@ -306,6 +426,9 @@ class SessionStore:
         db = self.db
 
         def finished(status: SessionStatus) -> None:
+            if self._releasing and status.state is SessionState.INTERRUPTED and db is not None:
+                db.release(sid)  # shared, shutting down: another process runs it on at once
+                return
             if finish_steps is not None:
                 finish_steps(status)
             if db is not None:
@@ -315,7 +438,8 @@ class SessionStore:
 
         runner = SessionRunner(
             model_view,
-            plan or uploads.as_plan(f"{total} items sent by the client"),
+            plan or (uploads.as_plan(f"{total} items sent by the client", total) if isinstance(uploads, SharedUploads)
+                     else uploads.as_plan(f"{total} items sent by the client")),
             settings.resolved(model_view.default_settings),
             context={"session_id": sid},
             postprocess=chain_steps(steps),
@@ -354,6 +478,8 @@ class SessionStore:
         owner's session is "not found", in the same words as one that never existed: ids reveal nothing."""
         with self._lock:
             session = self._sessions.get(sid)
+        if session is None and self.shared:
+            session = self._view(sid)
         if session is None or (caller is not None and not caller.may_see(session.owned_by)):
             raise NotFoundError(f"no session {sid!r}: it never existed, was deleted, or expired")
         session.touch()
@@ -361,6 +487,8 @@ class SessionStore:
 
     def stop(self, sid: str, caller: Caller | None) -> ServerSession:
         session = self.get(sid, caller)
+        if self.shared and self.db is not None:
+            self.db.request_stop(sid)  # kept: a process that takes the session over finds it stopping
         session.runner.stop()
         session.uploads.cancel()
         session.runner.join(timeout=60)
@@ -368,6 +496,11 @@ class SessionStore:
 
     def delete(self, sid: str, caller: Caller | None) -> None:
         session = self.get(sid, caller)
+        if isinstance(session.runner, SharedRun):  # another process runs it: it sees the rows gone and stops
+            assert self.db is not None
+            self.db.delete_now(sid)
+            shutil.rmtree(session.folder, ignore_errors=True)
+            return
         with self._lock:
             self._sessions.pop(sid, None)
         session.runner.stop()
@@ -377,7 +510,17 @@ class SessionStore:
         shutil.rmtree(session.folder, ignore_errors=True)
 
     def list(self) -> list[ServerSession]:
-        """Every session (for the server itself; a client's listing is ``owned_by``)."""
+        """Every session (for the server itself; a client's listing is ``owned_by``); in shared mode those other
+        processes run too (read from the database)."""
+        local = self._local()
+        if not self.shared:
+            return local
+        assert self.db is not None
+        mine = {s.id for s in local}
+        views = [self._view(st.id) for st in self.db.load() if st.id not in mine]
+        return local + [v for v in views if v is not None]
+
+    def _local(self) -> list[ServerSession]:
         with self._lock:
             return list(self._sessions.values())
 
@@ -390,12 +533,12 @@ class SessionStore:
     def models_in_use(self) -> set[str]:
         """Names of the models that unfinished sessions run on (the manager never evicts these)."""
         # a session read back after a restart (StoredRun) runs nothing: it is final, and has no model
-        return {s.runner.model.name for s in self.list() if isinstance(s.runner, SessionRunner) and not s.status().state.is_final}
+        return {s.runner.model.name for s in self._local() if isinstance(s.runner, SessionRunner) and not s.status().state.is_final}
 
     def sweep(self) -> None:
         """Stop sessions left waiting for uploads, and delete finished ones nobody read for a while."""
         now = time.monotonic()
-        for s in self.list():
+        for s in self._local():
             idle = now - s.last_seen
             final = s.status().state.is_final
             if final and idle > self.config.session_ttl_s:
@@ -407,17 +550,21 @@ class SessionStore:
 
     def begin_shutdown(self) -> None:
         """The server is going down: every running session ends ``interrupted`` after its batch in flight,
-        so its event streams and long polls end too (they see a final state)."""
-        for s in self.list():
+        so its event streams and long polls end too (they see a final state). Shared: each is handed over
+        instead (its lease released after the batch in flight), and another process runs it on."""
+        self._releasing = self.shared
+        for s in self._local():
             s.runner.interrupt()
             s.uploads.cancel()
 
     def close(self) -> None:
         """Interrupt running sessions, wait for their batches in flight, write them, end the writer thread."""
+        if self.keeper is not None:
+            self.keeper.close()
         self.begin_shutdown()
         deadline = time.monotonic() + SHUTDOWN_JOIN_S
-        for s in self.list():
-            if not s.runner.join(max(0.0, deadline - time.monotonic())) and self.db is not None:
+        for s in self._local():
+            if not s.runner.join(max(0.0, deadline - time.monotonic())) and self.db is not None and not self.shared:
                 status = s.status()  # a batch that did not end in time: its results are lost, the state is not
                 status.state = SessionState.INTERRUPTED
                 self.db.set_state(s.id, status)

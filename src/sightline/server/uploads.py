@@ -105,33 +105,42 @@ class UploadPlan:
             yield from self._expand(upload)
 
     def _expand(self, up: Upload) -> Iterator[InputItem]:
-        if up.kind == "image":
-            path = up.path
-            assert path is not None
+        return expand_upload(up, self.options, self.fetch_image, self.max_pixels)
 
-            def load() -> Any:
-                try:
-                    return read_image_file(path, self.max_pixels)
-                finally:
+
+def expand_upload(up: Upload, options: InputOptions, fetch_image: Callable[[str], Any], max_pixels: int,
+                  delete_read: bool = True) -> Iterator[InputItem]:
+    """An upload as the items it stands for (a video: one per sampled frame, decoded or failed).
+    ``delete_read``: an uploaded image file is deleted once decoded (shared sessions keep it: another
+    process may read it again after a takeover)."""
+    if up.kind == "image":
+        path = up.path
+        assert path is not None
+
+        def load() -> Any:
+            try:
+                return read_image_file(path, max_pixels)
+            finally:
+                if delete_read:
                     path.unlink(missing_ok=True)  # the client has its copy; keep the server's disk bounded
 
-            yield InputItem(meta=dict(up.meta), load=load)
-        elif up.kind == "url":
-            url = up.url or ""
-            yield InputItem(meta={"source": url, "image_url": url, **up.meta}, load=lambda: self.fetch_image(url))
-        elif up.kind == "failed":
-            yield InputItem(meta=dict(up.meta), error=up.error or "the client could not read this item")
-        else:
-            assert up.path is not None
-            try:  # the file stays until the session is deleted: annotated output and uploads read it
-                info = probe_video(up.path, max_pixels=self.max_pixels)
-                frames = frame_window(info, self.options)
-            except InputError as exc:  # checked when it arrived (frames_in), so only a file changed since
-                yield InputItem(meta=dict(up.meta), error=str(exc))
-                return
-            for f in decode_frames(str(up.path), frames):  # one item per sampled frame, decoded or not
-                if isinstance(f, FrameFailure):
-                    yield InputItem(meta={**up.meta, "frame_idx": f.index}, error=f.reason)
-                else:
-                    meta = {**up.meta, "frame_idx": f.index, "timestamp_us": f.timestamp_us}
-                    yield InputItem(meta=meta, image=f.image, video_file=str(up.path), fps=info.fps)
+        yield InputItem(meta=dict(up.meta), load=load)
+    elif up.kind == "url":
+        url = up.url or ""
+        yield InputItem(meta={"source": url, "image_url": url, **up.meta}, load=lambda: fetch_image(url))
+    elif up.kind == "failed":
+        yield InputItem(meta=dict(up.meta), error=up.error or "the client could not read this item")
+    else:
+        assert up.path is not None
+        try:  # the file stays until the session is deleted: annotated output and uploads read it
+            info = probe_video(up.path, max_pixels=max_pixels)
+            frames = frame_window(info, options)
+        except InputError as exc:  # checked when it arrived (frames_in), so only a file changed since
+            yield InputItem(meta=dict(up.meta), error=str(exc))
+            return
+        for f in decode_frames(str(up.path), frames):  # one item per sampled frame, decoded or not
+            if isinstance(f, FrameFailure):
+                yield InputItem(meta={**up.meta, "frame_idx": f.index}, error=f.reason)
+            else:
+                meta = {**up.meta, "frame_idx": f.index, "timestamp_us": f.timestamp_us}
+                yield InputItem(meta=meta, image=f.image, video_file=str(up.path), fps=info.fps)

@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -147,6 +160,26 @@ class StoredSession(Base):
     owned_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # shared sessions (several server processes on one database; see docs/scale-out.md)
+    received: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # items promised by the uploads so far
+    input_closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # set by any process, acted on by the owner
+
+
+class StoredItem(Base):
+    """An upload queued for a shared session: positions ``first`` to ``first + count - 1`` of its input (a video
+    counts its sampled frames). Whichever process runs the session reads them in order; files are on storage
+    every process reads."""
+
+    __tablename__ = "server_session_items"
+    session_id: Mapped[str] = mapped_column(ForeignKey("server_sessions.id", ondelete="CASCADE"), primary_key=True)
+    first: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # image | video | url | failed
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class StoredResult(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ from sightline.workspace.run_upload import RunUploader
 from sightline.workspace.uploads import UploadMode
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+log = logging.getLogger("sightline.server")
 
 MAX_BACKLOG = 512  # uploads accepted but not yet read by the engine, per session
 MAX_PAGE = 1000
@@ -139,6 +141,23 @@ async def resume(sid: str, request: Request) -> dict:
     p = await _prepare(state, stored, run=session.definition.get("run"))
     session = await run_in_threadpool(state.sessions.resume, sid, p.settings, p.options, p.plan, p.uploader, p.video, caller)
     return _describe(session)
+
+
+async def take_over(state: ServerState, sid: str) -> None:
+    """Run here a session this process claimed from one whose lease lapsed (shared sessions): its stored
+    request goes through the same checks as a resume, and it runs on from the first unfinished item. One
+    that cannot run here (its model is not deployed, say) ends failed with the reason."""
+    try:
+        session = state.sessions.get(sid)
+        stopping = session.status().state is SessionState.STOPPING  # asked to stop before its owner died
+        stored = {k: v for k, v in session.definition.items() if k in CreateSession.model_fields and k != "total"}
+        p = await _prepare(state, stored, run=session.definition.get("run"))
+        session = await run_in_threadpool(state.sessions.resume, sid, p.settings, p.options, p.plan, p.uploader, p.video, True)
+        if stopping:
+            session.runner.stop()
+    except Exception as exc:
+        log.exception("session %s: it could not be taken over", sid)
+        await run_in_threadpool(state.sessions.fail_claimed, sid, f"the session could not run on after its server was lost: {exc}")
 
 
 @router.get("")

@@ -1,0 +1,196 @@
+"""Scale-out on Ray, measured on one local Ray cluster started here. Each part is one function that returns
+its figures; run them all, or some: ``python benchmarks/scale_out.py [--parts a,b] [--rounds 3]``.
+
+(a) Model replicas: a fake model whose batch takes a fixed 100 ms and releases the GIL (``time.sleep``, as a
+    GPU kernel does), deployed with 1, 2 and 4 replicas side by side; images are sent through the deployment
+    handles with enough in flight to fill every replica's batches. Targets: ≥ 1.8× at 2, ≥ 3.2× at 4.
+(b) The demo model behind the whole app: Ray Serve (1 HTTP + 1 model replica) against the plain server
+    (one uvicorn process), the same client load over HTTP. Target: ≥ 0.90.
+
+Rounds interleave the variants, so a machine whose load changes affects them alike; the median round counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+BATCH_S = 0.100  # part (a): the fake model's fixed time per batch
+BATCH = 8  # images per batch (the deployments' max_batch_size)
+
+
+def fake_model(name: str, device: str):  # built on the replicas (pickled by value: this script is __main__)
+    import supervision as sv
+
+    from sightline.models.base import Model, Task
+
+    class FixedTime(Model):
+        """Every batch takes BATCH_S whatever its size, the GIL released: replicas, not cores, are the limit."""
+
+        classes, task, default_settings, input_size, device, framework = ["x"], Task.DETECTION, {}, None, "cpu", "fake"
+
+        def predict_batch(self, images, settings):
+            time.sleep(BATCH_S)
+            return [sv.Detections.empty() for _ in images]
+
+    model = FixedTime()
+    model.name = name
+    return model
+
+
+def _start_ray() -> int:
+    """A local cluster and Serve's HTTP proxy on a free port (every part's apps share the one proxy); returns the port."""
+    import ray
+
+    from sightline.server.ray_serve import start_proxy
+
+    ray.init(address="local", num_cpus=16, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT / "src")}})
+    port = _free_port()
+    start_proxy("127.0.0.1", port)
+    return port
+
+
+def part_a(rounds: int, port: int, seconds: float = 4.0) -> dict[str, float]:
+    """Images per second through 1, 2 and 4 replicas of the fixed-time model; ratios to 1 replica."""
+    from ray import serve
+
+    from sightline.server.ray_serve import ModelReplica
+    from sightline.settings import PredictSettings
+
+    handles = {}
+    for n in (1, 2, 4):
+        app = serve.deployment(ModelReplica).options(name=f"fixed{n}", num_replicas=n, ray_actor_options={"num_cpus": 1},
+                                                     max_ongoing_requests=4 * BATCH).bind(f"fixed{n}", "cpu", BATCH, 0.005, fake_model)
+        handles[n] = serve.run(app, name=f"fixed{n}", route_prefix=None)
+    image = np.zeros((32, 32, 3), np.uint8)
+    settings = PredictSettings()
+
+    def rate(handle, replicas: int) -> float:
+        in_flight = 2 * BATCH * replicas  # enough to fill every replica's next batch while one runs
+        done = 0
+        end = time.monotonic() + seconds
+        pending = [handle.predict.remote(image, settings) for _ in range(in_flight)]
+        start = time.monotonic()
+        while time.monotonic() < end:
+            pending.pop(0).result(timeout_s=60)
+            done += 1
+            pending.append(handle.predict.remote(image, settings))
+        elapsed = time.monotonic() - start
+        for r in pending:
+            r.result(timeout_s=60)
+        return done / elapsed
+
+    for n, h in handles.items():  # warm-up: every replica up and answering
+        rate(h, n)
+    per: dict[int, list[float]] = {1: [], 2: [], 4: []}
+    for _ in range(rounds):
+        for n in (1, 2, 4):
+            per[n].append(rate(handles[n], n))
+    for n in (1, 2, 4):
+        serve.delete(f"fixed{n}")
+    out: dict[str, float] = {}
+    for how, pick in (("best", max), ("median", statistics.median)):
+        for n in (1, 2, 4):
+            out[f"a_{how}_images_per_s_{n}"] = pick(per[n])
+        out[f"a_{how}_ratio_2"] = pick(per[2]) / pick(per[1])
+        out[f"a_{how}_ratio_4"] = pick(per[4]) / pick(per[1])
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def part_b(rounds: int, port: int, images: int = 48, clients: int = 2) -> dict[str, float]:
+    """Demo-model images per second over HTTP: Ray Serve (1 HTTP + 1 model replica) / the plain server."""
+    from ray import serve
+
+    import sightline
+    from sightline.server import ray_serve
+    from sightline.server.config import ServerConfig
+
+    state = tempfile.mkdtemp(prefix="scale-out-b-")
+    config = ServerConfig(device="cpu", api_key=None, state_dir=state)
+    ray_serve.start(config, ["demo/shapes"], ray_serve.RayOptions(replicas=1, http_replicas=1), port=port)
+    ray_url = f"http://127.0.0.1:{port}"
+    plain = sightline.deploy("demo/shapes", device="cpu", max_batch_size=BATCH)  # its own process, as Ray's replicas are
+    rng = np.random.default_rng(0)
+    batch = [rng.integers(0, 255, (256, 256, 3), dtype=np.uint8) for _ in range(images)]
+
+    def rate(url: str) -> float:
+        models = [sightline.connect(url) for _ in range(clients)]
+        start = time.monotonic()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(lambda m: m.predict(input=batch, batch_size=BATCH), models))
+        elapsed = time.monotonic() - start
+        for m in models:
+            m.close()
+        return clients * images / elapsed
+
+    rate(ray_url), rate(plain.url)  # warm-up
+    ray_rates, plain_rates = [], []
+    for _ in range(rounds):
+        ray_rates.append(rate(ray_url))
+        plain_rates.append(rate(plain.url))
+    plain.close()
+    serve.delete("sightline")
+    out: dict[str, float] = {}
+    for how, pick in (("best", max), ("median", statistics.median)):
+        r, p = pick(ray_rates), pick(plain_rates)
+        out.update({f"b_{how}_ray_images_per_s": r, f"b_{how}_plain_images_per_s": p, f"b_{how}_ratio": r / p})
+    return out
+
+
+PARTS = {"a": part_a, "b": part_b}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default=",".join(PARTS), help="which parts, e.g. a,b")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("SIGHTLINE_PERSIST_SESSIONS", "1")
+    port = _start_ray()
+    figures: dict[str, float] = {}
+    try:
+        for name in args.parts.split(","):
+            t = time.monotonic()
+            part = PARTS[name.strip()](args.rounds, port)
+            figures.update(part)
+            print(f"part {name}: {time.monotonic() - t:.0f} s: " + ", ".join(f"{k} {v:.2f}" for k, v in part.items()), flush=True)
+    finally:
+        import ray
+        from ray import serve
+
+        serve.shutdown()
+        ray.shutdown()
+    print(f"cores: {os.cpu_count()}  load average at the end: {os.getloadavg()[0]:.1f}")
+    for k, v in figures.items():
+        print(f"{k:24s} {v:8.2f}")
+    for how in ("best", "median"):
+        if f"a_{how}_ratio_2" in figures:
+            print(f"(a, {how}) 2 replicas {figures[f'a_{how}_ratio_2']:.2f}× (target ≥ 1.8), 4 replicas {figures[f'a_{how}_ratio_4']:.2f}× (target ≥ 3.2)")
+        if f"b_{how}_ratio" in figures:
+            print(f"(b, {how}) Ray Serve 1 replica / plain server: {figures[f'b_{how}_ratio']:.2f} (target ≥ 0.90)")
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "scale-out"
+    main()

@@ -1,0 +1,291 @@
+"""sightline as a Ray Serve application: the same FastAPI app (``create_app``, compatibility layers included)
+as the ingress deployment, and each model a deployment of its own that batches with ``@serve.batch``.
+
+```
+clients ──HTTP──► Serve proxy ──► HttpIngress × H (create_app) ──handle──► ModelReplica × M (@serve.batch)
+                                        │                                     (one per model name)
+                                        └── sessions: the shared session database (leases, queued items)
+```
+
+The HTTP replicas share sessions through the database (``shared_sessions``; see docs/scale-out.md), so a
+request for a session may land on any of them. Needs ``pip install "sightline-cv[ray]"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import re
+import signal
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ray import serve
+
+from sightline.engine.worker import InferenceWorker, Result
+from sightline.errors import ConflictError, InputError, NotFoundError
+from sightline.server.config import ServerConfig
+from sightline.server.manager import ModelManager
+from sightline.server.serve_worker import ServeWorker
+from sightline.settings import PredictSettings
+
+log = logging.getLogger("sightline.server")
+
+INFO_TIMEOUT_S = 600.0  # a model replica's first answer: it loads its weights first
+PROXY_START_TRIES = 3
+HTTP_MAX_ONGOING = 256  # requests one HTTP replica holds at once: event streams and long polls stay open
+
+
+@dataclass
+class RayOptions:
+    """How the application is laid out on the cluster (``sightline serve --ray`` and ``deploy(ray=True)``)."""
+
+    replicas: int = 1  # model replicas per model (ignored with autoscale)
+    autoscale: tuple[int, int] | None = None  # (min, max) model replicas, scaled on ongoing requests
+    http_replicas: int = 1  # replicas of the FastAPI app
+    address: str | None = None  # an existing cluster ("auto", "ray://head:10001"); None starts a local one
+    num_cpus: float = 1.0  # per model replica (a logical share: Ray places replicas by it)
+    num_gpus: float | None = None  # per model replica; None: 1 when the cluster has a GPU, else 0
+    http_num_cpus: float = 0.5  # per HTTP replica
+    app_name: str = "sightline"
+
+
+def parse_autoscale(text: str) -> tuple[int, int]:
+    """``"MIN:MAX"`` → ``(MIN, MAX)``; ``InputError`` naming the value otherwise."""
+    match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", text or "")
+    if not match:
+        raise InputError(f"--autoscale takes MIN:MAX replicas (e.g. 1:4), got {text!r}")
+    low, high = int(match[1]), int(match[2])
+    if low < 0 or high < 1 or low > high:
+        raise InputError(f"--autoscale needs 0 <= MIN <= MAX and MAX >= 1, got {text!r}")
+    return low, high
+
+
+def deployment_name(model: str) -> str:
+    """A Serve deployment name for a model name (``#`` is Serve's own separator; ``/`` reads badly in its logs)."""
+    return "model-" + re.sub(r"[^A-Za-z0-9_.-]", "_", model)
+
+
+class ModelReplica:
+    """One replica of a model: the model behind its own ``InferenceWorker`` (which isolates an image the model
+    raises on), fed by ``@serve.batch`` with the images of every caller."""
+
+    def __init__(self, name: str, device: str, max_batch_size: int, batch_wait_s: float,
+                 loader: Callable[[str, str], Any] | None = None) -> None:
+        from sightline.models.zoo import load_model
+
+        model = (loader or load_model)(name, device)
+        model.name = name
+        self.max_batch_size = max_batch_size
+        self.worker = InferenceWorker(model, max_batch_size, batch_wait_ms=0.0)  # Serve has batched already
+        self._batch.set_max_batch_size(max_batch_size)
+        self._batch.set_batch_wait_timeout_s(batch_wait_s)
+
+    def info(self) -> dict[str, Any]:
+        m = self.worker.model
+        return {"name": m.name, "classes": list(m.classes), "task": m.task.value if hasattr(m.task, "value") else str(m.task),
+                "default_settings": dict(m.default_settings), "input_size": list(m.input_size) if m.input_size else None,
+                "device": str(m.device), "framework": m.framework, "max_batch_size": self.max_batch_size, "pid": os.getpid()}
+
+    async def predict(self, image: Any, settings: PredictSettings) -> Result:
+        """One image's result; Serve gathers concurrent calls into one ``_batch``."""
+        return await self._batch((image, settings))
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.003)  # set from the server's settings in __init__
+    async def _batch(self, calls: list[tuple[Any, PredictSettings]]) -> list[Result]:
+        out: list[Result | None] = [None] * len(calls)
+        groups: list[tuple[PredictSettings, list[int]]] = []  # calls with equal settings share a forward pass
+        for i, (_, settings) in enumerate(calls):
+            for s, idx in groups:
+                if s == settings:
+                    idx.append(i)
+                    break
+            else:
+                groups.append((settings, [i]))
+        for settings, idx in groups:  # on a thread: the replica's event loop keeps taking requests meanwhile
+            results = await asyncio.to_thread(self.worker.predict, [calls[i][0] for i in idx], settings)
+            for i, r in zip(idx, results):
+                out[i] = r
+        return out  # type: ignore[return-value]
+
+    def __del__(self) -> None:
+        worker = getattr(self, "worker", None)
+        if worker is not None:
+            worker.close(timeout=5)
+
+
+class ServeModelManager(ModelManager):
+    """The models of an HTTP replica: the application's model deployments, each behind a ``ServeWorker``.
+    Which models exist is the deployment's choice, so loading another, uploading one or unloading one is refused."""
+
+    def __init__(self, handles: dict[str, Any], config: ServerConfig) -> None:
+        super().__init__(max(1, len(handles)), config.max_batch_size, config.batch_wait_ms)
+        self.handles = handles
+
+    def load(self, name: str, device: str = "auto") -> InferenceWorker:
+        with self._lock:
+            if name in self._workers:
+                self._workers.move_to_end(name)
+                return self._workers[name]
+        handle = self.handles.get(name)
+        if handle is None:
+            raise NotFoundError(f"model {name!r} is not deployed on this Ray Serve application (deployed: "
+                                f"{', '.join(self.handles) or 'none'}); deploy it with --model")
+        info = handle.info.remote().result(timeout_s=INFO_TIMEOUT_S)
+        return self.attach(ServeWorker(handle, info))  # type: ignore[arg-type]
+
+    def add(self, model: Any, make_default: bool = False) -> InferenceWorker:
+        raise ConflictError("on Ray Serve every model is a deployment of the application: deploy it with --model "
+                            "(a model cannot be added to one HTTP replica)", 409)
+
+    def unload(self, name: str) -> None:
+        raise ConflictError("on Ray Serve the models are the application's deployments: scale or redeploy the application "
+                            "instead of unloading one", 409)
+
+    def unload_all(self) -> list[str]:
+        """At this replica's shutdown: stop using the deployments (they stay up for the other replicas)."""
+        with self._lock:
+            workers = list(self._workers.items())
+            self._workers.clear()
+        for _, w in workers:
+            w.close()
+        return [n for n, _ in workers]
+
+
+class HttpIngress:
+    """One HTTP replica: ``create_app`` built on the replica (never pickled), its models behind Serve handles."""
+
+    def __init__(self, config: ServerConfig, handles: dict[str, Any]) -> None:
+        self._config, self._handles = config, handles
+
+    async def __serve_build_asgi_app__(self) -> Any:
+        return await asyncio.to_thread(self._build)  # loads the models' descriptions: blocking calls, off the loop
+
+    def _build(self) -> Any:
+        from sightline.server.app import create_app
+
+        manager = ServeModelManager(self._handles, self._config)
+        for name in self._handles:
+            manager.load(name)
+        manager.default = self._config.model
+        return create_app(self._config, manager=manager, load_default=False)
+
+
+def gpus_per_replica(options: RayOptions) -> float:
+    """``options.num_gpus``, or 1 when the cluster has a GPU and 0 otherwise."""
+    if options.num_gpus is not None:
+        return options.num_gpus
+    import ray
+
+    return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+def build_application(config: ServerConfig, models: list[str], options: RayOptions,
+                      loader: Callable[[str, str], Any] | None = None) -> Any:
+    """The Serve application: ``HttpIngress`` bound to one ``ModelReplica`` deployment per model name.
+
+    ``config`` is the server's (limits, workspace, state folder); its sessions are shared by the HTTP
+    replicas through the session database. ``loader(name, device)`` replaces the zoo (tests, benchmarks)."""
+    if not models:
+        raise InputError("give at least one model to deploy")
+    if options.http_replicas < 1 or options.replicas < 1:
+        raise InputError(f"replicas must be at least 1, got {options.replicas} model and {options.http_replicas} HTTP replicas")
+    config = dataclasses.replace(config, model=models[0], shared_sessions=True)
+    gpus = gpus_per_replica(options)
+    scaling: dict[str, Any] = ({"autoscaling_config": {"min_replicas": options.autoscale[0], "max_replicas": options.autoscale[1],
+                                                       "target_ongoing_requests": config.max_batch_size}}
+                               if options.autoscale else {"num_replicas": options.replicas})
+    handles = {}
+    for name in models:
+        deployment = serve.deployment(ModelReplica).options(
+            name=deployment_name(name), ray_actor_options={"num_cpus": options.num_cpus, "num_gpus": gpus},
+            max_ongoing_requests=4 * config.max_batch_size,  # enough waiting images to fill the next batch
+            **scaling,
+        )
+        handles[name] = deployment.bind(name, "auto" if config.device == "auto" and gpus else config.device,
+                                        config.max_batch_size, config.batch_wait_ms / 1000, loader)
+    ingress = serve.deployment(serve.ingress()(HttpIngress)).options(
+        name="http", num_replicas=options.http_replicas, ray_actor_options={"num_cpus": options.http_num_cpus},
+        max_ongoing_requests=HTTP_MAX_ONGOING,
+    )
+    return ingress.bind(config, handles)
+
+
+def prepare_database(config: ServerConfig) -> None:
+    """Bring the session database to the current schema once, here, before the replicas open it together
+    (two processes migrating one database at once would both try to create the tables)."""
+    if config.workspace:
+        from sightline.workspace.store import Workspace
+
+        Workspace(config.workspace).close()
+    elif config.state_dir and config.persist_sessions:
+        from pathlib import Path
+
+        from sightline.server.session_db import _sqlite_engine
+        from sightline.workspace import migrate
+
+        engine = _sqlite_engine(Path(config.state_dir) / "sessions.db")
+        migrate.upgrade(engine)
+        engine.dispose()
+
+
+def start_proxy(host: str, port: int) -> None:
+    """``serve.start`` with Serve's HTTP proxy on ``host:port``; Serve gives the proxy 60 s to start, which a
+    loaded machine may need more than, so it is tried again."""
+    import ray
+
+    for attempt in range(PROXY_START_TRIES):
+        try:
+            serve.start(http_options={"host": host, "port": port})
+            return
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            if attempt == PROXY_START_TRIES - 1:
+                raise
+            log.warning("Serve's HTTP proxy did not start within its 60 s; trying again")
+
+
+def start(config: ServerConfig, models: list[str], options: RayOptions, host: str = "127.0.0.1", port: int = 8000,
+          loader: Callable[[str, str], Any] | None = None) -> Any:
+    """Connect to (or start) the Ray cluster, start Serve's proxy on ``host:port`` and run the application.
+
+    Sessions need a database every HTTP replica reaches: the workspace's, or ``config.state_dir`` (a SQLite
+    file: one machine only). Without either, a temp folder of this process's is used (local clusters)."""
+    import ray
+
+    if not ray.is_initialized():
+        # "local": a cluster of this process's own, never another one found on this machine
+        kwargs: dict[str, Any] = {"address": options.address or "local", "include_dashboard": False, "logging_level": logging.WARNING}
+        if options.address is None:  # a local cluster: room for every replica (logical CPUs, not cores)
+            need = options.http_replicas * options.http_num_cpus + options.num_cpus * len(models) * (
+                options.autoscale[1] if options.autoscale else options.replicas)
+            kwargs["num_cpus"] = max(os.cpu_count() or 1, int(need + 1.5))
+        ray.init(**kwargs)
+    if not config.workspace and not config.state_dir:
+        config = dataclasses.replace(config, state_dir=tempfile.mkdtemp(prefix="sightline-ray-state-"))
+    prepare_database(config)
+    start_proxy(host, port)
+    return serve.run(build_application(config, models, options, loader), name=options.app_name, route_prefix="/",
+                     logging_config={"log_level": "WARNING"})
+
+
+def run_forever(config: ServerConfig, models: list[str], options: RayOptions, host: str, port: int) -> None:
+    """``sightline serve --ray``: run until SIGTERM or Ctrl+C, then shut Serve down (and a local cluster with it)."""
+    import ray
+
+    ended = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: ended.set())
+    start(config, models, options, host, port)
+    print(f"sightline on Ray Serve: http://{host}:{port} ({options.http_replicas} HTTP replicas; models: {', '.join(models)})", flush=True)
+    try:
+        ended.wait()
+    finally:
+        serve.delete(options.app_name)
+        if options.address is None:
+            serve.shutdown()
+            ray.shutdown()

@@ -1,0 +1,97 @@
+"""One local Ray cluster for the whole test run: sightline on Ray Serve with 2 HTTP and 2 model replicas,
+sessions on PostgreSQL (database ``rayserve``, or ``SIGHTLINE_RAY_TEST_DATABASE_URL``), files in a shared
+temp folder. Started once (it takes a minute or more on a loaded 2-core machine) and shut down at the end."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from sightline.server.config import ServerConfig
+
+RAY_DB_URL = os.environ.get("SIGHTLINE_RAY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/rayserve")
+# the first test to ask for the cluster waits for it: minutes on a loaded 2-core machine (pytest-timeout's 300 s is short)
+RAY_TIMEOUT_S = 900
+LEASE_S = 3.0  # a killed HTTP replica's sessions are taken over this long after its last renewal
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class RayApp:
+    url: str
+    db_url: str
+
+    def owner_pid(self, sid: str) -> int | None:
+        """The pid of the HTTP replica running session ``sid`` (its ``owner`` is ``host:pid:nonce``)."""
+        engine = create_engine(self.db_url)
+        try:
+            with engine.connect() as c:
+                owner = c.execute(text("SELECT owner FROM server_sessions WHERE id = :sid"), {"sid": sid}).scalar()
+        finally:
+            engine.dispose()
+        return int(owner.split(":")[1]) if owner else None
+
+    def model_replica_pid(self) -> int:
+        from ray import serve
+
+        from sightline.server.ray_serve import deployment_name
+
+        handle = serve.get_deployment_handle(deployment_name("demo/shapes"), app_name="sightline")
+        return handle.info.remote().result(timeout_s=60)["pid"]
+
+
+def kill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)  # kill -9: no shutdown hook runs
+
+
+def _fresh_database(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(text("DROP SCHEMA public CASCADE"))
+        c.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayApp]:
+    import ray
+    from ray import serve
+
+    from sightline.server import ray_serve
+    from tests.scale.models import slow_demo
+
+    _fresh_database(RAY_DB_URL)
+    shared = tmp_path_factory.mktemp("ray-shared")
+    env = {"PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "SIGHTLINE_BLOBS": str(shared / "blobs")}
+    ray.init(address="local", num_cpus=8, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+             runtime_env={"env_vars": env})
+    config = ServerConfig(device="cpu", allow_private_urls=True, api_key=None, workspace=RAY_DB_URL, state_dir=str(shared / "state"),
+                          session_lease_s=LEASE_S)
+    port = _free_port()
+    options = ray_serve.RayOptions(replicas=2, http_replicas=2, num_cpus=1, http_num_cpus=0.5)
+    started = time.monotonic()
+    try:
+        ray_serve.start(config, ["demo/shapes"], options, port=port, loader=slow_demo)
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{url}/ready", timeout=30).status_code == 200
+        logging.getLogger("tests").info("Ray Serve app ready in %.0f s", time.monotonic() - started)
+        yield RayApp(url, RAY_DB_URL)
+    finally:
+        serve.shutdown()
+        ray.shutdown()
