@@ -6,6 +6,9 @@ its figures; run them all, or some: ``python benchmarks/scale_out.py [--parts a,
     handles with enough in flight to fill every replica's batches. Targets: ≥ 1.8× at 2, ≥ 3.2× at 4.
 (b) The demo model behind the whole app: Ray Serve (1 HTTP + 1 model replica) against the plain server
     (one uvicorn process), the same client load over HTTP. Target: ≥ 0.90.
+(c) A workspace project run with ``upload="iou_merge"``: a Ray Data job (1 and 2 model actors) against the
+    single-process session (``engine="local"``), each into a fresh copy of the project. A job's time includes
+    starting its actors (each loads the model), not starting the cluster, which a deployment keeps running.
 
 Rounds interleave the variants, so a machine whose load changes affects them alike; the median round counts.
 """
@@ -158,7 +161,64 @@ def part_b(rounds: int, port: int, images: int = 48, clients: int = 2) -> dict[s
     return out
 
 
-PARTS = {"a": part_a, "b": part_b}
+def _project(ws, name: str, jpegs: list[bytes]) -> int:  # type: ignore[no-untyped-def]
+    from sightline.inputs.images import decode_image_bytes
+
+    project = ws.create_project(name)
+    dataset = ws.create_dataset(project.id, "images")
+    with ws.transaction() as s:
+        for k, data in enumerate(jpegs):
+            h, w = decode_image_bytes(data).shape[:2]
+            ws.new_image_row(s, dataset.id, f"{k:05d}.jpg", w, h, ws.blobs.put(data), len(data))
+    return project.id
+
+
+def part_c(rounds: int, port: int, images: int = 64, counts: tuple[int, ...] = (1, 2)) -> dict[str, float]:
+    """Project images per second with uploads: Ray Data jobs of 1 and 2 model actors / a single-process session."""
+    import io
+
+    from common import make_images
+    from PIL import Image
+
+    import sightline
+    from sightline.workspace.store import Workspace
+
+    jpegs = []
+    for im in make_images(images):
+        buf = io.BytesIO()
+        Image.fromarray(im).save(buf, format="JPEG", quality=90)
+        jpegs.append(buf.getvalue())
+    folder = Path(tempfile.mkdtemp(prefix="scale-out-c-"))
+    ws = Workspace(os.environ.get("SIGHTLINE_BENCH_DATABASE") or folder / "ws", blobs=folder / "blobs")
+    model = sightline.load("demo/shapes", device="cpu", workspace=ws)
+    cpus = 2.0  # what the jobs may use of the 16 logical CPUs the cluster was given: the machine's cores
+    rates: dict[str, list[float]] = {"local": [], **{f"ray{c}": [] for c in counts}}
+    for r in range(rounds):
+        for key in rates:
+            pid = _project(ws, f"round {r} {key} {time.time()}", jpegs)
+            start = time.monotonic()
+            if key == "local":
+                status = model.predict_detached(project_id=pid, upload="iou_merge", batch_size=4).wait_done(3600)
+            else:
+                c = int(key[3:])  # leave room for decoding and recording beside the model actors
+                opts = {"concurrency": c, "model_cpus": max(0.1, min(1.0, (cpus - 0.5) / c))}
+                status = model.predict_detached(project_id=pid, upload="iou_merge", engine="ray", batch_size=4,
+                                                ray_options=opts).wait_done(3600)
+            assert status.done == images and status.failed == 0, status
+            rates[key].append(images / (time.monotonic() - start))
+    model.close()
+    ws.close()
+    out: dict[str, float] = {}
+    for how, pick in (("best", max), ("median", statistics.median)):
+        local = pick(rates["local"])
+        out[f"c_{how}_local_images_per_s"] = local
+        for c in counts:
+            out[f"c_{how}_ray{c}_images_per_s"] = pick(rates[f"ray{c}"])
+            out[f"c_{how}_ratio_ray{c}"] = pick(rates[f"ray{c}"]) / local
+    return out
+
+
+PARTS = {"a": part_a, "b": part_b, "c": part_c}
 
 
 def main() -> None:
@@ -189,6 +249,9 @@ def main() -> None:
             print(f"(a, {how}) 2 replicas {figures[f'a_{how}_ratio_2']:.2f}× (target ≥ 1.8), 4 replicas {figures[f'a_{how}_ratio_4']:.2f}× (target ≥ 3.2)")
         if f"b_{how}_ratio" in figures:
             print(f"(b, {how}) Ray Serve 1 replica / plain server: {figures[f'b_{how}_ratio']:.2f} (target ≥ 0.90)")
+        if f"c_{how}_ratio_ray1" in figures:
+            print(f"(c, {how}) Ray Data / single process: 1 actor {figures[f'c_{how}_ratio_ray1']:.2f}, "
+                  f"2 actors {figures[f'c_{how}_ratio_ray2']:.2f}")
 
 
 if __name__ == "__main__":

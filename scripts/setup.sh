@@ -4,6 +4,7 @@
 # rebuilds a half-made .venv, and installs the requirements when they changed since the last time.
 #
 #   scripts/setup.sh app|test      # PYTHON (python3) and VENV (.venv) from the environment
+# (`test` also installs requirements-ray.txt, through requirements-dev.txt: Ray and s3fs for the scale-out tests)
 set -eu
 group=${1:?usage: setup.sh app|test}
 python=${PYTHON:-python3}
@@ -59,8 +60,6 @@ echo "setup: installing $requirements into $venv (PyTorch included: several GB a
 pip="$venv/bin/python -m pip --disable-pip-version-check -q"
 $pip install -r "$requirements"
 if [ "$group" = test ]; then
-  # Ray Serve for tests/scale and the "ray" variants of the session tests (a local cluster per test run)
-  $pip install -r requirements-ray.txt
   # the vendors' own clients for tests/compat: their declared pins clash with ours, so without their
   # dependencies (the ones their client code imports are pinned in requirements-dev.txt)
   $pip install --no-deps -r requirements-vendor-clients.txt

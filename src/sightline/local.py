@@ -46,8 +46,9 @@ LOCAL_MAX_BATCH = 256  # the session's batch_size decides; the worker only split
 class LocalModel(PredictAPI):
     """Predict with an in-process model; the same calls work on a server-backed ``RemoteModel``."""
 
-    def __init__(self, model: Model, workspace: Workspace | None = None) -> None:
+    def __init__(self, model: Model, workspace: Workspace | None = None, source: str | None = None) -> None:
         self._model = model
+        self.source = source  # the zoo name or checkpoint path it was loaded from (a Ray job's actors load it again)
         # one long-lived thread runs the model for every session and live stream: fresh threads each
         # start their own OpenMP team, which measurably slows inference on small CPUs
         self._worker = InferenceWorker(model, max_batch_size=LOCAL_MAX_BATCH, batch_wait_ms=0.0)
@@ -65,6 +66,10 @@ class LocalModel(PredictAPI):
         return self._model
 
     def _start(self, request: PredictRequest, input: Any, tqdm: Any) -> PredictionSession:
+        if request.engine == "ray":
+            from sightline.raydata.start import start_ray_session  # Ray is imported only for a Ray job
+
+            return start_ray_session(self, request, input, tqdm)
         settings, options = request.predict_settings(), request.input_options()  # classes were checked when it was parsed
         if request.device is not None:
             self._move(request.device)
@@ -148,7 +153,8 @@ def load(model: str | Path = "demo/shapes", device: str = "auto", workspace: Wor
     if not isinstance(device, str):
         raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got {device!r}")
     ws = workspace if isinstance(workspace, Workspace) or workspace is None else Workspace(workspace)
-    return LocalModel(load_model(model, device), ws)
+    source = str(Path(model).resolve()) if Path(model).is_file() else str(model)  # a path every actor of a Ray job opens
+    return LocalModel(load_model(model, device), ws, source=source)
 
 
 # documented and shown as sightline.<name>, where users import them from

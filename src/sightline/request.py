@@ -238,6 +238,19 @@ class PredictRequest(RunRequest):
     device: str | None = Field(None, description="move an in-process model there for this and later calls")
     # wider than the wire's bool: the SDK also takes where to save the video (sent as True, saved by the SDK)
     annotated_video: bool | str | Path = Field(False, description="True, or a file path to save the annotated video to")  # type: ignore[assignment]
+    # where the run runs: "ray" is a Ray Data job over workspace images, driven by this process (docs/scale-out.md)
+    engine: Literal["local", "ray"] = Field("local", description="'ray': a Ray Data job over the workspace images named")
+    ray_options: dict[str, Any] | None = Field(None, description="with engine='ray': the job's concurrency, batch_size, CPUs and GPUs")
+    resume_job: str | None = Field(None, max_length=64, description="with engine='ray': the id of a stopped or interrupted job to run on")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ray_only(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("engine", "local") != "ray":
+            for k in ("ray_options", "resume_job"):
+                if values.get(k) is not None:
+                    raise InvalidSettingError(f"{k} only applies with engine='ray'")
+        return values
 
     # the spellings of the Supervisely Prediction API draft and Scale Launch: folded into the keywords above
     SEED_KEYWORDS: ClassVar[tuple[str, ...]] = ("settings", "video_params", "image_id", "callback_url", "callback_auth_kind",
@@ -266,7 +279,8 @@ class PredictRequest(RunRequest):
 
     def wire(self) -> dict[str, Any]:
         """The body of ``POST /v1/sessions`` for this request (the server owns workspace IDs and uploads)."""
-        body = self.model_dump(mode="json", exclude={"device", "annotated_video"}, exclude_none=True, exclude_defaults=True)
+        body = self.model_dump(mode="json", exclude={"device", "annotated_video", "engine", "ray_options", "resume_job"},
+                               exclude_none=True, exclude_defaults=True)
         body["settings"] = (self.settings or Settings()).model_dump(mode="json", exclude_none=True)
         body["options"] = (self.options or Options()).model_dump(mode="json")
         if self.annotated_video is not False:  # a path is where the client saves the video the server writes
@@ -310,6 +324,9 @@ class PredictKwargs(TypedDict, total=False):
     callback_auth_kind: str
     callback_auth_username: str
     callback_auth_password: str
+    engine: str
+    ray_options: dict[str, Any]
+    resume_job: str
 
 
 def _merge(into: dict[str, Any], extra: Any, name: str, accepted: Sequence[str], where: str) -> None:

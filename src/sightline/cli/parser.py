@@ -126,6 +126,13 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--upload-project", metavar="NAME", help="name of the project --upload create makes")
     w.add_argument("--iou-merge-threshold", type=_fraction, help="overlap that counts as the same object for iou_merge")
 
+    r = p.add_argument_group("Ray Data (workspace images on a Ray cluster; see docs/scale-out.md)")
+    r.add_argument("--ray", action="store_true", help="run as a Ray Data job: decode, model actors, uploads in parallel")
+    r.add_argument("--ray-address", metavar="ADDR", help="the cluster to join (default: $RAY_ADDRESS, else a local one)")
+    r.add_argument("--ray-concurrency", type=_positive, metavar="N", help="model actors (default: 1)")
+    r.add_argument("--ray-gpus", type=float, metavar="G", help="GPUs per model actor (default: 1 when the cluster has GPUs, else 0)")
+    r.add_argument("--resume-job", metavar="ID", help="go on with this stopped or interrupted job (the id it printed when it started)")
+
 
 def add_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list the models you can load (or those a server has)",

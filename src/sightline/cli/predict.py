@@ -51,11 +51,29 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("give either SOURCE or workspace IDs (--project-id, --dataset-id, --image-ids, --video-id), not both")
     if args.server and args.device:
         raise UsageError("--device is for in-process runs; a server's model runs where the server loaded it")
+    ray_flags = [f for f in ("ray_address", "ray_concurrency", "ray_gpus", "resume_job") if getattr(args, f, None) is not None]
+    if ray_flags and not args.ray:
+        raise UsageError(f"--{ray_flags[0].replace('_', '-')} applies with --ray")
+    if args.ray and (args.server or args.source or args.video_id is not None):
+        raise UsageError("--ray runs over workspace images in this process: give --workspace and --project-id, --dataset-id or --image-ids")
+
+
+def ray_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``engine="ray"`` and its options, from the --ray flags."""
+    if not args.ray:
+        return {}
+    options = {k: v for k, v in (("address", args.ray_address), ("concurrency", args.ray_concurrency), ("num_gpus", args.ray_gpus)) if v is not None}
+    out: dict[str, Any] = {"engine": "ray", "ray_options": options}
+    if args.resume_job:
+        out["resume_job"] = args.resume_job
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    kwargs = predict_kwargs(args)
+    kwargs = {**predict_kwargs(args), **ray_kwargs(args)}
+    if args.ray:
+        kwargs.pop("device", None)  # each actor picks its device
     if args.server:
         kwargs.pop("device", None)
     out = Path(args.out) if args.out else None
@@ -70,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         outputs = RunOutputs(model, out, args.format, args.save_annotated)
         # tqdm draws on stderr: stdout may carry JSON lines
         with model.predict_detached(source, tqdm=not args.no_progress, **kwargs) as session:
+            if hasattr(session, "job_id"):  # said first: a job killed part way is resumed by this id
+                print(f"sightline: Ray Data job {session.job_id} (go on with it after a stop or a crash: --ray --resume-job {session.job_id})",
+                      file=sys.stderr, flush=True)
             for pred in session:
                 outputs.add(pred)
             status = session.status()

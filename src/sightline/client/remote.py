@@ -183,6 +183,11 @@ class RemoteModel(PredictAPI):
                 f"device={request.device!r}: a served model runs where the server loaded it; "
                 "use model.load_model(name, device=...) to load it elsewhere"
             )
+        if request.engine == "ray":  # the job's driver reads the workspace's database itself: it runs where the workspace is
+            raise InvalidSettingError(
+                "engine='ray' runs a Ray Data job from the process that holds the workspace: use "
+                "sightline.load(..., workspace=...) or `sightline predict --ray`; a server on the same database follows the job"
+            )
         video_path = request.annotated_video if isinstance(request.annotated_video, (str, Path)) else None  # downloaded there
         body = request.wire() | {"model": self.info.name}  # workspace IDs and uploads are resolved by the server, which owns the workspace
         if request.source(input) != "input":

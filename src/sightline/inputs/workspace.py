@@ -5,7 +5,7 @@ Resolved by the side that owns the workspace (the local engine, or the server)."
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sightline.errors import InputError
 from sightline.inputs.sources import Source, SourceList
@@ -36,17 +36,24 @@ def workspace_sources(ws: Workspace | None, request: WorkspaceSource, options: I
         frames = frame_window(probe_video(path), options)
         meta = {"source": video.name, "video_path": path, "video_id": vid, "dataset_id": video.dataset_id, "project_id": video.project_id}
         return SourceList([Source("video", meta, path, frames=frames)], f"video {vid} ({video.name})")
+    images = workspace_images(ws, name, ids[name])
+    sources = [Source("encoded", meta, partial(ws.blobs.read, digest)) for meta, digest in images]
+    return SourceList(sources, f"{len(sources)} workspace images ({name}={ids[name]!r})")
+
+
+def workspace_images(ws: Workspace, name: str, value: Any) -> list[tuple[dict[str, Any], str]]:
+    """``(meta, blob digest)`` of each image that ``project_id``, ``dataset_id`` or ``image_ids`` names, in a stable order."""
     if name == "project_id":
-        images = [img for pid in _ids(ids[name]) for img in (ws.project(pid), ws.images(project_id=pid))[1]]
+        images = [img for pid in _ids(value) for img in (ws.project(pid), ws.images(project_id=pid))[1]]
     elif name == "dataset_id":
-        images = [img for did in _ids(ids[name]) for img in (ws.dataset(did), ws.images(dataset_id=did))[1]]
+        images = [img for did in _ids(value) for img in (ws.dataset(did), ws.images(dataset_id=did))[1]]
     else:
-        images = [ws.image(i) for i in _ids(ids[name])]
-    sources = []
+        images = [ws.image(i) for i in _ids(value)]
+    out: list[tuple[dict[str, Any], str]] = []
     paths: dict[int, str] = {}
     for img in images:
         if img.dataset_id not in paths:
             paths[img.dataset_id] = f"{ws.project(img.project_id).name}/{ws.dataset(img.dataset_id).path}"
         meta = {"source": f"{paths[img.dataset_id]}/{img.name}", "project_id": img.project_id, "dataset_id": img.dataset_id, "image_id": img.id}
-        sources.append(Source("encoded", meta, partial(ws.blobs.read, img.hash)))
-    return SourceList(sources, f"{len(sources)} workspace images ({name}={ids[name]!r})")
+        out.append((meta, img.hash))
+    return out

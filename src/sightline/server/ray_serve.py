@@ -83,8 +83,8 @@ class ModelReplica:
         model.name = name
         self.max_batch_size = max_batch_size
         self.worker = InferenceWorker(model, max_batch_size, batch_wait_ms=0.0)  # Serve has batched already
-        self._batch.set_max_batch_size(max_batch_size)
-        self._batch.set_batch_wait_timeout_s(batch_wait_s)
+        self._batch.set_max_batch_size(max_batch_size)  # type: ignore[attr-defined]  # serve.batch adds these
+        self._batch.set_batch_wait_timeout_s(batch_wait_s)  # type: ignore[attr-defined]
 
     def info(self) -> dict[str, Any]:
         m = self.worker.model
@@ -202,14 +202,14 @@ def build_application(config: ServerConfig, models: list[str], options: RayOptio
                                if options.autoscale else {"num_replicas": options.replicas})
     handles = {}
     for name in models:
-        deployment = serve.deployment(ModelReplica).options(
+        deployment = serve.deployment(ModelReplica).options(  # type: ignore[attr-defined]  # a class gives a Deployment
             name=deployment_name(name), ray_actor_options={"num_cpus": options.num_cpus, "num_gpus": gpus},
             max_ongoing_requests=4 * config.max_batch_size,  # enough waiting images to fill the next batch
             **scaling,
         )
         handles[name] = deployment.bind(name, "auto" if config.device == "auto" and gpus else config.device,
                                         config.max_batch_size, config.batch_wait_ms / 1000, loader)
-    ingress = serve.deployment(serve.ingress()(HttpIngress)).options(
+    ingress = serve.deployment(serve.ingress()(HttpIngress)).options(  # type: ignore[attr-defined]
         name="http", num_replicas=options.http_replicas, ray_actor_options={"num_cpus": options.http_num_cpus},
         max_ongoing_requests=HTTP_MAX_ONGOING,
     )

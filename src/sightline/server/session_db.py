@@ -14,6 +14,7 @@ import queue
 import socket
 import tempfile
 import threading
+import typing
 import uuid
 import zlib
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, cast, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import CursorResult, Integer, cast, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -322,12 +323,26 @@ class SessionDB:
                                    r.error, r.traceback, r.created_at.timestamp(), r.owned_by))
         return out
 
+    def load_one(self, sid: str) -> StoredState | None:
+        """One stored session with its counts (a session another process runs, read again)."""
+        with self._sessions() as s:
+            r = s.get(StoredSession, sid)
+            if r is None:
+                return None
+            done, failed = s.execute(select(func.count(), func.sum(cast(StoredResult.failed, Integer)))
+                                     .where(StoredResult.session_id == sid)).one()
+        return StoredState(r.id, r.model, r.kind, r.definition or {}, SessionState(r.state), r.total, int(done or 0), int(failed or 0),
+                           r.error, r.traceback, r.created_at.timestamp(), r.owned_by)
+
     def interrupt_orphans(self) -> list[str]:
         """Mark sessions left running by a server that died (or shut down mid-write) as interrupted, and
         their workspace run records too. Today every server claims them all at startup (one server per
-        database); with several replicas this becomes "whose lease has lapsed"."""
+        database); with several replicas this becomes "whose lease has lapsed". A session under a lease
+        that still holds (a Ray Data job whose driver runs) is left alone."""
         with self._sessions.begin() as s:
-            rows = s.scalars(select(StoredSession).where(StoredSession.state.in_(ACTIVE))).all()
+            now = datetime.now(UTC)
+            rows = [r for r in s.scalars(select(StoredSession).where(StoredSession.state.in_(ACTIVE))).all()
+                    if r.lease_until is None or _aware(r.lease_until) < now]
             for r in rows:
                 r.state, r.owner = SessionState.INTERRUPTED.value, None
                 run_id = (r.definition or {}).get("run", {}).get("run_id")
@@ -435,7 +450,7 @@ class SessionDB:
                 cond = StoredSession.owner.is_(None) if owner is None else StoredSession.owner == owner
                 claimed = s.execute(update(StoredSession).where(StoredSession.id == sid, cond, StoredSession.state.in_(ACTIVE))
                                     .values(owner=self.owner, lease_until=self._lease()))
-                if claimed.rowcount == 1:
+                if typing.cast(CursorResult[Any], claimed).rowcount == 1:
                     won.append(sid)
         return won
 
@@ -446,6 +461,10 @@ class SessionDB:
                       .values(owner=None, lease_until=None))
 
         self._queue.put(_Write(write))
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)  # SQLite gives naive datetimes back
 
 
 def open_session_storage(persist: bool, state_dir: str | None, workspace_engine: Engine | None, shared: bool = False,

@@ -28,6 +28,7 @@ from sightline.request import Callback
 from sightline.server.callers import Caller
 from sightline.server.config import ServerConfig
 from sightline.server.errors import without_internals
+from sightline.server.followed import FollowedRun, is_followed
 from sightline.server.manager import ModelManager
 from sightline.server.security import check_url
 from sightline.server.session_db import SessionDB, StoredState, wire_dict, wire_text
@@ -79,7 +80,7 @@ class StoredRun:
 @dataclass
 class ServerSession:
     id: str
-    runner: SessionRunner | StoredRun | SharedRun
+    runner: SessionRunner | StoredRun | SharedRun | FollowedRun
     uploads: UploadPlan | SharedUploads
     folder: Path
     video: VideoSteps
@@ -148,7 +149,8 @@ class ServerSession:
             d["traceback"] = None
             d["error"] = d["error"] and without_internals(d["error"])
         d.update(id=self.id, created=self.created, input_closed=self.uploads.closed, received=self.uploads.received,
-                 kind=self.kind, resumable=d["state"] == SessionState.INTERRUPTED.value and self.db is not None)
+                 kind=self.kind,
+                 resumable=d["state"] == SessionState.INTERRUPTED.value and self.db is not None and self.kind != "ray")
         return d
 
 
@@ -242,7 +244,7 @@ class SessionStore:
         uploads = SharedUploads(self.db, sid, options, self.url_pool.image_blocking, self.config.max_image_pixels)
         folder = self.root / sid
         return ServerSession(sid, SharedRun(self.db, sid, row.model), uploads, folder, VideoSteps(None, False, False, folder=folder),
-                             self.config.expose_tracebacks, created=row.created_at.timestamp() if row.created_at else 0.0,
+                             self.config.expose_tracebacks, created=row.created_at.timestamp(),
                              db=self.db, kind=row.kind, definition=row.definition or {}, owned_by=row.owned_by)
 
     def _restore(self, db: SessionDB) -> None:
@@ -251,14 +253,18 @@ class SessionStore:
         if orphans:
             log.info("%d sessions left running by an earlier server are now interrupted", len(orphans))
         for st in db.load():
-            uploads = UploadPlan(st.total, InputOptions(), self.url_pool.image_blocking, self.config.max_image_pixels)
-            uploads.received = st.done
-            uploads.close()
-            folder = self.root / st.id
-            video = VideoSteps(None, False, False, folder=folder)
-            self._sessions[st.id] = ServerSession(st.id, StoredRun(st), uploads, folder, video, self.config.expose_tracebacks,
-                                                  created=st.created, db=db, kind=st.kind, definition=st.definition,
-                                                  owned_by=st.owned_by)
+            self._sessions[st.id] = self._stored(db, st)
+
+    def _stored(self, db: SessionDB, st: StoredState) -> ServerSession:
+        """A session from the database: read once (nothing runs), or followed live when another process runs it."""
+        uploads = UploadPlan(st.total, InputOptions(), self.url_pool.image_blocking, self.config.max_image_pixels)
+        uploads.received = st.done
+        uploads.close()
+        folder = self.root / st.id
+        video = VideoSteps(None, False, False, folder=folder)
+        runner = FollowedRun(db, st) if is_followed(st.state, st.kind) else StoredRun(st)
+        return ServerSession(st.id, runner, uploads, folder, video, self.config.expose_tracebacks,
+                             created=st.created, db=db, kind=st.kind, definition=st.definition, owned_by=st.owned_by)
 
     def create(
         self,
@@ -480,6 +486,11 @@ class SessionStore:
             session = self._sessions.get(sid)
         if session is None and self.shared:
             session = self._view(sid)
+        if session is None and self.db is not None and len(sid) <= 64:  # started since by another process (a Ray Data job)
+            stored = self.db.load_one(sid)
+            if stored is not None and is_followed(stored.state, stored.kind):
+                with self._lock:
+                    session = self._sessions.setdefault(sid, self._stored(self.db, stored))
         if session is None or (caller is not None and not caller.may_see(session.owned_by)):
             raise NotFoundError(f"no session {sid!r}: it never existed, was deleted, or expired")
         session.touch()
@@ -509,7 +520,7 @@ class SessionStore:
             self.db.delete(sid)  # a batch still in flight is not written after this (see SessionDB.append)
         shutil.rmtree(session.folder, ignore_errors=True)
 
-    def list(self) -> list[ServerSession]:
+    def list(self) -> builtins.list[ServerSession]:
         """Every session (for the server itself; a client's listing is ``owned_by``); in shared mode those other
         processes run too (read from the database)."""
         local = self._local()
@@ -520,7 +531,7 @@ class SessionStore:
         views = [self._view(st.id) for st in self.db.load() if st.id not in mine]
         return local + [v for v in views if v is not None]
 
-    def _local(self) -> list[ServerSession]:
+    def _local(self) -> builtins.list[ServerSession]:
         with self._lock:
             return list(self._sessions.values())
 
@@ -564,6 +575,8 @@ class SessionStore:
         self.begin_shutdown()
         deadline = time.monotonic() + SHUTDOWN_JOIN_S
         for s in self._local():
+            if isinstance(s.runner, FollowedRun):  # another process runs it: not this server's to end
+                continue
             if not s.runner.join(max(0.0, deadline - time.monotonic())) and self.db is not None and not self.shared:
                 status = s.status()  # a batch that did not end in time: its results are lost, the state is not
                 status.state = SessionState.INTERRUPTED

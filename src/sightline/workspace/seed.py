@@ -13,8 +13,7 @@ MARKER = "demo_seeded"
 
 def seed_demo(ws: Workspace, samples: Path = SAMPLES_DIR) -> int | None:
     """Create the demo project once per workspace (a marker remembers it, even if it is deleted later)."""
-    marker = ws.blobs.root / f".{MARKER}"
-    if marker.exists():
+    if ws.blobs.has_marker(MARKER):
         return None
     project = ws.create_project(DEMO_PROJECT, "sample images and a video of moving shapes, to try the model on")
     images = ws.create_dataset(project.id, "images")
@@ -22,5 +21,5 @@ def seed_demo(ws: Workspace, samples: Path = SAMPLES_DIR) -> int | None:
     videos = ws.create_dataset(project.id, "videos")
     for video in sorted(samples.glob("*.mp4")):
         ws.add_video(videos.id, video)
-    marker.write_text(str(project.id))
+    ws.blobs.set_marker(MARKER, str(project.id))
     return project.id

@@ -25,7 +25,7 @@ from sightline.errors import InputError, InvalidSettingError, NotFoundError
 from sightline.inputs.images import decode_image_bytes, is_image_path
 from sightline.video.probe import probe_video
 from sightline.workspace import migrate
-from sightline.workspace.blobs import BlobStore
+from sightline.workspace.blobs import open_blobs
 from sightline.workspace.ids import is_id, valid_id
 from sightline.workspace.names import valid_description, valid_name
 from sightline.workspace.records import ClassInfo, DatasetInfo, ImageInfo, Obj, ProjectInfo, VideoInfo
@@ -60,22 +60,25 @@ def _sqlite_pragmas(engine: Engine) -> None:
 class Workspace:
     """A workspace: a database URL (or a folder for an embedded SQLite file) and a blob folder."""
 
-    def __init__(self, location: str | Path | None = None, *, blobs: str | Path | None = None) -> None:
+    def __init__(self, location: str | Path | None = None, *, blobs: str | Path | None = None, blob_options: dict[str, Any] | None = None) -> None:
+        """``blobs``: a folder or an fsspec URL (``s3://bucket/prefix``); default ``$SIGHTLINE_BLOBS``, else a
+        ``blobs`` folder beside the SQLite file (or ``$SIGHTLINE_DATA/blobs`` with a database URL). ``blob_options``:
+        the file system's options for a URL (an S3 endpoint, keys); default ``$SIGHTLINE_BLOBS_OPTIONS`` (JSON)."""
         location = location or os.environ.get("SIGHTLINE_DATABASE_URL") or DEFAULT_ROOT
         text = str(location)
         if "://" in text:
             self.url = text
-            blob_root = Path(blobs or os.environ.get("SIGHTLINE_BLOBS") or DEFAULT_ROOT / "blobs")
+            blob_root = blobs or os.environ.get("SIGHTLINE_BLOBS") or DEFAULT_ROOT / "blobs"
         else:
             root = Path(text)
             root.mkdir(parents=True, exist_ok=True)
             self.url = f"sqlite:///{(root / 'sightline.db').resolve()}"
-            blob_root = Path(blobs or root / "blobs")
+            blob_root = blobs or root / "blobs"
         self.engine = create_engine(self.url, future=True, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
         migrate.upgrade(self.engine)
-        self.blobs = BlobStore(blob_root)
+        self.blobs = open_blobs(blob_root, blob_options)  # a folder, or an fsspec URL (s3://...) every node can read
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -35,7 +35,7 @@ from sightline.server.compat.common import check_key, error_route
 from sightline.server.compat.sly_format import pending_result, project_meta, video_annotation
 from sightline.server.requests import as_dict, is_multipart, read_form, read_json, save_upload
 from sightline.server.routers.sessions import start_session
-from sightline.server.sessions import ServerSession
+from sightline.server.sessions import ServerSession, StoredRun
 from sightline.server.state import ServerState, get_state
 from sightline.server.uploads import Upload
 from sightline.settings import parse_options
@@ -360,7 +360,7 @@ def _pop(call: Call) -> dict[str, Any]:
     data = _request_json(session)
     # the session's own model, even if the default changed since; a run read back after a restart has none
     # running: the model it named, if this server has it loaded
-    model = runner.model.info() if isinstance(runner, SessionRunner) else call.state.models.get(runner.stored.model).model.info()
+    model = runner.model.info() if isinstance(runner, SessionRunner) else call.state.models.get(runner.stored.model if isinstance(runner, StoredRun) else runner.model.name).model.info()
     data["pending_results"] = [pending_result(p, model) for p in page]
     data["finished"] = status.state.is_final and cursor >= status.done
     return data

@@ -135,6 +135,8 @@ async def resume(sid: str, request: Request) -> dict:
     state: ServerState = get_state(request)
     caller = caller_of(request)
     session = state.sessions.get(sid, caller)
+    if session.kind == "ray":
+        raise ConflictError(f"session {sid} is a Ray Data job: its driver resumes it (resume_job= in the SDK, --resume-job on the command line)", 409)
     if session.status().state is not SessionState.INTERRUPTED:
         raise ConflictError(f"session {sid} is {session.status().state.value}: only an interrupted session can be resumed", 409)
     stored = {k: v for k, v in session.definition.items() if k in CreateSession.model_fields and k != "total"}  # the store knows what remains
@@ -148,11 +150,12 @@ async def take_over(state: ServerState, sid: str) -> None:
     request goes through the same checks as a resume, and it runs on from the first unfinished item. One
     that cannot run here (its model is not deployed, say) ends failed with the reason."""
     try:
-        session = state.sessions.get(sid)
+        session = state.sessions.get(sid, None)
         stopping = session.status().state is SessionState.STOPPING  # asked to stop before its owner died
         stored = {k: v for k, v in session.definition.items() if k in CreateSession.model_fields and k != "total"}
         p = await _prepare(state, stored, run=session.definition.get("run"))
-        session = await run_in_threadpool(state.sessions.resume, sid, p.settings, p.options, p.plan, p.uploader, p.video, True)
+        session = await run_in_threadpool(state.sessions.resume, sid, p.settings, p.options, p.plan, p.uploader, p.video,
+                                          takeover=True)
         if stopping:
             session.runner.stop()
     except Exception as exc:
