@@ -85,5 +85,5 @@ def matched_fraction(pred: sightline.Prediction, sample: Sample, threshold: floa
     return hits / len(sample.class_ids)
 
 
-from tests.scale.cluster import ray_app  # noqa: E402,F401  (sightline on a local Ray Serve cluster, started once per run)
+from tests.scale.cluster import ray_app, ray_cluster  # noqa: E402,F401  (one local Ray cluster per run, and sightline on Ray Serve)
 from tests.servers import server, start_server  # noqa: E402,F401  (live-server fixtures for server and client tests)

@@ -34,25 +34,13 @@ def pg_url() -> str:
     return url
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A local cluster of 2 CPUs for the module, ended after it."""
-    import ray
+@pytest.fixture(scope="session")
+def ray_cluster(ray_cluster):  # noqa: F811  (the run's one cluster, tests/scale/cluster.py)
+    """The run's local cluster, with the test model sent to its actors by value."""
     from ray import cloudpickle
 
-    from sightline.raydata.job import RayOptions, ensure_ray
-
-    cloudpickle.register_pickle_by_value(squares)  # the actors receive the test model by value
-    for attempt in range(3):  # Ray gives its processes 30 s to start: not always enough on a loaded 2-core machine
-        try:
-            ensure_ray(RayOptions(num_cpus=2))
-            break
-        except Exception:
-            ray.shutdown()
-            if attempt == 2:
-                raise
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    cloudpickle.register_pickle_by_value(squares)
+    return ray_cluster
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,8 @@
-"""One local Ray cluster for the whole test run: sightline on Ray Serve with 2 HTTP and 2 model replicas,
-sessions on PostgreSQL (database ``rayserve``, or ``SIGHTLINE_RAY_TEST_DATABASE_URL``), files in a shared
-temp folder. Started once (it takes a minute or more on a loaded 2-core machine) and shut down at the end."""
+"""One local Ray cluster for the whole test run (``ray_cluster``), shared by the Ray Data jobs' tests and
+``ray_app``: sightline on Ray Serve with 2 HTTP and 2 model replicas, sessions on PostgreSQL (database
+``rayserve``, made when missing, or ``SIGHTLINE_RAY_TEST_DATABASE_URL``), files in a shared temp folder.
+Each is started when a test first asks for it (a minute or more on a loaded 2-core machine) and ended with
+the run: Ray does not come back in one process after ``ray.shutdown()`` as cheaply as it starts."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from sightline.server.config import ServerConfig
 
@@ -55,6 +57,13 @@ def kill(pid: int) -> None:
 
 
 def _fresh_database(url: str) -> None:
+    """An empty ``public`` schema in the database of ``url``, which is made when the server lacks it."""
+    name = make_url(url).database
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        if c.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}) is None:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
     engine = create_engine(url)
     with engine.begin() as c:
         c.execute(text("DROP SCHEMA public CASCADE"))
@@ -69,8 +78,33 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def ray_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayApp]:
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local cluster of 8 logical CPUs (on 2 cores: Serve's replicas and a job's actors mostly wait) for the
+    run; yields its address. Workers import sightline and the test models from this checkout."""
     import ray
+
+    # a workspace that names no blob store (ray_app's) keeps its blobs here, not under the user's home
+    env = {"PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "SIGHTLINE_BLOBS": str(tmp_path_factory.mktemp("ray-blobs"))}
+    for attempt in range(3):  # Ray gives its processes 30 s to start: not always enough on a loaded 2-core machine
+        try:
+            ray.init(address="local", num_cpus=8, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+                     runtime_env={"env_vars": env})
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        from ray import serve
+
+        serve.shutdown()
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_app(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayApp]:
     from ray import serve
 
     from sightline.server import ray_serve
@@ -78,9 +112,6 @@ def ray_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayApp]:
 
     _fresh_database(RAY_DB_URL)
     shared = tmp_path_factory.mktemp("ray-shared")
-    env = {"PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "SIGHTLINE_BLOBS": str(shared / "blobs")}
-    ray.init(address="local", num_cpus=8, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
-             runtime_env={"env_vars": env})
     config = ServerConfig(device="cpu", allow_private_urls=True, api_key=None, workspace=RAY_DB_URL, state_dir=str(shared / "state"),
                           session_lease_s=LEASE_S)
     port = _free_port()
@@ -93,5 +124,4 @@ def ray_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayApp]:
         logging.getLogger("tests").info("Ray Serve app ready in %.0f s", time.monotonic() - started)
         yield RayApp(url, RAY_DB_URL)
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        serve.delete("sightline")

@@ -119,7 +119,8 @@ def test_declared_bodies_are_the_sdks_request_model():
     assert set(Options.model_fields) == set(OPTION_NAMES)
     assert issubclass(CreateSession, RunRequest) and issubclass(PredictRequest, RunRequest)
     assert set(CreateSession.model_fields) - set(RunRequest.model_fields) == {"total", "urls", "close"}
-    assert set(PredictRequest.model_fields) - set(RunRequest.model_fields) == {"device"}
+    # what only the caller's process does: move its model, or drive a Ray Data job over its workspace
+    assert set(PredictRequest.model_fields) - set(RunRequest.model_fields) == {"device", "engine", "ray_options", "resume_job"}
 
 
 GOOD_SETTINGS = [{"img_size": [64, 96]}, {"img_size": 64}, {"classes": "circle"}, {"classes": ["circle", "square"]}, {"conf": 0},

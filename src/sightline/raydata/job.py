@@ -97,14 +97,13 @@ def ensure_ray(options: RayOptions) -> None:
 
     # a pipeline thread still winding down after ray.shutdown() must not start a new cluster by itself
     ray._private.auto_init_hook.enable_auto_connect = False
-    if ray.is_initialized():
-        return
-    # never "whatever cluster this machine ran last" (Ray's default): the one named, or a new one of our own
-    address = options.address or os.environ.get("RAY_ADDRESS") or "local"
-    kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
-    if address == "local" and options.num_cpus:
-        kwargs["num_cpus"] = options.num_cpus
-    ray.init(**kwargs)
+    if not ray.is_initialized():
+        # never "whatever cluster this machine ran last" (Ray's default): the one named, or a new one of our own
+        address = options.address or os.environ.get("RAY_ADDRESS") or "local"
+        kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
+        if address == "local" and options.num_cpus:
+            kwargs["num_cpus"] = options.num_cpus
+        ray.init(**kwargs)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the session reports progress; the driver's stderr stays quiet
     logging.getLogger("ray.data").setLevel(logging.WARNING)
