@@ -90,8 +90,10 @@ class ServeWorker:
         """This HTTP replica stops using the deployment (the deployment itself is the cluster's)."""
         self._closed = True
 
-    def predict(self, images: list[np.ndarray], settings: PredictSettings) -> list[Result]:
-        """One result per image, in order: an ``sv.Detections`` or an ``ItemFailure``."""
+    def predict(self, images: list[np.ndarray], settings: PredictSettings, lane: Any = None) -> list[Result]:
+        """One result per image, in order: an ``sv.Detections`` or an ``ItemFailure``. ``lane`` (the caller) is
+        not used: Serve queues each image as its own request at the deployment, and the replicas' batches mix
+        every caller's images as they arrive (Serve has no per-caller turns; docs/scale-out.md)."""
         if self._closed:
             raise self._unloaded()
         if not images:
