@@ -86,4 +86,4 @@ def matched_fraction(pred: sightline.Prediction, sample: Sample, threshold: floa
 
 
 from tests.scale.cluster import ray_app, ray_cluster  # noqa: E402,F401  (one local Ray cluster per run, and sightline on Ray Serve)
-from tests.servers import server, start_server  # noqa: E402,F401  (live-server fixtures for server and client tests)
+from tests.servers import any_server, server, start_server  # noqa: E402,F401  (live-server fixtures for server and client tests)

@@ -66,3 +66,11 @@ def server() -> Iterator[LiveServer]:
     live = LiveServer(create_app(config, model=load_model("demo/shapes", "cpu"))).start()
     yield live
     live.stop()
+
+
+@pytest.fixture(scope="module", params=["plain", pytest.param("ray", marks=pytest.mark.timeout(900))])
+def any_server(request: pytest.FixtureRequest) -> object:
+    """The shared server (``plain``), then sightline on Ray Serve with 2 HTTP and 2 model replicas, where any
+    request of a session may land on either replica (``ray``; tests/scale/cluster.py: the first test to ask
+    waits for the cluster, hence the longer timeout). Either has a ``url``."""
+    return request.getfixturevalue("server" if request.param == "plain" else "ray_app")

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class RayApp:
     url: str
     db_url: str
+    blobs: Path  # where its workspace keeps blobs (a test's Workspace on db_url must name the same folder)
 
     def owner_pid(self, sid: str) -> int | None:
         """The pid of the HTTP replica running session ``sid`` (its ``owner`` is ``host:pid:nonce``)."""
@@ -71,6 +72,12 @@ def _fresh_database(url: str) -> None:
     engine.dispose()
 
 
+def _blobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.getbasetemp() / "ray-blobs"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -84,7 +91,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import ray
 
     # a workspace that names no blob store (ray_app's) keeps its blobs here, not under the user's home
-    env = {"PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "SIGHTLINE_BLOBS": str(tmp_path_factory.mktemp("ray-blobs"))}
+    env = {"PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "SIGHTLINE_BLOBS": str(_blobs(tmp_path_factory))}
     for attempt in range(3):  # Ray gives its processes 30 s to start: not always enough on a loaded 2-core machine
         try:
             ray.init(address="local", num_cpus=8, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
@@ -122,6 +129,6 @@ def ray_app(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         url = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{url}/ready", timeout=30).status_code == 200
         logging.getLogger("tests").info("Ray Serve app ready in %.0f s", time.monotonic() - started)
-        yield RayApp(url, RAY_DB_URL)
+        yield RayApp(url, RAY_DB_URL, _blobs(tmp_path_factory))
     finally:
         serve.delete("sightline")

@@ -131,8 +131,8 @@ def test_private_urls_refused_by_default(start_server, file_server):
     assert "must be an absolute http:// or https:// URL" in pred["error"]
 
 
-def test_session_results_by_cursor_are_not_drained(server, sample_dir):
-    u = server.url
+def test_session_results_by_cursor_are_not_drained(any_server, sample_dir):
+    u = any_server.url
     sid = httpx.post(f"{u}/v1/sessions", json={"total": 4, "settings": {"batch_size": 2}}).json()["id"]
     files = _files(*(sample_dir / f"img_{i:02d}.png" for i in range(4)))
     meta = json.dumps([{"source": f"/client/side/{i}.png", "image_path": f"/client/side/{i}.png"} for i in range(4)])
@@ -154,8 +154,8 @@ def test_session_results_by_cursor_are_not_drained(server, sample_dir):
     assert httpx.get(f"{u}/v1/sessions/{sid}").status_code == 404
 
 
-def test_sse_stream_gives_results_then_end(server, sample_dir):
-    u = server.url
+def test_sse_stream_gives_results_then_end(any_server, sample_dir):
+    u = any_server.url
     sid = httpx.post(f"{u}/v1/sessions", json={"total": 3}).json()["id"]
     httpx.post(f"{u}/v1/sessions/{sid}/items", files=_files(*(sample_dir / f"img_{i:02d}.png" for i in range(3))), data={"close": "true"})
     events = []

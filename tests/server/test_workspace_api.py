@@ -18,23 +18,33 @@ from sightline.workspace.records import Obj
 from tests.servers import LiveServer
 
 
-@pytest.fixture()
-def ws_server(tmp_path, sample_dir):
-    ws = sightline.Workspace(tmp_path / "ws")
-    project = ws.create_project("Shapes")
+@pytest.fixture(params=["plain", pytest.param("ray", marks=pytest.mark.timeout(900))])
+def ws_server(request, tmp_path, sample_dir):
+    """A server with a workspace of one project: its own (``plain``), or Ray Serve's on PostgreSQL (``ray``,
+    2 HTTP and 2 model replicas; the project gets a name of its own in that run-long database)."""
+    if request.param == "ray":
+        app = request.getfixturevalue("ray_app")
+        ws, live, name = sightline.Workspace(app.db_url, blobs=app.blobs), app, f"Shapes {tmp_path.name}"
+    else:
+        ws, live, name = sightline.Workspace(tmp_path / "ws"), None, "Shapes"
+    project = ws.create_project(name)
     dataset = ws.create_dataset(project.id, "train")
     for i in range(3):
         ws.add_image(dataset.id, sample_dir / f"img_{i:02d}.png")
     ws.add_annotations(ws.images(dataset_id=dataset.id)[0].id, [Obj("label", (1, 2, 30, 40))])
-    live = LiveServer(create_app(ServerConfig(device="cpu", api_key=None), model=load_model("demo/shapes", "cpu"), workspace=ws)).start()
+    if live is None:
+        live = LiveServer(create_app(ServerConfig(device="cpu", api_key=None), model=load_model("demo/shapes", "cpu"), workspace=ws)).start()
     yield live, ws, project, dataset
-    live.stop()
+    if isinstance(live, LiveServer):
+        live.stop()
+    ws.close()
 
 
 def test_read_api(ws_server):
     live, ws, project, dataset = ws_server
     u = live.url
-    assert [p["name"] for p in httpx.get(f"{u}/v1/projects").json()["projects"]] == ["Shapes"]
+    names = [p["name"] for p in httpx.get(f"{u}/v1/projects").json()["projects"]]
+    assert names == ["Shapes"] if isinstance(live, LiveServer) else project.name in names  # Ray's database is the run's
     assert httpx.get(f"{u}/v1/projects/{project.id}").json()["images"] == 3
     (ds,) = httpx.get(f"{u}/v1/projects/{project.id}/datasets").json()["datasets"]
     assert (ds["name"], ds["images"]) == ("train", 3)
