@@ -191,8 +191,38 @@ def test_only_documented_formats_are_opened_and_any_decoder_error_is_an_image_de
     def broken(*args, **kwargs):
         raise IndexError("index out of range")
 
-    monkeypatch.setattr(images.ImageOps, "exif_transpose", broken)
+    monkeypatch.setattr(Image.Image, "getexif", broken)  # read for every image (its orientation)
     png = io.BytesIO()
     Image.new("RGB", (4, 4)).save(png, "PNG")
     with pytest.raises(images.ImageDecodeError, match="corrupt or truncated"):
         images.decode_image_bytes(png.getvalue())
+
+
+def test_an_upright_rgb_file_is_decoded_without_extra_copies(monkeypatch, samples):
+    """An RGB PNG or JPEG without EXIF rotation goes from decoder to array in one copy (the array's own):
+    no ``exif_transpose`` or ``convert`` copy that changes nothing (both paths pay these on every image)."""
+    from sightline.inputs.images import decode_image_bytes
+
+    copies: list[str] = []
+    real_copy, real_convert = Image.Image.copy, Image.Image.convert
+    monkeypatch.setattr(Image.Image, "copy", lambda self: copies.append("copy") or real_copy(self))
+    monkeypatch.setattr(Image.Image, "convert", lambda self, *a, **k: copies.append("convert") or real_convert(self, *a, **k))
+    image = samples[0].image
+    for fmt in ("PNG", "JPEG"):
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format=fmt)
+        rgb = decode_image_bytes(buf.getvalue())
+        assert rgb.shape == image.shape and rgb.dtype == np.uint8
+        if fmt == "PNG":
+            assert (rgb == image).all()
+    assert copies == []
+    # an image that does need a change still gets it: a palette PNG is converted, a rotated JPEG turned upright
+    buf = io.BytesIO()
+    Image.fromarray(image).convert("P").save(buf, format="PNG")
+    copies.clear()
+    assert decode_image_bytes(buf.getvalue()).shape == image.shape and copies == ["convert"]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", exif=exif.tobytes())
+    assert decode_image_bytes(buf.getvalue()).shape == (image.shape[1], image.shape[0], 3)

@@ -58,3 +58,24 @@ def test_a_raw_upload_claiming_too_many_pixels_fails_only_itself(server, samples
         failed, good = session.results()
     assert not failed.ok and ("pixels" in failed.error or "too large" in failed.error), failed.error
     assert good.ok and len(good) > 0
+
+
+def test_image_files_go_as_they_are(tmp_path, samples, monkeypatch) -> None:
+    """A PNG or JPEG file is sent byte for byte: the client never decodes or re-encodes it (only ``downsize`` does)."""
+    from sightline.client import uploader as uploader_module
+    from sightline.inputs.sources import SourceList, collect_sources
+    from sightline.settings import InputOptions
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the client decoded a file it sends unchanged")
+
+    for name in ("read_image_file", "decode_image_bytes", "encode_pixels"):
+        monkeypatch.setattr(uploader_module, name, no_decoding)
+    paths = []
+    for fmt, suffix in (("PNG", ".png"), ("JPEG", ".jpg")):
+        paths.append(tmp_path / f"image{suffix}")
+        Image.fromarray(samples[0].image).save(paths[-1], format=fmt)
+    up = uploader_module.Uploader(None, "session-id", SourceList(), 8, lambda: 0, lambda *_: None, lambda: False)  # type: ignore[arg-type]
+    for i, source in enumerate(collect_sources([str(p) for p in paths], InputOptions())):
+        data, name = up._image_bytes(source, i)
+        assert data == paths[i].read_bytes() and name == paths[i].name

@@ -14,6 +14,7 @@ MAX_PIXELS = 100_000_000  # refuse decompression bombs; PIL's own check only war
 # rarer decoders such as QOI, DDS or SPIDER raise unexpected errors on crafted bytes)
 # JPEG includes MPO (phone photos); PPM is how the SDK sends raw pixels to a server on the same machine
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF", "PPM")
+EXIF_ORIENTATION = 0x0112
 
 
 class ImageDecodeError(ValueError):
@@ -56,9 +57,13 @@ def check_pixels(width: int, height: int, max_pixels: int = MAX_PIXELS) -> None:
 
 
 def pil_to_rgb(image: Image.Image, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Apply EXIF orientation and convert any PIL mode to uint8 RGB."""
+    """Apply EXIF orientation and convert any PIL mode to uint8 RGB.
+
+    An upright RGB image is copied once, into the array: ``exif_transpose`` and ``convert("RGB")`` each
+    return a full copy even when they change nothing (two extra passes over every decoded image, with the GIL held)."""
     check_pixels(image.width, image.height, max_pixels)
-    image = ImageOps.exif_transpose(image)
+    if image.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(image)
         if image.mode != "F" and a.max(initial=0) > 255:
@@ -68,7 +73,9 @@ def pil_to_rgb(image: Image.Image, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
-    return np.asarray(image.convert("RGB"))
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image)
 
 
 def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
