@@ -28,20 +28,32 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sightline.client.deploy import start_app  # noqa: E402
 from sightline.client.remote import RemoteModel  # noqa: E402
+from sightline.client.transport import CLIENT_HEADER  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run", "--disable-sync"]
 DONE = "Number(document.querySelector('#progress .sl-progress')?.dataset.done || 0)"
 
 
-def sessions(url: str) -> dict[str, dict]:
-    return {s["id"]: s for s in httpx.get(f"{url}/v1/sessions", timeout=30).json()["sessions"]}
+def page_client(page) -> str:  # type: ignore[no-untyped-def]
+    """The client token the page's runs are owned by: ``page-`` and the browser's id from its localStorage
+    (``ui.context.AppContext.own_connection``); the page's script makes the id when it loads."""
+    handle = page.wait_for_function("localStorage.getItem('sightline-browser')", timeout=120_000, polling=20)
+    return f"page-{handle.json_value()}"
+
+
+def sessions(url: str, client: str) -> dict[str, dict]:
+    """The sessions of ``client``: the server lists only the caller's own (an anonymous call sees none)."""
+    reply = httpx.get(f"{url}/v1/sessions", headers={CLIENT_HEADER: client}, timeout=30)
+    reply.raise_for_status()
+    return {s["id"]: s for s in reply.json()["sessions"]}
 
 
 def page_run(page, files: list[str], batch_size: int, url: str) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """(images per second measured by the server, seconds from Run to the first gallery picture)."""
-    before = sessions(url)
     page.evaluate("localStorage.clear()")  # a fresh page, not the previous round's run found again
     page.reload()
+    client = page_client(page)
+    before = sessions(url, client)
     page.locator("#input-files input[type=file]").set_input_files(files)
     page.locator("#input-files").get_by_text(Path(files[-1]).stem, exact=True).first.wait_for(state="attached", timeout=120_000)
     box = page.locator("#batch-size input[type=number]")
@@ -53,7 +65,7 @@ def page_run(page, files: list[str], batch_size: int, url: str) -> tuple[float, 
     page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length > 0", timeout=120_000, polling=20)
     first = time.perf_counter() - start
     page.locator("#progress [data-state=completed]").wait_for(timeout=600_000)
-    (s,) = [s for sid, s in sessions(url).items() if sid not in before]
+    (s,) = [s for sid, s in sessions(url, client).items() if sid not in before]
     assert s["done"] == len(files) and not s["failed"], s
     return s["done"] / s["elapsed_s"], first
 
@@ -68,19 +80,20 @@ def sdk_run(client: RemoteModel, files: list[str], batch_size: int) -> float:
 
 def page_stop(page, files: list[str], url: str) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     """(seconds from Stop to the page showing "stopped", items the server finished after the click)."""
-    before = sessions(url)
     page.evaluate("localStorage.clear()")
     page.reload()
+    client = page_client(page)
+    before = sessions(url, client)
     page.locator("#input-files input[type=file]").set_input_files(files)
     page.locator("#input-files").get_by_text(Path(files[-1]).stem, exact=True).first.wait_for(state="attached", timeout=120_000)
     page.locator("#run").click()
     page.wait_for_function(f"{DONE} >= 8", timeout=120_000, polling=20)
-    (sid,) = [sid for sid in sessions(url) if sid not in before]
-    at_click = sessions(url)[sid]["done"]  # the server's count: the page shows it up to one tick later
+    (sid,) = [sid for sid in sessions(url, client) if sid not in before]
+    at_click = sessions(url, client)[sid]["done"]  # the server's count: the page shows it up to one tick later
     start = time.perf_counter()
     page.locator("#stop").click()
     page.locator("#progress [data-state=stopped]").wait_for(timeout=60_000)
-    return time.perf_counter() - start, sessions(url)[sid]["done"] - at_click
+    return time.perf_counter() - start, sessions(url, client)[sid]["done"] - at_click
 
 
 def large_view_clicks(page, clicks: int = 6) -> list[float]:  # type: ignore[no-untyped-def]

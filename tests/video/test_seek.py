@@ -48,8 +48,11 @@ def _keyframe_indices(path: Path) -> list[int]:
 CLIPS = {
     "gop30-bframes": (300, {"preset": "veryfast", "g": "30", "keyint_min": "30", "sc_threshold": "0", "bf": "2"}, None),
     "open-gop": (300, {"preset": "veryfast", "x264-params": "keyint=30:min-keyint=30:scenecut=0:open-gop=1:bframes=3"}, None),
-    "uneven": (240, {"preset": "veryfast", "g": "1000", "sc_threshold": "0", "forced-idr": "1", "bf": "2"},
-               {0, 7, 8, 50, 131, 200, 233}),
+    "uneven": (
+        240,
+        {"preset": "veryfast", "g": "1000", "sc_threshold": "0", "forced-idr": "1", "bf": "2"},
+        {0, 7, 8, 50, 131, 200, 233},
+    ),
 }
 
 
@@ -88,8 +91,9 @@ def test_a_frame_read_by_seeking_is_the_frame_read_in_order(clip):
         assert got.timestamp_us == sequential[n].timestamp_us, f"frame {n}: another time than in order"
         assert np.array_equal(got.image, sequential[n].image), f"frame {n} read by seeking is another picture"
         before = [k for k in keys if k <= n]
-        assert stats.started_at <= n and stats.started_at >= (before[-2] if len(before) > 1 else 0), \
+        assert stats.started_at <= n and stats.started_at >= (before[-2] if len(before) > 1 else 0), (
             f"frame {n}: decoding started at frame {stats.started_at}, keyframes {keys}"
+        )
         assert np.array_equal(read_frame(str(path), n), sequential[n].image)
 
 

@@ -167,8 +167,7 @@ def _preview(run: Run, position: int) -> np.ndarray:
 def local_video(run: Run) -> str | None:
     """The file the run's video frames are read from on the page's machine: the video the page sent, or,
     for a workspace video, a copy fetched once from the run's server into the run's folder (the server's
-    own path for it means nothing on another machine, and reading frames through it tile by tile decodes
-    the video from its start each time). ``None`` when the run is not on one video or the copy failed."""
+    own path for it means nothing on another machine). ``None`` when the run is not on one video or the copy failed."""
     if run.video_source:
         return run.video_source
     videos = {p.video_id for p in run.predictions if p.video_id is not None and p.frame_idx is not None}
@@ -191,10 +190,12 @@ def local_video(run: Run) -> str | None:
 
 
 def prefetch_frames(run: Run, positions: list[int]) -> None:
-    """Decode the video frames a gallery page still needs in one pass over the video, small.
+    """Decode the video frames a gallery page still needs in one pass, small.
 
-    Reading frames one by one decodes each from the start of the video (a page near the end of a long
-    clip then decodes the clip sixty times); one pass decodes it once. Kept per run for one page only.
+    The pass starts at the keyframe before the page's first frame (``decode_frames`` seeks), so a page
+    near the end of a long clip costs its own frames and at most one keyframe interval before them, not
+    the clip; reading its frames one by one would decode up to an interval for each. Kept per run for one
+    page only.
     """
     if not positions or local_video(run) is None:
         return
