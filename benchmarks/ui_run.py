@@ -48,10 +48,16 @@ def sessions(url: str, client: str) -> dict[str, dict]:
     return {s["id"]: s for s in reply.json()["sessions"]}
 
 
+def fresh_page(page) -> None:  # type: ignore[no-untyped-def]
+    """Reload as a new tab of a new browser: the tab's id (sessionStorage) would find the previous round's
+    run again, already completed, and the browser's id (localStorage) would list it."""
+    page.evaluate("localStorage.clear(); sessionStorage.clear()")
+    page.reload()
+
+
 def page_run(page, files: list[str], batch_size: int, url: str) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """(images per second measured by the server, seconds from Run to the first gallery picture)."""
-    page.evaluate("localStorage.clear()")  # a fresh page, not the previous round's run found again
-    page.reload()
+    fresh_page(page)
     client = page_client(page)
     before = sessions(url, client)
     page.locator("#input-files input[type=file]").set_input_files(files)
@@ -80,8 +86,7 @@ def sdk_run(client: RemoteModel, files: list[str], batch_size: int) -> float:
 
 def page_stop(page, files: list[str], url: str) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     """(seconds from Stop to the page showing "stopped", items the server finished after the click)."""
-    page.evaluate("localStorage.clear()")
-    page.reload()
+    fresh_page(page)
     client = page_client(page)
     before = sessions(url, client)
     page.locator("#input-files input[type=file]").set_input_files(files)
