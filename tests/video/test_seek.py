@@ -15,17 +15,26 @@ from sightline.video.decode import DecodedFrame, DecodeStats, decode_frames, rea
 SIZE = (96, 128)
 
 
-def _write(path: Path, frames: int, options: dict[str, str], keyframes: set[int] | None = None) -> Path:
+def _write(
+    path: Path, frames: int, options: dict[str, str], keyframes: set[int] | None = None, gaps_ms: list[int] | None = None
+) -> Path:
     """A 30 fps H.264 clip whose every frame differs (noise rolled by the frame number); ``keyframes``, when
-    given, are the frames forced to be keyframes (no others are made)."""
+    given, are the frames forced to be keyframes (no others are made); ``gaps_ms``, when given, the times
+    between frames, in turn (a variable frame rate)."""
     rng = np.random.default_rng(7)
     base = rng.integers(0, 255, (*SIZE, 3), dtype=np.uint8)
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=Fraction(30))
         stream.pix_fmt, stream.height, stream.width = "yuv420p", *SIZE
         stream.options = options
+        if gaps_ms:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        t = 0
         for k in range(frames):
             frame = av.VideoFrame.from_ndarray(np.roll(base, 3 * k, axis=1), format="rgb24")
+            if gaps_ms:
+                frame.pts, frame.time_base = t, Fraction(1, 1000)
+                t += gaps_ms[k % len(gaps_ms)]
             if keyframes is not None and k in keyframes:
                 frame.pict_type = av.video.frame.PictureType.I
             for packet in stream.encode(frame):
@@ -44,14 +53,26 @@ def _keyframe_indices(path: Path) -> list[int]:
 
 
 # gop 30 with B-frames (pictures reordered: presentation and decoding order differ); an open GOP (frames shown
-# before a keyframe that reference the group before it); and keyframes at uneven places only
+# before a keyframe that reference the group before it); keyframes at uneven places only; a variable frame rate
 CLIPS = {
-    "gop30-bframes": (300, {"preset": "veryfast", "g": "30", "keyint_min": "30", "sc_threshold": "0", "bf": "2"}, None),
-    "open-gop": (300, {"preset": "veryfast", "x264-params": "keyint=30:min-keyint=30:scenecut=0:open-gop=1:bframes=3"}, None),
+    "vfr": (
+        300,
+        {"preset": "veryfast", "g": "30", "keyint_min": "30", "sc_threshold": "0", "bf": "2"},
+        None,
+        [33, 33, 50, 17, 100, 33, 66],
+    ),
+    "gop30-bframes": (300, {"preset": "veryfast", "g": "30", "keyint_min": "30", "sc_threshold": "0", "bf": "2"}, None, None),
+    "open-gop": (
+        300,
+        {"preset": "veryfast", "x264-params": "keyint=30:min-keyint=30:scenecut=0:open-gop=1:bframes=3"},
+        None,
+        None,
+    ),
     "uneven": (
         240,
         {"preset": "veryfast", "g": "1000", "sc_threshold": "0", "forced-idr": "1", "bf": "2"},
         {0, 7, 8, 50, 131, 200, 233},
+        None,
     ),
 }
 
@@ -59,12 +80,15 @@ CLIPS = {
 @pytest.fixture(scope="module", params=sorted(CLIPS))
 def clip(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[DecodedFrame]]:
     """A clip and every frame of it decoded in order from frame 0."""
-    frames, options, keyframes = CLIPS[request.param]
-    path = _write(tmp_path_factory.mktemp("seek") / f"{request.param}.mp4", frames, options, keyframes)
+    frames, options, keyframes, gaps_ms = CLIPS[request.param]
+    path = _write(tmp_path_factory.mktemp("seek") / f"{request.param}.mp4", frames, options, keyframes, gaps_ms)
     stats = DecodeStats()
     sequential = list(decode_frames(str(path), range(frames), stats))
     assert stats.started_at == 0 and all(isinstance(f, DecodedFrame) for f in sequential)
     assert [f.index for f in sequential] == list(range(frames))
+    if gaps_ms:  # the times are the file's own, not frame numbers over a rate
+        steps = {round((b.timestamp_us - a.timestamp_us) / 1000) for a, b in zip(sequential, sequential[1:])}
+        assert steps == set(gaps_ms), steps
     return path, sequential  # type: ignore[return-value]
 
 
@@ -119,3 +143,15 @@ def test_reading_a_frame_near_the_end_of_a_long_clip_does_not_decode_from_the_st
     page = list(decode_frames(str(path), range(1740, 1800), stats))
     assert [f.index for f in page] == list(range(1740, 1800)) and stats.started_at == 1740
     assert stats.packets_decoded <= 60 + 16 + 1, f"decoded {stats.packets_decoded} packets for a page of 60 frames"
+
+
+def test_frames_come_small_when_asked(clip):
+    path, sequential = clip
+    for small in decode_frames(str(path), range(200, 203), max_side=64):
+        assert isinstance(small, DecodedFrame) and small.image.shape == (48, 64, 3)
+        whole = sequential[small.index].image
+        assert small.timestamp_us == sequential[small.index].timestamp_us
+        # the same picture at half the size (the clips are noise: compared in blocks of 8 source pixels)
+        coarse_whole = whole.reshape(12, 8, 16, 8, 3).mean(axis=(1, 3))
+        coarse_small = small.image.reshape(12, 4, 16, 4, 3).mean(axis=(1, 3))
+        assert np.abs(coarse_whole - coarse_small).mean() < 4

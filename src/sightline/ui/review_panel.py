@@ -206,16 +206,16 @@ def prefetch_frames(run: Run, positions: list[int]) -> None:
             wanted.setdefault(int(pred.frame_idx), []).append(k)
     if len(wanted) < 2 or run.video_source is None:  # one frame is read as it is needed
         return
-    from sightline.ui.render import shrink
     from sightline.video.decode import DecodedFrame, decode_frames
 
     got: dict[int, np.ndarray] = {}
     try:
-        for frame in decode_frames(run.video_source, range(min(wanted), max(wanted) + 1)):
+        # thumbnail-sized by FFmpeg as they are converted: shrinking 60 whole 720p frames took longer than decoding them
+        for frame in decode_frames(run.video_source, range(min(wanted), max(wanted) + 1), max_side=THUMB_SIDE):
             if not isinstance(frame, DecodedFrame):  # a frame that cannot be decoded is read alone, and says why
                 continue
             for k in wanted.get(frame.index, ()):
-                got[k] = shrink(frame.image, THUMB_SIDE)[0]
+                got[k] = frame.image
     except (ValueError, RuntimeError):
         pass  # frames not reached are read one by one, and say what is wrong with the video
     run.extras["page_frames"] = got
