@@ -11,6 +11,9 @@ Targets: page >= 90% of the SDK's throughput; first picture in the gallery withi
 + one batch; Stop shown as stopped within one tick + one batch. Also measured: the large view after a
 click on a thumbnail (drawn and shown), and the first visit of a gallery page near the end of a
 3,000-frame 720p video (frames 2,940-2,999: target < 2 s).
+
+The page's runs belong to its browser (``X-Sightline-Client: page-<id>``, the id the page keeps in
+localStorage): the server lists only the caller's own sessions, so the script reads them as that client.
 """
 
 from __future__ import annotations
@@ -28,20 +31,38 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sightline.client.deploy import start_app  # noqa: E402
 from sightline.client.remote import RemoteModel  # noqa: E402
+from sightline.client.transport import CLIENT_HEADER  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run", "--disable-sync"]
 DONE = "Number(document.querySelector('#progress .sl-progress')?.dataset.done || 0)"
 
 
-def sessions(url: str) -> dict[str, dict]:
-    return {s["id"]: s for s in httpx.get(f"{url}/v1/sessions", timeout=30).json()["sessions"]}
+def page_client(page) -> str:  # type: ignore[no-untyped-def]
+    """The client token the page's runs are owned by: ``page-`` and the browser's id from its localStorage
+    (``ui.context.AppContext.own_connection``); the page's script makes the id when it loads."""
+    handle = page.wait_for_function("localStorage.getItem('sightline-browser')", timeout=120_000, polling=20)
+    return f"page-{handle.json_value()}"
+
+
+def sessions(url: str, client: str) -> dict[str, dict]:
+    """The sessions of ``client``: the server lists only the caller's own (an anonymous call sees none)."""
+    reply = httpx.get(f"{url}/v1/sessions", headers={CLIENT_HEADER: client}, timeout=30)
+    reply.raise_for_status()
+    return {s["id"]: s for s in reply.json()["sessions"]}
+
+
+def fresh_page(page) -> None:  # type: ignore[no-untyped-def]
+    """Reload as a new tab of a new browser: the tab's id (sessionStorage) would find the previous round's
+    run again, already completed, and the browser's id (localStorage) would list it."""
+    page.evaluate("localStorage.clear(); sessionStorage.clear()")
+    page.reload()
 
 
 def page_run(page, files: list[str], batch_size: int, url: str) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """(images per second measured by the server, seconds from Run to the first gallery picture)."""
-    before = sessions(url)
-    page.evaluate("localStorage.clear()")  # a fresh page, not the previous round's run found again
-    page.reload()
+    fresh_page(page)
+    client = page_client(page)
+    before = sessions(url, client)
     page.locator("#input-files input[type=file]").set_input_files(files)
     page.locator("#input-files").get_by_text(Path(files[-1]).stem, exact=True).first.wait_for(state="attached", timeout=120_000)
     box = page.locator("#batch-size input[type=number]")
@@ -53,7 +74,7 @@ def page_run(page, files: list[str], batch_size: int, url: str) -> tuple[float, 
     page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length > 0", timeout=120_000, polling=20)
     first = time.perf_counter() - start
     page.locator("#progress [data-state=completed]").wait_for(timeout=600_000)
-    (s,) = [s for sid, s in sessions(url).items() if sid not in before]
+    (s,) = [s for sid, s in sessions(url, client).items() if sid not in before]
     assert s["done"] == len(files) and not s["failed"], s
     return s["done"] / s["elapsed_s"], first
 
@@ -68,19 +89,19 @@ def sdk_run(client: RemoteModel, files: list[str], batch_size: int) -> float:
 
 def page_stop(page, files: list[str], url: str) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     """(seconds from Stop to the page showing "stopped", items the server finished after the click)."""
-    before = sessions(url)
-    page.evaluate("localStorage.clear()")
-    page.reload()
+    fresh_page(page)
+    client = page_client(page)
+    before = sessions(url, client)
     page.locator("#input-files input[type=file]").set_input_files(files)
     page.locator("#input-files").get_by_text(Path(files[-1]).stem, exact=True).first.wait_for(state="attached", timeout=120_000)
     page.locator("#run").click()
     page.wait_for_function(f"{DONE} >= 8", timeout=120_000, polling=20)
-    (sid,) = [sid for sid in sessions(url) if sid not in before]
-    at_click = sessions(url)[sid]["done"]  # the server's count: the page shows it up to one tick later
+    (sid,) = [sid for sid in sessions(url, client) if sid not in before]
+    at_click = sessions(url, client)[sid]["done"]  # the server's count: the page shows it up to one tick later
     start = time.perf_counter()
     page.locator("#stop").click()
     page.locator("#progress [data-state=stopped]").wait_for(timeout=60_000)
-    return time.perf_counter() - start, sessions(url)[sid]["done"] - at_click
+    return time.perf_counter() - start, sessions(url, client)[sid]["done"] - at_click
 
 
 def large_view_clicks(page, clicks: int = 6) -> list[float]:  # type: ignore[no-untyped-def]
@@ -117,9 +138,25 @@ def write_long_video(path: Path, frames: int = 3000, size: tuple[int, int] = (72
             out.mux(packet)
 
 
+TILES = "#gallery button.thumbnail-item img"
+# A gallery page is shown when its captions are the new page's, its 60 pictures are new ones, and every
+# picture in view is painted. Gallery pictures load lazily: those below the gallery's scroll fold load
+# when scrolled to (the server has drawn them all by then), so waiting for all 60 would never end.
+PAGE_SHOWN = f"""({{first, last, before}}) => {{
+  const gallery = document.querySelector('#gallery');
+  if (!gallery || !gallery.innerText.includes(first) || !gallery.innerText.includes(last)) return false;
+  const tiles = [...document.querySelectorAll('{TILES}')];
+  if (tiles.length !== 60 || tiles.some(i => before.includes(i.src))) return false;
+  const box = gallery.getBoundingClientRect();
+  const inView = tiles.filter(i => {{ const r = i.getBoundingClientRect();
+    return r.bottom > box.top && r.top < Math.min(box.bottom, innerHeight) && r.width > 0; }});
+  return inView.length > 0 && inView.every(i => i.complete && i.naturalWidth > 0);
+}}"""
+
+
 def long_video_page(page, video: Path, frames: int) -> float:  # type: ignore[no-untyped-def]
     """Run the last 120 frames of a long video from the page, then time the first visit of the gallery's
-    second page (frames ``frames - 60`` to the end): seconds from the click to 60 pictures painted."""
+    second page (frames ``frames - 60`` to the end): seconds from the click to the page shown (``PAGE_SHOWN``)."""
     page.evaluate("sessionStorage.clear()")  # a fresh tab, not the previous run found again
     page.reload()
     page.get_by_role("tab", name="Video").click()
@@ -133,13 +170,11 @@ def long_video_page(page, video: Path, frames: int) -> float:  # type: ignore[no
     page.locator("#progress [data-state=completed]").wait_for(timeout=900_000)
     page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length == 60", timeout=120_000)
     settle()
+    before = page.evaluate(f"[...document.querySelectorAll('{TILES}')].map(i => i.src)")
     start = time.perf_counter()
     page.locator("#next-page").click()
-    page.wait_for_function(
-        f"document.querySelector('#gallery')?.innerText.includes('frame {frames - 1}:') && "
-        "[...document.querySelectorAll('#gallery button.thumbnail-item img')].length == 60 && "
-        "[...document.querySelectorAll('#gallery button.thumbnail-item img')].every(i => i.complete && i.naturalWidth > 0)",
-        timeout=600_000, polling=20)
+    page.wait_for_function(PAGE_SHOWN, arg={"first": f"frame {frames - 60}:", "last": f"frame {frames - 1}:", "before": before},
+                           timeout=600_000, polling=20)
     return time.perf_counter() - start
 
 
@@ -175,9 +210,9 @@ def main() -> None:
                 sys.stdout.flush()  # the figures so far stand even if the long video below times out
                 long_clip = Path(tmp) / "long_clip.mp4"
                 write_long_video(long_clip)
-                label = "gallery page at the end of a 3,000-frame 720p video"
+                label = "last gallery page, 3,000-frame 720p video"
                 try:
-                    row(label, long_video_page(page, long_clip, 3000) * 1000, "ms", "first visit, 60 frames; target < 2000 ms")
+                    row(label, long_video_page(page, long_clip, 3000) * 1000, "ms", "first visit, 60 frames (those in view painted); target < 2000 ms")
                 except PlaywrightTimeout:
                     print(f"{label:<44}  not shown within the wait (600 s); target < 2000 ms")
                 browser.close()

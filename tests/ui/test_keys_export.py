@@ -160,6 +160,57 @@ def test_export_of_a_video_run(ctx, sample_video):
     assert Path(next(f for f in files if f.endswith(".mp4"))).stat().st_size > 1000
 
 
+def _region_change(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> float:
+    """Mean absolute difference of two pictures inside ``box`` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+    return float(np.abs(a[y0:y1, x0:x1].astype(int) - b[y0:y1, x0:x1].astype(int)).mean())
+
+
+def test_the_exported_video_and_timeline_show_only_what_the_review_keeps(ctx, sample_video):
+    """Rejected objects are not drawn in the exported video nor listed in the timeline; a fixed (moved) box
+    is drawn where the reviewer put it. The video the run drew shows every object: it is not the export."""
+    import av
+
+    from sightline.ui import edits
+    from sightline.video.decode import read_frame
+
+    state = run_to_end(ctx, ctx.new_user(), sources(kind="video", video=str(sample_video)), stride=4)
+    run = state.run
+    found = [k for k, p in enumerate(run.predictions) if p.error is None and len(p)]
+    rejected, moved, untouched = found[2], found[len(found) // 2], found[-2]
+    run.rejected[rejected] = set(range(len(run.predictions[rejected])))
+    pred = run.predictions[moved]
+    old_box = pred.boxes[0].copy()
+    height, width = pred.image_size
+    new_box = np.array([width - 70.0, height - 70.0, width - 10.0, height - 10.0])  # a corner no object is in
+    assert not any(b[0] < new_box[2] and new_box[0] < b[2] and b[1] < new_box[3] and new_box[1] < b[3] for b in pred.boxes)
+    fixes = edits.Fixes({0: (pred.classes[0], tuple(float(v) for v in new_box))}, set(), [])
+    run.edit(moved, *edits.apply_fixes(pred, fixes, list(run.model.info.classes)))
+    files, text = export_panel.export(state, ["timeline", "video"], 0.0)
+    assert files is not None, text
+    reviewed = run.reviewed(0.0)
+    with av.open(next(f for f in files if f.endswith(".mp4"))) as video:
+        frames = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
+    assert len(frames) == len(reviewed)
+    at = {int(p.frame_idx): n for n, p in enumerate(reviewed)}
+
+    def change(position: int, box: np.ndarray) -> float:
+        idx = int(run.predictions[position].frame_idx)
+        return _region_change(frames[at[idx]], read_frame(str(sample_video), idx), box)
+
+    for box in run.predictions[rejected].boxes:  # as in the source: nothing drawn over them
+        assert change(rejected, box) < 6, f"a rejected object is drawn in the exported video ({change(rejected, box):.1f})"
+    for box in run.predictions[untouched].boxes:  # drawn (a filled mask and a box): far from the source
+        assert change(untouched, box) > 15
+    assert change(moved, new_box) > 15, "the fixed box is not drawn where the reviewer put it"
+    timeline = json.loads(Path(next(f for f in files if f.endswith(".json"))).read_text())
+    seen_at = {o["frame_idx"] for t in timeline["objects"] for o in t["observations"] if o is not None}
+    assert int(run.predictions[rejected].frame_idx) not in seen_at and int(run.predictions[untouched].frame_idx) in seen_at
+    moved_seen = [o for t in timeline["objects"] for o in t["observations"] if o is not None and o["frame_idx"] == run.predictions[moved].frame_idx]
+    assert [round(v) for v in new_box] in [[round(v) for v in o["box"]] for o in moved_seen]
+    assert not np.allclose(old_box, new_box)
+
+
 def test_past_runs_show_model_input_when_and_counts(ctx, images_run):
     state = images_run
     fresh, *_, past = run_panel.restore(ctx, None, "tab-keys-0002", state.browser)

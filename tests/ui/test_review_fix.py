@@ -64,9 +64,9 @@ def test_a_workspace_video_on_a_server_elsewhere_is_drawn_from_one_copy_in_one_p
     decoded = []
     real = decode.decode_frames
 
-    def counting(path, frames):  # type: ignore[no-untyped-def]
+    def counting(path, frames, **options):  # type: ignore[no-untyped-def]
         decoded.append(frames[-1] + 1 if len(frames) else 0)
-        return real(path, frames)
+        return real(path, frames, **options)
 
     monkeypatch.setattr(decode, "decode_frames", counting)
     gallery, _, _ = review_panel.refresh(state, 0.0, 60)

@@ -250,14 +250,59 @@ def test_a_gallery_page_of_a_video_decodes_the_video_once(ctx, sample_video, mon
     decoded = []  # frames each call decodes: a pass always starts at the video's first frame
     real = decode.decode_frames
 
-    def counting(path, frames):  # type: ignore[no-untyped-def]
+    def counting(path, frames, **options):  # type: ignore[no-untyped-def]
         decoded.append(frames[-1] + 1 if len(frames) else 0)
-        return real(path, frames)
+        return real(path, frames, **options)
 
     monkeypatch.setattr(decode, "decode_frames", counting)
     gallery, _, _ = review_panel.refresh(state, 0.0, 60)
     assert [c.split(":")[0] for _, c in gallery] == [f"frame {f}" for f in range(0, 72, 12)]
     assert sum(decoded) <= 61, f"decoded {sum(decoded)} frames for a page of 6 tiles up to frame 60"
+
+
+def test_a_page_and_the_large_view_near_the_end_of_a_video_decode_from_a_keyframe(ctx, upload_folder, monkeypatch):
+    """On a video with a keyframe every 30 frames, a gallery page of frames 120-149 and the large view of
+    one of them start decoding at keyframe 120, not at frame 0 (counted, not timed)."""
+    import av
+
+    import sightline.video.decode as decode
+
+    video = upload_folder / "keyframed.mp4"
+    with av.open(str(video), "w") as out:
+        stream = out.add_stream("libx264", rate=30, options={"preset": "ultrafast", "g": "30", "keyint_min": "30", "sc_threshold": "0"})
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for k in range(150):
+            image = np.full((240, 320, 3), 40, dtype=np.uint8)
+            image[80:160, 10 + k:70 + k] = (220, 40, 40)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    state = ctx.new_user()
+    state, _, message, _, _ = start(ctx, state, sources(kind="video", video=str(video)), start_frame=120, stride=3, tracking=False)
+    assert message == ""
+    tick_until_final(state)
+    run = state.run
+    assert [p.frame_idx for p in run.predictions] == list(range(120, 150, 3))
+    for thumb in run.folder.glob("*.jpg"):  # drawn by the ticks already: draw the page again from the video
+        thumb.unlink()
+    run.extras.clear()
+    calls: list[tuple[range, decode.DecodeStats]] = []
+    real = decode.decode_frames
+
+    def recording(path, frames, stats=None, **options):  # type: ignore[no-untyped-def]
+        calls.append((frames, stats if stats is not None else decode.DecodeStats()))
+        return real(path, frames, calls[-1][1], **options)
+
+    monkeypatch.setattr(decode, "decode_frames", recording)
+    gallery, _, _ = review_panel.refresh(state, 0.0, 60)
+    assert [c.split(":")[0] for _, c in gallery] == [f"frame {f}" for f in range(120, 150, 3)]
+    state.selected = 9  # frame 147: the large view reads it alone
+    image, title, *_ = review_panel.show(state, 0.0, True, True, True)
+    assert image.shape[:2] == (240, 320) and "frame 147" in title
+    assert [frames for frames, _ in calls] == [range(120, 148), range(147, 148)]
+    assert [s.started_at for _, s in calls] == [120, 120]
+    assert all(s.packets_decoded <= 30 + 1 for _, s in calls), calls
 
 
 def test_the_registry_forgets_old_runs_and_deletes_their_files(tmp_path):

@@ -4,7 +4,8 @@ Every format comes from code the SDK already has, on the objects ``Run.reviewed`
 the review's choices, and later its edits, are applied): COCO, YOLO and Supervisely through the
 workspace exporters (``cli.outputs.RunOutputs``, as ``sightline predict --format`` writes them), CSV
 through supervision's ``CSVSink``, annotated images drawn by ``Prediction.draw``, and for a video the
-timeline (``video.timeline.build_timeline``) and the run's annotated video.
+timeline (``video.timeline.build_timeline``) and the annotated video (the run's own while the review
+kept every object, else drawn again from the source video with the kept and fixed objects).
 """
 
 from __future__ import annotations
@@ -90,9 +91,7 @@ def export(state: UserState, formats: list[str] | None, conf: float) -> tuple[An
         if "timeline" in wanted:
             files.append(timeline_file(predictions, folder / "timeline.json"))
         if "video" in wanted:
-            files.append(annotated_video(run, folder))
-            notes.append("The annotated video is the one the run drew: it shows every object found at the run's confidence, "
-                         "rejected ones too.")
+            files.append(annotated_video(run, predictions, folder, notes))
     except (SightlineError, OSError) as exc:
         return None, f"**Could not export:** {describe(exc)}"
     objects = sum(len(p) for p in predictions)
@@ -168,11 +167,34 @@ def timeline_file(predictions: list[Prediction], path: Path) -> str:
     return str(path)
 
 
-def annotated_video(run: Run, folder: Path) -> str:
-    """The run's annotated video, as the server drew it (fetched once per run)."""
-    if run.annotated_video is None:
-        run.annotated_video = str(run.session.annotated_video(run.folder / "annotated.mp4"))
-    return str(Path(shutil.copy(run.annotated_video, folder / "annotated.mp4")))
+def annotated_video(run: Run, predictions: list[Prediction], folder: Path, notes: list[str]) -> str:
+    """The annotated video of what the review keeps (``predictions``, from ``Run.reviewed``).
+
+    The run's own video, drawn by the server, shows every object found at the run's confidence: it is
+    the export only while the review left every object and fixed none (then it is fetched once per run).
+    Otherwise the video is drawn again here, from the run's source video (the page's copy, see
+    ``review_panel.local_video``), with the kept and fixed objects only."""
+    target = folder / "annotated.mp4"
+    found = sum(len(p) for p in run.predictions if p.error is None)
+    if not run.originals and sum(len(p) for p in predictions) == found:
+        if run.annotated_video is None:
+            run.annotated_video = str(run.session.annotated_video(run.folder / "annotated.mp4"))
+        return str(Path(shutil.copy(run.annotated_video, target)))
+    from sightline.ui.review_panel import local_video
+    from sightline.video.encode import redraw_annotated_video
+
+    source = local_video(run)
+    if source is None:
+        why = run.extras.get("video_copy_failed") or "the run is not on one video file"
+        raise SightlineError(f"the annotated video cannot be drawn with the review's choices: its source video is not at hand ({why})")
+    import av
+
+    try:
+        written, left_out = redraw_annotated_video(source, predictions, target)
+    except (ValueError, RuntimeError, av.FFmpegError) as exc:
+        raise SightlineError(f"the annotated video could not be drawn: {exc}") from None
+    notes += [f"left out of the annotated video: {reason}" for reason in left_out]
+    return str(written)
 
 
 def wire(panel: ExportPanel, state: gr.State, conf: gr.Slider) -> None:

@@ -167,8 +167,7 @@ def _preview(run: Run, position: int) -> np.ndarray:
 def local_video(run: Run) -> str | None:
     """The file the run's video frames are read from on the page's machine: the video the page sent, or,
     for a workspace video, a copy fetched once from the run's server into the run's folder (the server's
-    own path for it means nothing on another machine, and reading frames through it tile by tile decodes
-    the video from its start each time). ``None`` when the run is not on one video or the copy failed."""
+    own path for it means nothing on another machine). ``None`` when the run is not on one video or the copy failed."""
     if run.video_source:
         return run.video_source
     videos = {p.video_id for p in run.predictions if p.video_id is not None and p.frame_idx is not None}
@@ -191,10 +190,12 @@ def local_video(run: Run) -> str | None:
 
 
 def prefetch_frames(run: Run, positions: list[int]) -> None:
-    """Decode the video frames a gallery page still needs in one pass over the video, small.
+    """Decode the video frames a gallery page still needs in one pass, small.
 
-    Reading frames one by one decodes each from the start of the video (a page near the end of a long
-    clip then decodes the clip sixty times); one pass decodes it once. Kept per run for one page only.
+    The pass starts at the keyframe before the page's first frame (``decode_frames`` seeks), so a page
+    near the end of a long clip costs its own frames and at most one keyframe interval before them, not
+    the clip; reading its frames one by one would decode up to an interval for each. Kept per run for one
+    page only.
     """
     if not positions or local_video(run) is None:
         return
@@ -205,16 +206,16 @@ def prefetch_frames(run: Run, positions: list[int]) -> None:
             wanted.setdefault(int(pred.frame_idx), []).append(k)
     if len(wanted) < 2 or run.video_source is None:  # one frame is read as it is needed
         return
-    from sightline.ui.render import shrink
     from sightline.video.decode import DecodedFrame, decode_frames
 
     got: dict[int, np.ndarray] = {}
     try:
-        for frame in decode_frames(run.video_source, range(min(wanted), max(wanted) + 1)):
+        # thumbnail-sized by FFmpeg as they are converted: shrinking 60 whole 720p frames took longer than decoding them
+        for frame in decode_frames(run.video_source, range(min(wanted), max(wanted) + 1), max_side=THUMB_SIDE):
             if not isinstance(frame, DecodedFrame):  # a frame that cannot be decoded is read alone, and says why
                 continue
             for k in wanted.get(frame.index, ()):
-                got[k] = shrink(frame.image, THUMB_SIDE)[0]
+                got[k] = frame.image
     except (ValueError, RuntimeError):
         pass  # frames not reached are read one by one, and say what is wrong with the video
     run.extras["page_frames"] = got

@@ -7,8 +7,10 @@ more than the queue holds.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -108,3 +110,44 @@ class AnnotatedVideoWriter:
             self.error = exc
             while self._queue.get() is not _END:
                 pass
+
+
+def redraw_annotated_video(source: str, predictions: Sequence[Prediction], path: str | Path, traces: bool = False) -> tuple[Path, list[str]]:
+    """An annotated video of ``predictions`` (frames of ``source``, each with the objects to show), drawn on
+    their frames read again from ``source``, as a run's own is drawn: one frame per prediction in frame order,
+    at the source's rate over the sampling stride, with the source's sound. For a run whose objects were
+    reviewed afterwards (rejected, fixed), which the video the run drew cannot show.
+
+    Returns the file and, for each prediction whose frame could not be read (left out), why."""
+    from sightline.video.decode import FrameFailure, decode_frames
+    from sightline.video.probe import probe_video
+
+    by_frame = {int(p.frame_idx): p for p in predictions if p.frame_idx is not None}
+    if not by_frame:
+        raise ValueError("no video frames to draw")
+    order = sorted(by_frame)
+    stride = min((b - a for a, b in zip(order, order[1:])), default=1)
+    on_grid = all((k - order[0]) % stride == 0 for k in order)
+    frames = range(order[0], order[-1] + 1, stride if on_grid else 1)
+    writer = AnnotatedVideoWriter(path, probe_video(source).fps / stride, traces=traces, audio_from=source)
+    left_out: list[str] = []
+    queued = 0
+    try:
+        for frame in decode_frames(source, frames):  # one pass from the keyframe before the first frame
+            pred = by_frame.get(frame.index)
+            if pred is None:
+                continue
+            if isinstance(frame, FrameFailure):
+                left_out.append(frame.reason)
+            else:
+                writer.write(frame.image, pred)
+                queued += 1
+    except BaseException:
+        with contextlib.suppress(Exception):  # the writer's thread ends either way; the first error is the one
+            writer.close()
+        raise
+    if not queued:  # an encoder that got no frame has no size to finish a file with: end its thread, say why
+        with contextlib.suppress(Exception):
+            writer.close()
+        raise ValueError(f"none of its frames could be read ({left_out[0] if left_out else 'none asked'})")
+    return writer.close(), left_out
