@@ -80,19 +80,19 @@ def part_a(rounds: int, port: int, seconds: float = 4.0) -> dict[str, float]:
         app = serve.deployment(ModelReplica).options(name=f"fixed{n}", num_replicas=n, ray_actor_options={"num_cpus": 1},
                                                      max_ongoing_requests=4 * BATCH).bind(f"fixed{n}", "cpu", BATCH, 0.005, fake_model)
         handles[n] = serve.run(app, name=f"fixed{n}", route_prefix=None)
-    image = np.zeros((32, 32, 3), np.uint8)
+    call = [np.zeros((32, 32, 3), np.uint8)] * BATCH  # one call is a session's batch, as the HTTP replicas send them
     settings = PredictSettings()
 
     def rate(handle, replicas: int) -> float:
-        in_flight = 2 * BATCH * replicas  # enough to fill every replica's next batch while one runs
+        in_flight = 4 * replicas  # calls: enough to fill every replica's next batches while one runs
         done = 0
         end = time.monotonic() + seconds
-        pending = [handle.predict.remote(image, settings) for _ in range(in_flight)]
+        pending = [handle.predict.remote(call, settings) for _ in range(in_flight)]
         start = time.monotonic()
         while time.monotonic() < end:
             pending.pop(0).result(timeout_s=60)
-            done += 1
-            pending.append(handle.predict.remote(image, settings))
+            done += len(call)
+            pending.append(handle.predict.remote(call, settings))
         elapsed = time.monotonic() - start
         for r in pending:
             r.result(timeout_s=60)

@@ -92,14 +92,17 @@ class ModelReplica:
                 "default_settings": dict(m.default_settings), "input_size": list(m.input_size) if m.input_size else None,
                 "device": str(m.device), "framework": m.framework, "max_batch_size": self.max_batch_size, "pid": os.getpid()}
 
-    async def predict(self, image: Any, settings: PredictSettings) -> Result:
-        """One image's result; Serve gathers concurrent calls into one ``_batch``."""
-        return await self._batch((image, settings))
+    async def predict(self, images: list[Any], settings: PredictSettings) -> list[Result]:
+        """The results of one caller's images (a session's batch, or one image), in order; Serve gathers
+        concurrent calls into one ``_batch``. A list per call, not an image: each Serve request costs the
+        caller, the router and the replica about a millisecond of Python, which on small machines capped a
+        replica far below its model's speed (docs/benchmarks.md, scale-out (a))."""
+        return await self._batch((images, settings))
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.003)  # set from the server's settings in __init__
-    async def _batch(self, calls: list[tuple[Any, PredictSettings]]) -> list[Result]:
-        out: list[Result | None] = [None] * len(calls)
-        groups: list[tuple[PredictSettings, list[int]]] = []  # calls with equal settings share a forward pass
+    async def _batch(self, calls: list[tuple[list[Any], PredictSettings]]) -> list[list[Result]]:
+        out: list[list[Result]] = [[] for _ in calls]
+        groups: list[tuple[PredictSettings, list[int]]] = []  # calls with equal settings share forward passes
         for i, (_, settings) in enumerate(calls):
             for s, idx in groups:
                 if s == settings:
@@ -108,10 +111,14 @@ class ModelReplica:
             else:
                 groups.append((settings, [i]))
         for settings, idx in groups:  # on a thread: the replica's event loop keeps taking requests meanwhile
-            results = await asyncio.to_thread(self.worker.predict, [calls[i][0] for i in idx], settings)
-            for i, r in zip(idx, results):
-                out[i] = r
-        return out  # type: ignore[return-value]
+            images = [im for i in idx for im in calls[i][0]]
+            # the worker runs them in passes of at most max_batch_size images, and fails only an image that raised
+            results = await asyncio.to_thread(self.worker.predict, images, settings)
+            at = 0
+            for i in idx:
+                n = len(calls[i][0])
+                out[i], at = results[at:at + n], at + n
+        return out
 
     def __del__(self) -> None:
         worker = getattr(self, "worker", None)

@@ -1,9 +1,10 @@
 """The HTTP side's view of a model that runs as a Ray Serve deployment: the ``InferenceWorker`` interface
 (``predict``, ``busy``, ``close``...) over a ``DeploymentHandle``.
 
-Each image is one Serve request: the deployment's ``@serve.batch`` merges the images of every client,
-session and HTTP replica into forward passes. An image whose replica died (killed, its node lost) is sent
-again and lands on another replica, so a session loses no item to a replica's death.
+Each call (a session's batch, a synchronous predict's images) is one Serve request: the deployment's
+``@serve.batch`` merges the calls of every client, session and HTTP replica into forward passes. A call
+whose replica died (killed, its node lost) is sent again and lands on another replica, so a session loses
+no item to a replica's death.
 
 Importing this module needs Ray only when a worker is made (the handle's errors are looked up then).
 """
@@ -25,8 +26,8 @@ from sightline.settings import PredictSettings
 
 log = logging.getLogger("sightline.server")
 
-RETRIES = 4  # sends of one image after its replica died, before the image fails
-RESULT_TIMEOUT_S = 300.0  # one image's answer, queueing included; a replica that hangs longer fails the image
+RETRIES = 4  # sends of one call after its replica died, before its images fail
+RESULT_TIMEOUT_S = 300.0  # one call's answer, queueing included; a replica that hangs longer fails its images
 RETRY_PAUSE_S = 0.5  # Serve notices a dead replica within about a second; the resend waits a little
 
 
@@ -101,8 +102,7 @@ class ServeWorker:
         with self._lock:
             self._in_flight += len(images)
         try:
-            responses = [self.handle.predict.remote(im, settings) for im in images]  # all sent before any is awaited
-            out = [self._answer(r, im, settings) for r, im in zip(responses, images)]
+            out = self._answer(self.handle.predict.remote(images, settings), images, settings)
         finally:
             with self._lock:
                 self._in_flight -= len(images)
@@ -112,17 +112,19 @@ class ServeWorker:
             self.on_batch(len(images), not all(isinstance(r, ItemFailure) for r in out))
         return out
 
-    def _answer(self, response: Any, image: np.ndarray, settings: PredictSettings) -> Result:
-        """The answer to one image; sent again (to another replica) when the one that had it died."""
+    def _answer(self, response: Any, images: list[np.ndarray], settings: PredictSettings) -> list[Result]:
+        """The answers to one call; sent again (to another replica) when the one that had it died."""
         for attempt in range(RETRIES + 1):
             try:
-                return response.result(timeout_s=RESULT_TIMEOUT_S)
+                return list(response.result(timeout_s=RESULT_TIMEOUT_S))
             except self._lost as exc:
                 if self._closed:
                     raise self._unloaded() from exc
                 if attempt == RETRIES:
-                    return ItemFailure(f"the model's replicas kept failing ({exc.__class__.__name__}); this image was tried {RETRIES + 1} times")
-                log.warning("model %r: a replica died with an image in it (%s); sending it again", self.model.name, exc.__class__.__name__)
+                    failure = ItemFailure(f"the model's replicas kept failing ({exc.__class__.__name__}); this image was tried {RETRIES + 1} times")
+                    return [failure] * len(images)
+                log.warning("model %r: a replica died with %d images in it (%s); sending them again", self.model.name, len(images),
+                            exc.__class__.__name__)
                 time.sleep(RETRY_PAUSE_S * (attempt + 1))
-                response = self.handle.predict.remote(image, settings)
+                response = self.handle.predict.remote(images, settings)
         raise AssertionError("unreachable")
