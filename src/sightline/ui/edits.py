@@ -56,8 +56,13 @@ def unique_colors(base: list[tuple[int, int, int]]) -> list[tuple[int, int, int]
 
 def editor_value(run: Any, position: int, image: np.ndarray, visible: list[int], class_colors: dict[str, str]) -> tuple[dict, Editing]:
     """The editor's value for one result: the picture (at most ``VIEW_SIDE`` pixels) and a box per visible
-    object, labelled with its class; and what the editor was sent, to read its answer with."""
+    object, labelled with its class, smallest first; and what the editor was sent, to read its answer with.
+
+    The editor gives a click to the first box under the pointer and draws the first box on top: sent in
+    the model's order, a box inside a bigger one listed before it (a duplicate, a part) could not be
+    picked, and a double-click on it opened, and removed, the big one."""
     pred: Prediction = run.predictions[position]
+    visible = sorted(visible, key=lambda i: _area(pred.boxes[i]))  # stable: equal boxes keep the model's order
     small, _ = shrink(image, VIEW_SIDE)
     scale = small.shape[1] / pred.image_size[1] if pred.image_size else 1.0
     base = [hex_rgb(class_colors.get(pred.classes[i], "#888888")) for i in visible]
@@ -69,6 +74,10 @@ def editor_value(run: Any, position: int, image: np.ndarray, visible: list[int],
         boxes.append({"xmin": x0, "ymin": y0, "xmax": x1, "ymax": y1, "label": pred.classes[i], "color": color})
     editing = Editing(run.id, position, run.versions.get(position, 0), scale, dict(zip(colors, visible)), sent)
     return {"image": small, "boxes": boxes}, editing
+
+
+def _area(box: np.ndarray) -> float:
+    return float(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
 
 
 @dataclass
