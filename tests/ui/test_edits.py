@@ -39,3 +39,38 @@ def test_a_box_inside_another_is_sent_first_so_a_click_inside_it_picks_it():
 
     fixes = edits.read_fixes(pred, editing, [big], ["square"])  # the small one removed in the editor
     assert fixes.deleted == {1} and not fixes.changed and not fixes.drawn
+
+
+def test_a_relabelled_box_whose_colour_the_editor_changed_is_still_its_object():
+    """The editor's class dialog may give a relabelled box a colour of its own palette (it fills one when it
+    mounts with the classes already set): the box, unmoved, still says which object it is. It came back as
+    one object deleted and another drawn by hand, losing the object's score, track and mask."""
+    pred = nested()
+    run = SimpleNamespace(id="r", predictions=[pred], versions={})
+    value, editing = edits.editor_value(run, 0, np.zeros((400, 400, 3), np.uint8), [0, 1], COLORS)
+    small, big = value["boxes"]
+    relabelled = {**big, "label": "circle", "color": (255, 168, 77)}  # the editor's first palette colour
+    fixes = edits.read_fixes(pred, editing, [small, relabelled], ["square", "circle"])
+    assert fixes.changed == {0: ("circle", None)} and not fixes.deleted and not fixes.drawn
+
+
+def test_a_relabelled_box_that_took_another_objects_colour_does_not_take_its_place():
+    pred = nested()
+    run = SimpleNamespace(id="r", predictions=[pred], versions={})
+    value, editing = edits.editor_value(run, 0, np.zeros((400, 400, 3), np.uint8), [0, 1], COLORS)
+    small, big = value["boxes"]
+    relabelled = {**big, "label": "circle", "color": small["color"]}  # listed first, in the small box's colour
+    fixes = edits.read_fixes(pred, editing, [relabelled, small], ["square", "circle"])
+    assert fixes.changed == {0: ("circle", None)} and not fixes.deleted and not fixes.drawn
+
+
+def test_a_moved_box_is_known_by_its_colour_and_a_new_box_on_an_old_place_is_not_a_second_one():
+    pred = nested()
+    run = SimpleNamespace(id="r", predictions=[pred], versions={})
+    value, editing = edits.editor_value(run, 0, np.zeros((400, 400, 3), np.uint8), [0, 1], COLORS)
+    small, big = value["boxes"]
+    moved = {**small, "xmin": 10, "xmax": 60}
+    drawn = {**small, "color": (1, 2, 3)}  # drawn by hand exactly where the small box was
+    fixes = edits.read_fixes(pred, editing, [moved, big, drawn], ["square"])
+    assert fixes.changed == {1: ("square", (10.0, 150.0, 60.0, 200.0))} and not fixes.deleted
+    assert fixes.drawn == [("square", (150.0, 150.0, 200.0, 200.0))]
