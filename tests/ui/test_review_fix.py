@@ -95,9 +95,12 @@ def reviewed(ctx, sample_dir):  # type: ignore[no-untyped-def]
     return run_to_end(ctx, sources(files=files), conf=0.25)
 
 
-def editor_boxes(editor) -> list[dict]:  # type: ignore[no-untyped-def]
-    """The boxes the editor was given, as the browser sends them back (colours as [r, g, b])."""
-    return [{**b, "color": list(b["color"])} for b in editor.value["boxes"]]
+def editor_boxes(state, editor) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The boxes the editor was given, as the browser sends them back (colours as [r, g, b]), in the order of
+    the objects they were sent for (the editor gets them smallest first; the colour says which is which)."""
+    colors = state.run.extras["editing"].colors
+    boxes = [{**b, "color": list(b["color"])} for b in editor.value["boxes"]]
+    return sorted(boxes, key=lambda b: colors[tuple(b["color"])])
 
 
 def test_fixing_a_result_changes_what_is_uploaded(reviewed):
@@ -108,7 +111,7 @@ def test_fixing_a_result_changes_what_is_uploaded(reviewed):
     before = run.predictions[k]
     classes = list(run.model.info.classes)
     editor, message = review_panel.editor_for(state, 0.0)
-    boxes = editor_boxes(editor)
+    boxes = editor_boxes(state, editor)
     assert len(boxes) == len(before) and f"{len(before)} objects" in message
     assert review_panel.save_fixes(state, {"boxes": boxes}).startswith("Nothing changed")
     other = next(c for c in classes if c != boxes[0]["label"])
@@ -135,7 +138,7 @@ def test_fixing_a_result_changes_what_is_uploaded(reviewed):
     # a rejection sticks to its object across a later fix
     review_panel.set_kept(state, 0.0, [i for i in range(len(after)) if i != 1])
     editor, _ = review_panel.editor_for(state, 0.0)
-    boxes = editor_boxes(editor)
+    boxes = editor_boxes(state, editor)
     assert len(boxes) == len(after) - 1  # a rejected object is not offered for fixing
     boxes[0]["label"] = classes[0]
     review_panel.save_fixes(state, {"boxes": boxes})
@@ -149,12 +152,12 @@ def test_fixes_refuse_unknown_classes_and_a_stale_editor(reviewed):
     state = reviewed
     state.selected = 0
     editor, _ = review_panel.editor_for(state, 0.0)
-    boxes = editor_boxes(editor)
+    boxes = editor_boxes(state, editor)
     boxes[0]["label"] = "dragon"
     said = review_panel.save_fixes(state, {"boxes": boxes})
     assert said.startswith("**Not saved:** object 0 is labelled 'dragon': pick one of the model's classes")
     state.selected = 1  # the selection moved, the editor did not
-    assert review_panel.save_fixes(state, {"boxes": editor_boxes(editor)}).startswith("The editor shows another result")
+    assert review_panel.save_fixes(state, {"boxes": editor_boxes(state, editor)}).startswith("The editor shows another result")
     assert not state.run.originals
 
 
@@ -224,7 +227,7 @@ def test_existing_labels_show_what_each_mode_does_per_object(tmp_path):
         assert "labels stay as they are" in existing_panel.compare(state, "create", 0.5, 0.3)[0]
         # a fixed box moved off its old place is no duplicate any more
         editor, _ = review_panel.editor_for(state, 0.3)
-        boxes = [{**b, "color": list(b["color"])} for b in editor.value["boxes"]]
+        boxes = editor_boxes(state, editor)
         h, w = pred.image_size
         boxes[0].update(xmin=0, ymin=0, xmax=6, ymax=6)
         assert review_panel.save_fixes(state, {"boxes": boxes}).startswith("Saved: 1 changed")

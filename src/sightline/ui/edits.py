@@ -2,9 +2,10 @@
 
 The page edits boxes with ``gradio_image_annotation`` (its ``image_annotator``); this module turns a
 result into the editor's value and the editor's boxes back into a fixed ``Prediction``. The editor
-returns boxes without ids, but keeps the colour each box was given (also across a change of label), so
-every box is sent in its class's colour made unique per object: the colour says which object a box is
-when it comes back. A box with a colour not sent is one the reviewer drew.
+returns boxes without ids but keeps the colour each box was given, so every box is sent in its class's
+colour made unique per object: the colour says which object a box is when it comes back. Its class
+dialog may recolour a box it relabels, so a box on an object's place as sent is that object too (see
+``_owners``). A box matched by neither is one the reviewer drew.
 """
 
 from __future__ import annotations
@@ -56,8 +57,13 @@ def unique_colors(base: list[tuple[int, int, int]]) -> list[tuple[int, int, int]
 
 def editor_value(run: Any, position: int, image: np.ndarray, visible: list[int], class_colors: dict[str, str]) -> tuple[dict, Editing]:
     """The editor's value for one result: the picture (at most ``VIEW_SIDE`` pixels) and a box per visible
-    object, labelled with its class; and what the editor was sent, to read its answer with."""
+    object, labelled with its class, smallest first; and what the editor was sent, to read its answer with.
+
+    The editor gives a click to the first box under the pointer and draws the first box on top: sent in
+    the model's order, a box inside a bigger one listed before it (a duplicate, a part) could not be
+    picked, and a double-click on it opened, and removed, the big one."""
     pred: Prediction = run.predictions[position]
+    visible = sorted(visible, key=lambda i: _area(pred.boxes[i]))  # stable: equal boxes keep the model's order
     small, _ = shrink(image, VIEW_SIDE)
     scale = small.shape[1] / pred.image_size[1] if pred.image_size else 1.0
     base = [hex_rgb(class_colors.get(pred.classes[i], "#888888")) for i in visible]
@@ -69,6 +75,10 @@ def editor_value(run: Any, position: int, image: np.ndarray, visible: list[int],
         boxes.append({"xmin": x0, "ymin": y0, "xmax": x1, "ymax": y1, "label": pred.classes[i], "color": color})
     editing = Editing(run.id, position, run.versions.get(position, 0), scale, dict(zip(colors, visible)), sent)
     return {"image": small, "boxes": boxes}, editing
+
+
+def _area(box: np.ndarray) -> float:
+    return float(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
 
 
 @dataclass
@@ -98,27 +108,49 @@ def read_fixes(pred: Prediction, editing: Editing, boxes: list[dict] | None, cla
     deleted, which were drawn. ``InputError`` for a label that is not one of ``classes``."""
     height, width = pred.image_size or (0, 0)
     fixes = Fixes({}, set(), [])
-    seen: set[int] = set()
+    returned = []
     for box in boxes or []:
         color = tuple(int(v) for v in (box.get("color") or ())[:3])
-        index = editing.colors.get(color)  # type: ignore[arg-type]
-        if index in seen:
-            index = None  # a second box of one colour: drawn by hand
+        corners = tuple(int(round(float(box[k]))) for k in ("xmin", "ymin", "xmax", "ymax"))
+        returned.append((box, editing.colors.get(color), corners))  # type: ignore[arg-type]
+    owners = _owners([(index, corners) for _, index, corners in returned], editing.sent)
+    for n, (box, _, corners) in enumerate(returned):
+        index = owners.get(n)
         label = str(box.get("label") or (pred.classes[index] if index is not None else "")).strip()
         if label not in classes:
             what = f"object {index}" if index is not None else "a box drawn by hand"
             raise InputError(f"{what} is labelled {label or 'nothing'!r}: pick one of the model's classes ({', '.join(classes)})")
-        corners = tuple(int(round(float(box[k]))) for k in ("xmin", "ymin", "xmax", "ymax"))
         xyxy = _in_source(corners, editing.scale, width, height)
         if index is None:
             fixes.drawn.append((label, xyxy))
             continue
-        seen.add(index)
         moved = corners != editing.sent.get(index)
         if moved or label != pred.classes[index]:
             fixes.changed[index] = (label, xyxy if moved else None)
-    fixes.deleted = set(editing.colors.values()) - seen
+    fixes.deleted = set(editing.colors.values()) - set(owners.values())
     return fixes
+
+
+def _owners(returned: list[tuple[int | None, tuple[int, ...]]], sent: dict[int, tuple[int, int, int, int]]) -> dict[int, int]:
+    """Which object each returned box is (by position in ``returned``: the object its colour was sent for, or
+    None, and its corners). First a box in its object's colour on its object's place; then one in its object's
+    colour elsewhere (moved); then one on an object's place in another colour: the editor's class dialog may
+    recolour a box it relabels (from a palette it fills when it mounts with the classes set), and the reviewer
+    may recolour it there. A box matched by none was drawn by hand."""
+    owners: dict[int, int] = {}
+
+    def claim(n: int, index: int | None) -> None:
+        if index is not None and n not in owners and index not in owners.values():
+            owners[n] = index
+
+    for n, (index, corners) in enumerate(returned):
+        if index is not None and sent.get(index) == corners:
+            claim(n, index)
+    for n, (index, _) in enumerate(returned):
+        claim(n, index)
+    for n, (_, corners) in enumerate(returned):
+        claim(n, next((i for i, place in sent.items() if place == corners and i not in owners.values()), None))
+    return owners
 
 
 def _in_source(corners: tuple[int, ...], scale: float, width: int, height: int) -> tuple[float, float, float, float]:
