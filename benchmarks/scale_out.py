@@ -56,11 +56,7 @@ def fake_model(name: str, device: str):  # built on the replicas (pickled by val
 
 
 def _start_ray() -> int:
-    """A local cluster and Serve's HTTP proxy on a free port (every part's apps share the one proxy); returns the port.
-    The cluster takes the ingress settings ``sightline serve --ray`` gives a cluster of its own."""
-    from sightline.server.ray_ingress import apply
-
-    print(apply(), flush=True)
+    """A local cluster and Serve's HTTP proxy on a free port (every part's apps share the one proxy); returns the port."""
     import ray
 
     from sightline.server.ray_serve import start_proxy

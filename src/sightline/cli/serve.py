@@ -43,10 +43,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve_on_ray(args: argparse.Namespace, config: object) -> int:
     """``--ray``: the same app on Ray Serve (HTTP replicas, model replicas with @serve.batch)."""
-    if args.ray_address is None:  # a cluster of our own: its processes take Serve's settings from this one
-        from sightline.server.ray_ingress import apply
-
-        logging.getLogger("sightline.server").info(apply())
     try:
         from sightline.server import ray_serve
     except ImportError as exc:
