@@ -1,4 +1,4 @@
-"""A local Ray cluster (2 CPUs) for the module, and workspaces on PostgreSQL in a database of their own.
+"""The run's local Ray cluster (tests/scale/cluster.py), and workspaces on PostgreSQL in a database of their own.
 
 The database is ``raydata`` on the server of ``SIGHTLINE_TEST_DATABASE_URL`` (made when missing; its
 ``public`` schema is dropped before each use), so that these runs do not clash with the other suites' ``test``.
@@ -9,29 +9,15 @@ from __future__ import annotations
 import sys
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
 from sightline.workspace.store import Workspace
 from tests.raydata import squares
-from tests.workspace.conftest import PG_URL, _reset_postgres, postgres_unavailable
-
-
-def raydata_url() -> str:
-    return make_url(PG_URL).set(database="raydata").render_as_string(hide_password=False) if PG_URL else ""
+from tests.workspace.conftest import _reset_postgres, own_database
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> str:
-    reason = postgres_unavailable(PG_URL)
-    if reason:
-        pytest.skip(reason)
-    url = raydata_url()
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        if c.scalar(text("SELECT 1 FROM pg_database WHERE datname = 'raydata'")) is None:
-            c.execute(text("CREATE DATABASE raydata"))
-    admin.dispose()
-    return url
+    return own_database("raydata")
 
 
 @pytest.fixture(scope="session")

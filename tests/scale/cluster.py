@@ -1,6 +1,6 @@
 """One local Ray cluster for the whole test run (``ray_cluster``), shared by the Ray Data jobs' tests and
 ``ray_app``: sightline on Ray Serve with 2 HTTP and 2 model replicas, sessions on PostgreSQL (database
-``rayserve``, made when missing, or ``SIGHTLINE_RAY_TEST_DATABASE_URL``), files in a shared temp folder.
+``rayserve`` on the test server, made when missing), files in a shared temp folder.
 Each is started when a test first asks for it (a minute or more on a loaded 2-core machine) and ended with
 the run: Ray does not come back in one process after ``ray.shutdown()`` as cheaply as it starts."""
 
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
 
 from sightline.server.config import ServerConfig
+from tests.workspace.conftest import own_database
 
-RAY_DB_URL = os.environ.get("SIGHTLINE_RAY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/rayserve")
 # the first test to ask for the cluster waits for it: minutes on a loaded 2-core machine (pytest-timeout's 300 s is short)
 RAY_TIMEOUT_S = 900
 LEASE_S = 3.0  # a killed HTTP replica's sessions are taken over this long after its last renewal
@@ -55,21 +55,6 @@ class RayApp:
 
 def kill(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)  # kill -9: no shutdown hook runs
-
-
-def _fresh_database(url: str) -> None:
-    """An empty ``public`` schema in the database of ``url``, which is made when the server lacks it."""
-    name = make_url(url).database
-    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        if c.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}) is None:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    engine = create_engine(url)
-    with engine.begin() as c:
-        c.execute(text("DROP SCHEMA public CASCADE"))
-        c.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def _blobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -117,9 +102,9 @@ def ray_app(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     from sightline.server import ray_serve
     from tests.scale.models import slow_demo
 
-    _fresh_database(RAY_DB_URL)
+    db_url = own_database("rayserve")  # skips without PostgreSQL: HTTP replicas share sessions through it
     shared = tmp_path_factory.mktemp("ray-shared")
-    config = ServerConfig(device="cpu", allow_private_urls=True, api_key=None, workspace=RAY_DB_URL, state_dir=str(shared / "state"),
+    config = ServerConfig(device="cpu", allow_private_urls=True, api_key=None, workspace=db_url, state_dir=str(shared / "state"),
                           session_lease_s=LEASE_S)
     port = _free_port()
     options = ray_serve.RayOptions(replicas=2, http_replicas=2, num_cpus=1, http_num_cpus=0.5)
@@ -129,6 +114,6 @@ def ray_app(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         url = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{url}/ready", timeout=30).status_code == 200
         logging.getLogger("tests").info("Ray Serve app ready in %.0f s", time.monotonic() - started)
-        yield RayApp(url, RAY_DB_URL, _blobs(tmp_path_factory))
+        yield RayApp(url, db_url, _blobs(tmp_path_factory))
     finally:
         serve.delete("sightline")

@@ -172,25 +172,9 @@ def test_a_killed_server_keeps_a_folder_sessions_results_and_the_client_resumes_
 
 def _own_postgres_database() -> str:
     """A database of these tests' own on the test PostgreSQL server (the shared one is reset by other tests), emptied."""
-    from sqlalchemy import create_engine, make_url, text
+    from tests.workspace.conftest import own_database
 
-    from tests.workspace.conftest import PG_URL, postgres_unavailable
-
-    reason = postgres_unavailable(PG_URL)
-    if reason:
-        pytest.skip(reason)
-    url = make_url(PG_URL).set(database="sightline_durable_sessions")
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        if not c.execute(text("select 1 from pg_database where datname = 'sightline_durable_sessions'")).scalar():
-            c.execute(text("create database sightline_durable_sessions"))
-    admin.dispose()
-    engine = create_engine(url)
-    with engine.begin() as c:
-        c.execute(text("drop schema public cascade"))
-        c.execute(text("create schema public"))
-    engine.dispose()
-    return url.render_as_string(hide_password=False)
+    return own_database("sightline_durable_sessions")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -46,6 +46,22 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+def own_database(name: str) -> str:
+    """The URL of database ``name`` on the test PostgreSQL server, made when missing and emptied: for suites
+    whose runs must not meet the others' (which reset the shared one). Skips when no server answers."""
+    reason = postgres_unavailable(PG_URL)
+    if reason:
+        pytest.skip(reason)
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        if c.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}) is None:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    _reset_postgres(url)
+    return url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def ws(request, tmp_path):
     if request.param == "postgresql":

@@ -150,14 +150,8 @@ class SessionRunner:
 
     def wait(self, after: int, timeout: float | None = None) -> bool:
         """Block until a result past ``after`` exists or the run is final; False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self.first + len(self._results) <= after and not self._visible_state().is_final:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
+            return self._cond.wait_for(lambda: self.first + len(self._results) > after or self._visible_state().is_final, timeout)
 
     def __len__(self) -> int:
         return self._total

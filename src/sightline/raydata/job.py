@@ -225,14 +225,8 @@ class RayDataJob:
         return got if limit is None else got[:limit]
 
     def wait(self, after: int, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._done <= after and not self._state.is_final:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
+            return self._cond.wait_for(lambda: self._done > after or self._state.is_final, timeout)
 
     def __len__(self) -> int:
         return len(self.spec.images)
