@@ -212,7 +212,7 @@ class SessionStore:
         """A write found the session owned by another process: this one stops running it."""
         with self._lock:
             session = self._sessions.get(sid)
-        if session is not None:
+        if session is not None:  # off the writer thread, which holds the database; the thread ends with _drop_local (no waits)
             threading.Thread(target=self._drop_local, args=(session, "was taken over by another process"), daemon=True).start()
 
     def _stop_requested(self, sid: str) -> None:
