@@ -12,6 +12,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,10 @@ class RayApp:
         from sightline.server.ray_serve import deployment_name
 
         handle = serve.get_deployment_handle(deployment_name("demo/shapes"), app_name="sightline")
-        return handle.info.remote().result(timeout_s=60)["pid"]
+        # on a thread of its own: Serve refuses sync calls on a thread with a running asyncio loop, which an
+        # earlier test in the run (Playwright's sync API) can leave on this one
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(lambda: handle.info.remote().result(timeout_s=60)["pid"]).result(timeout=90)
 
 
 def kill(pid: int) -> None:

@@ -516,7 +516,11 @@ class SessionStore:
             self._sessions.pop(sid, None)
         session.runner.stop()
         session.uploads.cancel()
-        if self.db is not None:
+        if self.db is not None and self.shared:
+            # at once, not queued: the next request may land on another process, which reads the database
+            # (a batch still queued here is dropped: its session's row is gone, SessionDB._insert)
+            self.db.delete_now(sid)
+        elif self.db is not None:
             self.db.delete(sid)  # a batch still in flight is not written after this (see SessionDB.append)
         shutil.rmtree(session.folder, ignore_errors=True)
 
