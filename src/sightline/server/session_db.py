@@ -122,6 +122,11 @@ class StoredState:
                              {"model": self.model, **self.definition.get("context", {})})
 
 
+def _stored_state(r: StoredSession, done: int, failed: int) -> StoredState:
+    return StoredState(r.id, r.model, r.kind, r.definition or {}, SessionState(r.state), r.total, done, failed,
+                       r.error, r.traceback, r.created_at.timestamp(), r.owned_by)
+
+
 @dataclass(frozen=True)
 class _Write:
     """One queued write: ``apply`` runs in the writer's transaction (what it returns is ignored); ``then`` runs
@@ -319,20 +324,13 @@ class SessionDB:
         out = []
         for r in rows:
             done, failed = counts.get(r.id, (0, 0))
-            out.append(StoredState(r.id, r.model, r.kind, r.definition or {}, SessionState(r.state), r.total, done, failed,
-                                   r.error, r.traceback, r.created_at.timestamp(), r.owned_by))
+            out.append(_stored_state(r, done, failed))
         return out
 
     def load_one(self, sid: str) -> StoredState | None:
         """One stored session with its counts (a session another process runs, read again)."""
-        with self._sessions() as s:
-            r = s.get(StoredSession, sid)
-            if r is None:
-                return None
-            done, failed = s.execute(select(func.count(), func.sum(cast(StoredResult.failed, Integer)))
-                                     .where(StoredResult.session_id == sid)).one()
-        return StoredState(r.id, r.model, r.kind, r.definition or {}, SessionState(r.state), r.total, int(done or 0), int(failed or 0),
-                           r.error, r.traceback, r.created_at.timestamp(), r.owned_by)
+        live = self.live(sid)
+        return None if live is None else _stored_state(*live)
 
     def interrupt_orphans(self) -> list[str]:
         """Mark sessions left running by a server that died (or shut down mid-write) as interrupted, and
