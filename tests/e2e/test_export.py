@@ -121,3 +121,37 @@ def test_a_video_run_exports_its_timeline_and_annotated_video_with_the_kept_obje
     files = export(page, rf"Exported \*?\*?{total - 1}\*?\*? kept objects of 12 results")
     assert observations(json.loads(files["timeline.json"])) == tracked - 1
     assert frames_of(files["annotated.mp4"], tmp_path, "kept.mp4") == 12  # drawn again, every sampled frame
+
+
+def run_video(page) -> None:  # type: ignore[no-untyped-def]
+    open_tab(page, "Video")
+    page.locator("#input-video input[type=file]").set_input_files(str(VIDEO))
+    page.locator("#input-video").get_by_text("moving_shapes").first.wait_for(state="attached", timeout=LONG)
+    page.locator("#video-settings").get_by_text("Video").first.click()
+    set_number(page, "stride", 6)
+    run(page)
+    wait_state(page, "completed")
+    page.wait_for_function(VIEW_PAINTED, timeout=LONG)
+
+
+def test_the_video_player_says_what_it_shows_and_redraws_with_the_review(page, tmp_path):
+    run_video(page)
+    player = page.locator("#annotated-video video")
+    player.wait_for(timeout=LONG)
+    own = player.get_attribute("src")
+    assert "the run's own video" in wait_text(page, "video-note", r"before your review")
+    page.locator("#keep label").first.click()  # reject an object of frame 0
+    wait_text(page, "review-counts", r"1 rejected by hand")
+
+    page.locator("#redraw-video").click()
+    wait_text(page, "video-note", r"Showing your review: the kept and fixed objects")
+    page.wait_for_function(f"document.querySelector('#annotated-video video')?.getAttribute('src') != {own!r}", timeout=LONG)
+    src = player.get_attribute("src") or ""
+    assert src.endswith("reviewed.mp4"), src
+    assert frames_of(page.request.get(src).body(), tmp_path, "player.mp4") == 12
+
+    page.reload()  # the rejection comes back; the player shows the run's own video again, and says so
+    wait_state(page, "completed")
+    page.locator("#annotated-video video").wait_for(timeout=LONG)
+    wait_text(page, "video-note", r"the run's own video")
+    assert page.locator("#redraw-video").is_visible()
