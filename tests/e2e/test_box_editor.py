@@ -230,3 +230,55 @@ def test_changing_a_class_and_removing_an_object_reach_the_list_and_the_upload(p
 
     page.locator("#upload-preview").click()
     wait_text(page, "upload-summary", rf"Preview.*add \*?\*?{before - 1}\*?\*? objects")
+
+
+def empty_corner(rows: dict[int, list[str]], width: int, height: int, side: int = 60) -> Box:
+    """A ``side``-pixel square of the picture no object's box touches (with a margin), where a new box can be drawn."""
+    boxes = [corners(r) for r in rows.values()]
+    for y in range(10, height - side - 10, 10):
+        for x in range(10, width - side - 10, 10):
+            if all(x + side + 8 < b[0] or b[2] + 8 < x or y + side + 8 < b[1] or b[3] + 8 < y for b in boxes):
+                return x, y, x + side, y + side
+    raise AssertionError(f"no empty {side}-pixel square in a {width}x{height} picture with boxes {boxes}")
+
+
+def test_drawing_a_missing_box_adds_an_object_scored_by_hand_to_the_list_the_export_and_the_upload(page):
+    editor = open_result(page)
+    rows = table(page)
+    before = len(rows)
+    width, height = Image.open(SAMPLES[0]).size
+    x0, y0, x1, y1 = empty_corner(rows, width, height)
+
+    page.locator("#box-editor button[aria-label='Create box']").click()
+    editor.drag((x0, y0), (x1, y1))  # in "create" mode a drag on the picture draws a box, then asks its class
+    dialog = page.locator(DIALOG)
+    dialog.wait_for(timeout=10_000)
+    dialog.get_by_role("listbox", name="Label").fill("triangle")
+    dialog.get_by_role("option", name="triangle", exact=True).click()
+    dialog.get_by_role("button", name="OK").click()
+    dialog.wait_for(state="detached", timeout=10_000)
+
+    page.locator("#save-fixes").click()
+    wait_text(page, "fix-message", r"Saved: 1 drawn by hand\.")
+    page.wait_for_function(
+        f"{before + 1} == Number(document.querySelector('#objects [role=grid]')?.getAttribute('aria-rowcount') || 1) - 1",
+        timeout=LONG,
+    )
+    after = table(page)
+    drawn = [r for i, r in after.items() if corners(r) not in [corners(x) for x in rows.values()]]
+    assert len(drawn) == 1, f"one new object: {rows} -> {after}"
+    (new,) = drawn
+    assert new[1] == "triangle" and float(new[2]) == 1.0 and new[3] == "" and new[8] == "yes (fixed)", new
+    assert near(corners(new), (x0, y0, x1, y1)), f"drawn at {(x0, y0, x1, y1)}, the table says {corners(new)}"
+    assert sorted(corners(r) for i, r in after.items() if r is not new) == sorted(corners(r) for r in rows.values()), (
+        "the model's objects stay as they were"
+    )
+    wait_text(page, "review-counts", rf"\*?\*?{before + 1}\*?\*? of {before + 1} objects")
+    wait_text(page, "keep", rf"object {before}: triangle 1\.00 · fixed")
+
+    exported = coco_boxes(page)
+    assert len(exported) == before + 1
+    nx0, ny0, nx1, ny1 = corners(new)
+    assert ("triangle", [nx0, ny0, nx1 - nx0, ny1 - ny0]) in exported, exported
+    page.locator("#upload-preview").click()
+    wait_text(page, "upload-summary", rf"Preview.*add \*?\*?{before + 1}\*?\*? objects")

@@ -3,6 +3,8 @@ that is not an image, and the webcam with Chromium's fake camera."""
 
 from __future__ import annotations
 
+import re
+
 from tests.e2e.pages import (
     LONG,
     SAMPLES,
@@ -53,6 +55,8 @@ def test_urls_with_a_broken_one_fail_only_that_item(page, file_server):
     assert "1 failed" in text_of(page, "progress")
     assert "Traceback" not in page.inner_text("body")
     page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length == 3", timeout=LONG)
+    page.locator("#gallery button.thumbnail-item").nth(1).click()
+    wait_text(page, "view-name", re.escape(good[1]))  # the large view names the URL it shows
 
 
 def test_not_a_web_address_is_refused_before_running(page):
@@ -71,6 +75,7 @@ def test_a_file_that_is_not_an_image_is_a_readable_error(page, tmp_path):
     wait_state(page, "completed")
     text = wait_text(page, "review-counts", r"could not be used")
     assert "broken.jpg" in text and "not an image" in text
+    assert "/tmp" not in text and "gradio" not in text, "the file is named, not the server's temporary copy of it"
     assert "1 failed" in text_of(page, "progress")
     assert "Traceback" not in page.inner_text("body")
 

@@ -207,3 +207,17 @@ def test_stopping_the_webcam_is_reported(browser, app_url):
         assert "Press the record button to predict live again" in text
     finally:
         context.close()
+
+
+def test_an_error_names_the_file_not_the_servers_temporary_copy(page, tmp_path):
+    from tests.e2e.pages import VIDEO, open_tab
+
+    bad = tmp_path / "holiday clip.mp4"
+    bad.write_bytes(VIDEO.read_bytes()[:300])  # the start of a video, cut off
+    open_tab(page, "Video")
+    page.locator("#input-video input[type=file]").set_input_files(str(bad))
+    page.locator("#input-video").get_by_text("holiday clip").first.wait_for(state="attached", timeout=LONG)
+    run(page)
+    text = wait_text(page, "run-message", r"Could not start")
+    assert "'holiday clip.mp4' could not be read as a video" in text, text
+    assert "/tmp" not in text and "gradio" not in text, f"the server's temporary copy is named: {text}"

@@ -66,3 +66,4 @@ def test_deploy_from_zoo_and_from_a_checkpoint(page, tmp_path):
     page.locator("#deploy-checkpoint").click()
     text = wait_text(page, "model-message", r"Could not deploy this checkpoint")
     assert "sightline checkpoint" in text and "Traceback" not in text
+    assert "/tmp" not in text and "gradio" not in text, "the file is named, not the server's temporary copy of it"

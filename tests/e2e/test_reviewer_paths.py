@@ -171,8 +171,11 @@ def test_a_new_run_clears_the_old_one_and_upload_waits_for_it(page, tmp_path):
     page.wait_for_function(f"{THUMBS} == 0", timeout=10_000)
     assert page.locator("#keep input[type=checkbox]").count() == 0
     assert "of 0 objects" in text_of(page, "review-counts") or text_of(page, "review-counts").strip() == ""
+    page.locator("#upload-preview").click()  # Preview said "Nothing to upload" here
+    wait_text(page, "upload-summary", r"still going.*then preview what it found")
     page.locator("#upload").click()
-    wait_text(page, "upload-summary", r"still going")
+    wait_text(page, "upload-summary", r"still going.*then upload what it found")
+    wait_text(page, "progress", r"[1-9]\d*s elapsed", timeout=30_000)  # it stayed at 0s until the first result
     page.locator("#stop").click()
     wait_state(page, "stopped")
 
@@ -208,6 +211,11 @@ def test_the_annotated_video_survives_a_refresh_and_track_ids_read_the_same(page
     app_url = page.url.rstrip("/")
     project = next(p for p in httpx.get(f"{app_url}/v1/projects", timeout=10).json()["projects"] if p["name"] == "clip from the page")
     assert project["videos"] == 1 and project["images"] == 0
+    (dataset,) = httpx.get(f"{app_url}/v1/projects/{project['id']}/datasets", timeout=10).json()["datasets"]
+    (video,) = httpx.get(f"{app_url}/v1/datasets/{dataset['id']}/images", timeout=10).json()["videos"]
+    assert video["name"] == "moving_shapes.mp4" and video["frame_count"] == 72, video  # the video itself, not PNGs of frames
+    stored = httpx.get(f"{app_url}/v1/videos/{video['id']}/file", timeout=30).content
+    assert stored == VIDEO.read_bytes(), "the video is copied as it is"
 
 
 # --- 5: Preview says what Upload will say -------------------------------------------------------------
@@ -269,6 +277,9 @@ def test_a_workspace_video_runs_and_a_dataset_of_videos_says_why_not(page):
 
     open_tab(page, "Workspace")
     choose(page, "ws-project", "Demo shapes")
+    run(page)  # the whole project: its images run, and its video is named as left out, not skipped silently
+    wait_text(page, "run-message", r"1 video in these datasets is not part of this run: .*pick a video in the list")
+    wait_state(page, "completed")
     choose(page, "ws-datasets", "videos")
     run(page)  # a dataset run predicts images only: this one has none, and the page says so
     wait_text(page, "run-message", r"no images: pick the video")

@@ -14,7 +14,7 @@ from tests.ui.conftest import settings, sources, tick_until_final
 
 def run_to_end(ctx, src, **values):  # type: ignore[no-untyped-def]
     state, _, message, _, _ = run_panel.start(ctx, ctx.new_user(), src, settings(**values))
-    assert message == "" and state.run is not None, message
+    assert "Could not start" not in message and state.run is not None, message  # a project run may name the videos it leaves out
     tick_until_final(state)
     return state
 

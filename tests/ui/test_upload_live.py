@@ -40,7 +40,7 @@ def fresh(tmp_path):  # type: ignore[no-untyped-def]
 
 def run_to_end(ctx, src, **values):  # type: ignore[no-untyped-def]
     state, _, message, _, _ = run_panel.start(ctx, ctx.new_user(), src, settings(**values))
-    assert message == "" and state.run is not None
+    assert "Could not start" not in message and state.run is not None, message  # a project run may name the videos it leaves out
     tick_until_final(state)
     assert state.run.predictions and all(p.error is None for p in state.run.predictions)
     return state

@@ -47,6 +47,7 @@ class ChosenInput:
     input: Any = None
     kwargs: dict[str, Any] = field(default_factory=dict)  # workspace IDs
     video_source: str | None = None
+    note: str = ""  # what the run leaves out, said where the run's messages go
 
     @property
     def label(self) -> str:
@@ -128,7 +129,7 @@ def choose(ctx: AppContext, state: UserState, kind: str, files: list[str] | None
             chosen = ChosenInput("workspace", kwargs={"project_id": int(project)})
         else:
             raise InputError("Pick a project (and maybe datasets or images) in the Workspace tab first.")
-        _check_videos(state, project, datasets)
+        chosen.note = _check_videos(state, project, datasets)
         return chosen
     if kind == "webcam":
         raise InputError("The webcam predicts live as it streams: press the record button under the camera.")
@@ -138,12 +139,14 @@ def choose(ctx: AppContext, state: UserState, kind: str, files: list[str] | None
 VIDEO_PREFIX = "video:"  # the images list offers videos too, as "video:<id>"
 
 
-def _check_videos(state: UserState, project: int | None, datasets: list[int] | None) -> None:
-    """A dataset or project run predicts images only: say so when that leaves nothing (or skips videos)."""
+def _check_videos(state: UserState, project: int | None, datasets: list[int] | None) -> str:
+    """A dataset or project run predicts images only: refuse it when that leaves nothing; a note naming the
+    videos it leaves out, else "". (A note, not ``gr.Info``: Run is handled unqueued, and Gradio shows an
+    unqueued handler's ``gr.Info`` to no one: it prints it on the server's console.)"""
     try:
         chosen = state.connection.model.workspace.datasets(int(project)) if project is not None else []
     except SightlineError:
-        return  # the run itself says what is wrong with the workspace
+        return ""  # the run itself says what is wrong with the workspace
     if datasets:
         chosen = [d for d in chosen if d.id in {int(x) for x in datasets}]
     images, videos = sum(d.images for d in chosen), sum(d.videos for d in chosen)
@@ -151,8 +154,9 @@ def _check_videos(state: UserState, project: int | None, datasets: list[int] | N
         raise InputError(f"These datasets hold {videos} video{'s' if videos != 1 else ''} and no images: pick the video in the "
                          "Images or a video list to run it (a dataset run predicts images only).")
     if videos:
-        gr.Info(f"{videos} video{'s' if videos != 1 else ''} in these datasets {'are' if videos != 1 else 'is'} not part of this run: "
+        return (f"{videos} video{'s' if videos != 1 else ''} in these datasets {'are' if videos != 1 else 'is'} not part of this run: "
                 "a dataset or project run predicts images only; pick a video in the list to run it.")
+    return ""
 
 
 def project_choices(state: UserState) -> Any:

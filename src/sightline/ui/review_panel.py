@@ -18,7 +18,7 @@ import gradio as gr
 import numpy as np
 
 from sightline.errors import SightlineError
-from sightline.ui import edits, filters
+from sightline.ui import edits, filters, video_player
 from sightline.ui.render import THUMB_SIDE, caption, draw, failed_tile, item_name, save_jpeg
 from sightline.ui.state import Run, UserState, describe, preview_pixels, source_pixels
 
@@ -52,6 +52,8 @@ class ReviewPanel:
     fix_message: gr.Markdown
 
     under_view: Any = None  # what ``build``'s ``under_view`` made (the keyboard's lines)
+    video_note: Any = None  # gr.Markdown under the annotated video: which video it is (video_player)
+    redraw_video: Any = None  # gr.Button: draw it again with the review
 
     @property
     def filter_inputs(self) -> list[Any]:
@@ -91,6 +93,8 @@ def build(under_view: Callable[[], Any] | None = None) -> ReviewPanel:
                 page_info = gr.Markdown("", elem_id="page-info")
                 next_page = gr.Button("Next ▶", size="sm", elem_id="next-page")
             video = gr.Video(label="Annotated video", visible=False, autoplay=False, elem_id="annotated-video")
+            video_note = gr.Markdown(visible=False, elem_id="video-note")
+            redraw_video = gr.Button("Redraw with my review", size="sm", visible=False, elem_id="redraw-video")
         with gr.Column(scale=6, min_width=340):
             view_name = gr.Markdown(NO_SELECTION, elem_id="view-name")
             # PNG: "Download" saves a lossless picture (the default WebP is lossy and surprises people)
@@ -121,7 +125,8 @@ def build(under_view: Callable[[], Any] | None = None) -> ReviewPanel:
     table = gr.Dataframe(headers=TABLE_HEADERS, label="Objects", interactive=False, elem_id="objects")
     counts = gr.Markdown(elem_id="review-counts")
     return ReviewPanel(gallery, page_info, prev_page, next_page, view, view_name, boxes, masks, labels, conf, keep, table, counts, video,
-                       filter_classes, filter_low, filter_high, filter_show, editor, save_fixes, undo_fixes, fix_message, extra)
+                       filter_classes, filter_low, filter_high, filter_show, editor, save_fixes, undo_fixes, fix_message, extra,
+                       video_note, redraw_video)
 
 
 # --- pictures -------------------------------------------------------------------------------------
@@ -501,6 +506,7 @@ def wire(panel: ReviewPanel, state: gr.State, page_size: int) -> list[Any]:
         changed.append(event(set_filter, [state, *panel.filter_inputs], [state], queue=False).then(
             filtered, [state, *look], [panel.gallery, panel.page_info, *panel.shown]
         ))
+    video_player.wire(panel.video, panel.video_note, panel.redraw_video, state, panel.conf)
     panel.filter_classes.focus(class_choices, [state], [panel.filter_classes], queue=False)
     for toggle in (panel.boxes, panel.masks, panel.labels):
         toggle.change(show, [state, *look], panel.shown, show_progress="hidden", concurrency_limit=None)

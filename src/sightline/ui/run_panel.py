@@ -105,7 +105,7 @@ def start(ctx: AppContext, state: UserState, sources: list[Any], settings: list[
             else gr.skip()
         return state, bar, f"**Could not start:** {describe(exc)}", gr.skip(), gr.skip()
     state.run, state.selected, state.page = run, None, 0
-    return state, progress_html(run.status()), "", gr.Timer(active=True), past_runs(ctx, state)
+    return state, progress_html(run.status()), chosen.note, gr.Timer(active=True), past_runs(ctx, state)
 
 
 def stop(state: UserState) -> str:
