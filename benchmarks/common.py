@@ -60,14 +60,17 @@ def row(label: str, value: float, unit: str, note: str = "") -> None:
     print(f"{label:<44}{value:10.3f} {unit:<8}{note}")
 
 
-def parse_args(doc: str, count_name: str = "images", count: int = 48, rounds: int = 5):  # type: ignore[no-untyped-def]
-    """The options every benchmark shares: how many items, the batch size, how many rounds."""
+def parse_args(doc: str, count_name: str = "images", count: int = 48, rounds: int = 5, flags: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """The options every benchmark shares: how many items, the batch size, how many rounds; ``flags``
+    adds a script's own on/off switches (name: help)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument(f"--{count_name}", type=int, default=count)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=rounds)
+    for name, text in (flags or {}).items():
+        parser.add_argument(f"--{name}", action="store_true", help=text)
     return parser.parse_args()
 
 

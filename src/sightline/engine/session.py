@@ -119,6 +119,11 @@ class PredictionSession(ABC):
             except StopIteration:
                 return
 
+    def wait_result(self, after: int = 0, timeout: float | None = None) -> bool:
+        """Block until a result past cursor ``after`` is finished or the session is final (without reading
+        results); False when ``timeout`` passes first."""
+        return self._wait(after, timeout)
+
     def wait_done(self, timeout: float | None = None) -> SessionStatus:
         """Block until the session is final (without reading results)."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -86,7 +86,8 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
         followups += input_panel.wire(inputs, ctx, state)
         model_panel.wire(model, ctx, state, followups)
         live_panel.wire(inputs.live, ctx, state, settings.conf)
-        restore, open_run = run_panel.wire(run, ctx, state, inputs, settings, review, page_size)
+        restore, open_run = run_panel.wire(run, ctx, state, inputs, settings, review, page_size,
+                                           follow=(upload_panel.describe_target, upload.mode, upload.target))
         for key, button in examples.buttons.items():
             run.start_with(button.click(lambda k=key: examples_panel.pick(k), None,
                                         [inputs.kind, inputs.files, inputs.video, inputs.group], queue=False))
@@ -119,7 +120,6 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
 
         assert run.past is not None  # laid out above (build_past)
         redraw(run.past.select(open_clicked, [state], attached))
-        run.timer.tick(upload_panel.describe_target, [state, upload.mode], [upload.target], show_progress="hidden")
     # handlers are short (runs happen in the session's own threads), so many users' clicks proceed at once
     demo.queue(default_concurrency_limit=16)
     return demo

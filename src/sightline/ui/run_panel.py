@@ -22,6 +22,9 @@ from sightline.ui.render import progress_html
 from sightline.ui.state import Run, UserState, describe, valid_id
 
 TICK_S = 1.0
+# Run answers once the first result is in, for at most this long: its reply shows the first picture, a
+# timer tick (up to TICK_S) sooner; a slower first result is shown by a tick as before
+FIRST_RESULT_S = 1.0
 # the tab's id lives in sessionStorage (a reload keeps it, another tab has its own), the browser's in
 # localStorage; getRandomValues works on plain http too, where crypto.randomUUID does not exist
 IDS_JS = """() => {
@@ -183,6 +186,10 @@ def show_first(state: UserState, conf: float, look: tuple[Any, ...], gallery: An
     return highlighted, view, name, keep, table
 
 
+def _skipped(value: Any) -> bool:
+    return isinstance(value, dict) and value == gr.skip()
+
+
 def video_shown(run: Run | None) -> Any:
     if run is not None and run.annotated_video:
         return gr.update(value=run.annotated_video, visible=True)
@@ -251,39 +258,76 @@ def open_run(ctx: AppContext, state: UserState, session_id: str | None) -> tuple
     return (state, *attach(state, run), past_runs(ctx, state))
 
 
+def first_results(state: UserState, look: tuple[Any, ...], page_size: int) -> tuple[Any, ...]:
+    """For a run just started: its progress, gallery page, page label, counts, and the large view with
+    its name, objects and table, after waiting (at most ``FIRST_RESULT_S``) for its first result; the
+    old run's pictures go either way. ``look`` is the large view's boxes, masks and labels toggles."""
+    run = state.run
+    assert run is not None
+    run.wait_result(FIRST_RESULT_S)
+    try:
+        run.pull()
+        progress = progress_html(run.status())  # after the pull: pushed results may come before the status that counts them
+    except SightlineError:  # the server went away meanwhile: the first tick says so
+        progress = gr.skip()
+    conf = run.conf
+    gallery, page, counts = review_panel.refresh(state, conf, page_size)
+    gallery, *view = show_first(state, conf, look, gallery)
+    if not run.extras.get("first_shown"):  # no result yet: the large view is emptied
+        view = list(review_panel.show(state, conf, *look)[:4])
+    return progress, gallery, page, counts, *view
+
+
 def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.InputPanel, settings: settings_panel.SettingsPanel,
-         review: review_panel.ReviewPanel, page_size: int) -> tuple[Callable, Callable]:
-    """Returns the page-load and open-a-past-run handlers (``app`` chains the review's redraw after them)."""
+         review: review_panel.ReviewPanel, page_size: int, follow: tuple[Callable[[UserState, Any], str], Any, Any] | None = None
+         ) -> tuple[Callable, Callable]:
+    """Returns the page-load and open-a-past-run handlers (``app`` chains the review's redraw after them).
+    ``follow`` is (function of the state and an input, that input, the output it writes): a text of another
+    panel that may change as results arrive (where an upload goes); the timer sends it with new results."""
     assert panel.past is not None, "build_past(panel) lays out the list of past runs before wire"
     n_sources, n_settings = len(inputs.sources), len(settings.all)
+    toggles = [review.boxes, review.masks, review.labels]
     cleared = [*review.refreshed, *review.shown, review.video, review.conf]
 
     def on_start(s: UserState, *values: Any) -> tuple[Any, ...]:
         before = s.run
-        out = start(ctx, s, list(values[:n_sources]), list(values[n_sources:n_sources + n_settings]))
+        state_out, progress, message, timer, past = start(ctx, s, list(values[:n_sources]), list(values[n_sources:n_sources + n_settings]))
         if s.run is None or s.run is before:  # nothing started: the old run stays on screen
-            return (*out, *[gr.skip()] * len(cleared))
-        # a new run: the old one's gallery, large view, objects and counts go at once, not at its first result
-        conf = s.run.conf
-        return (*out, *review_panel.refresh(s, conf, page_size), *review_panel.show(s, conf, True, True, True), video_shown(None), conf)
+            return (state_out, progress, message, timer, past, *[gr.skip()] * len(cleared))
+        # a new run: the old one's gallery, large view, objects and counts go at once, replaced by its first
+        # result when that comes within FIRST_RESULT_S (else the timer shows it)
+        progress_now, gallery, page, counts, *view = first_results(s, values[n_sources + n_settings:], page_size)
+        if not _skipped(progress_now):  # the progress after the wait
+            progress = progress_now
+        return (state_out, progress, message, timer, past, gallery, page, counts, *view, counts, video_shown(None), s.run.conf)
 
     # queue=False: the start is handled as its request arrives, so a reload right after pressing Run
     # cannot drop it from the queue; the reloaded tab then waits for it (RunRegistry.starting)
-    panel.on_start, panel.start_inputs = on_start, [state, *inputs.sources, *settings.all]
+    panel.on_start, panel.start_inputs = on_start, [state, *inputs.sources, *settings.all, *toggles]
     panel.start_outputs = [state, panel.progress, panel.message, panel.timer, panel.past, *cleared]
     panel.started.append(panel.run.click(on_start, panel.start_inputs, panel.start_outputs, queue=False))
     panel.stop.click(stop, [state], [panel.message], queue=False)
     first_shown = [review.view, review.view_name, review.keep, review.table]  # review.shown less the counts tick gives
 
-    def on_tick(s: UserState, conf: float, *look: Any) -> tuple[Any, ...]:
+    def on_tick(s: UserState, conf: float, *values: Any) -> tuple[Any, ...]:
+        look, extra = values[:3], values[3:]  # boxes, masks, labels; then what ``follow`` reads
         progress, gallery, *rest = tick(s, conf, page_size)
         gallery, *first = show_first(s, conf, look, gallery)
-        ended = s.run is not None and not rest[-2].active  # the timer stops: the list of past runs shows the end
-        return (progress, gallery, *rest, *first, past_runs(ctx, s) if ended else gr.skip())
+        page, counts, message, timer, video = rest
+        ended = s.run is not None and not timer.active  # the timer stops: the list of past runs shows the end
+        # what did not change is not sent (each output sent is work for Gradio's server and the page): an
+        # active timer stays active; the followed text changes only with new results (its input's own
+        # events redraw it otherwise)
+        followed = [] if follow is None else [follow[0](s, *extra) if not _skipped(counts) else gr.skip()]
+        timer = gr.skip() if timer.active else timer
+        return (progress, gallery, page, counts, message, timer, video, *first, past_runs(ctx, s) if ended else gr.skip(), *followed)
 
+    # one tick event a second for everything the run shows (each event costs the page and Gradio's server
+    # a round of status messages and state updates whatever it returns)
     panel.timer.tick(
-        on_tick, [state, *review.look],
-        [panel.progress, review.gallery, review.page_info, review.counts, panel.message, panel.timer, review.video, *first_shown, panel.past],
+        on_tick, [state, *review.look, *([follow[1]] if follow is not None else [])],
+        [panel.progress, review.gallery, review.page_info, review.counts, panel.message, panel.timer, review.video, *first_shown, panel.past,
+         *([follow[2]] if follow is not None else [])],
         show_progress="hidden", concurrency_limit=None,
     )
     return (lambda s, t, b: restore(ctx, s, t, b)), (lambda s, r: open_run(ctx, s, r))

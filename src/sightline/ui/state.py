@@ -76,6 +76,14 @@ class Run:
             self.predictions.extend(new)
             return len(new)
 
+    def wait_result(self, timeout: float) -> None:
+        """Wait at most ``timeout`` for a result not pulled yet (or the end of the session); a session that
+        cannot be read is left for the next ``status()`` to report."""
+        try:
+            self.session.wait_result(len(self.predictions), timeout)
+        except SightlineError:
+            pass
+
     def status(self) -> SessionStatus:
         """The session's status; after the run is lost, the last one the page saw (nothing is asked)."""
         if self.lost is not None and self.last_status is not None:
