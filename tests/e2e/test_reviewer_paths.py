@@ -117,6 +117,51 @@ def test_each_tab_owns_its_run_and_other_runs_are_listed(browser, app_url, tmp_p
         context.close()
 
 
+def load_handler(app_url: str) -> int:
+    """The id of the page-load event that takes the tab's and browser's ids (``run_panel.restore``)."""
+    config = httpx.get(f"{app_url}/config", timeout=30).json()
+    ids = {c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") in ("tab-id", "browser-id")}
+    (fn,) = [d["id"] for d in config["dependencies"] if d.get("backend_fn") and ids <= set(d["inputs"]) and len(d["inputs"]) == 3]  # state, tab, browser
+    return int(fn)
+
+
+def test_a_run_started_before_the_page_load_handler_is_this_browsers_and_this_tabs(browser, app_url, tmp_path):
+    """Run is answered at once, outside Gradio's queue, so on a busy server it can overtake the queued
+    page-load handler: the run must still belong to this browser (its past runs) and this tab (a reload)."""
+    fn = load_handler(app_url)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    held: list = []
+
+    def hold_load(route) -> None:  # type: ignore[no-untyped-def]
+        if f'"fn_index":{fn},' in (route.request.post_data or "").replace(" ", ""):
+            held.append(route)  # answered after Run: the queue was busy
+        else:
+            route.continue_()
+
+    try:
+        page.route("**/queue/join*", hold_load)
+        page.goto(app_url)
+        page.locator("#run").wait_for(timeout=LONG)
+        page.wait_for_function("localStorage.getItem('sightline-browser')", timeout=LONG)
+        add_images(page, copies(tmp_path, 2))
+        assert held, "the page-load handler was not held back"
+        run(page)
+        page.wait_for_function(f"{THUMBS} > 0", timeout=LONG)
+        for route in held:
+            route.continue_()
+        page.unroute("**/queue/join*")
+        wait_total(page, 2)
+        browser_id = page.evaluate("localStorage.getItem('sightline-browser')")
+        mine = httpx.get(f"{app_url}/v1/sessions", headers={"X-Sightline-Client": f"page-{browser_id}"}, timeout=30).json()["sessions"]
+        assert [s["total"] for s in mine] == [2], f"the run is not this browser's on the server: {mine}"
+        page.reload()  # the tab finds its run again
+        wait_total(page, 2)
+        page.wait_for_function(f"{THUMBS} == 2", timeout=LONG)
+    finally:
+        context.close()
+
+
 def test_a_reload_right_after_run_keeps_the_new_run(page, tmp_path):
     add_images(page, copies(tmp_path, 5))
     page.locator("#run").click()

@@ -235,13 +235,19 @@ def attach(state: UserState, run: Run | None) -> tuple[str, Any, Any, Any]:
     return progress_html(run.last_status, lost=True), gr.Timer(active=False), lost_message(run), video_shown(run)
 
 
+def adopt_ids(ctx: AppContext, state: UserState, tab: str | None, browser: str | None) -> None:
+    """The tab's and browser's ids (made by the page's script as it loads) for this tab's state; on this
+    app's own server the tab then acts as that browser, so its runs are the browser's own."""
+    state.tab, state.browser = valid_id(tab), valid_id(browser)
+    if state.connection.model is ctx.own:  # the page's own handle until now: act as this browser from here on
+        state.connection = ctx.own_connection(state.browser)
+
+
 def restore(ctx: AppContext, state: UserState | None, tab: str | None, browser: str | None) -> tuple[Any, ...]:
     """On page load: a fresh tab state, attached to the run this tab showed before a reload (if the app
     still has it); the browser's other runs go to the list of past runs."""
     state = state if isinstance(state, UserState) else ctx.new_user()
-    state.tab, state.browser = valid_id(tab), valid_id(browser)
-    if state.connection.model is ctx.own:  # the page's own handle until now: act as this browser from here on
-        state.connection = ctx.own_connection(state.browser)
+    adopt_ids(ctx, state, tab, browser)
     shown = attach(state, ctx.runs.of_tab(state.tab))
     return (state, *shown, past_runs(ctx, state))
 
@@ -289,7 +295,11 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
     toggles = [review.boxes, review.masks, review.labels]
     cleared = [*review.refreshed, *review.shown, review.video, review.conf]
 
-    def on_start(s: UserState, *values: Any) -> tuple[Any, ...]:
+    def on_start(s: UserState, tab: str | None, browser: str | None, *values: Any) -> tuple[Any, ...]:
+        # Run is unqueued and can overtake the page-load handler (``restore``, queued): a run started
+        # before it would belong to no browser and no tab, so the ids are taken here too
+        if s.browser is None and s.tab is None:
+            adopt_ids(ctx, s, tab, browser)
         before = s.run
         state_out, progress, message, timer, past = start(ctx, s, list(values[:n_sources]), list(values[n_sources:n_sources + n_settings]))
         if s.run is None or s.run is before:  # nothing started: the old run stays on screen
@@ -303,7 +313,7 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
 
     # queue=False: the start is handled as its request arrives, so a reload right after pressing Run
     # cannot drop it from the queue; the reloaded tab then waits for it (RunRegistry.starting)
-    panel.on_start, panel.start_inputs = on_start, [state, *inputs.sources, *settings.all, *toggles]
+    panel.on_start, panel.start_inputs = on_start, [state, panel.tab, panel.browser, *inputs.sources, *settings.all, *toggles]
     panel.start_outputs = [state, panel.progress, panel.message, panel.timer, panel.past, *cleared]
     panel.started.append(panel.run.click(on_start, panel.start_inputs, panel.start_outputs, queue=False))
     panel.stop.click(stop, [state], [panel.message], queue=False)
