@@ -56,13 +56,14 @@ def fake_model(name: str, device: str):  # built on the replicas (pickled by val
 
 
 def _start_ray() -> int:
-    """A local cluster and Serve's HTTP proxy on a free port (every part's apps share the one proxy); returns the port."""
-    import ray
-
+    """A local cluster and Serve's HTTP proxy on a free port (every part's apps share the one proxy); returns the port.
+    The cluster takes the Serve settings ``sightline serve --ray`` gives its own (``SIGHTLINE_RAY_SERVE_TUNED=0``: Serve's defaults)."""
+    from sightline.server import ray_ingress
     from sightline.server.ray_serve import start_proxy
 
-    ray.init(address="local", num_cpus=16, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT / "src")}})
+    settings = ray_ingress.init(address="local", num_cpus=16, include_dashboard=False, logging_level=logging.WARNING,
+                                log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT / "src")}})
+    print(settings.describe(), flush=True)  # the folder goes at exit (ray_ingress registers it)
     port = _free_port()
     start_proxy("127.0.0.1", port)
     return port

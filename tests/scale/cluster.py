@@ -79,12 +79,15 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     run; yields its address. Workers import sightline and the test models from this checkout."""
     import ray
 
+    from sightline.server import ray_ingress
+
     # a workspace that names no blob store (ray_app's) keeps its blobs here, not under the user's home
     env = {"PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "SIGHTLINE_BLOBS": str(_blobs(tmp_path_factory))}
     for attempt in range(3):  # Ray gives its processes 30 s to start: not always enough on a loaded 2-core machine
         try:
-            ray.init(address="local", num_cpus=8, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
-                     runtime_env={"env_vars": env})
+            # the Serve settings (and ports of its own) that `sightline serve --ray` gives its clusters
+            settings = ray_ingress.init(address="local", num_cpus=8, include_dashboard=False, logging_level=logging.WARNING,
+                                        log_to_driver=False, runtime_env={"env_vars": env})
             break
         except Exception:
             ray.shutdown()
@@ -97,6 +100,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         serve.shutdown()
         ray.shutdown()
+        settings.close()
 
 
 @pytest.fixture(scope="session")

@@ -88,3 +88,23 @@ def test_a_process_that_does_not_run_a_session_reads_it_and_asks_its_owner_to_st
     assert view.status().state is SessionState.STOPPING
     a.append("s4", 1, [_pred(1)])  # the owner's next write sees the request
     assert a.flush(10) and stops == ["s4"]
+
+
+def test_a_finished_session_deleted_through_one_server_is_gone_on_the_server_that_ran_it(start_server, tmp_path, sample_dir):
+    """Two servers on one session database, as Ray Serve's HTTP replicas: a DELETE may land on either, and
+    so may the next GET (HAProxy alternates between replicas)."""
+    import httpx
+
+    shared = {"state_dir": str(tmp_path / "state"), "shared_sessions": True}
+    runs, other = start_server(**shared), start_server(**shared)
+    sid = httpx.post(f"{runs.url}/v1/sessions", json={"total": 2}).json()["id"]
+    files = [("files", (f"{i}.png", (sample_dir / f"img_{i:02d}.png").read_bytes(), "image/png")) for i in range(2)]
+    assert httpx.post(f"{runs.url}/v1/sessions/{sid}/items", files=files, data={"close": "true"}, timeout=30).status_code < 300
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{runs.url}/v1/sessions/{sid}").json()["state"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert httpx.delete(f"{other.url}/v1/sessions/{sid}").status_code == 204
+    for server in (runs, other):
+        assert httpx.get(f"{server.url}/v1/sessions/{sid}").status_code == 404
+        assert httpx.get(f"{server.url}/v1/sessions/{sid}/results").status_code == 404

@@ -29,6 +29,7 @@ from ray import serve
 
 from sightline.engine.worker import InferenceWorker, Result
 from sightline.errors import ConflictError, InputError, NotFoundError
+from sightline.server import ray_ingress
 from sightline.server.config import ServerConfig
 from sightline.server.manager import ModelManager
 from sightline.server.serve_worker import ServeWorker
@@ -39,6 +40,7 @@ log = logging.getLogger("sightline.server")
 INFO_TIMEOUT_S = 600.0  # a model replica's first answer: it loads its weights first
 PROXY_START_TRIES = 3
 HTTP_MAX_ONGOING = 256  # requests one HTTP replica holds at once: event streams and long polls stay open
+local_cluster: ray_ingress.ClusterSettings | None = None  # the settings of the local cluster ``start`` began, if any
 
 
 @dataclass
@@ -264,6 +266,7 @@ def start(config: ServerConfig, models: list[str], options: RayOptions, host: st
     file: one machine only). Without either, a temp folder of this process's is used (local clusters)."""
     import ray
 
+    global local_cluster
     if not ray.is_initialized():
         # "local": a cluster of this process's own, never another one found on this machine
         kwargs: dict[str, Any] = {"address": options.address or "local", "include_dashboard": False, "logging_level": logging.WARNING}
@@ -271,7 +274,11 @@ def start(config: ServerConfig, models: list[str], options: RayOptions, host: st
             need = options.http_replicas * options.http_num_cpus + options.num_cpus * len(models) * (
                 options.autoscale[1] if options.autoscale else options.replicas)
             kwargs["num_cpus"] = max(os.cpu_count() or 1, int(need + 1.5))
-        ray.init(**kwargs)
+            # Serve's throughput settings, with ports and HAProxy files of this cluster's own (ray_ingress)
+            local_cluster = ray_ingress.init(**kwargs)
+            log.info(local_cluster.describe())
+        else:
+            ray.init(**kwargs)
     if not config.workspace and not config.state_dir:
         config = dataclasses.replace(config, state_dir=tempfile.mkdtemp(prefix="sightline-ray-state-"))
     prepare_database(config)
@@ -285,9 +292,11 @@ def run_forever(config: ServerConfig, models: list[str], options: RayOptions, ho
     import ray
 
     ended = threading.Event()
+    start(config, models, options, host, port)
+    # after ray.init, which installs Ray's own SIGTERM handler: it aborts the process, so the cluster (and
+    # its HAProxy, which then outlives it holding its ports) was never shut down
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: ended.set())
-    start(config, models, options, host, port)
     print(f"sightline on Ray Serve: http://{host}:{port} ({options.http_replicas} HTTP replicas; models: {', '.join(models)})", flush=True)
     try:
         ended.wait()
@@ -296,3 +305,5 @@ def run_forever(config: ServerConfig, models: list[str], options: RayOptions, ho
         if options.address is None:
             serve.shutdown()
             ray.shutdown()
+            if local_cluster is not None:
+                local_cluster.close()

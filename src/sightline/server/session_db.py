@@ -402,6 +402,11 @@ class SessionDB:
                                      .where(StoredResult.session_id == sid)).one()
             return row, int(done or 0), int(failed or 0)
 
+    def exists(self, sid: str) -> bool:
+        """Whether the session's row is there (one primary-key read)."""
+        with self._sessions() as s:
+            return s.scalar(select(StoredSession.id).where(StoredSession.id == sid)) is not None
+
     def request_stop(self, sid: str) -> None:
         with self._sessions.begin() as s:
             s.execute(update(StoredSession).where(StoredSession.id == sid).values(stop_requested=True))

@@ -484,6 +484,11 @@ class SessionStore:
         owner's session is "not found", in the same words as one that never existed: ids reveal nothing."""
         with self._lock:
             session = self._sessions.get(sid)
+        if session is not None and self.shared and not isinstance(session.runner, SharedRun) and not self.db.exists(sid):  # type: ignore[union-attr]
+            # deleted through another process: the lease renewal would tell this one a period later, and never
+            # once the session has finished, so a GET here answered 200 for a session deleted through another replica
+            self._drop_local(session, "was deleted")
+            session = None
         if session is None and self.shared:
             session = self._view(sid)
         if session is None and self.db is not None and len(sid) <= 64:  # started since by another process (a Ray Data job)
