@@ -45,6 +45,16 @@ def add_images(page: Page, files: list[Path] | list[str]) -> None:
     page.locator("#input-files").get_by_text(Path(files[-1]).stem, exact=True).first.wait_for(state="attached", timeout=LONG)
 
 
+def run_sample_video(page: Page, stride: int) -> None:
+    """Choose the sample video in the Video tab, sample every ``stride``-th frame, and press Run."""
+    open_tab(page, "Video")
+    page.locator("#input-video input[type=file]").set_input_files(str(VIDEO))
+    page.locator("#input-video").get_by_text("moving_shapes").first.wait_for(state="attached", timeout=LONG)
+    page.locator("#video-settings").get_by_text("Video").first.click()
+    set_number(page, "stride", stride)
+    run(page)
+
+
 def run(page: Page) -> None:
     page.locator("#run").click()
 

@@ -155,6 +155,25 @@ def coco_boxes(page) -> list[tuple[str, list[float]]]:  # type: ignore[no-untype
     return [(names[a["category_id"]], [float(v) for v in a["bbox"]]) for a in coco["annotations"]]
 
 
+def set_label(dialog, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Pick ``name`` in the editor's label dialog (its list holds the box's class and the classes matching
+    what is typed) and close it with OK."""
+    dialog.get_by_role("listbox", name="Label").fill(name)
+    dialog.get_by_role("option", name=name, exact=True).click()
+    dialog.get_by_role("button", name="OK").click()
+    dialog.wait_for(state="detached", timeout=10_000)
+
+
+def save_fixes(page, saved: str, objects: int) -> None:  # type: ignore[no-untyped-def]
+    """Save the editor's fixes; wait for the message ``saved`` and for the table to list ``objects`` rows."""
+    page.locator("#save-fixes").click()
+    wait_text(page, "fix-message", saved)
+    page.wait_for_function(
+        f"{objects} == Number(document.querySelector('#objects [role=grid]')?.getAttribute('aria-rowcount') || 1) - 1",
+        timeout=LONG,
+    )
+
+
 def test_moving_a_box_and_dragging_a_corner_reach_the_table_and_the_export(page):
     editor = open_result(page)
     rows = table(page)
@@ -209,17 +228,8 @@ def test_changing_a_class_and_removing_an_object_reach_the_list_and_the_upload(p
     dialog.wait_for(state="detached", timeout=10_000)
     editor.hover_handle(b2, b3, timeout=10_000, what="the big square must stay (Remove was for the small one inside it)")
     dialog = editor.dialog(b0 + 8, b1 + 8)
-    dialog.get_by_role("listbox", name="Label").fill("circle")  # it holds the box's class and lists the classes matching it
-    dialog.get_by_role("option", name="circle", exact=True).click()
-    dialog.get_by_role("button", name="OK").click()
-    dialog.wait_for(state="detached", timeout=10_000)
-
-    page.locator("#save-fixes").click()
-    wait_text(page, "fix-message", r"Saved: 1 changed, 1 deleted\.")
-    page.wait_for_function(
-        f"{before - 1} == Number(document.querySelector('#objects [role=grid]')?.getAttribute('aria-rowcount') || 1) - 1",
-        timeout=LONG,
-    )
+    set_label(dialog, "circle")
+    save_fixes(page, r"Saved: 1 changed, 1 deleted\.", before - 1)
     rows = table(page)
     fixed = [r for r in rows.values() if r[8] == "yes (fixed)"]
     assert len(fixed) == 1 and fixed[0][1] == "circle", rows
@@ -253,17 +263,8 @@ def test_drawing_a_missing_box_adds_an_object_scored_by_hand_to_the_list_the_exp
     editor.drag((x0, y0), (x1, y1))  # in "create" mode a drag on the picture draws a box, then asks its class
     dialog = page.locator(DIALOG)
     dialog.wait_for(timeout=10_000)
-    dialog.get_by_role("listbox", name="Label").fill("triangle")
-    dialog.get_by_role("option", name="triangle", exact=True).click()
-    dialog.get_by_role("button", name="OK").click()
-    dialog.wait_for(state="detached", timeout=10_000)
-
-    page.locator("#save-fixes").click()
-    wait_text(page, "fix-message", r"Saved: 1 drawn by hand\.")
-    page.wait_for_function(
-        f"{before + 1} == Number(document.querySelector('#objects [role=grid]')?.getAttribute('aria-rowcount') || 1) - 1",
-        timeout=LONG,
-    )
+    set_label(dialog, "triangle")
+    save_fixes(page, r"Saved: 1 drawn by hand\.", before + 1)
     after = table(page)
     drawn = [r for i, r in after.items() if corners(r) not in [corners(x) for x in rows.values()]]
     assert len(drawn) == 1, f"one new object: {rows} -> {after}"

@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 from PIL import Image
 
-from tests.e2e.pages import LONG, SAMPLES, VIDEO, open_tab, run, set_number, text_of, wait_state, wait_text
+from tests.e2e.pages import LONG, SAMPLES, run_sample_video, text_of, wait_state, wait_text
 
 VIEW_PAINTED = "(() => { const i = document.querySelector('#large-view img'); return !!i && i.complete && i.naturalWidth > 0; })()"
 
@@ -94,14 +94,7 @@ def observations(timeline: dict) -> int:
 
 
 def test_a_video_run_exports_its_timeline_and_annotated_video_with_the_kept_objects(page, tmp_path):
-    open_tab(page, "Video")
-    page.locator("#input-video input[type=file]").set_input_files(str(VIDEO))
-    page.locator("#input-video").get_by_text("moving_shapes").first.wait_for(state="attached", timeout=LONG)
-    page.locator("#video-settings").get_by_text("Video").first.click()
-    set_number(page, "stride", 6)
-    run(page)
-    wait_state(page, "completed")
-    page.wait_for_function(VIEW_PAINTED, timeout=LONG)  # frame 0 opens by itself
+    run_video(page)  # frame 0 opens by itself
     total = kept_objects(page)
 
     tick_formats(page, "timeline JSON (video)", "annotated video (video)")
@@ -124,12 +117,7 @@ def test_a_video_run_exports_its_timeline_and_annotated_video_with_the_kept_obje
 
 
 def run_video(page) -> None:  # type: ignore[no-untyped-def]
-    open_tab(page, "Video")
-    page.locator("#input-video input[type=file]").set_input_files(str(VIDEO))
-    page.locator("#input-video").get_by_text("moving_shapes").first.wait_for(state="attached", timeout=LONG)
-    page.locator("#video-settings").get_by_text("Video").first.click()
-    set_number(page, "stride", 6)
-    run(page)
+    run_sample_video(page, 6)
     wait_state(page, "completed")
     page.wait_for_function(VIEW_PAINTED, timeout=LONG)
 

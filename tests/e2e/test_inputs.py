@@ -8,12 +8,11 @@ import re
 from tests.e2e.pages import (
     LONG,
     SAMPLES,
-    VIDEO,
     add_images,
     open_tab,
     progress,
     run,
-    set_number,
+    run_sample_video,
     start_webcam,
     text_of,
     wait_state,
@@ -22,12 +21,7 @@ from tests.e2e.pages import (
 
 
 def test_video_runs_with_tracking_and_plays_annotated(page):
-    open_tab(page, "Video")
-    page.locator("#input-video input[type=file]").set_input_files(str(VIDEO))
-    page.locator("#input-video").get_by_text("moving_shapes").first.wait_for(state="attached", timeout=LONG)
-    page.locator("#video-settings").get_by_text("Video").first.click()
-    set_number(page, "stride", 2)
-    run(page)
+    run_sample_video(page, 2)
     wait_state(page, "completed")
     done, total, _ = progress(page)
     assert done == total == 36  # every second frame of the 72 of the sample video

@@ -19,6 +19,7 @@ from tests.e2e.pages import (
     open_tab,
     progress,
     run,
+    run_sample_video,
     set_number,
     shown,
     text_of,
@@ -227,12 +228,7 @@ def test_a_new_run_clears_the_old_one_and_upload_waits_for_it(page, tmp_path):
 
 # --- 7 and 9: a video run after a refresh; one numbering of objects -----------------------------------
 def test_the_annotated_video_survives_a_refresh_and_track_ids_read_the_same(page):
-    open_tab(page, "Video")
-    page.locator("#input-video input[type=file]").set_input_files(str(VIDEO))
-    page.locator("#input-video").get_by_text("moving_shapes").first.wait_for(state="attached", timeout=LONG)
-    page.locator("#video-settings").get_by_text("Video").first.click()
-    set_number(page, "stride", 6)
-    run(page)
+    run_sample_video(page, 6)
     wait_total(page, 12)  # every sixth of the 72 frames
     page.locator("#annotated-video video").wait_for(timeout=LONG)
     page.reload()
