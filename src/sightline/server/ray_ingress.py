@@ -12,7 +12,8 @@ In that mode Serve also binds fixed ports on the machine: HAProxy's stats (8404)
 and the head node's fallback proxy (8500, 9500), which HAProxy sends requests to while it counts a replica
 down. The fallback proxy binds with ``SO_REUSEPORT``, so a second cluster on the machine binds the same
 port without an error and the kernel shares its connections between the two: a request for a session of
-one cluster answered by the other's replicas (404). So every cluster started here gets free ports of its
+one cluster could be answered by the other's replicas (a 404; read from Serve's code, not reproduced). So
+every cluster started here gets free ports of its
 own for all four, a range of its own for the replicas' direct-ingress ports, and a short folder of its own
 for HAProxy's config and sockets (HAProxy refuses a socket path over 97 characters, and Serve adds a
 56-character node folder).
