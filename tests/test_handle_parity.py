@@ -50,6 +50,20 @@ def test_a_session_has_an_id_on_both_sides(demo_model, server, samples):
     assert demo_model.predict_detached(input=samples[0].image).id != local.id
 
 
+def test_wait_result_waits_for_a_result_or_the_end_within_its_timeout_on_both_sides(demo_model, server, samples, sample_video):
+    with sightline.connect(server.url) as model:
+        for where, handle in {"local": demo_model, "remote": model}.items():
+            session = handle.predict_detached(input=[s.image for s in samples[:2]])
+            assert session.wait_result(0, timeout=60), where  # the first result came
+            assert session.results(), where  # and is there to read
+            long = handle.predict_detached(input=sample_video, stride=1)
+            try:  # no result past a far cursor, and 72 frames do not end in 50 ms: the wait gives up, in time
+                assert long.wait_result(10**6, timeout=0.05) is False, where
+            finally:
+                long.stop()
+            assert long.wait_result(10**6, timeout=60), where  # the end ends the wait too
+
+
 def test_annotated_video_saves_where_asked_and_picks_the_source_on_both_sides(demo_model, server, sample_video, tmp_path):
     with sightline.connect(server.url) as model:
         handles = {"local": demo_model, "remote": model}
