@@ -224,3 +224,16 @@ def test_past_runs_show_model_input_when_and_counts(ctx, images_run):
     evt = gr.SelectData(None, {"index": [0, 2], "value": label, "row_value": rows[0]})
     opened = run_panel.open_run(ctx, fresh, run_panel.past_id(evt))
     assert fresh.run is state.run and "(shown)" in opened[-1]["value"][0][0]
+
+
+def test_redraw_with_my_review_draws_a_new_video_each_time_whatever_is_in_the_run_folder(ctx, sample_video):
+    """Two redraws of one run (a double click, or the run opened in two tabs) each get a folder of their own,
+    even when the run folder's count of earlier redraws does not match their numbers."""
+    from sightline.ui import video_player
+
+    state = run_to_end(ctx, ctx.new_user(), sources(kind="video", video=str(sample_video)), stride=12)
+    (state.run.folder / "reviewed-video-2").mkdir(parents=True)  # the number the next redraw would count to
+    first, note = video_player.redraw(state, 0.0)
+    assert note == gr.skip() and Path(first["value"]).name == video_player.REVIEWED, note
+    second, note = video_player.redraw(state, 0.0)
+    assert note == gr.skip() and Path(second["value"]).stat().st_size > 1000 and second["value"] != first["value"], note

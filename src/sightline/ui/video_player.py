@@ -10,6 +10,7 @@ button, not a redraw on every click.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,10 @@ def redraw(state: UserState, conf: float) -> tuple[Any, Any]:
     predictions = run.reviewed(conf)
     if not predictions:
         return gr.skip(), "Every frame of this run failed: there is nothing to draw."
-    folder = run.folder / f"reviewed-video-{len(list(run.folder.glob('reviewed-video-*'))) + 1}"
-    folder.mkdir(parents=True)
+    # a folder of its own, made atomically: a second redraw of this run (a double click, the run opened in
+    # another tab) may run at the same time
+    run.folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="reviewed-video-", dir=run.folder))
     notes: list[str] = []
     try:
         drawn = Path(export_panel.annotated_video(run, predictions, folder, notes))
