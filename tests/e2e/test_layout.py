@@ -136,6 +136,24 @@ def test_keys_step_results_accept_reject_and_toggle_masks(page):
     assert "shapes_1.jpg" in text_of(page, "view-name")
 
 
+def test_keys_b_and_l_redraw_the_large_view_without_boxes_or_labels(page):
+    page.locator("#example-images").click()
+    wait_state(page, "completed")
+    page.wait_for_function(VIEW_PAINTED, timeout=LONG)
+    src = "document.querySelector('#large-view img').src"
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for key, toggle in (("b", "show-boxes"), ("l", "show-labels")):
+        before = page.evaluate(src)
+        page.keyboard.press(key)
+        page.wait_for_function(f"!document.querySelector('#{toggle} input').checked", timeout=LONG)
+        # the large view is drawn again, without that layer: a new picture, painted
+        page.wait_for_function(f"{src} !== {before!r}", timeout=LONG)
+        page.wait_for_function(VIEW_PAINTED, timeout=LONG)
+        page.keyboard.press(key)
+        page.wait_for_function(f"document.querySelector('#{toggle} input').checked", timeout=LONG)
+    assert "shapes_1.jpg" in text_of(page, "view-name")
+
+
 # --- export and past runs ------------------------------------------------------------------------------
 def test_export_downloads_the_kept_objects(page, app_url):
     page.locator("#example-images").click()
