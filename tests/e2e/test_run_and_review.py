@@ -96,3 +96,37 @@ def test_stop_keeps_finished_results_and_refresh_finds_the_run(page, app_url, tm
     page.wait_for_function(f"document.querySelectorAll('#gallery button.thumbnail-item').length == {min(done, 60)}", timeout=LONG)
     assert f"of {done}" in text_of(page, "page-info")
     assert "Stopped" in text_of(page, "run-message")
+
+
+# the slider's events, as the page's config names them: the dependencies with a trigger on #review-conf
+SLIDER_EVENTS = """(() => {
+  const cfg = window.gradio_config;
+  const slider = cfg.components.find(c => c.props && c.props.elem_id === 'review-conf').id;
+  return cfg.dependencies.filter(d => (d.targets || []).some(t => t[0] === slider)).map(d => d.id);
+})()"""
+
+
+def test_a_run_draws_its_large_view_once(page):
+    """Run sets the review slider to the run's confidence and draws the first result itself; the
+    slider's own redraw (an event, a full-size picture) is only for a person moving it."""
+    fn_indexes = set(page.evaluate(SLIDER_EVENTS))
+    assert fn_indexes, "the slider's events are found (else the check below could not fail)"
+    fired: list[int] = []
+
+    def seen(request) -> None:  # type: ignore[no-untyped-def]
+        if request.method == "POST" and ("/queue/join" in request.url or "/run/predict" in request.url):
+            fn = (request.post_data_json or {}).get("fn_index")
+            if fn in fn_indexes:
+                fired.append(fn)
+
+    page.on("request", seen)
+    page.locator("#example-images").click()
+    wait_state(page, "completed")
+    page.wait_for_function("document.querySelectorAll('#gallery button.thumbnail-item').length > 0", timeout=LONG)
+    time.sleep(2)  # any chained event has gone out by now
+    assert fired == [], f"the slider's redraw ran after Run: {fired}"
+    page.wait_for_function(f"{OBJECT_ROWS} >= 1", timeout=LONG)
+    before = object_rows(page)
+    set_number(page, "review-conf", 0.999)  # a person moving it still redraws the large view's objects
+    page.wait_for_function(f"{OBJECT_ROWS} < {before}", timeout=LONG)
+    assert fired, "moving the slider sends its event"

@@ -510,7 +510,9 @@ def wire(panel: ReviewPanel, state: gr.State, page_size: int) -> list[Any]:
     panel.filter_classes.focus(class_choices, [state], [panel.filter_classes], queue=False)
     for toggle in (panel.boxes, panel.masks, panel.labels):
         toggle.change(show, [state, *look], panel.shown, show_progress="hidden", concurrency_limit=None)
-    panel.conf.change(show, [state, *look], panel.shown, show_progress="hidden")
+    # input, not change: a run's start and a restored run set the slider and draw the large view
+    # themselves; a change event would draw it again, a second round of events and a full-size picture
+    panel.conf.input(show, [state, *look], panel.shown, show_progress="hidden")
     panel.conf.release(refresh_page, [state, panel.conf], panel.refreshed, show_progress="hidden")
     changed.append(panel.keep.input(set_kept, [state, panel.conf, panel.keep], [state], queue=False).then(
         show, [state, *look], panel.shown, show_progress="hidden"
