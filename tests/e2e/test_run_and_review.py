@@ -130,3 +130,28 @@ def test_a_run_draws_its_large_view_once(page):
     set_number(page, "review-conf", 0.999)  # a person moving it still redraws the large view's objects
     page.wait_for_function(f"{OBJECT_ROWS} < {before}", timeout=LONG)
     assert fired, "moving the slider sends its event"
+
+
+# samples every 50 ms which panels show Gradio's loading overlay (a status wrap without "hide")
+WATCH_OVERLAYS = """(() => {
+  window.__overlays = new Set();
+  const ids = ['gallery', 'large-view', 'review-counts', 'keep', 'progress'];
+  window.__watch = setInterval(() => ids.forEach(id => {
+    const wrap = document.querySelector('#' + id + ' .wrap');
+    if (wrap && !wrap.classList.contains('hide')) window.__overlays.add(id);
+  }), 50);
+})()"""
+
+
+def test_while_run_waits_for_its_first_result_only_the_progress_bar_says_so(page, tmp_path):
+    """The gallery, large view, counts and objects do not each flash a loading overlay while Run's reply
+    waits for the first result: the progress bar alone shows it (each overlay is a timer Gradio's page
+    redraws every frame, on the cores the model runs on)."""
+    add_images(page, copies(tmp_path, 8))
+    set_number(page, "batch-size", 1)
+    page.evaluate(WATCH_OVERLAYS)
+    run(page)
+    wait_state(page, "completed")
+    seen = page.evaluate("clearInterval(window.__watch) || [...window.__overlays]")
+    assert "progress" in seen, f"the progress bar shows Run working (else the check below could not fail): {seen}"
+    assert set(seen) == {"progress"}, f"loading overlays on {sorted(set(seen) - {'progress'})}"

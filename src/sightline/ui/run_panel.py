@@ -59,7 +59,7 @@ class RunPanel:
 
     def start_with(self, event: Any) -> Any:
         """Start a run after ``event`` (an example's click) as the Run button does; returns the event."""
-        started = event.then(self.on_start, self.start_inputs, self.start_outputs)
+        started = event.then(self.on_start, self.start_inputs, self.start_outputs, show_progress_on=[self.progress])
         self.started.append(started)
         return started
 
@@ -312,10 +312,11 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
         return (state_out, progress, message, timer, past, gallery, page, counts, *view, counts, video_shown(None), s.run.conf)
 
     # queue=False: the start is handled as its request arrives, so a reload right after pressing Run
-    # cannot drop it from the queue; the reloaded tab then waits for it (RunRegistry.starting)
+    # cannot drop it from the queue; the reloaded tab then waits for it (RunRegistry.starting). While its
+    # reply waits for the first result, only the progress bar shows it working (see the tick below)
     panel.on_start, panel.start_inputs = on_start, [state, panel.tab, panel.browser, *inputs.sources, *settings.all, *toggles]
     panel.start_outputs = [state, panel.progress, panel.message, panel.timer, panel.past, *cleared]
-    panel.started.append(panel.run.click(on_start, panel.start_inputs, panel.start_outputs, queue=False))
+    panel.started.append(panel.run.click(on_start, panel.start_inputs, panel.start_outputs, queue=False, show_progress_on=[panel.progress]))
     panel.stop.click(stop, [state], [panel.message], queue=False)
     first_shown = [review.view, review.view_name, review.keep, review.table]  # review.shown less the counts tick gives
 
@@ -333,11 +334,14 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
         return (progress, gallery, page, counts, message, timer, video, *first, past_runs(ctx, s) if ended else gr.skip(), *followed)
 
     # one tick event a second for everything the run shows (each event costs the page and Gradio's server
-    # a round of status messages and state updates whatever it returns)
+    # a round of status messages and state updates whatever it returns); its loading state goes on the
+    # progress bar only (show_progress_on), as Run's does: Gradio's page updates the loading state of
+    # every target on each status message and animates each pending one every frame, a quarter of the
+    # browser's CPU in a run (docs/benchmarks.md)
     panel.timer.tick(
         on_tick, [state, *review.look, *([follow[1]] if follow is not None else [])],
         [panel.progress, review.gallery, review.page_info, review.counts, panel.message, panel.timer, review.video, *first_shown, panel.past,
          *([follow[2]] if follow is not None else [])],
-        show_progress="hidden", concurrency_limit=None,
+        show_progress="hidden", show_progress_on=[panel.progress], concurrency_limit=None,
     )
     return (lambda s, t, b: restore(ctx, s, t, b)), (lambda s, r: open_run(ctx, s, r))
