@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +14,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-s
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workspace = tmp_path_factory.mktemp("app-data")
+def app_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the app's workspace, for tests that read what the page stored as the SDK does."""
+    return tmp_path_factory.mktemp("app-data")
+
+
+@pytest.fixture(scope="session")
+def app_url(app_workspace: Path) -> Iterator[str]:
+    workspace = app_workspace
     app, url = start_app(env={"SIGHTLINE_DEVICE": "cpu", "SIGHTLINE_WORKSPACE": str(workspace), "SIGHTLINE_ALLOW_PRIVATE_URLS": "1",
                                   "SIGHTLINE_ALLOW_MODEL_ADMIN": "1"})  # the model panel deploys models
     yield url

@@ -10,6 +10,7 @@ import time
 import httpx
 
 import sightline
+from sightline.workspace.store import Workspace
 from tests.e2e.pages import (
     LONG,
     SAMPLES,
@@ -232,7 +233,7 @@ def test_a_new_run_clears_the_old_one_and_upload_waits_for_it(page, tmp_path):
 
 
 # --- 7 and 9: a video run after a refresh; one numbering of objects -----------------------------------
-def test_the_annotated_video_survives_a_refresh_and_track_ids_read_the_same(page):
+def test_the_annotated_video_survives_a_refresh_and_track_ids_read_the_same(page, app_workspace):
     run_sample_video(page, 6)
     wait_total(page, 12)  # every sixth of the 72 frames
     page.locator("#annotated-video video").wait_for(timeout=LONG)
@@ -262,6 +263,17 @@ def test_the_annotated_video_survives_a_refresh_and_track_ids_read_the_same(page
     assert video["name"] == "moving_shapes.mp4" and video["frame_count"] == 72, video  # the video itself, not PNGs of frames
     stored = httpx.get(f"{app_url}/v1/videos/{video['id']}/file", timeout=30).content
     assert stored == VIDEO.read_bytes(), "the video is copied as it is"
+    # its objects are stored per frame, by the frame's index in the video, each with its track id
+    ws = Workspace(app_workspace)
+    try:
+        objects = ws.annotations(video_id=video["id"])
+    finally:
+        ws.close()
+    frames = {o.frame_idx for o in objects}
+    assert len(frames) > 1 and frames <= set(range(0, 72, 6)), frames
+    shown = sorted(int(t) for t in re.findall(r"track #?(\d+)", labels))  # frame 30's objects on the page
+    assert shown, labels
+    assert sorted(o.track_id for o in objects if o.frame_idx == 30 and o.track_id is not None) == shown
 
 
 # --- 5: Preview says what Upload will say -------------------------------------------------------------
