@@ -149,6 +149,7 @@ def test_while_run_waits_for_its_first_result_only_the_progress_bar_says_so(page
     redraws every frame, on the cores the model runs on)."""
     add_images(page, copies(tmp_path, 8))
     set_number(page, "batch-size", 1)
+    set_number(page, "img-size", 1536)  # a first result slow enough on any machine for the 50 ms samples to see the wait
     page.evaluate(WATCH_OVERLAYS)
     run(page)
     wait_state(page, "completed")
