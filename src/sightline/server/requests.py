@@ -74,6 +74,11 @@ def is_multipart(request: Request) -> bool:
     return request.headers.get("content-type", "").startswith("multipart/form-data")
 
 
+def in_memory(upload: UploadFile) -> bool:
+    """The upload is still in memory: Starlette spools a part to a temporary file only past 1 MB."""
+    return not getattr(upload.file, "_rolled", True)
+
+
 def save_upload(upload: UploadFile, folder: Path) -> Path:
     """Copy an uploaded file into ``folder`` under a server-chosen name."""
     path = folder / safe_name(upload.filename)

@@ -1,7 +1,10 @@
 """Items a client streams into a running session: uploaded image and video files, and URLs.
 
-Files land in the session's own folder under names the server chooses; what the client calls them is
-kept only as metadata and echoed back in results, never joined into a path.
+An image sent to a session of this process waits in memory (up to ``MEMORY_BUDGET_BYTES`` per session):
+it is decoded once, never written to disk and read back. Video files, larger images, images past the
+budget and every upload of a shared session land in the session's own folder under names the server
+chooses. What the client calls a file is kept only as metadata and echoed back in results, never
+joined into a path.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sightline.errors import ConflictError, InputError
-from sightline.inputs.images import read_image_file
+from sightline.inputs.images import decode_image_bytes, read_image_file
 from sightline.inputs.items import InputItem, InputPlan
 from sightline.settings import InputOptions
 from sightline.video.decode import FrameFailure, decode_frames
@@ -23,6 +26,7 @@ from sightline.video.probe import probe_video
 from sightline.video.sampling import frame_window
 
 META_KEYS = ("source", "image_path", "image_url", "video_path", "project_id", "dataset_id", "image_id", "video_id")
+MEMORY_BUDGET_BYTES = 64 * 1024 * 1024  # image bytes a session keeps in memory; past it, uploads wait on disk
 SAFE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".ts", ".mpg", ".mpeg"}
 
 
@@ -43,6 +47,7 @@ class Upload:
     kind: str  # "image" | "video" | "url" | "failed"
     meta: dict[str, Any]
     path: Path | None = None
+    data: bytes | None = None  # an image kept in memory (a session of this process only): never on disk
     url: str | None = None
     error: str | None = None
 
@@ -60,12 +65,18 @@ class UploadPlan:
         self.closed = False
         self.received = 0  # items promised by the uploads so far (a video counts its sampled frames)
         self.pending = 0  # uploads not yet read by the engine
+        self.held_bytes = 0  # bytes of the pending uploads kept in memory (``Upload.data``)
         self._lock = threading.Lock()
 
     def frames_in(self, path: Path, name: str | None = None) -> int:
         """Validate a video upload (``name``: the client's name for it) against the session's sampling options;
         returns its frame count."""
         return len(frame_window(probe_video(path, name, self.max_pixels), self.options))
+
+    def has_room(self, size: int) -> bool:
+        """An image of ``size`` bytes can wait in memory rather than on disk. Two requests at once may each
+        see room: the budget is exceeded by at most one request's files."""
+        return self.held_bytes + size <= MEMORY_BUDGET_BYTES
 
     def add(self, upload: Upload, items: int) -> None:
         with self._lock:
@@ -77,6 +88,7 @@ class UploadPlan:
                 )
             self.received += items
             self.pending += 1
+            self.held_bytes += len(upload.data or b"")
         self._queue.put(upload)
 
     def close(self) -> None:
@@ -87,6 +99,12 @@ class UploadPlan:
 
     def cancel(self) -> None:
         self._cancelled.set()
+        with self._lock:  # the uploads will never be read: free their memory now, not when the session is dropped
+            while not self._queue.empty():
+                up = self._queue.get_nowait()
+                if up is not None:
+                    self.pending -= 1
+                    self.held_bytes -= len(up.data or b"")
         self.close()
 
     def as_plan(self, description: str) -> InputPlan:
@@ -102,6 +120,7 @@ class UploadPlan:
                 return
             with self._lock:
                 self.pending -= 1
+                self.held_bytes -= len(upload.data or b"")
             yield from self._expand(upload)
 
     def _expand(self, up: Upload) -> Iterator[InputItem]:
@@ -113,7 +132,11 @@ def expand_upload(up: Upload, options: InputOptions, fetch_image: Callable[[str]
     """An upload as the items it stands for (a video: one per sampled frame, decoded or failed).
     ``delete_read``: an uploaded image file is deleted once decoded (shared sessions keep it: another
     process may read it again after a takeover)."""
-    if up.kind == "image":
+    if up.kind == "image" and up.data is not None:
+        data = up.data
+        up.data = None  # the item holds the bytes until it is decoded, the upload no longer
+        yield InputItem(meta=dict(up.meta), load=lambda: decode_image_bytes(data, max_pixels))
+    elif up.kind == "image":
         path = up.path
         assert path is not None
 

@@ -25,10 +25,10 @@ from sightline.request import MAX_NAME, Callback
 from sightline.server.bodies import AddItems, CreateSession, ItemsForm, SessionItem, parse_body, request_body
 from sightline.server.callers import Caller, caller_of
 from sightline.server.fairness import check_img_size
-from sightline.server.requests import is_multipart, parse_last_event_id, read_form, read_json, save_upload
+from sightline.server.requests import in_memory, is_multipart, parse_last_event_id, read_form, read_json, save_upload
 from sightline.server.sessions import ServerSession
 from sightline.server.state import ServerState, get_state
-from sightline.server.uploads import Upload, client_meta
+from sightline.server.uploads import Upload, UploadPlan, client_meta
 from sightline.settings import InputOptions, PredictSettings
 from sightline.video.probe import is_video_path
 from sightline.video.timeline import build_timeline
@@ -188,8 +188,14 @@ async def add_items(sid: str, request: Request) -> dict:
             raw = (metas[i] if i < len(metas) else None) or {}
             meta = client_meta(raw)
             meta.setdefault("source", f.filename or f"file {i}")
+            video = raw.get("kind") == "video" or (raw.get("kind") is None and is_video_path(f.filename or ""))
+            # an image of a session of this process waits in memory: no disk write, read back and delete
+            if not video and isinstance(session.uploads, UploadPlan) and in_memory(f) and session.uploads.has_room(f.size or 0):
+                await f.seek(0)
+                session.uploads.add(Upload("image", meta, data=await f.read()), 1)
+                continue
             path = await run_in_threadpool(save_upload, f, session.folder)
-            if raw.get("kind") == "video" or (raw.get("kind") is None and is_video_path(f.filename or "")):
+            if video:
                 frames = await run_in_threadpool(session.uploads.frames_in, path, f.filename)
                 session.uploads.add(Upload("video", meta, path=path), frames)
             else:
