@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import supervision as sv
 
 import sightline
+from sightline import geometry
 from sightline.drawing import class_color, draw_detections
-from sightline.geometry import mask_to_rle, rle_to_mask
+from sightline.geometry import mask_to_rle, rle_to_mask, rle_to_masks
 
 
 def test_views_are_consistent(demo_model, samples):
@@ -99,3 +101,51 @@ def test_load_image_for_each_source(demo_model, sample_dir, samples, sample_vide
     assert np.array_equal(from_file.load_image(), samples[0].image)
     frames = demo_model.predict(input=sample_video, start_frame=10, num_frames=1)
     assert frames[0].load_image().shape == (360, 480, 3)
+
+
+def _edge_masks(rng: np.random.Generator, height: int, width: int) -> list[np.ndarray]:
+    """Masks a transcoder gets wrong first: empty, full, single pixels in corners, blobs that wrap from the
+    bottom of one column to the top of the next, thin lines, and random noise."""
+    masks = [np.zeros((height, width), bool), np.ones((height, width), bool)]
+    for y, x in ((0, 0), (height - 1, width - 1), (0, width - 1), (height - 1, 0)):
+        m = np.zeros((height, width), bool)
+        m[y, x] = True
+        masks.append(m)
+    wrap = np.zeros((height, width), bool)
+    wrap[height - 2 :, 3] = wrap[:2, 4] = True  # one run in column-major order, over two columns
+    line = np.zeros((height, width), bool)
+    line[5, 2 : width - 3] = True
+    blob = np.zeros((height, width), bool)
+    blob[10:30, 20:45] = True
+    blob[15:18, 30:33] = False  # a hole
+    masks += [wrap, line, blob, rng.random((height, width)) > 0.7]
+    return masks
+
+
+def test_masks_read_from_rle_equal_supervisions_transcoding_pixel_for_pixel():
+    rng = np.random.default_rng(7)
+    height, width = 48, 64
+    masks = _edge_masks(rng, height, width)
+    rles = [mask_to_rle(m) for m in masks]
+    rles.append({"size": [height, width], "counts": [0, height * width]})  # uncompressed: all set
+
+    ours = rle_to_masks(rles, (height, width))
+    theirs = geometry._rle_to_masks_by_runs(rles, (height, width))
+
+    assert ours == theirs  # the same pixels
+    assert np.array_equal(ours.offsets, theirs.offsets) and np.array_equal(ours.bbox_xyxy, theirs.bbox_xyxy)
+    assert np.array_equal(ours.to_dense()[: len(masks)], np.stack(masks))
+
+
+@pytest.mark.parametrize(
+    ("rle", "words"),
+    [
+        ({"size": [48, 65], "counts": [3120]}, "must match image_shape"),
+        ({"size": [48, 64], "counts": [100, 5]}, "must match the image area"),
+        ({"size": [48, 64], "counts": [3072, 1]}, "must match the image area"),
+        ({"size": [48, 64], "counts": [-1, 3073]}, "non-negative"),
+    ],
+)
+def test_rle_that_does_not_cover_the_image_exactly_is_refused(rle, words):
+    with pytest.raises(ValueError, match=words):
+        rle_to_masks([rle], (48, 64))
