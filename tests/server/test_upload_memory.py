@@ -3,11 +3,15 @@ a stopped session frees them at once."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import httpx
 import numpy as np
+from PIL import Image
 
 import sightline
+from sightline.models.zoo import load_model
 from sightline.server import uploads
 from sightline.server.routers import sessions as sessions_router
 from sightline.server.uploads import Upload, UploadPlan
@@ -24,6 +28,12 @@ def _record_saves(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
 
     monkeypatch.setattr(sessions_router, "save_upload", save)
     return saved
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def _boxes(preds) -> list[list[list[float]]]:  # type: ignore[no-untyped-def]
@@ -50,14 +60,55 @@ def test_images_sent_to_a_session_never_touch_the_servers_disk_and_predict_as_fr
     assert _boxes(on_disk) == _boxes(from_files) == _boxes(from_arrays)
 
 
-def test_a_cancelled_session_frees_the_images_it_held():
-    plan = UploadPlan(3, InputOptions(), fetch_image=lambda url: None, max_pixels=10**8)
+def test_the_memory_budget_is_shared_by_every_session_and_a_cancelled_one_frees_its_images(monkeypatch):
+    monkeypatch.setattr(uploads, "MEMORY_BUDGET_BYTES", 10_000)
+    first = UploadPlan(3, InputOptions(), fetch_image=lambda url: None, max_pixels=10**8)
+    second = UploadPlan(1, InputOptions(), fetch_image=lambda url: None, max_pixels=10**8)
     for i in range(3):
-        plan.add(Upload("image", {"source": f"{i}.png"}, data=b"x" * 1000), 1)
-    assert (plan.pending, plan.held_bytes) == (3, 3000)
-    assert not plan.has_room(uploads.MEMORY_BUDGET_BYTES - 2999)
+        first.add(Upload("image", {"source": f"{i}.png"}, data=b"x" * 3000), 1)
+    assert (first.pending, first.held_bytes) == (3, 9000)
+    assert second.has_room(1000) and not second.has_room(1001)  # the other session's 9,000 bytes count
 
-    plan.cancel()
+    first.cancel()
 
-    assert (plan.pending, plan.held_bytes) == (0, 0)
-    assert list(plan.as_plan("x").produce()) == []
+    assert (first.pending, first.held_bytes) == (0, 0)
+    assert second.has_room(10_000)
+    assert list(first.as_plan("x").produce()) == []
+
+
+def test_a_session_that_ends_early_frees_the_images_still_waiting(start_server):
+    live = start_server()
+    u = live.url
+    sid = httpx.post(f"{u}/v1/sessions", json={"total": 40}).json()["id"]
+    png = _png()
+    files = [("files", (f"{i}.png", png, "image/png")) for i in range(8)]
+    assert httpx.post(f"{u}/v1/sessions/{sid}/items", files=files, data={"meta": "[]"}).status_code == 200
+    assert httpx.post(f"{u}/v1/sessions/{sid}/stop").status_code == 200
+
+    session = live.state.sessions.get(sid, None)
+    assert session.uploads.held_bytes == 0
+    refused = httpx.post(f"{u}/v1/sessions/{sid}/items", files=files[:1], data={"meta": "[]"})
+    assert refused.status_code == 409 and "input is closed" in refused.json()["error"]["message"]
+
+
+def test_a_session_that_fails_frees_the_images_still_waiting(start_server, monkeypatch):
+    model = load_model("demo/shapes", "cpu")
+
+    def broken(images, settings):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the model is broken")
+
+    monkeypatch.setattr(model, "predict_batch", broken)
+    live = start_server(model=model)
+    u = live.url
+    sid = httpx.post(f"{u}/v1/sessions", json={"total": 48, "settings": {"batch_size": 1}}).json()["id"]
+    png = _png()
+    files = [("files", (f"{i}.png", png, "image/png")) for i in range(16)]
+    assert httpx.post(f"{u}/v1/sessions/{sid}/items", files=files, data={"meta": "[]"}).status_code == 200
+    session = live.state.sessions.get(sid, None)
+    assert session.runner.join(timeout=60)
+
+    assert session.status().state.value == "failed"
+    assert session.status().done < 16  # images were still waiting when it failed
+    assert session.uploads.held_bytes == 0
+    refused = httpx.post(f"{u}/v1/sessions/{sid}/items", files=files[:1], data={"meta": "[]"})
+    assert refused.status_code == 409 and "input is closed" in refused.json()["error"]["message"]

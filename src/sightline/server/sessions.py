@@ -435,6 +435,8 @@ class SessionStore:
             if self._releasing and status.state is SessionState.INTERRUPTED and db is not None:
                 db.release(sid)  # shared, shutting down: another process runs it on at once
                 return
+            if isinstance(uploads, UploadPlan):
+                uploads.cancel()  # the run is over: images still waiting are never read; free their memory now
             if finish_steps is not None:
                 finish_steps(status)
             if db is not None:

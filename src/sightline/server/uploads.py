@@ -1,6 +1,6 @@
 """Items a client streams into a running session: uploaded image and video files, and URLs.
 
-An image sent to a session of this process waits in memory (up to ``MEMORY_BUDGET_BYTES`` per session):
+An image sent to a session of this process waits in memory (``MEMORY_BUDGET_BYTES`` for all sessions):
 it is decoded once, never written to disk and read back. Video files, larger images, images past the
 budget and every upload of a shared session land in the session's own folder under names the server
 chooses. What the client calls a file is kept only as metadata and echoed back in results, never
@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from sightline.video.probe import probe_video
 from sightline.video.sampling import frame_window
 
 META_KEYS = ("source", "image_path", "image_url", "video_path", "project_id", "dataset_id", "image_id", "video_id")
-MEMORY_BUDGET_BYTES = 64 * 1024 * 1024  # image bytes a session keeps in memory; past it, uploads wait on disk
+MEMORY_BUDGET_BYTES = 256 * 1024 * 1024  # image bytes the sessions of this process keep in memory, together
 SAFE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".ts", ".mpg", ".mpeg"}
 
 
@@ -40,6 +41,14 @@ def client_meta(raw: Any) -> dict[str, Any]:
 def safe_name(client_name: str | None) -> str:
     suffix = Path(client_name or "").suffix.lower()
     return uuid.uuid4().hex + (suffix if suffix in SAFE_SUFFIXES else "")
+
+
+_PLANS: weakref.WeakSet[UploadPlan] = weakref.WeakSet()  # every session's input in this process, while it exists
+
+
+def held_in_memory() -> int:
+    """Bytes of images waiting in memory, over every session of this process."""
+    return sum(plan.held_bytes for plan in list(_PLANS))
 
 
 @dataclass
@@ -67,6 +76,7 @@ class UploadPlan:
         self.pending = 0  # uploads not yet read by the engine
         self.held_bytes = 0  # bytes of the pending uploads kept in memory (``Upload.data``)
         self._lock = threading.Lock()
+        _PLANS.add(self)
 
     def frames_in(self, path: Path, name: str | None = None) -> int:
         """Validate a video upload (``name``: the client's name for it) against the session's sampling options;
@@ -74,9 +84,9 @@ class UploadPlan:
         return len(frame_window(probe_video(path, name, self.max_pixels), self.options))
 
     def has_room(self, size: int) -> bool:
-        """An image of ``size`` bytes can wait in memory rather than on disk. Two requests at once may each
-        see room: the budget is exceeded by at most one request's files."""
-        return self.held_bytes + size <= MEMORY_BUDGET_BYTES
+        """An image of ``size`` bytes can wait in memory rather than on disk. Requests at once may each see
+        room: the budget is exceeded by at most one file per request being read."""
+        return held_in_memory() + size <= MEMORY_BUDGET_BYTES
 
     def add(self, upload: Upload, items: int) -> None:
         with self._lock:
