@@ -99,7 +99,7 @@ class UploadPlan:
             self.received += items
             self.pending += 1
             self.held_bytes += len(upload.data or b"")
-        self._queue.put(upload)
+            self._queue.put(upload)  # under the lock: a cancel() cannot drain between the check and the put
 
     def close(self) -> None:
         with self._lock:
