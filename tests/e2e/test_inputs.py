@@ -1,5 +1,5 @@
-"""Each input kind from the page: a video (annotated video played back), URLs with a broken one, a file
-that is not an image, and the webcam with Chromium's fake camera."""
+"""Each input kind from the page: a video (annotated video played back), URLs with a broken one, refused
+inputs (a new error replaces the old), a file that is not an image, and the webcam with Chromium's fake camera."""
 
 from __future__ import annotations
 
@@ -59,6 +59,23 @@ def test_not_a_web_address_is_refused_before_running(page):
     run(page)
     text = wait_text(page, "run-message", r"Could not start")
     assert "ftp://example.com/x.jpg" in text and "http" in text
+
+
+def test_a_new_error_replaces_the_old_one_and_a_good_run_clears_it(page):
+    open_tab(page, "URLs")
+    urls = page.locator("#input-urls textarea")
+    urls.fill("ftp://example.com/first.jpg")
+    run(page)
+    wait_text(page, "run-message", r"first\.jpg")
+    urls.fill("gopher://example.com/second.jpg")
+    run(page)
+    text = wait_text(page, "run-message", r"second\.jpg")
+    assert "first.jpg" not in text, "the old error is replaced, not left under the new one"
+
+    add_images(page, SAMPLES[:1])
+    run(page)
+    wait_state(page, "completed")
+    assert "Could not start" not in text_of(page, "run-message")
 
 
 def test_a_file_that_is_not_an_image_is_a_readable_error(page, tmp_path):
