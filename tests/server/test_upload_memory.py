@@ -1,5 +1,5 @@
 """Images a client sends into a session wait in memory, within a budget, rather than on the server's disk;
-a stopped session frees them at once."""
+a session that ends (stopped or failed) frees them at once and takes no more items."""
 
 from __future__ import annotations
 
