@@ -76,21 +76,6 @@ def test_the_memory_budget_is_shared_by_every_session_and_a_cancelled_one_frees_
     assert list(first.as_plan("x").produce()) == []
 
 
-def test_a_session_that_ends_early_frees_the_images_still_waiting(start_server):
-    live = start_server()
-    u = live.url
-    sid = httpx.post(f"{u}/v1/sessions", json={"total": 40}).json()["id"]
-    png = _png()
-    files = [("files", (f"{i}.png", png, "image/png")) for i in range(8)]
-    assert httpx.post(f"{u}/v1/sessions/{sid}/items", files=files, data={"meta": "[]"}).status_code == 200
-    assert httpx.post(f"{u}/v1/sessions/{sid}/stop").status_code == 200
-
-    session = live.state.sessions.get(sid, None)
-    assert session.uploads.held_bytes == 0
-    refused = httpx.post(f"{u}/v1/sessions/{sid}/items", files=files[:1], data={"meta": "[]"})
-    assert refused.status_code == 409 and "input is closed" in refused.json()["error"]["message"]
-
-
 def test_a_session_that_fails_frees_the_images_still_waiting(start_server, monkeypatch):
     model = load_model("demo/shapes", "cpu")
 
