@@ -165,6 +165,34 @@ def test_restore_after_a_refresh_finds_the_same_run(finished, ctx):
         assert run_panel.open_run(ctx, fresh, state.run.id)[0].run is None  # another browser's run is not opened
 
 
+def test_a_tick_that_overlaps_opening_another_run_sends_nothing_of_either(ctx, sample_dir, monkeypatch):
+    """The page's timer fires while the visitor opens another run in the tab: that tick read the old run's
+    progress and would draw the new run's gallery under it (the browser showed "1 of 1" over 3 results)."""
+    tab = ctx.new_user()
+    tab.tab, tab.browser = "tab-0000031", "browser-0031"
+    tab, *_ = start(ctx, tab, sources(files=[str(sample_dir / f"img_{i:02d}.png") for i in range(3)]))
+    older = tab.run
+    tick_until_final(tab, page_size=3)
+    tab, *_ = start(ctx, tab, sources(files=[str(sample_dir / "img_00.png")]))
+    newer = tab.run
+    assert newer is not older
+    tick_until_final(tab, page_size=3)
+    pull = newer.pull
+
+    def pull_while_the_other_run_opens() -> int:
+        got = pull()
+        run_panel.open_run(ctx, tab, older.id)  # the click's handler, on another thread of Gradio's
+        return got
+
+    monkeypatch.setattr(newer, "pull", pull_while_the_other_run_opens)
+    out = run_panel.tick(tab, 0.0, 3)
+    assert tab.run is older
+    assert all(is_skip(v) for v in out), out  # the open's own outputs show the older run
+    monkeypatch.undo()
+    progress, gallery, *_ = run_panel.tick(tab, 0.0, 3)
+    assert progress_attrs(progress)["done"] == "3" and len(gallery) == 3
+
+
 def test_start_needs_an_input_and_refuses_bad_settings(ctx, state):
     for src, values, needle in [
         (sources(kind="images"), {}, "Add one or more images"),

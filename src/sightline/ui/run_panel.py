@@ -136,6 +136,8 @@ def tick(state: UserState, conf: float, page_size: int) -> tuple[Any, ...]:
     except SightlineError as exc:  # its server is gone: say so, keep what arrived, let the tab run again
         run.lose(exc)
         return progress_html(run.last_status, lost=True), gr.skip(), gr.skip(), gr.skip(), lost_message(run), gr.Timer(active=False), gr.skip()
+    if state.run is not run:  # the tab opened or started another run meanwhile: what this tick read is stale
+        return (gr.skip(),) * 7
     final = status.state.is_final and len(run.predictions) >= status.done
     n, lo = len(run.predictions), state.page * page_size
     landed = new and n - new < lo + page_size and n > lo  # some new results are on the page on screen
@@ -146,6 +148,8 @@ def tick(state: UserState, conf: float, page_size: int) -> tuple[Any, ...]:
     else:
         gallery, page, counts = gr.skip(), gr.skip(), gr.skip()
     video, message = _finish(run, status) if final else (gr.skip(), gr.skip())
+    if state.run is not run:  # the tab opened or started another run meanwhile: what this tick read is stale
+        return (gr.skip(),) * 7
     return progress_html(status), gallery, page, counts, message, gr.Timer(active=not final), video
 
 
@@ -322,9 +326,12 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
 
     def on_tick(s: UserState, conf: float, *values: Any) -> tuple[Any, ...]:
         look, extra = values[:3], values[3:]  # boxes, masks, labels; then what ``follow`` reads
+        before = s.run
         progress, gallery, *rest = tick(s, conf, page_size)
-        gallery, *first = show_first(s, conf, look, gallery)
         page, counts, message, timer, video = rest
+        if s.run is not before or _skipped(timer):  # another run was opened or started during this tick: its handler shows it
+            return (gr.skip(),) * (12 + (follow is not None))
+        gallery, *first = show_first(s, conf, look, gallery)
         ended = s.run is not None and not timer.active  # the timer stops: the list of past runs shows the end
         # what did not change is not sent (each output sent is work for Gradio's server and the page): an
         # active timer stays active; the followed text changes only with new results (its input's own
