@@ -84,6 +84,18 @@ def thumbnails(page: Page) -> int:
     return page.locator("#gallery button.thumbnail-item").count()
 
 
+def wait_thumbnails(page: Page, at_least: int, timeout: float = LONG) -> None:
+    """Wait until the gallery shows ``at_least`` thumbnails; a timeout says what the page showed instead."""
+    try:
+        page.wait_for_function(f"document.querySelectorAll('#gallery button.thumbnail-item').length >= {at_least}", timeout=timeout)
+    except Exception as exc:
+        try:
+            seen = f"{thumbnails(page)} thumbnails, page {text_of(page, 'page-info')!r}, counts {text_of(page, 'review-counts')!r}"
+        except Exception as unread:  # noqa: BLE001 - a report of what is there, whatever is there
+            seen = f"(the gallery could not be read: {unread})"
+        raise AssertionError(f"the gallery never showed {at_least} thumbnails: {seen}; {shown(page)}") from exc
+
+
 def set_number(page: Page, elem_id: str, value: float, settle_s: float = 1.0) -> None:
     """Type into a slider's or number's box and commit it, as a person does, then check it stays.
 

@@ -27,6 +27,7 @@ from tests.e2e.pages import (
     thumbnails,
     wait_state,
     wait_text,
+    wait_thumbnails,
 )
 
 THUMBS = "document.querySelectorAll('#gallery button.thumbnail-item').length"
@@ -241,7 +242,7 @@ def test_the_annotated_video_survives_a_refresh_and_track_ids_read_the_same(page
     wait_state(page, "completed")
     page.locator("#annotated-video video").wait_for(timeout=30_000)
 
-    page.wait_for_function(f"{THUMBS} >= 6", timeout=LONG)
+    wait_thumbnails(page, 6)
     page.locator("#gallery button.thumbnail-item").nth(5).click()
     wait_text(page, "view-name", r"moving_shapes\.mp4.*frame 30")
     labels = wait_text(page, "keep", r"track")
