@@ -9,6 +9,8 @@ import psutil
 import pytest
 
 import sightline
+from sightline.errors import InputError
+from sightline.server.ray_serve import RayOptions, replica_cpus
 from tests.scale.cluster import RAY_TIMEOUT_S
 
 
@@ -41,3 +43,18 @@ def test_deploy_on_ray_serves_the_same_api_and_ends_its_cluster(samples, demo_mo
         assert time.monotonic() < deadline, f"the cluster outlived its server: {[c.cmdline()[:3] for c in children if c.is_running()]}"
         time.sleep(0.5)
     assert process.poll() is not None
+
+
+def test_a_lone_model_replica_on_a_local_cluster_gets_the_machines_cores():
+    """Ray gives a replica's model as many threads as it has CPUs: at 1, ``serve --ray`` on this 2-core
+    machine ran the model on one core where the plain server's runs on both."""
+    assert replica_cpus(RayOptions(), models=1, cores=2) == 2
+    assert replica_cpus(RayOptions(replicas=2), models=1, cores=2) == 1
+    assert replica_cpus(RayOptions(replicas=4), models=1, cores=2) == 1  # at least one each
+    assert replica_cpus(RayOptions(autoscale=(1, 4)), models=1, cores=8) == 2  # room for the most it may scale to
+    assert replica_cpus(RayOptions(), models=2, cores=8) == 4
+    assert replica_cpus(RayOptions(address="auto"), models=1, cores=8) == 1  # another cluster's nodes are not this machine
+    assert replica_cpus(RayOptions(num_cpus=3, address="auto"), models=1, cores=2) == 3
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(InputError, match="more than 0"):
+            replica_cpus(RayOptions(num_cpus=bad), models=1)

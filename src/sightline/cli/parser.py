@@ -185,6 +185,9 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="an existing cluster (auto, ray://head:10001); default: a local cluster of this process's own")
     r.add_argument("--num-gpus", type=float, default=None, metavar="G", help="GPUs per model replica (default: 1 when the cluster has one, else 0)")
+    r.add_argument("--replica-cpus", type=float, default=None, metavar="C",
+                   help="CPUs per model replica, also its model's threads (default: a local cluster's cores shared out among "
+                        "the model replicas; 1 on an existing cluster)")
 
 
 def build_parser() -> argparse.ArgumentParser:

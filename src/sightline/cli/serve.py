@@ -51,7 +51,7 @@ def _serve_on_ray(args: argparse.Namespace, config: object) -> int:
         raise SystemExit("--replicas and --http-replicas take a number of at least 1")
     options = ray_serve.RayOptions(
         replicas=args.replicas, autoscale=ray_serve.parse_autoscale(args.autoscale) if args.autoscale else None,
-        http_replicas=args.http_replicas, address=args.ray_address, num_gpus=args.num_gpus,
+        http_replicas=args.http_replicas, address=args.ray_address, num_gpus=args.num_gpus, num_cpus=args.replica_cpus,
     )
     ray_serve.run_forever(config, [args.model], options, args.host, args.port)  # type: ignore[arg-type]
     return 0

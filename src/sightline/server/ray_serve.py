@@ -51,7 +51,9 @@ class RayOptions:
     autoscale: tuple[int, int] | None = None  # (min, max) model replicas, scaled on ongoing requests
     http_replicas: int = 1  # replicas of the FastAPI app
     address: str | None = None  # an existing cluster ("auto", "ray://head:10001"); None starts a local one
-    num_cpus: float = 1.0  # per model replica (a logical share: Ray places replicas by it)
+    # per model replica: Ray places replicas by it and gives the model as many threads (OMP_NUM_THREADS,
+    # which torch follows); None: ``replica_cpus``
+    num_cpus: float | None = None
     num_gpus: float | None = None  # per model replica; None: 1 when the cluster has a GPU, else 0
     http_num_cpus: float = 0.5  # per HTTP replica
     app_name: str = "sightline"
@@ -66,6 +68,22 @@ def parse_autoscale(text: str) -> tuple[int, int]:
     if low < 0 or high < 1 or low > high:
         raise InputError(f"--autoscale needs 0 <= MIN <= MAX and MAX >= 1, got {text!r}")
     return low, high
+
+
+def replica_cpus(options: RayOptions, models: int, cores: int | None = None) -> float:
+    """CPUs per model replica: ``options.num_cpus`` when given; on a local cluster, the machine's cores shared
+    out among its model replicas (at least 1 each); on an existing cluster, 1 (set it to the node's share).
+
+    Ray sets an actor's ``OMP_NUM_THREADS`` to its CPUs, and torch runs that many threads: with 1, a lone
+    replica on this 2-core machine used one core where the plain server's model uses both."""
+    if options.num_cpus is not None:
+        if not options.num_cpus > 0:  # NaN too
+            raise InputError(f"CPUs per model replica must be more than 0, got {options.num_cpus:g}")
+        return options.num_cpus
+    if options.address is not None:
+        return 1.0
+    replicas = max(1, models) * (options.autoscale[1] if options.autoscale else options.replicas)
+    return float(max(1, (cores or os.cpu_count() or 1) // max(1, replicas)))
 
 
 def deployment_name(model: str) -> str:
@@ -206,13 +224,14 @@ def build_application(config: ServerConfig, models: list[str], options: RayOptio
         raise InputError(f"replicas must be at least 1, got {options.replicas} model and {options.http_replicas} HTTP replicas")
     config = dataclasses.replace(config, model=models[0], shared_sessions=True)
     gpus = gpus_per_replica(options)
+    cpus = options.num_cpus if options.num_cpus is not None else 1.0  # ``start`` resolves it for a local cluster
     scaling: dict[str, Any] = ({"autoscaling_config": {"min_replicas": options.autoscale[0], "max_replicas": options.autoscale[1],
                                                        "target_ongoing_requests": config.max_batch_size}}
                                if options.autoscale else {"num_replicas": options.replicas})
     handles = {}
     for name in models:
         deployment = serve.deployment(ModelReplica).options(  # type: ignore[attr-defined]  # a class gives a Deployment
-            name=deployment_name(name), ray_actor_options={"num_cpus": options.num_cpus, "num_gpus": gpus},
+            name=deployment_name(name), ray_actor_options={"num_cpus": cpus, "num_gpus": gpus},
             max_ongoing_requests=4 * config.max_batch_size,  # enough waiting images to fill the next batch
             **scaling,
         )
@@ -267,11 +286,13 @@ def start(config: ServerConfig, models: list[str], options: RayOptions, host: st
     import ray
 
     global local_cluster
+    cpus = replica_cpus(options, len(models))
+    options = dataclasses.replace(options, num_cpus=cpus)
     if not ray.is_initialized():
         # "local": a cluster of this process's own, never another one found on this machine
         kwargs: dict[str, Any] = {"address": options.address or "local", "include_dashboard": False, "logging_level": logging.WARNING}
         if options.address is None:  # a local cluster: room for every replica (logical CPUs, not cores)
-            need = options.http_replicas * options.http_num_cpus + options.num_cpus * len(models) * (
+            need = options.http_replicas * options.http_num_cpus + cpus * len(models) * (
                 options.autoscale[1] if options.autoscale else options.replicas)
             kwargs["num_cpus"] = max(os.cpu_count() or 1, int(need + 1.5))
             # Serve's throughput settings, with ports and HAProxy files of this cluster's own (ray_ingress)
