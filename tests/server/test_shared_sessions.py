@@ -72,6 +72,32 @@ def test_the_running_process_reads_queued_items_from_its_cursor_and_ends_when_th
     assert [it.meta["image_url"] for it in items] == ["http://x/1", "http://x/2"]
 
 
+def test_an_item_added_through_the_running_process_is_read_at_once_not_at_the_next_poll(dbs, monkeypatch):
+    """The running process's reader used to sleep a poll period (0.1 s) whenever it had read every queued
+    item, also for an item its own process had just queued: a session's start and every gap in a client's
+    uploads cost up to that long. Items queued through another process are still found by the poll."""
+    import threading
+
+    from sightline.server import shared_sessions
+
+    monkeypatch.setattr(shared_sessions, "POLL_ITEMS_S", 30.0)  # a poll that never comes within the test
+    a = dbs[0]
+    a.insert("s9", "demo/shapes", "client", {}, total=2)
+    uploads = SharedUploads(a, "s9", InputOptions(), lambda url: url, 1000)
+    read: list[str] = []
+    reader = threading.Thread(target=lambda: read.extend(it.meta["image_url"] for it in uploads.as_plan("2 items", 2)), daemon=True)
+    reader.start()
+    time.sleep(0.3)  # the reader has found nothing and waits
+    uploads.add(Upload("url", {}, url="http://x/0"), 1)
+    deadline = time.monotonic() + 5
+    while not read and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert read == ["http://x/0"], "the item queued in this process waited for the poll"
+    uploads.close()  # the client sent one of the two items it promised, then closed the input
+    reader.join(5)
+    assert not reader.is_alive(), "the reader did not see the close until the next poll"
+
+
 def test_a_process_that_does_not_run_a_session_reads_it_and_asks_its_owner_to_stop(dbs):
     a, b, _ = dbs
     a.insert("s4", "demo/shapes", "client", {"context": {"input": "2 items"}}, total=2)

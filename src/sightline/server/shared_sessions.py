@@ -63,6 +63,9 @@ class SharedUploads:
         self.start = start
         self._live = _LiveRow(db, sid)
         self._cancelled = threading.Event()
+        # set by add, close and cancel in this process, so the reader looks at once; items queued through
+        # another process are found within POLL_ITEMS_S
+        self._wake = threading.Event()
 
     def _row(self) -> Any:
         live = self._live.get()
@@ -94,14 +97,17 @@ class SharedUploads:
     def add(self, upload: Upload, items: int) -> None:
         self.db.add_item(self.sid, upload.kind, upload.meta, items, str(upload.path) if upload.path else None, upload.url, upload.error)
         self._live.get(fresh=True)
+        self._wake.set()
 
     def close(self) -> None:
         self.db.close_input(self.sid)
         self._live.get(fresh=True)
+        self._wake.set()
 
     def cancel(self) -> None:
         """The running process stops reading (a stop, a lost lease, shutdown)."""
         self._cancelled.set()
+        self._wake.set()
 
     def as_plan(self, description: str, total: int) -> InputPlan:
         return InputPlan(total=total, description=description, produce=self._produce)
@@ -109,6 +115,7 @@ class SharedUploads:
     def _produce(self) -> Iterator[InputItem]:
         position = self.start
         while not self._cancelled.is_set():
+            self._wake.clear()  # before the query: an item added after it sets it again, and is read next
             rows = self.db.items(self.sid, position)
             for row in rows:
                 upload = Upload(row.kind, dict(row.meta or {}), path=Path(row.path) if row.path else None, url=row.url, error=row.error)
@@ -124,7 +131,7 @@ class SharedUploads:
             live = self._live.get(fresh=True)
             if live is None or (live[0].input_closed and position >= live[0].received):
                 return  # deleted, or every promised item was read
-            self._cancelled.wait(POLL_ITEMS_S)
+            self._wake.wait(POLL_ITEMS_S)
 
 
 class SharedRun:
