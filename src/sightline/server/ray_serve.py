@@ -223,8 +223,9 @@ def build_application(config: ServerConfig, models: list[str], options: RayOptio
     if options.http_replicas < 1 or options.replicas < 1:
         raise InputError(f"replicas must be at least 1, got {options.replicas} model and {options.http_replicas} HTTP replicas")
     config = dataclasses.replace(config, model=models[0], shared_sessions=True)
+    # ``start`` resolves it for a local cluster; given (ray_entry), it is checked
+    cpus = replica_cpus(options, len(models)) if options.num_cpus is not None else 1.0
     gpus = gpus_per_replica(options)
-    cpus = options.num_cpus if options.num_cpus is not None else 1.0  # ``start`` resolves it for a local cluster
     scaling: dict[str, Any] = ({"autoscaling_config": {"min_replicas": options.autoscale[0], "max_replicas": options.autoscale[1],
                                                        "target_ongoing_requests": config.max_batch_size}}
                                if options.autoscale else {"num_replicas": options.replicas})
