@@ -181,10 +181,10 @@ def test_serve_on_ray_refuses_bad_scaling_before_starting_a_cluster(capsys: pyte
         with pytest.raises(SystemExit) as ended:
             main(["serve", "--ray", "--autoscale", value])
         assert ended.value.code == 2 and words in capsys.readouterr().err
-    for value in ("0", "-2", "nan"):
+    for value in ("0", "-2", "nan", "inf"):
         with pytest.raises(SystemExit) as ended:
             main(["serve", "--ray", "--replica-cpus", value])
-        assert ended.value.code == 2 and "CPUs per model replica must be more than 0" in capsys.readouterr().err
+        assert ended.value.code == 2 and "CPUs per model replica must be a number more than 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["serve", "--ray", "--replicas", "2", "--autoscale", "1:4"])  # one or the other: argparse's usage error
     assert "not allowed with argument" in capsys.readouterr().err

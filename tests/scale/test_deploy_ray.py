@@ -55,6 +55,6 @@ def test_a_lone_model_replica_on_a_local_cluster_gets_the_machines_cores():
     assert replica_cpus(RayOptions(), models=2, cores=8) == 4
     assert replica_cpus(RayOptions(address="auto"), models=1, cores=8) == 1  # another cluster's nodes are not this machine
     assert replica_cpus(RayOptions(num_cpus=3, address="auto"), models=1, cores=2) == 3
-    for bad in (0.0, -1.0, float("nan")):
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(InputError, match="more than 0"):
             replica_cpus(RayOptions(num_cpus=bad), models=1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import os
 import re
 import signal
@@ -77,8 +78,8 @@ def replica_cpus(options: RayOptions, models: int, cores: int | None = None) -> 
     Ray sets an actor's ``OMP_NUM_THREADS`` to its CPUs, and torch runs that many threads: with 1, a lone
     replica on this 2-core machine used one core where the plain server's model uses both."""
     if options.num_cpus is not None:
-        if not options.num_cpus > 0:  # NaN too
-            raise InputError(f"CPUs per model replica must be more than 0, got {options.num_cpus:g}")
+        if not 0 < options.num_cpus < math.inf:  # NaN and infinity too
+            raise InputError(f"CPUs per model replica must be a number more than 0, got {options.num_cpus:g}")
         return options.num_cpus
     if options.address is not None:
         return 1.0
