@@ -323,6 +323,8 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
     panel.started.append(panel.run.click(on_start, panel.start_inputs, panel.start_outputs, queue=False, show_progress_on=[panel.progress]))
     panel.stop.click(stop, [state], [panel.message], queue=False)
     first_shown = [review.view, review.view_name, review.keep, review.table]  # review.shown less the counts tick gives
+    tick_outputs = [panel.progress, review.gallery, review.page_info, review.counts, panel.message, panel.timer, review.video, *first_shown,
+                    panel.past, *([follow[2]] if follow is not None else [])]
 
     def on_tick(s: UserState, conf: float, *values: Any) -> tuple[Any, ...]:
         look, extra = values[:3], values[3:]  # boxes, masks, labels; then what ``follow`` reads
@@ -330,7 +332,7 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
         progress, gallery, *rest = tick(s, conf, page_size)
         page, counts, message, timer, video = rest
         if s.run is not before or _skipped(timer):  # another run was opened or started during this tick: its handler shows it
-            return (gr.skip(),) * (12 + (follow is not None))
+            return (gr.skip(),) * len(tick_outputs)
         gallery, *first = show_first(s, conf, look, gallery)
         ended = s.run is not None and not timer.active  # the timer stops: the list of past runs shows the end
         # what did not change is not sent (each output sent is work for Gradio's server and the page): an
@@ -346,9 +348,7 @@ def wire(panel: RunPanel, ctx: AppContext, state: gr.State, inputs: input_panel.
     # every target on each status message and animates each pending one every frame, a quarter of the
     # browser's CPU in a run (docs/benchmarks.md)
     panel.timer.tick(
-        on_tick, [state, *review.look, *([follow[1]] if follow is not None else [])],
-        [panel.progress, review.gallery, review.page_info, review.counts, panel.message, panel.timer, review.video, *first_shown, panel.past,
-         *([follow[2]] if follow is not None else [])],
+        on_tick, [state, *review.look, *([follow[1]] if follow is not None else [])], tick_outputs,
         show_progress="hidden", show_progress_on=[panel.progress], concurrency_limit=None,
     )
     return (lambda s, t, b: restore(ctx, s, t, b)), (lambda s, r: open_run(ctx, s, r))
