@@ -68,7 +68,8 @@ def test_existing_labels_say_what_each_mode_does_before_upload(page):
     page.locator("#upload").click()
     wait_text(page, "upload-summary", r"Uploaded")
     page.locator("#upload-mode").get_by_text("iou_merge:").click()
-    note = wait_text(page, "existing-note", rf"\*?\*?{found}\*?\*? existing objects")
+    # the append note after the upload already reads "N existing objects": wait for the iou_merge one
+    note = wait_text(page, "existing-note", rf"\*?\*?{found}\*?\*? existing objects.*iou_merge would")
     assert f"skip {found} duplicates" in note.replace("*", "")
     assert re.search(r"skipped: duplicate of #\d+ \(IoU (0\.\d\d|1\.00) ≥ 0\.50\)", page.locator("#existing-objects").inner_text())
 
