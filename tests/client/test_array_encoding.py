@@ -9,7 +9,7 @@ from PIL import Image
 
 import sightline
 from sightline.client.encoding import encode_pixels, encoding_for, is_loopback
-from sightline.inputs.images import decode_image_bytes
+from sightline.inputs.images import ImageDecodeError, decode_image_bytes
 
 
 @pytest.mark.parametrize(("url", "loopback"), [
@@ -79,3 +79,37 @@ def test_image_files_go_as_they_are(tmp_path, samples, monkeypatch) -> None:
     for i, source in enumerate(collect_sources([str(p) for p in paths], InputOptions())):
         data, name = up._image_bytes(source, i)
         assert data == paths[i].read_bytes() and name == paths[i].name
+
+
+def pillow_rgb(data: bytes) -> np.ndarray:
+    import io
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (480, 640), (7, 1)])
+def test_raw_pixels_read_back_as_pillow_reads_them_and_can_be_changed(shape: tuple[int, int]) -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    data, _ = encode_pixels(rgb, "raw")
+    got = decode_image_bytes(data)
+    assert got.shape == rgb.shape and got.dtype == np.uint8
+    assert (got == rgb).all() and (got == pillow_rgb(data)).all()
+    got[0, 0] = 7  # the server's model may change its input in place: a read-only view of the bytes would raise
+    assert data == encode_pixels(rgb, "raw")[0]
+
+
+@pytest.mark.parametrize("header", [b"P6 5 3 255\n", b"P6\t5\n3\r255 ", b"P6\n# made by hand\n5 3\n255\n"])
+def test_any_ppm_header_pillow_reads_gives_the_same_pixels(header: bytes) -> None:
+    pixels = bytes(range(45))
+    assert (decode_image_bytes(header + pixels) == pillow_rgb(header + pixels)).all()
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    (b"P6\n5 3\n255\n" + bytes(44), "truncated"),  # one byte short
+    (b"P6\n0 3\n255\n", "not an image"),
+    (b"P6\n70000 70000\n255\n" + bytes(30), "over the limit"),
+])
+def test_broken_raw_pixels_are_refused_in_words(data: bytes, words: str) -> None:
+    with pytest.raises(ImageDecodeError, match=words):
+        decode_image_bytes(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ MAX_PIXELS = 100_000_000  # refuse decompression bombs; PIL's own check only war
 # JPEG includes MPO (phone photos); PPM is how the SDK sends raw pixels to a server on the same machine
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF", "PPM")
 EXIF_ORIENTATION = 0x0112
+# the header the SDK writes for raw pixels (client/encoding.py): width, height, 8-bit samples, no comments
+RAW_RGB_HEADER = re.compile(rb"P6\s+(\d{1,9})\s+(\d{1,9})\s+255\s")
 
 
 class ImageDecodeError(ValueError):
@@ -78,12 +81,32 @@ def pil_to_rgb(image: Image.Image, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return np.asarray(image)
 
 
+def raw_rgb(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
+    """The pixels of a binary PPM with 8-bit samples and exactly its pixels' bytes, or None for anything else.
+
+    This is how the SDK sends in-memory pixels to a server on the same machine; read through Pillow they
+    cost ~2.7 ms per 640×480 image (a decode and two copies) against ~0.03 ms for one copy here, on the
+    server's cores that the model shares. Any other PPM (comments, 16-bit, truncated) goes to Pillow."""
+    header = RAW_RGB_HEADER.match(data, 0, 32)
+    if header is None:
+        return None
+    width, height = int(header[1]), int(header[2])
+    check_pixels(width, height, max_pixels)
+    if width == 0 or height == 0 or len(data) - header.end() != width * height * 3:
+        return None
+    # a copy: the array is the caller's to change, and bytes are read-only
+    return np.frombuffer(data, np.uint8, width * height * 3, header.end()).reshape(height, width, 3).copy()
+
+
 def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode encoded image bytes (JPEG, PNG, ...) to RGB; raises ``ImageDecodeError`` with a clear reason.
 
     The size is checked from the header, before any pixel is decoded."""
     if not data:
         raise ImageDecodeError("the file is empty (0 bytes)")
+    raw = raw_rgb(data, max_pixels)
+    if raw is not None:
+        return raw
     try:
         with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
             check_pixels(image.width, image.height, max_pixels)
