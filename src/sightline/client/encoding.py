@@ -16,6 +16,8 @@ from typing import Literal
 import httpx
 import numpy as np
 
+from sightline.inputs.images import raw_rgb_bytes
+
 Encoding = Literal["raw", "png"]
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
@@ -39,8 +41,7 @@ def encoding_for(url: str) -> Encoding:
 def encode_pixels(rgb: np.ndarray, encoding: Encoding) -> tuple[bytes, str]:
     """H×W×3 uint8 RGB pixels as file bytes and a file name that says the format."""
     if encoding == "raw":
-        height, width = rgb.shape[:2]
-        return b"P6\n%d %d\n255\n" % (width, height) + np.ascontiguousarray(rgb).tobytes(), "image.ppm"
+        return raw_rgb_bytes(rgb), "image.ppm"
     from PIL import Image
 
     buf = io.BytesIO()
