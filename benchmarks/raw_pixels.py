@@ -11,12 +11,11 @@ server's model shares. Target: the reader at least 3× faster than the path befo
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import numpy as np
-from common import make_images
+from common import make_images, parse_args
 
 from sightline.inputs.images import decode_image_bytes, decode_with_pillow, raw_rgb_bytes
 
@@ -28,10 +27,7 @@ def timed(read, wire: list[bytes]) -> tuple[float, list[np.ndarray]]:  # type: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=24)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
+    args = parse_args(__doc__, count=24, rounds=7)
     wire = [raw_rgb_bytes(im) for im in make_images(args.images)]
     times: dict[str, list[float]] = {"sightline": [], "pillow": []}
     for k in range(args.rounds):  # interleaved, and the order alternates so neither always runs warm
