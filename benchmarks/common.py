@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -88,10 +89,47 @@ def summary(values: list[float]) -> tuple[float, float]:
     return max(values), statistics.median(values)
 
 
+def alternating(rounds: int, sides: dict[str, Callable[[], float]], between: Callable[[], None] = settle,
+                first: int = 0) -> dict[str, list[float]]:
+    """Each side's measure once per round, in the given order on even rounds and reversed on odd ones, so
+    neither side always runs first (warm, or right after the other's tail) and a drift of the machine
+    within a round hits both sides alike; round ``k`` of every list was measured side by side. ``first``
+    numbers the first round (a caller that runs one round at a time passes its own count)."""
+    out: dict[str, list[float]] = {name: [] for name in sides}
+    for k in range(first, first + rounds):
+        for name in (list(sides) if k % 2 == 0 else list(reversed(sides))):
+            between()
+            out[name].append(sides[name]())
+    return out
+
+
+def paired(values: list[float], baseline: list[float], level: float = 0.90) -> tuple[float, float, float]:
+    """(median, low, high) of the per-round ratios ``values[k] / baseline[k]``, with a bootstrap interval.
+
+    The per-round ratio compares two measures taken seconds apart; the ratio of the two medians (the
+    ``median`` of ``rate_row``) compares rounds that may be a minute apart, on a machine whose speed moves
+    by 10–30% in that time. The interval says how far the median could be from another run's: a target
+    is met robustly when ``low`` reaches it, and not shown while the interval straddles it.
+    """
+    import statistics
+
+    ratios = np.array(values) / np.array(baseline)
+    draws = np.random.default_rng(0).choice(ratios, size=(4000, len(ratios)))
+    medians = np.median(draws, axis=1)
+    tail = (1 - level) / 2
+    return statistics.median(ratios.tolist()), float(np.quantile(medians, tail)), float(np.quantile(medians, 1 - tail))
+
+
+def paired_note(values: list[float], baseline: list[float]) -> str:
+    median, low, high = paired(values, baseline)
+    return f"paired {median:.3f} [{low:.3f}-{high:.3f}]"
+
+
 def rate_row(label: str, values: list[float], unit: str, baseline: list[float] | None = None, target: str = "") -> None:
     best, median = summary(values)
     note = ""
     if baseline is not None:
         b_best, b_median = summary(baseline)
-        note = f"ratio best {best / b_best:.3f}, median {median / b_median:.3f}  {target}"
+        pairs = f", {paired_note(values, baseline)}" if len(values) == len(baseline) else ""
+        note = f"ratio best {best / b_best:.3f}, median {median / b_median:.3f}{pairs}  {target}"
     print(f"{label:<44}{best:9.2f} {unit:<9}(median {median:7.2f})  {note}")

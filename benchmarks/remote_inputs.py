@@ -6,7 +6,9 @@ The same 640x480 images go through ``sightline.load`` (in this process) and thro
 with ``sightline.deploy`` (its own process, on loopback, sharing the cores), in one interleaved run so
 drift in machine load hits every side alike. Arrays and PIL images travel as the client chooses for
 the server (raw PPM on loopback, PNG elsewhere); ``--array-encoding png`` forces the old PNG path.
-Target: each remote/in-process ratio >= 0.90.
+Each round runs both sides of a kind back to back, in alternating order; beside the ratio of the best and
+of the median rates, each row prints the median of the per-round ratios and its 90% bootstrap interval
+(``common.paired``). Target: each remote/in-process ratio >= 0.90.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import load_demo, make_images, rate_row, settle
+from common import alternating, load_demo, make_images, rate_row
 from PIL import Image
 
 import sightline
@@ -56,12 +58,12 @@ def main() -> None:
         local.predict(input=warm, batch_size=args.batch_size)
         remote.predict(input=warm, batch_size=args.batch_size)
         results: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in kinds}
-        for _ in range(args.rounds):
-            for kind, inputs in kinds.items():
-                settle()
-                results[kind][0].append(rate(local, inputs, args.batch_size))
-                settle()
-                results[kind][1].append(rate(remote, inputs, args.batch_size))
+        for k in range(args.rounds):
+            for kind, inputs in kinds.items():  # one round of each kind: both sides, in alternating order
+                sides = alternating(1, {"local": lambda i=inputs: rate(local, i, args.batch_size),
+                                        "remote": lambda i=inputs: rate(remote, i, args.batch_size)}, first=k)
+                results[kind][0].extend(sides["local"])
+                results[kind][1].extend(sides["remote"])
         encoding = remote.array_encoding
 
     print(f"demo/shapes, {args.images} images 640x480, batch {args.batch_size}, {args.rounds} interleaved rounds; arrays sent as {encoding}")

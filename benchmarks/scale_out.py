@@ -10,7 +10,9 @@ its figures; run them all, or some: ``python benchmarks/scale_out.py [--parts a,
     single-process session (``engine="local"``), each into a fresh copy of the project. A job's time includes
     starting its actors (each loads the model), not starting the cluster, which a deployment keeps running.
 
-Rounds interleave the variants, so a machine whose load changes affects them alike; the median round counts.
+Rounds interleave the variants, in alternating order, so a machine whose load changes affects them alike; the
+median round counts. ``paired`` figures are the median of the per-round ratios with a 90% bootstrap interval
+(``common.paired``): a target is met robustly when the interval's low end reaches it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from common import alternating, paired
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -85,26 +88,31 @@ def part_a(rounds: int, port: int, seconds: float = 4.0) -> dict[str, float]:
     settings = PredictSettings()
 
     def rate(handle, replicas: int) -> float:
-        in_flight = 4 * replicas  # calls: enough to fill every replica's next batches while one runs
-        done = 0
-        end = time.monotonic() + seconds
-        pending = [handle.predict.remote(call, settings) for _ in range(in_flight)]
+        """A closed loop of ``4 × replicas`` callers, each sending its next call as soon as its last is answered:
+        enough to fill every replica's next batches while one runs, and no caller waits behind another's call
+        (a single loop collecting answers in order left a replica idle while the oldest call's replica lagged)."""
+        done = [0]
+        lock = threading.Lock()
         start = time.monotonic()
-        while time.monotonic() < end:
-            pending.pop(0).result(timeout_s=60)
-            done += len(call)
-            pending.append(handle.predict.remote(call, settings))
-        elapsed = time.monotonic() - start
-        for r in pending:
-            r.result(timeout_s=60)
-        return done / elapsed
+        end = start + seconds
+
+        def caller() -> None:
+            while time.monotonic() < end:
+                handle.predict.remote(call, settings).result(timeout_s=60)
+                with lock:
+                    done[0] += len(call)
+
+        threads = [threading.Thread(target=caller, daemon=True) for _ in range(4 * replicas)]
+        for t in threads:
+            t.start()
+        for t in threads:  # each ends at the first answer after ``end``: at most one batch, or the 60 s above
+            t.join(timeout=seconds + 120)
+        return done[0] / (time.monotonic() - start)
 
     for n, h in handles.items():  # warm-up: every replica up and answering
         rate(h, n)
-    per: dict[int, list[float]] = {1: [], 2: [], 4: []}
-    for _ in range(rounds):
-        for n in (1, 2, 4):
-            per[n].append(rate(handles[n], n))
+    measured = alternating(rounds, {str(n): (lambda n=n: rate(handles[n], n)) for n in (1, 2, 4)}, between=lambda: None)
+    per = {n: measured[str(n)] for n in (1, 2, 4)}
     for n in (1, 2, 4):
         serve.delete(f"fixed{n}")
     out: dict[str, float] = {}
@@ -113,6 +121,8 @@ def part_a(rounds: int, port: int, seconds: float = 4.0) -> dict[str, float]:
             out[f"a_{how}_images_per_s_{n}"] = pick(per[n])
         out[f"a_{how}_ratio_2"] = pick(per[2]) / pick(per[1])
         out[f"a_{how}_ratio_4"] = pick(per[4]) / pick(per[1])
+    for n in (2, 4):
+        out[f"a_paired_ratio_{n}"], out[f"a_paired_low_{n}"], out[f"a_paired_high_{n}"] = paired(per[n], per[1])
     return out
 
 
@@ -149,16 +159,15 @@ def part_b(rounds: int, port: int, images: int = 48, clients: int = 2) -> dict[s
         return clients * images / elapsed
 
     rate(ray_url), rate(plain.url)  # warm-up
-    ray_rates, plain_rates = [], []
-    for _ in range(rounds):
-        ray_rates.append(rate(ray_url))
-        plain_rates.append(rate(plain.url))
+    measured = alternating(rounds, {"ray": lambda: rate(ray_url), "plain": lambda: rate(plain.url)}, between=lambda: None)
+    ray_rates, plain_rates = measured["ray"], measured["plain"]
     plain.close()
     serve.delete("sightline")
     out: dict[str, float] = {}
     for how, pick in (("best", max), ("median", statistics.median)):
         r, p = pick(ray_rates), pick(plain_rates)
         out.update({f"b_{how}_ray_images_per_s": r, f"b_{how}_plain_images_per_s": p, f"b_{how}_ratio": r / p})
+    out["b_paired_ratio"], out["b_paired_low"], out["b_paired_high"] = paired(ray_rates, plain_rates)
     return out
 
 
@@ -245,6 +254,12 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}  load average at the end: {os.getloadavg()[0]:.1f}")
     for k, v in figures.items():
         print(f"{k:24s} {v:8.2f}")
+    if "a_paired_ratio_2" in figures:
+        print("(a, paired) " + ", ".join(f"{n} replicas {figures[f'a_paired_ratio_{n}']:.2f}× [{figures[f'a_paired_low_{n}']:.2f}-"
+                                         f"{figures[f'a_paired_high_{n}']:.2f}]" for n in (2, 4)) + " (median of per-round ratios, 90% interval)")
+    if "b_paired_ratio" in figures:
+        print(f"(b, paired) Ray Serve / plain {figures['b_paired_ratio']:.2f} [{figures['b_paired_low']:.2f}-{figures['b_paired_high']:.2f}]"
+              " (median of per-round ratios, 90% interval)")
     for how in ("best", "median"):
         if f"a_{how}_ratio_2" in figures:
             print(f"(a, {how}) 2 replicas {figures[f'a_{how}_ratio_2']:.2f}× (target ≥ 1.8), 4 replicas {figures[f'a_{how}_ratio_4']:.2f}× (target ≥ 3.2)")

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import make_images, parse_args, rate_row, row, settle, write_jpegs
+from common import alternating, make_images, parse_args, rate_row, row, settle, write_jpegs
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
@@ -191,12 +191,17 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(url)
                 sdk_run(client, files[:8], args.batch_size)  # warm-up
-                page_rates, sdk_rates, firsts = [], [], []
-                for _ in range(args.rounds):  # interleaved, so drift of the machine hits both sides alike
-                    sdk_rates.append(sdk_run(client, files, args.batch_size))
+                firsts: list[float] = []
+
+                def page_side() -> float:
                     rate, first = page_run(page, files, args.batch_size, url)
-                    page_rates.append(rate)
                     firsts.append(first)
+                    return rate
+
+                # interleaved in alternating order, so drift of the machine hits both sides alike
+                measured = alternating(args.rounds, {"sdk": lambda: sdk_run(client, files, args.batch_size), "page": page_side},
+                                       between=lambda: None)  # each side settles after its own setup
+                sdk_rates, page_rates = measured["sdk"], measured["page"]
                 clicks = large_view_clicks(page)
                 stop_s, after = page_stop(page, files, url)
                 print(f"{args.images} JPEGs 640x480, batch size {args.batch_size}, {args.rounds} interleaved rounds")
