@@ -28,3 +28,28 @@ class SlowDemo(Model):
 def slow_demo(name: str, device: str) -> Model:
     """``ModelReplica``'s loader: every deployed name is the slowed demo model."""
     return SlowDemo()
+
+
+PASS_S = 0.4  # fixed_time's forward pass
+
+
+class FixedTime(Model):
+    """Every forward pass takes ``PASS_S`` whatever its size, the GIL released, and finds nothing."""
+
+    classes, default_settings, input_size, device, framework = ["x"], {}, None, "cpu", "fake"
+
+    def __init__(self) -> None:
+        from sightline.models.base import Task
+
+        self.name, self.task = "fixed", Task.DETECTION
+
+    def predict_batch(self, images, settings):
+        import supervision as sv
+
+        time.sleep(PASS_S)
+        return [sv.Detections.empty() for _ in images]
+
+
+def fixed_time(name: str, device: str) -> Model:
+    """``ModelReplica``'s loader for ``FixedTime``."""
+    return FixedTime()

@@ -92,6 +92,13 @@ def deployment_name(model: str) -> str:
     return "model-" + re.sub(r"[^A-Za-z0-9_.-]", "_", model)
 
 
+def calls_size(calls: list[tuple[list[Any], PredictSettings, int]]) -> int:
+    """The size Serve gives a batch of ``ModelReplica`` calls: their images, a call counting at least 1 and at
+    most a whole pass (its third item), so a call larger than a pass runs in a batch of its own (the worker
+    splits it into passes) instead of being refused by Serve."""
+    return sum(min(max(1, len(images)), cap) for images, _, cap in calls)
+
+
 class ModelReplica:
     """One replica of a model: the model behind its own ``InferenceWorker`` (which isolates an image the model
     raises on), fed by ``@serve.batch`` with the images of every caller."""
@@ -118,13 +125,15 @@ class ModelReplica:
         concurrent calls into one ``_batch``. A list per call, not an image: each Serve request costs the
         caller, the router and the replica about a millisecond of Python, which on small machines capped a
         replica far below its model's speed (docs/benchmarks.md, scale-out (a))."""
-        return await self._batch((images, settings))
+        return await self._batch((images, settings, self.max_batch_size))
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.003)  # set from the server's settings in __init__
-    async def _batch(self, calls: list[tuple[list[Any], PredictSettings]]) -> list[list[Result]]:
+    # max_batch_size counts images (calls_size), as the plain server's worker does: a Serve batch is one forward
+    # pass, so each caller is answered when its own pass ends, not when every call gathered with it has run
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.003, batch_size_fn=calls_size)  # sizes set in __init__
+    async def _batch(self, calls: list[tuple[list[Any], PredictSettings, int]]) -> list[list[Result]]:
         out: list[list[Result]] = [[] for _ in calls]
         groups: list[tuple[PredictSettings, list[int]]] = []  # calls with equal settings share forward passes
-        for i, (_, settings) in enumerate(calls):
+        for i, (_, settings, _) in enumerate(calls):
             for s, idx in groups:
                 if s == settings:
                     idx.append(i)
