@@ -108,8 +108,9 @@ def paired(values: list[float], baseline: list[float], level: float = 0.90) -> t
 
     The per-round ratio compares two measures taken seconds apart; the ratio of the two medians (the
     ``median`` of ``rate_row``) compares rounds that may be a minute apart, on a machine whose speed moves
-    by 10–30% in that time. The interval says how far the median could be from another run's: a target
-    is met robustly when ``low`` reaches it, and not shown while the interval straddles it.
+    by 10–30% in that time. The interval says how far the median could move with other rounds of the same
+    run: a target is not shown while the interval straddles it. It says nothing of what differs between
+    runs that start their processes anew, which can be more (docs/benchmarks.md, the top).
     """
     import statistics
 

@@ -12,7 +12,7 @@ its figures; run them all, or some: ``python benchmarks/scale_out.py [--parts a,
 
 Rounds interleave the variants, in alternating order, so a machine whose load changes affects them alike; the
 median round counts. ``paired`` figures are the median of the per-round ratios with a 90% bootstrap interval
-(``common.paired``): a target is met robustly when the interval's low end reaches it.
+(``common.paired``; what the interval covers: docs/benchmarks.md).
 """
 
 from __future__ import annotations
