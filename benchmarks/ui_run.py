@@ -154,6 +154,14 @@ PAGE_SHOWN = f"""({{first, last, before}}) => {{
 }}"""
 
 
+SHOWN = f"""() => {{
+  const gallery = document.querySelector('#gallery'), tiles = [...document.querySelectorAll('{TILES}')];
+  return {{captions: gallery ? gallery.innerText.split('\\n').slice(1, 3) : null, tiles: tiles.length,
+           painted: tiles.filter(i => i.complete && i.naturalWidth > 0).length,
+           progress: document.querySelector('#progress')?.innerText, message: document.querySelector('#run-message')?.innerText}};
+}}"""
+
+
 def long_video_page(page, video: Path, frames: int) -> float:  # type: ignore[no-untyped-def]
     """Run the last 120 frames of a long video from the page, then time the first visit of the gallery's
     second page (frames ``frames - 60`` to the end): seconds from the click to the page shown (``PAGE_SHOWN``)."""
@@ -223,6 +231,7 @@ def main() -> None:
                     row(label, long_video_page(page, long_clip, 3000) * 1000, "ms", "first visit, 60 frames (those in view painted); target < 2000 ms")
                 except PlaywrightTimeout:
                     print(f"{label:<44}  not shown within the wait (600 s); target < 2000 ms")
+                    print(f"  what the page showed: {page.evaluate(SHOWN)}")  # which condition of PAGE_SHOWN failed
                 browser.close()
         finally:
             client.close()
