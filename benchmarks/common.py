@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -89,14 +90,12 @@ def summary(values: list[float]) -> tuple[float, float]:
     return max(values), statistics.median(values)
 
 
-def alternating(rounds: int, sides: dict[str, Callable[[], float]], between: Callable[[], None] = settle,
-                first: int = 0) -> dict[str, list[float]]:
+def alternating(rounds: int, sides: dict[Any, Callable[[], float]], between: Callable[[], None] = settle) -> dict[Any, list[float]]:
     """Each side's measure once per round, in the given order on even rounds and reversed on odd ones, so
     neither side always runs first (warm, or right after the other's tail) and a drift of the machine
-    within a round hits both sides alike; round ``k`` of every list was measured side by side. ``first``
-    numbers the first round (a caller that runs one round at a time passes its own count)."""
-    out: dict[str, list[float]] = {name: [] for name in sides}
-    for k in range(first, first + rounds):
+    within a round hits both sides alike; round ``k`` of every list was measured side by side."""
+    out: dict[Any, list[float]] = {name: [] for name in sides}
+    for k in range(rounds):
         for name in (list(sides) if k % 2 == 0 else list(reversed(sides))):
             between()
             out[name].append(sides[name]())

@@ -57,13 +57,11 @@ def main() -> None:
         warm = images[: args.batch_size * 2]
         local.predict(input=warm, batch_size=args.batch_size)
         remote.predict(input=warm, batch_size=args.batch_size)
-        results: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in kinds}
-        for k in range(args.rounds):
-            for kind, inputs in kinds.items():  # one round of each kind: both sides, in alternating order
-                sides = alternating(1, {"local": lambda i=inputs: rate(local, i, args.batch_size),
-                                        "remote": lambda i=inputs: rate(remote, i, args.batch_size)}, first=k)
-                results[kind][0].extend(sides["local"])
-                results[kind][1].extend(sides["remote"])
+        # each kind's two sides side by side; a reversed round also reverses which of the two goes first
+        sides = {(kind, where): (lambda i=inputs, m=model: rate(m, i, args.batch_size))
+                 for kind, inputs in kinds.items() for where, model in (("local", local), ("remote", remote))}
+        measured = alternating(args.rounds, sides)
+        results = {kind: (measured[(kind, "local")], measured[(kind, "remote")]) for kind in kinds}
         encoding = remote.array_encoding
 
     print(f"demo/shapes, {args.images} images 640x480, batch {args.batch_size}, {args.rounds} interleaved rounds; arrays sent as {encoding}")
