@@ -149,3 +149,33 @@ def test_masks_read_from_rle_equal_supervisions_transcoding_pixel_for_pixel():
 def test_rle_that_does_not_cover_the_image_exactly_is_refused(rle, words):
     with pytest.raises(ValueError, match=words):
         rle_to_masks([rle], (48, 64))
+
+
+def test_compressed_counts_are_read_as_pycocotools_writes_them():
+    from supervision.detection.compact_mask import _coco_rle_counts_to_array
+
+    rng = np.random.default_rng(11)
+    height, width = 480, 640
+    for k in range(60):
+        mask = np.zeros((height, width), dtype=bool)
+        for _ in range(int(rng.integers(0, 4))):
+            x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+            mask[y : y + int(rng.integers(1, 300)), x : x + int(rng.integers(1, 300))] = True
+        if k % 9 == 0:
+            mask |= rng.random((height, width)) > 0.5  # many short runs, some counts shrinking (negative differences)
+        counts = mask_to_rle(mask)["counts"]
+        runs = geometry.compressed_counts(counts)
+        assert np.array_equal(runs, _coco_rle_counts_to_array(counts)), counts[:40]
+        assert int(runs.sum()) == height * width
+
+
+@pytest.mark.parametrize(
+    ("counts", "words"),
+    [
+        ("", "empty"), ("52\x7f", "outside"), ("5é", "ASCII"), ("52P", "ends inside a number"),
+        ("PPPPPPP0", "too long"), ("0@", "negative"),
+    ],
+)
+def test_malformed_compressed_counts_are_refused(counts, words):
+    with pytest.raises(ValueError, match=words):
+        geometry.compressed_counts(counts)

@@ -136,15 +136,57 @@ def rle_to_masks(rles: list[dict[str, Any]] | None, shape: tuple[int, int]) -> C
 
 def _run_lengths(rle: dict[str, Any], height: int, width: int) -> np.ndarray:
     """A COCO RLE's counts as run lengths covering exactly ``height × width`` pixels, else ``ValueError``."""
-    from supervision.detection.compact_mask import _coco_rle_counts_to_array  # the parser from_coco_rle uses
-
     rh, rw = (int(v) for v in rle["size"])
     if (rh, rw) != (height, width):
         raise ValueError(f"RLE size {(rh, rw)} must match image_shape {(height, width)}.")
-    runs = _coco_rle_counts_to_array(rle["counts"]).astype(np.int64)
+    counts = rle["counts"]
+    if isinstance(counts, (str, bytes)):
+        runs = compressed_counts(counts)
+    else:
+        from supervision.detection.compact_mask import _coco_rle_counts_to_array  # the parser from_coco_rle uses
+
+        runs = _coco_rle_counts_to_array(counts).astype(np.int64)
     if int(runs.sum()) != height * width:
         raise ValueError("The sum of COCO RLE counts must match the image area.")
     return runs
+
+
+MAX_CHARS_PER_COUNT = 7  # 35 bits: more than any image's pixel count; a longer number is not a count
+
+
+def compressed_counts(counts: str | bytes) -> np.ndarray:
+    """The run lengths of COCO's compressed ``counts`` string (pycocotools' ``rleFrString``), in NumPy.
+
+    Each number takes one or more characters ``48 + 6 bits``: 5 bits of value, low first, and a bit saying
+    another character follows; the last character's top value bit is its sign. From the fourth number
+    on, each is stored as the difference from the one two places before. supervision's decoder does
+    the same one character at a time in Python, which was most of a client's time reading a
+    segmentation run's results (benchmarks/mask_reading.py). Raises ``ValueError`` on a malformed
+    string or a negative run."""
+    try:
+        raw = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
+    except UnicodeEncodeError:
+        raise ValueError("Invalid COCO RLE counts: not ASCII.") from None
+    chars = np.frombuffer(raw, dtype=np.uint8).astype(np.int64) - 48
+    if chars.size == 0 or chars.min() < 0 or chars.max() > 63:
+        raise ValueError("Invalid COCO RLE counts: empty, or a character outside '0'..'o'.")
+    more = (chars & 0x20) != 0
+    if more[-1]:
+        raise ValueError("Invalid COCO RLE counts: the string ends inside a number.")
+    ends = np.flatnonzero(~more)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts + 1
+    if lengths.max() > MAX_CHARS_PER_COUNT:
+        raise ValueError("Invalid COCO RLE counts: a number too long for a pixel count.")
+    place = np.arange(chars.size) - np.repeat(starts, lengths)  # each character's place in its number
+    values = np.add.reduceat((chars & 0x1F) << (5 * place), starts)
+    negative = (chars[ends] & 0x10) != 0
+    values[negative] -= np.left_shift(1, 5 * lengths[negative])
+    values[1::2] = np.cumsum(values[1::2])
+    values[2::2] = np.cumsum(values[2::2])
+    if values.min() < 0:
+        raise ValueError("Invalid COCO RLE counts: a negative run.")
+    return values
 
 
 def _tight_box(runs: np.ndarray, height: int) -> tuple[int, int, int, int]:

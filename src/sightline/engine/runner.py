@@ -78,6 +78,7 @@ class SessionRunner:
         self._started = self._ended = None  # type: float | None
         self._queue: queue.Queue = queue.Queue(maxsize=max(2, 2 * settings.batch_size))
         self._threads: list[threading.Thread] = []
+        self._listeners: list[Callable[[], None]] = []
 
     # --- control ---------------------------------------------------------------------------------
     def start(self) -> SessionRunner:
@@ -98,7 +99,7 @@ class SessionRunner:
             if not self._state.is_final:
                 self._state = SessionState.STOPPING
                 self._stop.set()
-                self._cond.notify_all()
+                self._changed()
 
     def interrupt(self) -> None:
         """Like ``stop``, but the run ends ``interrupted`` (resumable): the server is shutting down."""
@@ -112,6 +113,24 @@ class SessionRunner:
         if infer is not None:
             infer.join(timeout)
         return self.status().state.is_final
+
+    def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (cheap, non-blocking, from the run's threads) on every change a ``wait`` would see:
+        new results, a new state. Returns the function that stops the calls; the listener calls it."""
+        with self._cond:
+            self._listeners.append(callback)
+
+        def unlisten() -> None:
+            with self._cond:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+        return unlisten
+
+    def _changed(self) -> None:
+        """Wake the waiters: threads on the condition, and listeners (an event stream's task). Called holding ``_cond``."""
+        self._cond.notify_all()
+        for callback in self._listeners:
+            callback()
 
     # --- reading ---------------------------------------------------------------------------------
     def status(self) -> SessionStatus:
@@ -273,7 +292,7 @@ class SessionRunner:
                 drop = len(self._results) - self._keep
                 del self._results[:drop]
                 self.first += drop
-            self._cond.notify_all()
+            self._changed()
 
     def _count_model_result(self, result: Any) -> None:
         if isinstance(result, ItemFailure):
@@ -292,7 +311,7 @@ class SessionRunner:
                 self._error, self._traceback = message, tb
                 self._state = SessionState.FAILED
                 self._stop.set()
-                self._cond.notify_all()
+                self._changed()
 
     def _finish(self) -> None:
         with self._cond:  # the run is final once every result it made is written and readable
@@ -312,4 +331,4 @@ class SessionRunner:
         with self._cond:
             self._state = final
             self._ended = time.monotonic()
-            self._cond.notify_all()
+            self._changed()

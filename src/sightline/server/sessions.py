@@ -102,21 +102,43 @@ class ServerSession:
         """Like ``runner.wait`` but on the event loop: True once a result past ``after`` exists or the run is
         final, False after ``timeout`` seconds.
 
-        It polls with ``asyncio.sleep`` (a few checks of a lock per second) rather than blocking a worker
-        thread: event streams and long polls would otherwise each hold one of the server's ~40 worker
-        threads and stall every sync route. Being a plain coroutine, it ends early when its task is
-        cancelled: a client that disconnects, or the server shutting down (uvicorn cancels open
-        responses after ``timeout_graceful_shutdown``).
+        It holds no worker thread: event streams and long polls would otherwise each hold one of the
+        server's ~40 worker threads and stall every sync route. A run of this process wakes it as soon as a
+        result or state lands (``SessionRunner.listen``); a run read from the database (another process's)
+        is looked at again every ``POLL_FIRST_S``, backing off to ``POLL_MAX_S``, which also bounds a missed
+        wake-up. Being a plain coroutine, it ends early when its task is cancelled: a client that
+        disconnects, or the server shutting down (uvicorn cancels open responses after
+        ``timeout_graceful_shutdown``).
         """
         deadline = time.monotonic() + timeout
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+
+        def wake() -> None:  # on the run's thread
+            try:
+                loop.call_soon_threadsafe(woken.set)
+            except RuntimeError:  # the loop closed (the server is shutting down): nobody waits any more
+                pass
+
+        listen = getattr(self.runner, "listen", None)  # only a SessionRunner changes in this process
+        unlisten = listen(wake) if listen is not None else None
         pause = POLL_FIRST_S
-        while not self.runner.wait(after, 0):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            await asyncio.sleep(min(pause, remaining))
-            pause = min(pause * 2, POLL_MAX_S)
-        return True
+        try:
+            while True:
+                woken.clear()  # before looking: a change after the look sets it again
+                if self.runner.wait(after, 0):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                try:
+                    await asyncio.wait_for(woken.wait(), min(pause, remaining))
+                except TimeoutError:
+                    pass
+                pause = min(pause * 2, POLL_MAX_S)
+        finally:
+            if unlisten is not None:
+                unlisten()
 
     def result_dicts(self, after: int, limit: int | None) -> list[dict[str, Any]]:
         """Results from cursor ``after`` as the JSON objects the server sends: those before the runner's
