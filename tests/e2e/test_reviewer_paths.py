@@ -165,6 +165,48 @@ def test_a_run_started_before_the_page_load_handler_is_this_browsers_and_this_ta
         context.close()
 
 
+def state_loaders(app_url: str) -> set[int]:
+    """Events that set a tab's state by themselves on page load (Gradio adds one to a ``gr.State`` made with a
+    function): queued beside ``restore``, one that finished after it would empty the state it attached a run to."""
+    config = httpx.get(f"{app_url}/config", timeout=30).json()
+    states = {c["id"] for c in config["components"] if c.get("type") == "state"}
+    return {int(d["id"]) for d in config["dependencies"]
+            if any(t[1] == "load" for t in d["targets"]) and d["outputs"] and set(d["outputs"]) <= states}
+
+
+def test_a_reloaded_tab_keeps_its_run_however_its_load_events_finish(browser, app_url, tmp_path):
+    """On a busy server the page-load events finish in any order: whichever finishes last, the reloaded tab's
+    state is the one ``restore`` attached its run to, so its gallery answers a click."""
+    context, page = new_tab(browser, app_url)
+    try:
+        add_images(page, copies(tmp_path, 2))
+        run(page)
+        wait_total(page, 2)
+        page.wait_for_function(f"{THUMBS} == 2", timeout=LONG)
+        loaders, held = state_loaders(app_url), []
+
+        def hold_loader(route) -> None:  # type: ignore[no-untyped-def]
+            body = (route.request.post_data or "").replace(" ", "")
+            if any(f'"fn_index":{fn},' in body for fn in loaders):
+                held.append(route)  # answered after restore: the queue was busy
+            else:
+                route.continue_()
+
+        page.route("**/queue/join*", hold_loader)
+        page.reload()
+        wait_total(page, 2)
+        page.wait_for_function(f"{THUMBS} == 2", timeout=LONG)
+        for route in held:
+            route.continue_()
+        page.unroute("**/queue/join*")
+        time.sleep(2)  # the held events finish
+        page.locator("#gallery button.thumbnail-item").nth(1).click()
+        wait_text(page, "view-name", r"img_001\.jpg", timeout=30_000)
+        wait_total(page, 2)
+    finally:
+        context.close()
+
+
 def test_a_reload_right_after_run_keeps_the_new_run(page, tmp_path):
     add_images(page, copies(tmp_path, 5))
     page.locator("#run").click()

@@ -55,9 +55,14 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
     page_size = ctx.config.gallery_page
     # files Gradio keeps for the page (uploads, gallery pictures) are deleted a day after they were made
     with gr.Blocks(title=TITLE, delete_cache=(3600, 86400)) as demo:
-        # made for each tab as it loads (a plain function: Gradio deep-copies the value); when Gradio forgets
-        # a closed tab, its webcam stream on the server is closed too (its run stays findable by id)
+        # made for each tab when its first event reads it (Gradio's session state calls the function), so a
+        # click before the page finished loading meets a state too; when Gradio forgets a closed tab, its
+        # webcam stream on the server is closed too (its run stays findable by id)
         state = gr.State(lambda: ctx.new_user(), delete_callback=lambda s: live_panel.close(s) if s is not None else None)
+        # not also in a page-load event of its own, which Gradio adds for a function's value: that event runs
+        # beside ``restore`` below and, finishing after it on a busy server, replaced the state ``restore``
+        # had attached the tab's run to with an empty one (the reloaded tab showed no run, an empty gallery)
+        state.load_event_to_attach = None
         gr.Markdown(INTRO)
         model = model_panel.build(ctx)
         examples = examples_panel.build()
