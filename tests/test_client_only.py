@@ -113,8 +113,10 @@ def client_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv.EnvBuilder(with_pip=False).create(tmp / "venv")
     python = tmp / "venv" / "bin" / "python"
     # the project's pip installs into the new venv: faster than bootstrapping one there
+    # without PYTHONPATH: a checkout's src/ on it made pip take the package as installed already, and skip it
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-index", "--find-links", str(_wheelhouse()), str(wheel)],
-                   check=True, capture_output=True, timeout=900)
+                   check=True, capture_output=True, timeout=900, env=env)
     return python
 
 

@@ -46,11 +46,14 @@ def test_metrics_show_a_runs_counts(start_server, sample_dir) -> None:  # noqa: 
 def test_metrics_count_failures(start_server, sample_dir, tmp_path) -> None:  # noqa: F811
     live = start_server()
     (tmp_path / "bad.png").write_bytes(b"not an image")
+    images = [str(sample_dir / "img_00.png"), str(tmp_path / "bad.png")]
     with sightline.connect(live.url) as remote:
-        remote.predict([str(sample_dir / "img_00.png"), str(tmp_path / "bad.png")])
+        remote.predict(images)  # two images: one POST /v1/predict
+        list(remote.predict_detached(images))  # a session
     assert httpx.get(f"{live.url}/v1/sessions/nope", timeout=30).status_code == 404
     got = _samples(live.url)
     assert _value(got, "sightline_session_failed_items") == 1
+    assert _value(got, "sightline_predict_failed_items_total") == 1
     assert _value(got, "sightline_http_requests_total", route="/v1/sessions/{sid}", status="404") == 1
 
 

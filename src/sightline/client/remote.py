@@ -8,20 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from sightline.api import PredictAPI
+from sightline.client.downsize import restore
 from sightline.client.encoding import Encoding, encoding_for
 from sightline.client.live import RemoteLiveStream
 from sightline.client.session import RemotePredictionSession
 from sightline.client.transport import Transport
-from sightline.client.uploader import Uploader
+from sightline.client.uploader import FORM_OVERHEAD_BYTES, IMAGE_KINDS, ImagePayload, Uploader, image_payload
 from sightline.client.workspace import RemoteWorkspace
 from sightline.engine.session import PredictionSession
-from sightline.errors import InputError, InvalidSettingError, PayloadTooLargeError
+from sightline.errors import InputError, InvalidSettingError, PayloadTooLargeError, SightlineError
 from sightline.inputs.sources import collect_sources
 from sightline.models.base import ModelInfo, ZooEntry, info_from_dict
 from sightline.prediction import Prediction, prediction_bytes
 from sightline.request import LiveRequest, PredictRequest, options_from_kwargs
 from sightline.upload_result import UploadResult, UploadTotals
 
+# a call of at most this many images (and at most one batch) is one POST /v1/predict, without a session
+ANSWER_NOW_ITEMS = 4
 UPLOAD_PART_ITEMS = 64  # predictions per upload request (servers take up to 256 files per request)
 UPLOAD_PART_BYTES = 32 * 1024 * 1024  # image bytes per upload request of a ``create``
 
@@ -177,6 +180,49 @@ class RemoteModel(PredictAPI):
         return self._with_uploader(status, sources, 8, False, None, first=status["done"])
 
     # --- predicting ------------------------------------------------------------------------------
+    def _answer_now(self, request: PredictRequest, input: Any, tqdm: Any) -> list[Prediction] | None:
+        """A ``predict`` of at most one batch of images, with nothing but settings, as one ``POST /v1/predict``.
+
+        A session costs its creation, an event stream and a second request before the model starts: a third
+        of a one-image call on loopback (docs/benchmarks.md). The answer is the same predictions a session
+        gives (``tests/client/test_answer_now.py``). None: the call needs a session (more images, a video, a
+        URL, an item this client cannot read or send, tracking, uploads, a progress bar...)."""
+        if tqdm or request.device is not None or request.engine != "local" or set(request.wire()) - {"settings", "options"}:
+            return None
+        if request.source(input) != "input":
+            return None
+        settings = request.predict_settings()
+        sources = collect_sources(input, request.input_options())
+        if sources.total > min(ANSWER_NOW_ITEMS, settings.batch_size):
+            return None
+        items = list(sources)
+        if any(s.kind not in IMAGE_KINDS for s in items):
+            return None
+        longest = max(self.info.input_size) if self.downsize and self.info.input_size else None
+        try:
+            payloads = [image_payload(s, longest, self.array_encoding) for s in items]
+        except (ValueError, SightlineError):  # a session fails that item alone, with the reason
+            return None
+        if not self._fits(payloads):
+            return None
+        files = [("files", (p.name, p.data, "application/octet-stream")) for p in payloads]
+        form = {"model": json.dumps(self.info.name), "settings": json.dumps(request.wire()["settings"]),
+                "meta": json.dumps([{**s.meta, "kind": "image"} for s in items])}
+        answer = self._transport.post("/v1/predict", files=files, data=form)
+        preds = [Prediction.from_dict(d) for d in answer["predictions"]]
+        for pred, payload in zip(preds, payloads, strict=True):  # as a session's reader adopts its results
+            if payload.scale is not None:
+                restore(pred, payload.scale)
+            pred._image = payload.pixels
+        return preds
+
+    def _fits(self, payloads: list[ImagePayload]) -> bool:
+        """Whether these images go in one request within the server's limits."""
+        limits = self._limits()
+        largest, total = max(len(p.data) for p in payloads), sum(len(p.data) for p in payloads)
+        per_file, per_request = limits.get("max_file_bytes"), limits.get("max_request_bytes")
+        return (per_file is None or largest <= per_file) and (per_request is None or total <= per_request - FORM_OVERHEAD_BYTES)
+
     def _start(self, request: PredictRequest, input: Any, tqdm: Any) -> PredictionSession:
         if request.device is not None:  # a server's model is shared: it moves only by an explicit load
             raise InvalidSettingError(

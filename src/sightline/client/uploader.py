@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,46 @@ MAX_FILES_PER_REQUEST = 16
 FIRST_REQUEST_FILES = 2
 MAX_BYTES_PER_REQUEST = 8 * 1024 * 1024
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart headers and the meta field, next to the files of a request
+
+
+IMAGE_KINDS = ("file", "array", "pil", "bytes")  # the sources ``image_payload`` sends
+
+
+@dataclass
+class ImagePayload:
+    """What the client sends for one image, and what it keeps to give back with the result."""
+
+    data: bytes
+    name: str
+    pixels: np.ndarray | None  # the caller's in-memory pixels (not for a file): the prediction's ``image``
+    scale: Scale | None  # how it was shrunk (downsizing): the result's coordinates are scaled back
+
+
+def image_payload(source: Source, downsize_to: int | None, encoding: Encoding) -> ImagePayload:
+    """The bytes to send for an image source (a file as it is, unless downsizing), or ``ValueError`` /
+    ``SightlineError`` with the reason it cannot be read."""
+    if source.kind == "file" and downsize_to is None:
+        try:
+            return ImagePayload(Path(source.value).read_bytes(), Path(source.value).name, None, None)
+        except FileNotFoundError:
+            raise ValueError("the file does not exist") from None
+        except OSError as exc:
+            raise ValueError(f"the file could not be read ({exc.strerror or exc})") from None
+    if source.kind == "file":
+        pixels = read_image_file(source.value)
+    elif source.kind == "array":
+        pixels = array_to_rgb(source.value)
+    elif source.kind == "pil":
+        pixels = pil_to_rgb(source.value)
+    else:
+        pixels = decode_image_bytes(source.value)
+    kept = None if source.kind == "file" else pixels
+    if downsize_to is not None:
+        small = shrink(pixels, downsize_to)
+        if small is not None:
+            return ImagePayload(small[0], "image.jpg", kept, small[1])
+    data, name = encode_pixels(pixels, encoding)
+    return ImagePayload(data, name, kept, None)
 
 
 class Uploader(threading.Thread):
@@ -128,29 +169,12 @@ class Uploader(threading.Thread):
 
     def _image_bytes(self, source: Source, index: int) -> tuple[bytes, str]:
         """The bytes to send for an image source, shrunk when downsizing; raises with a reason."""
-        if source.kind == "file" and self.downsize_to is None:
-            try:
-                return Path(source.value).read_bytes(), Path(source.value).name
-            except FileNotFoundError:
-                raise ValueError("the file does not exist") from None
-            except OSError as exc:
-                raise ValueError(f"the file could not be read ({exc.strerror or exc})") from None
-        if source.kind == "file":
-            pixels = read_image_file(source.value)
-        elif source.kind == "array":
-            pixels = array_to_rgb(source.value)
-        elif source.kind == "pil":
-            pixels = pil_to_rgb(source.value)
-        else:
-            pixels = decode_image_bytes(source.value)
-        if source.kind != "file":
-            self.kept_images[index] = pixels
-        if self.downsize_to is not None:
-            small = shrink(pixels, self.downsize_to)
-            if small is not None:
-                self.scales[index] = small[1]
-                return small[0], "image.jpg"
-        return encode_pixels(pixels, self.encoding)
+        payload = image_payload(source, self.downsize_to, self.encoding)
+        if payload.pixels is not None:
+            self.kept_images[index] = payload.pixels
+        if payload.scale is not None:
+            self.scales[index] = payload.scale
+        return payload.data, payload.name
 
     def _add_image(self, source: Source, index: int, meta: dict[str, Any]) -> None:
         try:

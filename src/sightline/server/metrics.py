@@ -57,6 +57,9 @@ class ServerMetrics:
                                     registry=self.registry)
         self.images = PromCounter("sightline_predicted_images", "Images the model has predicted", ["model"], registry=self.registry)
         self.batch_failures = PromCounter("sightline_batch_failures", "Forward passes that raised", ["model"], registry=self.registry)
+        # a session's failed items are counted by its status (sightline_session_failed_items); a request's here
+        self.predict_failures = PromCounter("sightline_predict_failed_items", "Items that failed in POST /v1/predict and the compatible routes",
+                                            registry=self.registry)
         self.registry.register(_StateCollector(state))
 
     def observe_batch(self, model: str, size: int, ok: bool) -> None:
@@ -127,6 +130,7 @@ def install_metrics(app: FastAPI, state: Any, require_key: Any) -> ServerMetrics
     """Serve ``GET /metrics`` (behind the API key when one is set), log each request, and observe every batch."""
     metrics = ServerMetrics(state)
     state.models.batch_observer = metrics.observe_batch
+    state.predict_failures = metrics.predict_failures.inc
     app.add_middleware(AccessMiddleware, metrics=metrics)
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_key)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,8 @@ class ServerState:
     workspace: Workspace | None = None
     live: LiveStreams = field(default_factory=LiveStreams)  # open live streams (POST /v1/live)
     trusted_proxies: list[Any] = field(default_factory=list)  # config.trusted_proxies, parsed once (server/forwarded.py)
+    # called with how many items of a POST /v1/predict (or a compatible route) failed: the metrics count them
+    predict_failures: Callable[[int], None] = field(default=lambda count: None)
 
     def require_workspace(self) -> Workspace:
         if self.workspace is None:

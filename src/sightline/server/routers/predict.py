@@ -110,6 +110,9 @@ async def predict_sources(state: ServerState, worker: InferenceWorker, sources: 
         await fetch_urls(state.url_pool, chunk, refuse_when_all_busy=first == 0)
         preds += await run_in_threadpool(predict_chunk, worker, chunk, settings, first, budget, state.config.max_image_pixels, lane)
         del chunk  # its fetched images go before the next chunk's arrive
+    failed = sum(1 for p in preds if p.error is not None)
+    if failed:
+        state.predict_failures(failed)
     return preds
 
 
