@@ -9,8 +9,8 @@ the server (raw PPM on loopback, PNG elsewhere); ``--array-encoding png`` forces
 Each round runs both sides of a kind back to back, in alternating order; beside the ratio of the best and
 of the median rates, each row prints the median of the per-round ratios and its 90% bootstrap interval
 (``common.paired``). Target: each remote/in-process ratio >= 0.90. A last pair of sides sends ``--singles``
-arrays one call each, as a demo page does (a remote call is a session: its latency, not only its
-throughput): informative, with no target.
+arrays one call each, as a demo page does (a remote call is one ``POST /v1/predict``: its round trip is in
+every image): informative, with no target.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def rate(model, inputs, batch_size: int) -> float:  # type: ignore[no-untyped-de
 
 
 def one_at_a_time(model, images, batch_size: int) -> float:  # type: ignore[no-untyped-def]
-    """Images per second when each is its own call, as a demo page sends them (each remote call is a session)."""
+    """Images per second when each is its own call, as a demo page sends them (a remote one is one POST /v1/predict)."""
     start = time.perf_counter()
     for image in images:
         (pred,) = model.predict(input=image, batch_size=batch_size)
@@ -82,7 +82,7 @@ def main() -> None:
     print(f"demo/shapes, {args.images} images 640x480, batch {args.batch_size}, {args.rounds} interleaved rounds; arrays sent as {encoding}")
     for kind, (in_process, over_http) in results.items():
         rate_row(f"in-process ({kind})", in_process, "img/s")
-        target = "(target >= 0.90)" if kind in kinds else "(no target: each call is a session, its round trips in every image)"
+        target = "(target >= 0.90)" if kind in kinds else "(no target: a round trip in every image)"
         rate_row(f"server on loopback ({kind})", over_http, "img/s", in_process, target)
 
 
