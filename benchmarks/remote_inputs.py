@@ -10,16 +10,20 @@ Each round runs both sides of a kind back to back, in alternating order; beside 
 of the median rates, each row prints the median of the per-round ratios and its 90% bootstrap interval
 (``common.paired``). Target: each remote/in-process ratio >= 0.90. A last pair of sides sends ``--singles``
 arrays one call each, as a demo page does (a remote call is one ``POST /v1/predict``: its round trip is in
-every image): informative, with no target.
+every image): informative, with no target. Under each kind, the CPU milliseconds per image that each side
+cost the machine (this process; for the remote side, this process and the server), at the median.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 from common import alternating, load_demo, make_images, rate_row
 from PIL import Image
 
@@ -42,6 +46,20 @@ def one_at_a_time(model, images, batch_size: int) -> float:  # type: ignore[no-u
         (pred,) = model.predict(input=image, batch_size=batch_size)
         assert pred.ok, pred.error
     return len(images) / (time.perf_counter() - start)
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    return sum(t.user + t.system for t in (p.cpu_times() for p in processes))
+
+
+def with_cpu(side: Callable[[], float], processes: list[psutil.Process], images: int, into: list[float]) -> Callable[[], float]:
+    """``side``, also noting the CPU milliseconds per image that ``processes`` spent meanwhile."""
+    def run() -> float:
+        before = cpu_seconds(processes)
+        rate = side()
+        into.append((cpu_seconds(processes) - before) * 1000 / images)
+        return rate
+    return run
 
 
 def main() -> None:
@@ -75,6 +93,12 @@ def main() -> None:
         singles = images[: args.singles]
         sides |= {("one at a time", where): (lambda m=model: one_at_a_time(m, singles, args.batch_size))
                   for where, model in (("local", local), ("remote", remote))} if singles else {}
+        # the CPU each side costs the machine: this process, and for the server's side the server's too
+        me, server = psutil.Process(), psutil.Process(remote._process.pid)  # type: ignore[attr-defined]
+        cpu: dict[tuple[str, str], list[float]] = {key: [] for key in sides}
+        for (kind, where), side in list(sides.items()):
+            count = len(singles) if kind == "one at a time" else args.images
+            sides[(kind, where)] = with_cpu(side, [me] if where == "local" else [me, server], count, cpu[(kind, where)])
         measured = alternating(args.rounds, sides)
         results = {kind: (measured[(kind, "local")], measured[(kind, "remote")]) for kind, where in sides if where == "local"}
         encoding = remote.array_encoding
@@ -84,6 +108,9 @@ def main() -> None:
         rate_row(f"in-process ({kind})", in_process, "img/s")
         target = "(target >= 0.90)" if kind in kinds else "(no target: a round trip in every image)"
         rate_row(f"server on loopback ({kind})", over_http, "img/s", in_process, target)
+        local_cpu, remote_cpu = statistics.median(cpu[(kind, "local")]), statistics.median(cpu[(kind, "remote")])
+        print(f"{'  CPU per image, median (all processes)':<44}in-process {local_cpu:5.1f} ms, remote {remote_cpu:5.1f} ms "
+              f"(client + server): remote/in-process {remote_cpu / local_cpu:.3f}")
 
 
 if __name__ == "__main__":
