@@ -183,8 +183,8 @@ class RemoteModel(PredictAPI):
     def _answer_now(self, request: PredictRequest, input: Any, tqdm: Any) -> list[Prediction] | None:
         """A ``predict`` of at most one batch of images, with nothing but settings, as one ``POST /v1/predict``.
 
-        A session costs its creation, an event stream and a second request before the model starts: a third
-        of a one-image call on loopback (docs/benchmarks.md). The answer is the same predictions a session
+        A session costs its creation, an event stream and a second request before the model starts: about a
+        quarter of a one-image call on loopback (docs/benchmarks.md). The answer is the same predictions a session
         gives (``tests/client/test_answer_now.py``). None: the call needs a session (more images, a video, a
         URL, an item this client cannot read or send, tracking, uploads, a progress bar...)."""
         if tqdm or request.device is not None or request.engine != "local" or set(request.wire()) - {"settings", "options"}:
