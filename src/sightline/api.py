@@ -130,15 +130,16 @@ class PredictAPI(ABC):
     def predict(self, input: Any = None, *, tqdm: Any = False, **kwargs: Unpack[PredictKwargs]) -> list[Prediction]:
         """Predict and return one ``Prediction`` per image or sampled video frame, in input order."""
         request = PredictRequest.from_kwargs(dict(kwargs), "predict", self.classes)
-        answered = self._answer_now(request, input, tqdm)
+        answered, input = self._answer_now(request, input, tqdm)
         if answered is not None:
             return answered
         with self._start(request, input, tqdm) as session:
             return list(session)
 
-    def _answer_now(self, request: PredictRequest, input: Any, tqdm: Any) -> list[Prediction] | None:
-        """A short call's predictions made without a session, or None: it needs one (every call, by default)."""
-        return None
+    def _answer_now(self, request: PredictRequest, input: Any, tqdm: Any) -> tuple[list[Prediction] | None, Any]:
+        """A short call's predictions made without a session, or None when it needs one (every call, by
+        default); and the input for that session (the sources, when the hook had to collect them to decide)."""
+        return None, input
 
     def stream(self, input: Any = None, **kwargs: Unpack[PredictKwargs]) -> Iterator[Prediction]:
         """Yield predictions as they are produced; leaving the loop early stops the run."""
@@ -146,7 +147,7 @@ class PredictAPI(ABC):
             yield from session
 
     def _run(self, request: PredictRequest, input: Any) -> list[Prediction]:
-        answered = self._answer_now(request, input, False)
+        answered, input = self._answer_now(request, input, False)
         if answered is not None:
             return answered
         with self._start(request, input, False) as session:

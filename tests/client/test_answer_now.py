@@ -74,3 +74,24 @@ def test_anything_more_runs_as_a_session(server, samples, sample_video, tmp_path
     assert routes[0] == "/v1/sessions", routes
     if how == "an unreadable file":  # failed alone, with the reason, as before
         assert preds[0].ok and not preds[1].ok and "does not exist" in (preds[1].error or "")
+
+
+def test_a_folder_too_long_for_one_request_is_listed_once(server, samples, tmp_path, routes, monkeypatch):
+    from sightline.inputs import sources
+
+    for i, s in enumerate(samples[:6]):
+        Image.fromarray(s.image).save(tmp_path / f"img_{i}.png")
+    listed = []
+    list_folder = sources._folder_files
+    monkeypatch.setattr(sources, "_folder_files", lambda *a: listed.append(a) or list_folder(*a))
+    with sightline.connect(server.url) as model:
+        preds = model.predict(input=tmp_path)
+    assert routes[0] == "/v1/sessions" and len(preds) == 6 and all(p.ok for p in preds)
+    assert len(listed) == 1, "the folder was listed again for the session"
+
+
+def test_a_server_taking_fewer_items_per_request_gets_a_session(start_server, samples, routes):
+    live = start_server(max_items_per_request=2)
+    with sightline.connect(live.url) as model:
+        preds = model.predict(input=[s.image for s in samples[:3]])
+    assert routes[0] == "/v1/sessions" and [p.ok for p in preds] == [True] * 3

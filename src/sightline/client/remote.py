@@ -180,31 +180,31 @@ class RemoteModel(PredictAPI):
         return self._with_uploader(status, sources, 8, False, None, first=status["done"])
 
     # --- predicting ------------------------------------------------------------------------------
-    def _answer_now(self, request: PredictRequest, input: Any, tqdm: Any) -> list[Prediction] | None:
+    def _answer_now(self, request: PredictRequest, input: Any, tqdm: Any) -> tuple[list[Prediction] | None, Any]:
         """A ``predict`` of at most one batch of images, with nothing but settings, as one ``POST /v1/predict``.
 
         A session costs its creation, an event stream and a second request before the model starts: about a
         quarter of a one-image call on loopback (docs/benchmarks.md). The answer is the same predictions a session
         gives (``tests/client/test_answer_now.py``). None: the call needs a session (more images, a video, a
-        URL, an item this client cannot read or send, tracking, uploads, a progress bar...)."""
+        URL, an item this client cannot read or send, tracking, uploads, a progress bar...); it is given the
+        sources collected here, so a folder is not listed twice."""
         if tqdm or request.device is not None or request.engine != "local" or set(request.wire()) - {"settings", "options"}:
-            return None
+            return None, input
         if request.source(input) != "input":
-            return None
-        settings = request.predict_settings()
+            return None, input
         sources = collect_sources(input, request.input_options())
-        if sources.total > min(ANSWER_NOW_ITEMS, settings.batch_size):
-            return None
+        if sources.total > min(ANSWER_NOW_ITEMS, request.predict_settings().batch_size):
+            return None, sources
         items = list(sources)
         if any(s.kind not in IMAGE_KINDS for s in items):
-            return None
+            return None, sources
         longest = max(self.info.input_size) if self.downsize and self.info.input_size else None
         try:
             payloads = [image_payload(s, longest, self.array_encoding) for s in items]
         except (ValueError, SightlineError):  # a session fails that item alone, with the reason
-            return None
+            return None, sources
         if not self._fits(payloads):
-            return None
+            return None, sources
         files = [("files", (p.name, p.data, "application/octet-stream")) for p in payloads]
         form = {"model": json.dumps(self.info.name), "settings": json.dumps(request.wire()["settings"]),
                 "meta": json.dumps([{**s.meta, "kind": "image"} for s in items])}
@@ -214,14 +214,16 @@ class RemoteModel(PredictAPI):
             if payload.scale is not None:
                 restore(pred, payload.scale)
             pred._image = payload.pixels
-        return preds
+        return preds, sources
 
     def _fits(self, payloads: list[ImagePayload]) -> bool:
         """Whether these images go in one request within the server's limits."""
         limits = self._limits()
         largest, total = max(len(p.data) for p in payloads), sum(len(p.data) for p in payloads)
         per_file, per_request = limits.get("max_file_bytes"), limits.get("max_request_bytes")
-        return (per_file is None or largest <= per_file) and (per_request is None or total <= per_request - FORM_OVERHEAD_BYTES)
+        items = limits.get("max_items_per_request")
+        return ((per_file is None or largest <= per_file) and (per_request is None or total <= per_request - FORM_OVERHEAD_BYTES)
+                and (items is None or len(payloads) <= items))
 
     def _start(self, request: PredictRequest, input: Any, tqdm: Any) -> PredictionSession:
         if request.device is not None:  # a server's model is shared: it moves only by an explicit load

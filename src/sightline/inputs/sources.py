@@ -135,7 +135,10 @@ def _one(value: Any, options: InputOptions, position: str, in_list: bool) -> tup
 
 
 def collect_sources(value: Any, options: InputOptions) -> SourceList:
-    """Resolve ``value`` into sources; ``InputError`` for inputs that cannot work at all."""
+    """Resolve ``value`` into sources; ``InputError`` for inputs that cannot work at all. Sources collected
+    already (a ``SourceList``) are taken as they are: a folder is listed and a video probed once per call."""
+    if isinstance(value, SourceList):
+        return value
     if isinstance(value, (list, tuple)):
         if not value:
             raise InputError("input is an empty list: give at least one image, video, folder or URL")
